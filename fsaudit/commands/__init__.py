@@ -1,0 +1,1 @@
+"""Subcommands; the shared options and error handling live in common."""

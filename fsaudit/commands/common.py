@@ -1,0 +1,66 @@
+"""Options shared by run/attach/report, and the one-line error exits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..config import ConfigError
+from ..doctor import first_failure, run_checks
+from ..session import SEVERITIES, OutputOptions
+
+EXIT_FINDINGS, EXIT_USAGE, EXIT_CANNOT_TRACE = 1, 2, 3
+
+JsonOpt = typer.Option(None, "--json", help="Write the JSON report here.", dir_okay=False)
+EventsOpt = typer.Option(None, "--events", help="Write every event as JSON Lines here.", dir_okay=False)
+SarifOpt = typer.Option(None, "--sarif", help="Write SARIF 2.1.0 here.", dir_okay=False)
+JunitOpt = typer.Option(None, "--junit", help="Write JUnit XML here.", dir_okay=False)
+FormatOpt = typer.Option("text", "--format", help="What goes to stdout at the end: text or json.")
+FailOnOpt = typer.Option("error", "--fail-on", help="Lowest severity that makes the exit status 1: error, warning, info, never.")
+PathOpt = typer.Option([], "--path", help="Only files matching this glob are in scope (repeatable).")
+ExcludeOpt = typer.Option([], "--exclude", help="Files matching this glob are out of scope (repeatable).")
+ConfigOpt = typer.Option(None, "--config", help="TOML configuration (default: fsaudit.toml or [tool.fsaudit]).")
+
+
+def fail(message: str, code: int) -> "typer.Exit":
+    typer.echo(f"fsaudit: {message}", err=True)
+    return typer.Exit(code)
+
+
+def output_options(json_path: Optional[Path], events: Optional[Path], sarif: Optional[Path], junit: Optional[Path],
+                   format: str, fail_on: str, path: list[str], exclude: list[str],
+                   config: Optional[Path]) -> OutputOptions:
+    if format not in ("text", "json"):
+        raise fail(f"--format must be text or json, not {format!r}", EXIT_USAGE)
+    if fail_on not in SEVERITIES:
+        raise fail(f"--fail-on must be one of {', '.join(SEVERITIES)}, not {fail_on!r}", EXIT_USAGE)
+    if config is not None and not config.is_file():
+        raise fail(f"--config {config}: no such file", EXIT_USAGE)
+    return OutputOptions(json_path=json_path, events_path=events, sarif_path=sarif, junit_path=junit,
+                         format=format, fail_on=fail_on, paths=path, excludes=exclude, config_path=config)
+
+
+def start_session(options: OutputOptions, mode: str, header: dict):
+    from ..session import Session
+
+    try:
+        return Session(options, mode, header)
+    except ConfigError as exc:
+        raise fail(f"configuration: {exc}", EXIT_USAGE) from None
+    except OSError as exc:
+        raise fail(f"cannot write {exc.filename}: {exc.strerror}", EXIT_USAGE) from None
+
+
+def require_tracing(need_strace: bool = False) -> None:
+    failed = first_failure(run_checks(need_strace))
+    if failed:
+        raise fail(f"cannot trace: {failed.line()}", EXIT_CANNOT_TRACE)
+
+
+def host_header() -> dict:
+    import os
+    import socket
+
+    return {"host": socket.gethostname(), "kernel": os.uname().release}

@@ -1,0 +1,48 @@
+"""fsaudit report EVENTS.jsonl: analyse a recorded event log again, offline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from ..events import EventLogError, read_event_log
+from . import common
+from .common import EXIT_USAGE, fail
+
+
+def command(
+    log: Path = typer.Argument(..., help="An event log written by --events."),
+    json_path: Optional[Path] = common.JsonOpt, events: Optional[Path] = common.EventsOpt,
+    sarif: Optional[Path] = common.SarifOpt, junit: Optional[Path] = common.JunitOpt,
+    format: str = common.FormatOpt, fail_on: str = common.FailOnOpt,
+    path: List[str] = common.PathOpt, exclude: List[str] = common.ExcludeOpt,
+    config: Optional[Path] = common.ConfigOpt,
+) -> None:
+    """Replay EVENTS.jsonl through the same engine as a live run (no root needed)."""
+    options = common.output_options(json_path, events, sarif, junit, format, fail_on, path, exclude, config)
+    try:
+        stream = open(log, encoding="utf-8")
+    except OSError as exc:
+        raise fail(f"{log}: {exc.strerror}", EXIT_USAGE) from None
+    with stream:
+        try:
+            header, events_iter = read_event_log(stream, lambda msg: typer.echo(f"fsaudit: {log}: {msg}", err=True))
+            session = common.start_session(options, "report", {k: v for k, v in header.items() if k != "schema"})
+            batch: list[dict] = []
+            for event in events_iter:
+                batch.append(event)
+                if len(batch) >= 4096:
+                    session.feed(batch)
+                    batch = []
+            session.feed(batch)
+        except EventLogError as exc:
+            raise fail(f"{log}: {exc}", EXIT_USAGE) from None
+        except UnicodeDecodeError as exc:
+            raise fail(f"{log}: not UTF-8 text ({exc.reason} at byte {exc.start})", EXIT_USAGE) from None
+    exit_info = None
+    root = header.get("pid")
+    # The recorded tree's exit: the root process's exit event, as the engine saw it.
+    findings_status = session.finish({"argv": header.get("argv", []), "pid": root, "exit": exit_info})
+    raise typer.Exit(findings_status or 0)

@@ -1,0 +1,27 @@
+"""fsaudit rules [CODE]: list the rules, or explain one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .common import EXIT_USAGE, fail
+
+DOCS = Path(__file__).resolve().parent.parent.parent / "docs" / "rules"
+
+
+def command(code: Optional[str] = typer.Argument(None, help="A rule code such as FS101.")) -> None:
+    """List the rule catalogue, or print one rule's documentation."""
+    from ..rules import RULES, RULES_BY_CODE
+
+    if code is None:
+        for rule in RULES:
+            typer.echo(f"{rule.code}  {rule.name:<30} {rule.severity:<8} {rule.summary}")
+        return
+    rule = RULES_BY_CODE.get(code.upper())
+    if rule is None:
+        raise fail(f"unknown rule {code!r}; `fsaudit rules` lists them", EXIT_USAGE)
+    doc = DOCS / f"{rule.code}.md"
+    typer.echo(doc.read_text() if doc.is_file() else f"{rule.code} {rule.name} ({rule.severity})\n\n{rule.summary}\n\nFix: {rule.fix}")

@@ -1,0 +1,61 @@
+"""fsaudit run -- COMMAND: trace a command and every process it starts."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import signal
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from . import common
+from .common import EXIT_CANNOT_TRACE, EXIT_USAGE, fail
+
+
+def command(
+    argv: List[str] = typer.Argument(..., metavar="-- COMMAND [ARGS...]", help="The command to trace."),
+    user: Optional[str] = typer.Option(None, "--user", help="Run the command as USER (the tracer stays root)."),
+    json_path: Optional[Path] = common.JsonOpt, events: Optional[Path] = common.EventsOpt,
+    sarif: Optional[Path] = common.SarifOpt, junit: Optional[Path] = common.JunitOpt,
+    format: str = common.FormatOpt, fail_on: str = common.FailOnOpt,
+    path: List[str] = common.PathOpt, exclude: List[str] = common.ExcludeOpt,
+    config: Optional[Path] = common.ConfigOpt,
+) -> None:
+    """Trace COMMAND and every process it starts; exit with its status unless findings say otherwise."""
+    from ..tracer import Tracer, TracerError
+
+    options = common.output_options(json_path, events, sarif, junit, format, fail_on, path, exclude, config)
+    if user is not None:
+        try:
+            pwd.getpwnam(user)
+        except KeyError:
+            raise fail(f"--user {user}: no such user", EXIT_USAGE) from None
+    common.require_tracing()
+    session = common.start_session(options, "run", {**common.host_header(), "argv": argv})
+    try:
+        tracer = Tracer(session.feed)
+    except TracerError as exc:
+        raise fail(str(exc), EXIT_CANNOT_TRACE) from None
+    try:
+        child = tracer.spawn(argv, user=user)
+    except (OSError, ValueError) as exc:
+        tracer.detach()
+        raise fail(f"cannot start {argv[0]}: {getattr(exc, 'strerror', None) or exc}", 127) from None
+    # Ctrl-C from the terminal reaches the command too (same process group);
+    # fsaudit keeps tracing until the command and its children are gone.
+    previous = signal.signal(signal.SIGINT, lambda *_: None)
+    try:
+        while child.poll() is None or tracer.tree_alive():
+            tracer.poll(100)
+        tracer.drain()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        tracer.detach()
+    status = child.returncode
+    exit_info = {"code": status if status >= 0 else None, "signal": -status if status < 0 else None}
+    findings_status = session.finish({"argv": argv, "pid": child.pid, "exit": exit_info})
+    if findings_status is not None:
+        raise typer.Exit(findings_status)
+    raise typer.Exit(status if status >= 0 else 128 - status)

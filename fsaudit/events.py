@@ -1,0 +1,124 @@
+"""The raw kernel event (shared layout with probes/fsaudit.c) and the JSON event log."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import struct
+from typing import IO, Iterator
+
+PATH_LEN = 256
+# struct event in probes/fsaudit.c: ts, ts_first, pid, tid, nr, epoch, ret, args[6], path, path2.
+EVENT_STRUCT = struct.Struct(f"=QQIIiIq6Q{PATH_LEN}s{PATH_LEN}s")
+
+EV_WRITE_RUN, EV_FORK, EV_EXEC, EV_EXIT = -1, -2, -3, -4
+
+# x86-64 syscall numbers of everything the probe reports.
+SYSCALLS = {
+    1: "write", 2: "open", 3: "close", 9: "mmap", 11: "munmap", 18: "pwrite64",
+    20: "writev", 22: "pipe", 26: "msync", 32: "dup", 33: "dup2", 40: "sendfile",
+    41: "socket", 43: "accept", 44: "sendto", 46: "sendmsg", 53: "socketpair",
+    56: "clone", 57: "fork", 58: "vfork", 72: "fcntl", 74: "fsync", 75: "fdatasync",
+    76: "truncate", 77: "ftruncate", 80: "chdir", 81: "fchdir", 82: "rename",
+    83: "mkdir", 84: "rmdir", 85: "creat", 86: "link", 87: "unlink", 88: "symlink",
+    133: "mknod", 162: "sync", 206: "io_setup", 209: "io_submit", 257: "openat",
+    258: "mkdirat", 259: "mknodat", 263: "unlinkat", 264: "renameat", 265: "linkat",
+    266: "symlinkat", 275: "splice", 277: "sync_file_range", 285: "fallocate",
+    288: "accept4", 292: "dup3", 293: "pipe2", 296: "pwritev", 306: "syncfs",
+    307: "sendmmsg", 316: "renameat2", 319: "memfd_create", 326: "copy_file_range",
+    328: "pwritev2", 425: "io_uring_setup", 435: "clone3", 436: "close_range",
+    437: "openat2",
+}
+
+O_FLAGS = [
+    (0o100, "O_CREAT"), (0o200, "O_EXCL"), (0o1000, "O_TRUNC"), (0o2000, "O_APPEND"),
+    (0o4000, "O_NONBLOCK"), (0o10000, "O_DSYNC"), (0o40000, "O_DIRECT"),
+    (0o200000, "O_DIRECTORY"), (0o400000, "O_NOFOLLOW"), (0o2000000, "O_CLOEXEC"),
+    (0o4010000, "O_SYNC"), (0o20200000, "O_TMPFILE"),
+]
+ACCMODES = {0: "O_RDONLY", 1: "O_WRONLY", 2: "O_RDWR"}
+RWF_FLAGS = [(0x1, "RWF_HIPRI"), (0x2, "RWF_DSYNC"), (0x4, "RWF_SYNC"), (0x8, "RWF_NOWAIT"), (0x10, "RWF_APPEND")]
+PROT_FLAGS = [(1, "PROT_READ"), (2, "PROT_WRITE"), (4, "PROT_EXEC")]
+MAP_FLAGS = [(1, "MAP_SHARED"), (2, "MAP_PRIVATE"), (0x20, "MAP_ANONYMOUS"), (0x10, "MAP_FIXED")]
+MS_FLAGS = [(1, "MS_ASYNC"), (2, "MS_INVALIDATE"), (4, "MS_SYNC")]
+RENAME_FLAGS = [(1, "RENAME_NOREPLACE"), (2, "RENAME_EXCHANGE"), (4, "RENAME_WHITEOUT")]
+SFR_FLAGS = [(1, "SYNC_FILE_RANGE_WAIT_BEFORE"), (2, "SYNC_FILE_RANGE_WRITE"), (4, "SYNC_FILE_RANGE_WAIT_AFTER")]
+
+
+def flag_names(value: int, table: list[tuple[int, str]]) -> list[str]:
+    """Names of the bits set in value; composite flags (O_SYNC) win over their parts."""
+    names, seen = [], 0
+    for bit, name in sorted(table, key=lambda item: -bin(item[0]).count("1")):
+        if value & bit == bit and not (seen & bit == bit):
+            names.append(name)
+            seen |= bit
+    if value & ~seen:
+        names.append(hex(value & ~seen))
+    return names
+
+
+def open_flag_names(flags: int) -> list[str]:
+    return [ACCMODES.get(flags & 3, "O_ACCMODE")] + flag_names(flags & ~3, O_FLAGS)
+
+
+def ret_value(ret: int) -> int | str:
+    """A syscall return as the log shows it: the value, or the errno's name."""
+    if -4096 < ret < 0:
+        return errno.errorcode.get(-ret, str(ret))
+    return ret
+
+
+def decode_path(raw: bytes) -> str:
+    """Bytes from the kernel to str; non-UTF-8 bytes survive via surrogateescape."""
+    return os.fsdecode(raw.split(b"\0", 1)[0])
+
+
+HEADER_SCHEMA = "fsaudit.events/1"
+
+
+class EventLogWriter:
+    """Writes the JSON Lines event log; ensure_ascii keeps surrogate escapes reversible."""
+
+    def __init__(self, stream: IO[str], header: dict) -> None:
+        self._stream = stream
+        self._stream.write(json.dumps({"schema": HEADER_SCHEMA, **header}) + "\n")
+
+    def write(self, event: dict) -> None:
+        self._stream.write(json.dumps(event, separators=(",", ":")) + "\n")
+
+
+class EventLogError(Exception):
+    """A malformed event log; the message names the line."""
+
+
+def read_event_log(stream: IO[str], warn) -> tuple[dict, Iterator[dict]]:
+    """Parse the header, then yield events. A truncated last line is reported via warn and skipped."""
+    first = stream.readline()
+    try:
+        header = json.loads(first)
+    except json.JSONDecodeError:
+        raise EventLogError("line 1: not a JSON header") from None
+    if not isinstance(header, dict) or header.get("schema") != HEADER_SCHEMA:
+        raise EventLogError(f"line 1: not an fsaudit event log (expected schema {HEADER_SCHEMA})")
+
+    def events() -> Iterator[dict]:
+        pending = None
+        for number, line in enumerate(stream, start=2):
+            if pending is not None:
+                raise EventLogError(f"line {pending[0]}: {pending[1]}")
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError as exc:
+                pending = (number, f"malformed JSON ({exc.msg})")
+                if not line.endswith("\n"):
+                    warn(f"line {number}: truncated last line skipped")
+                    return
+                continue
+            if not isinstance(event, dict) or "syscall" not in event or "pid" not in event:
+                raise EventLogError(f"line {number}: not an event (needs syscall and pid)")
+            yield event
+        if pending is not None:
+            raise EventLogError(f"line {pending[0]}: {pending[1]}")
+
+    return header, events()

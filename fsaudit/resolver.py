@@ -1,0 +1,439 @@
+"""Turns raw kernel records into resolved events: fds to absolute paths and kinds.
+
+Keeps, per process, the fd table (dup aliases, fork copies, CLOEXEC at exec,
+close_range), the cwd and the file mappings. Fds it has never seen opened
+(inherited before tracing began) are read once from /proc and announced with
+an `inherit` event, so that the log replays without /proc.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field
+
+from .events import (
+    EV_EXEC, EV_EXIT, EV_FORK, EV_WRITE_RUN, MAP_FLAGS, MS_FLAGS, PROT_FLAGS, RENAME_FLAGS,
+    RWF_FLAGS, SFR_FLAGS, SYSCALLS, decode_path, flag_names, open_flag_names, ret_value,
+)
+
+AT_FDCWD = -100
+O_CLOEXEC = 0o2000000
+O_SYNC_BITS = 0o10000          # O_DSYNC, also part of O_SYNC
+O_DIRECT = 0o40000
+O_DIRECTORY = 0o200000
+O_CREAT = 0o100
+O_ACCMODE = 3
+CLONE_FILES = 0x400
+AT_REMOVEDIR = 0x200
+F_DUPFD, F_SETFD, F_SETFL, F_DUPFD_CLOEXEC = 0, 2, 4, 1030
+
+
+@dataclass
+class Fd:
+    path: str
+    kind: str            # file, dir, socket, pipe, tty, anon, unknown
+    flags: int = 0
+
+
+@dataclass
+class Process:
+    pid: int
+    cwd: str
+    fds: dict[int, Fd] = field(default_factory=dict)
+    maps: dict[int, tuple[int, str]] = field(default_factory=dict)   # addr -> (length, path)
+
+
+def _kind_of_link(target: str) -> str:
+    if target.startswith("socket:"):
+        return "socket"
+    if target.startswith("pipe:"):
+        return "pipe"
+    if target.startswith("anon_inode:") or target.startswith("/memfd:"):
+        return "anon"
+    if target.startswith("/dev/pts/") or target.startswith("/dev/tty"):
+        return "tty"
+    if target.startswith("/"):
+        try:
+            mode = os.stat(target).st_mode
+        except OSError:
+            return "file"
+        return "dir" if stat.S_ISDIR(mode) else "file" if stat.S_ISREG(mode) else "other"
+    return "unknown"
+
+
+def _s32(value: int) -> int:
+    value &= 0xFFFFFFFF
+    return value - (1 << 32) if value & 0x80000000 else value
+
+
+class Resolver:
+    """Stateful: feed raw records in kernel order, get resolved event dicts back."""
+
+    def __init__(self, t0_ns: int) -> None:
+        self.t0_ns = t0_ns
+        self.procs: dict[int, Process] = {}
+
+    def _t(self, ns: int) -> float:
+        return round((ns - self.t0_ns) / 1e9, 6)
+
+    def process(self, pid: int, out: list[dict]) -> Process:
+        proc = self.procs.get(pid)
+        if proc is None:
+            try:
+                cwd = os.readlink(f"/proc/{pid}/cwd")
+            except OSError:
+                cwd = "/"
+            proc = self.procs[pid] = Process(pid, cwd)
+        return proc
+
+    def _fd(self, proc: Process, fd: int, tid: int, t: float, out: list[dict]) -> Fd:
+        """The fd's entry, reading it once from /proc when it predates tracing."""
+        entry = proc.fds.get(fd)
+        if entry is None:
+            try:
+                target = os.readlink(f"/proc/{proc.pid}/fd/{fd}")
+                kind = _kind_of_link(target)
+            except OSError:
+                target, kind = f"fd:{fd}", "unknown"
+            entry = proc.fds[fd] = Fd(target, kind)
+            out.append({"t": t, "pid": proc.pid, "tid": tid, "syscall": "inherit", "fd": fd,
+                        "path": target, "kind": kind, "ret": 0})
+        return entry
+
+    def _abs(self, proc: Process, dirfd: int, path: str, tid: int, t: float, out: list[dict]) -> str:
+        if path.startswith("/"):
+            return os.path.normpath(path)
+        base = proc.cwd if dirfd == AT_FDCWD else self._fd(proc, dirfd, tid, t, out).path
+        return os.path.normpath(os.path.join(base, path))
+
+    def _open_kind(self, path: str, flags: int) -> str:
+        if flags & O_DIRECTORY:
+            return "dir"
+        if flags & (O_CREAT | O_ACCMODE):
+            return "file"
+        # Read-only opens are how runtimes open a directory to fsync it.
+        return _kind_of_link(path)
+
+    def resolve(self, rec: tuple) -> list[dict]:
+        """One raw record -> zero or more resolved events (inherit events first)."""
+        ts, ts_first, pid, tid, nr, _epoch, ret, a0, a1, a2, a3, a4, a5, raw1, raw2 = rec
+        out: list[dict] = []
+        t = self._t(ts)
+        proc = self.process(pid, out)
+        if nr == EV_WRITE_RUN:
+            fd = _s32(a0)
+            entry = self._fd(proc, fd, tid, t, out)
+            event = {"t": t, "pid": pid, "tid": tid, "syscall": "write", "fd": fd,
+                     "path": entry.path, "kind": entry.kind, "calls": a1, "bytes": a2,
+                     "size_max": a3, "t_first": self._t(ts_first), "ret": a2}
+            self._fd_modes(entry, event)
+            out.append(event)
+            return out
+        if nr == EV_FORK:
+            child = self.procs[a0] = Process(a0, proc.cwd)
+            child.fds = proc.fds if a1 & CLONE_FILES else {k: Fd(v.path, v.kind, v.flags) for k, v in proc.fds.items()}
+            child.maps = dict(proc.maps)
+            out.append({"t": t, "pid": pid, "tid": tid, "syscall": "fork", "child": a0, "flags": a1, "ret": a0})
+            return out
+        if nr == EV_EXEC:
+            proc.fds = {k: v for k, v in proc.fds.items() if not v.flags & O_CLOEXEC}
+            proc.maps = {}
+            path = os.path.normpath(os.path.join(proc.cwd, decode_path(raw1)))
+            event = {"t": t, "pid": pid, "tid": tid, "syscall": "exec", "path": path, "ret": 0}
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    event["argv"] = [os.fsdecode(a) for a in f.read().split(b"\0")[:-1]]
+            except OSError:
+                pass
+            out.append(event)
+            return out
+        if nr == EV_EXIT:
+            code, sig = ret & 0xFF, (ret >> 8) & 0xFF
+            out.append({"t": t, "pid": pid, "tid": tid, "syscall": "exit",
+                        "code": None if sig else code, "signal": sig or None, "ret": 0})
+            self.procs.pop(pid, None)
+            return out
+        name = SYSCALLS.get(nr, str(nr))
+        if name in ("clone", "clone3", "fork", "vfork"):
+            return out   # the fork event already says it; only their flags were needed
+        event = {"t": t, "pid": pid, "tid": tid, "syscall": name, "ret": ret_value(ret)}
+        ok = ret >= 0
+        handler = getattr(self, "_on_" + name, None)
+        if handler is not None:
+            handler(proc, event, ok, ret, (a0, a1, a2, a3, a4, a5), decode_path(raw1), decode_path(raw2), out)
+        if name in ("fsync", "fdatasync"):
+            event["latency_us"] = (ts - ts_first) // 1000
+        out.append(event)
+        return out
+
+    @staticmethod
+    def _fd_modes(entry: Fd, event: dict) -> None:
+        if entry.flags & O_SYNC_BITS:
+            event["o_sync"] = True
+        if entry.flags & O_DIRECT:
+            event["o_direct"] = True
+
+    # Per-syscall decoding. Signature: (proc, event, ok, ret, args, path, path2, out).
+
+    def _open_common(self, proc, event, ok, ret, dirfd, path, flags, mode, out):
+        abspath = self._abs(proc, dirfd, path, event["tid"], event["t"], out)
+        event.update(path=abspath, flags=open_flag_names(flags), mode=mode)
+        if ok:
+            kind = self._open_kind(abspath, flags)
+            proc.fds[ret] = Fd(abspath, kind, flags)
+            event.update(fd=ret, kind=kind)
+
+    def _on_open(self, proc, event, ok, ret, a, path, path2, out):
+        self._open_common(proc, event, ok, ret, AT_FDCWD, path, a[1], a[2], out)
+
+    def _on_creat(self, proc, event, ok, ret, a, path, path2, out):
+        self._open_common(proc, event, ok, ret, AT_FDCWD, path, 0o1101, a[1], out)
+
+    def _on_openat(self, proc, event, ok, ret, a, path, path2, out):
+        self._open_common(proc, event, ok, ret, _s32(a[0]), path, a[2], a[3], out)
+
+    _on_openat2 = _on_openat
+
+    def _on_memfd_create(self, proc, event, ok, ret, a, path, path2, out):
+        if ok:
+            proc.fds[ret] = Fd("memfd", "anon")
+            event["fd"] = ret
+
+    def _fd_event(self, proc, event, fd, out) -> Fd:
+        entry = self._fd(proc, fd, event["tid"], event["t"], out)
+        event.update(fd=fd, path=entry.path, kind=entry.kind)
+        return entry
+
+    def _on_close(self, proc, event, ok, ret, a, path, path2, out):
+        fd = _s32(a[0])
+        self._fd_event(proc, event, fd, out)
+        proc.fds.pop(fd, None)
+
+    def _on_close_range(self, proc, event, ok, ret, a, path, path2, out):
+        first, last, flags = a[0], a[1], a[2]
+        event.update(first=first, last=min(last, 1 << 31), flags=flags)
+        if ok:
+            hit = [fd for fd in proc.fds if first <= fd <= last]
+            if flags & 4:   # CLOSE_RANGE_CLOEXEC marks, does not close
+                for fd in hit:
+                    proc.fds[fd].flags |= O_CLOEXEC
+                event["closed"] = []
+            else:
+                event["closed"] = [{"fd": fd, "path": proc.fds[fd].path, "kind": proc.fds[fd].kind} for fd in hit]
+                for fd in hit:
+                    del proc.fds[fd]
+
+    def _dup(self, proc, event, ok, ret, old, cloexec, out):
+        entry = self._fd_event(proc, event, old, out)
+        event["newfd"] = ret if ok else None
+        if ok:
+            flags = (entry.flags & ~O_CLOEXEC) | (O_CLOEXEC if cloexec else 0)
+            proc.fds[ret] = Fd(entry.path, entry.kind, flags)
+
+    def _on_dup(self, proc, event, ok, ret, a, path, path2, out):
+        self._dup(proc, event, ok, ret, _s32(a[0]), False, out)
+
+    def _on_dup2(self, proc, event, ok, ret, a, path, path2, out):
+        self._dup(proc, event, ok, ret, _s32(a[0]), False, out)
+
+    def _on_dup3(self, proc, event, ok, ret, a, path, path2, out):
+        self._dup(proc, event, ok, ret, _s32(a[0]), bool(a[2] & O_CLOEXEC), out)
+
+    def _on_fcntl(self, proc, event, ok, ret, a, path, path2, out):
+        fd, cmd = _s32(a[0]), a[1]
+        if cmd in (F_DUPFD, F_DUPFD_CLOEXEC):
+            self._dup(proc, event, ok, ret, fd, cmd == F_DUPFD_CLOEXEC, out)
+        elif cmd == F_SETFL:
+            entry = self._fd_event(proc, event, fd, out)
+            event["flags"] = open_flag_names(a[2])
+            if ok:   # F_SETFL can change O_APPEND/O_DIRECT/O_NONBLOCK, not O_SYNC
+                entry.flags = (entry.flags & ~(O_DIRECT | 0o2000 | 0o4000)) | (a[2] & (O_DIRECT | 0o2000 | 0o4000))
+        elif cmd == F_SETFD:
+            entry = proc.fds.get(fd)
+            if entry is not None and ok:
+                entry.flags = (entry.flags | O_CLOEXEC) if a[2] & 1 else (entry.flags & ~O_CLOEXEC)
+            event.update(fd=fd, cmd="F_SETFD")
+        else:
+            event.update(fd=fd, cmd=cmd)
+
+    def _on_write(self, proc, event, ok, ret, a, path, path2, out):
+        entry = self._fd_event(proc, event, _s32(a[0]), out)
+        if event["syscall"] in ("write", "pwrite64"):
+            event["count"] = a[2]
+        else:
+            event["iovcnt"] = a[2]
+        if event["syscall"] == "pwritev2":
+            event["rwf"] = flag_names(a[5], RWF_FLAGS)
+        self._fd_modes(entry, event)
+
+    _on_pwrite64 = _on_writev = _on_pwritev = _on_pwritev2 = _on_write
+
+    def _on_fsync(self, proc, event, ok, ret, a, path, path2, out):
+        self._fd_event(proc, event, _s32(a[0]), out)
+
+    _on_fdatasync = _on_fsync
+
+    def _on_syncfs(self, proc, event, ok, ret, a, path, path2, out):
+        self._fd_event(proc, event, _s32(a[0]), out)
+
+    def _on_sync_file_range(self, proc, event, ok, ret, a, path, path2, out):
+        self._fd_event(proc, event, _s32(a[0]), out)
+        event.update(offset=a[1], nbytes=a[2], flags=flag_names(a[3], SFR_FLAGS))
+
+    def _on_ftruncate(self, proc, event, ok, ret, a, path, path2, out):
+        self._fd_event(proc, event, _s32(a[0]), out)
+        event["length"] = a[1]
+
+    def _on_truncate(self, proc, event, ok, ret, a, path, path2, out):
+        event.update(path=self._abs(proc, AT_FDCWD, path, event["tid"], event["t"], out), length=a[1])
+
+    def _on_fallocate(self, proc, event, ok, ret, a, path, path2, out):
+        self._fd_event(proc, event, _s32(a[0]), out)
+        event.update(mode=a[1], offset=a[2], length=a[3])
+
+    def _on_mmap(self, proc, event, ok, ret, a, path, path2, out):
+        fd = _s32(a[4])
+        event.update(length=a[1], prot=flag_names(a[2], PROT_FLAGS), flags=flag_names(a[3] & 0x3F, MAP_FLAGS))
+        if fd >= 0:
+            self._fd_event(proc, event, fd, out)
+            if ok:
+                proc.maps[ret] = (a[1], event["path"])
+        if ok:
+            event["addr"] = ret
+            event["ret"] = 0
+
+    def _mapped_path(self, proc, addr):
+        for start, (length, path) in proc.maps.items():
+            if start <= addr < start + length:
+                return path
+        return None
+
+    def _on_msync(self, proc, event, ok, ret, a, path, path2, out):
+        event.update(addr=a[0], length=a[1], flags=flag_names(a[2], MS_FLAGS))
+        mapped = self._mapped_path(proc, a[0])
+        if mapped:
+            event["path"] = mapped
+
+    def _on_munmap(self, proc, event, ok, ret, a, path, path2, out):
+        event.update(addr=a[0], length=a[1])
+        mapped = self._mapped_path(proc, a[0])
+        if mapped:
+            event["path"] = mapped
+            if ok:
+                proc.maps.pop(a[0], None)
+
+    def _two_paths(self, proc, event, dirfd1, p1, dirfd2, p2, out):
+        tid, t = event["tid"], event["t"]
+        event.update(path=self._abs(proc, dirfd1, p1, tid, t, out), path2=self._abs(proc, dirfd2, p2, tid, t, out))
+
+    def _on_rename(self, proc, event, ok, ret, a, path, path2, out):
+        self._two_paths(proc, event, AT_FDCWD, path, AT_FDCWD, path2, out)
+        self._moved(proc, event, ok)
+
+    def _on_renameat(self, proc, event, ok, ret, a, path, path2, out):
+        self._two_paths(proc, event, _s32(a[0]), path, _s32(a[2]), path2, out)
+        if event["syscall"] == "renameat2":
+            event["flags"] = flag_names(a[4], RENAME_FLAGS)
+        self._moved(proc, event, ok)
+
+    _on_renameat2 = _on_renameat
+
+    def _moved(self, proc, event, ok):
+        """Open fds follow their file across a rename (in every traced process)."""
+        if not ok:
+            return
+        old, new = event["path"], event["path2"]
+        prefix = old + "/"
+        for other in self.procs.values():
+            for entry in other.fds.values():
+                if entry.path == old:
+                    entry.path = new
+                elif entry.path.startswith(prefix):
+                    entry.path = new + entry.path[len(old):]
+
+    def _on_link(self, proc, event, ok, ret, a, path, path2, out):
+        self._two_paths(proc, event, AT_FDCWD, path, AT_FDCWD, path2, out)
+
+    def _on_linkat(self, proc, event, ok, ret, a, path, path2, out):
+        self._two_paths(proc, event, _s32(a[0]), path, _s32(a[2]), path2, out)
+
+    def _on_symlink(self, proc, event, ok, ret, a, path, path2, out):
+        event.update(target=path, path2=self._abs(proc, AT_FDCWD, path2, event["tid"], event["t"], out))
+
+    def _on_symlinkat(self, proc, event, ok, ret, a, path, path2, out):
+        event.update(target=path, path2=self._abs(proc, _s32(a[1]), path2, event["tid"], event["t"], out))
+
+    def _on_unlink(self, proc, event, ok, ret, a, path, path2, out):
+        event["path"] = self._abs(proc, AT_FDCWD, path, event["tid"], event["t"], out)
+
+    _on_rmdir = _on_mkdir = _on_mknod = _on_unlink
+
+    def _on_unlinkat(self, proc, event, ok, ret, a, path, path2, out):
+        event["path"] = self._abs(proc, _s32(a[0]), path, event["tid"], event["t"], out)
+        if a[2] & AT_REMOVEDIR:
+            event["flags"] = ["AT_REMOVEDIR"]
+
+    def _on_mkdirat(self, proc, event, ok, ret, a, path, path2, out):
+        event["path"] = self._abs(proc, _s32(a[0]), path, event["tid"], event["t"], out)
+
+    _on_mknodat = _on_mkdirat
+
+    def _on_chdir(self, proc, event, ok, ret, a, path, path2, out):
+        new = self._abs(proc, AT_FDCWD, path, event["tid"], event["t"], out)
+        if ok:
+            proc.cwd = new
+        event["path"] = new
+
+    def _on_fchdir(self, proc, event, ok, ret, a, path, path2, out):
+        entry = self._fd_event(proc, event, _s32(a[0]), out)
+        if ok:
+            proc.cwd = entry.path
+
+    def _new_fd(self, proc, event, ok, ret, kind):
+        if ok:
+            proc.fds[ret] = Fd(f"{kind}:{ret}", kind)
+            event["fd"] = ret
+
+    def _on_socket(self, proc, event, ok, ret, a, path, path2, out):
+        self._new_fd(proc, event, ok, ret, "socket")
+
+    _on_accept = _on_accept4 = _on_socket
+
+    def _on_io_uring_setup(self, proc, event, ok, ret, a, path, path2, out):
+        self._new_fd(proc, event, ok, ret, "anon")
+
+    def _on_io_submit(self, proc, event, ok, ret, a, path, path2, out):
+        event["ctx"] = a[0]
+
+    def _fd_pair(self, proc, event, ok, pair, kind):
+        """pipe/socketpair: the probe read the two new fds from user memory."""
+        if ok:
+            fds = [_s32(pair), _s32(pair >> 32)]
+            for fd in fds:
+                proc.fds[fd] = Fd(f"{kind}:{fd}", kind)
+            event["fds"] = fds
+
+    def _on_pipe(self, proc, event, ok, ret, a, path, path2, out):
+        self._fd_pair(proc, event, ok, a[5], "pipe")
+
+    _on_pipe2 = _on_pipe
+
+    def _on_socketpair(self, proc, event, ok, ret, a, path, path2, out):
+        self._fd_pair(proc, event, ok, a[5], "socket")
+
+    def _on_sendto(self, proc, event, ok, ret, a, path, path2, out):
+        entry = self._fd(proc, _s32(a[0]), event["tid"], event["t"], out)
+        event.update(fd=_s32(a[0]), kind=entry.kind)
+
+    _on_sendmsg = _on_sendmmsg = _on_sendto
+
+    def _on_sendfile(self, proc, event, ok, ret, a, path, path2, out):
+        self._fd_event(proc, event, _s32(a[0]), out)
+        event.update(fd_in=_s32(a[1]), bytes=max(ret, 0))
+
+    def _on_copy_file_range(self, proc, event, ok, ret, a, path, path2, out):
+        self._fd_event(proc, event, _s32(a[2]), out)
+        event.update(fd_in=_s32(a[0]), bytes=max(ret, 0))
+
+    _on_splice = _on_copy_file_range

@@ -1,0 +1,80 @@
+"""One analysis: events in (live or replayed), event log and reports out.
+
+run, attach and report all go through here, so a replayed log gives the
+same findings as the live run that recorded it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import __version__
+from .config import load_config
+from .engine import Engine
+from .events import EventLogWriter
+from .report import build_report, exit_status, render_junit, render_sarif, render_text
+
+SEVERITIES = ("error", "warning", "info", "never")
+
+
+@dataclass
+class OutputOptions:
+    json_path: Path | None = None
+    events_path: Path | None = None
+    sarif_path: Path | None = None
+    junit_path: Path | None = None
+    format: str = "text"
+    fail_on: str = "error"
+    paths: list[str] = field(default_factory=list)
+    excludes: list[str] = field(default_factory=list)
+    config_path: Path | None = None
+
+
+class Session:
+    def __init__(self, options: OutputOptions, mode: str, header: dict) -> None:
+        self.options = options
+        self.mode = mode
+        self.header = header
+        self.engine = Engine(load_config(options.config_path, options.paths, options.excludes))
+        self.started_at = datetime.now(timezone.utc)
+        self.started = time.monotonic()
+        self._event_file = open(options.events_path, "w", encoding="ascii") if options.events_path else None
+        self._log = EventLogWriter(self._event_file, {"mode": mode, **header}) if self._event_file else None
+
+    def feed(self, events: list[dict]) -> None:
+        feed = self.engine.feed
+        log = self._log
+        for event in events:
+            if log:
+                log.write(event)
+            feed(event)
+
+    def finish(self, target: dict, duration_s: float | None = None) -> int | None:
+        """Close the analysis, write every requested output; return the findings' exit status or None."""
+        if self._event_file:
+            self._event_file.close()
+        exit_info = target.get("exit") or {}
+        self.engine.finish(exit_info if exit_info else None)
+        if duration_s is None:
+            duration_s = round(time.monotonic() - self.started, 3)
+        report = build_report(self.engine, mode=self.mode, target=target,
+                              started_at=self.started_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                              duration_s=duration_s, tool_version=__version__)
+        opts = self.options
+        if opts.json_path:
+            opts.json_path.write_text(json.dumps(report, indent=2) + "\n")
+        if opts.sarif_path:
+            opts.sarif_path.write_text(json.dumps(render_sarif(report), indent=2) + "\n")
+        if opts.junit_path:
+            opts.junit_path.write_text(render_junit(report, opts.fail_on))
+        if opts.format == "json":
+            sys.stdout.write(json.dumps(report, indent=2) + "\n")
+        else:
+            sys.stdout.write(render_text(report))
+        sys.stdout.flush()
+        return exit_status(report, opts.fail_on)

@@ -1,0 +1,114 @@
+"""The live tracer: loads probes/fsaudit.c with bcc and streams resolved events."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Callable
+
+from .events import EVENT_STRUCT
+from .resolver import Fd, Resolver, _kind_of_link
+
+PROBE_SOURCE = Path(__file__).resolve().parent.parent / "probes" / "fsaudit.c"
+DEFAULT_RINGBUF_PAGES = 4096          # 16 MiB: a burst of ~25 000 unaggregated events
+LOST, EPOCH, SPAWNER = 0, 1, 2        # slots of the probe's `counters` array
+TRACED, SPAWNED = 1, 2                # values of the probe's `traced` map
+
+
+class TracerError(Exception):
+    """The host cannot trace (the message says why); exit status 3."""
+
+
+class Tracer:
+    """Owns the BPF program; call spawn() or attach(), then run() until the tree is gone."""
+
+    def __init__(self, on_events: Callable[[list[dict]], None], ringbuf_pages: int = DEFAULT_RINGBUF_PAGES) -> None:
+        try:
+            from bcc import BPF
+        except ImportError as exc:
+            raise TracerError(f"cannot import bcc ({exc}); run `make setup` or `fsaudit doctor`") from None
+        try:
+            self.bpf = BPF(src_file=str(PROBE_SOURCE).encode(), cflags=[f"-DRINGBUF_PAGES={ringbuf_pages}", "-w"])
+        except Exception as exc:   # bcc raises bare Exception on compile/load failure
+            raise TracerError(f"loading the BPF program failed ({exc}); run `fsaudit doctor`") from None
+        self.t0_ns = time.monotonic_ns()
+        self.resolver = Resolver(self.t0_ns)
+        self.on_events = on_events
+        self._batch: list[tuple] = []
+        self._lost_reported = 0
+        self.traced = self.bpf["traced"]
+        self.counters = self.bpf["counters"]
+        self.bpf["events"].open_ring_buffer(self._on_record)
+
+    def _on_record(self, _ctx, data, size) -> None:
+        self._batch.append(EVENT_STRUCT.unpack(ctypes.string_at(data, EVENT_STRUCT.size)))
+
+    def _set_counter(self, slot: int, value: int) -> None:
+        self.counters[ctypes.c_int(slot)] = ctypes.c_uint64(value)
+
+    def spawn(self, argv: list[str], user: str | None = None) -> subprocess.Popen:
+        """Start argv gated: the kernel marks our fork child and traces it from its exec on."""
+        self._set_counter(SPAWNER, os.getpid())
+        try:
+            return subprocess.Popen(argv, user=user)
+        finally:
+            self._set_counter(SPAWNER, 0)
+
+    def attach(self, pid: int) -> None:
+        """Trace pid from now on; its open fds are announced as `inherit` events."""
+        self.traced[ctypes.c_uint32(pid)] = ctypes.c_uint8(TRACED)
+        proc = self.resolver.process(pid, [])
+        events = []
+        t = round((time.monotonic_ns() - self.t0_ns) / 1e9, 6)
+        try:
+            names = sorted(os.listdir(f"/proc/{pid}/fd"), key=int)
+        except OSError:
+            names = []
+        for name in names:
+            fd = int(name)
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{name}")
+                with open(f"/proc/{pid}/fdinfo/{name}") as info:
+                    flags = next(int(line.split()[1], 8) for line in info if line.startswith("flags:"))
+            except (OSError, StopIteration):
+                continue
+            entry = proc.fds[fd] = Fd(target, _kind_of_link(target), flags)
+            events.append({"t": t, "pid": pid, "tid": pid, "syscall": "inherit", "fd": fd,
+                           "path": entry.path, "kind": entry.kind, "flags": flags, "ret": 0})
+        if events:
+            self.on_events(events)
+
+    def tree_alive(self) -> bool:
+        return len(self.traced) > 0
+
+    def lost_events(self) -> int:
+        return self.counters[ctypes.c_int(LOST)].value
+
+    def poll(self, timeout_ms: int = 100) -> None:
+        """Wait for records, resolve them in kernel order and hand them on."""
+        self.bpf.ring_buffer_poll(timeout_ms)
+        self._deliver()
+
+    def drain(self) -> None:
+        self.bpf.ring_buffer_consume()
+        self._deliver()
+
+    def _deliver(self) -> None:
+        batch, self._batch = self._batch, []
+        events: list[dict] = []
+        resolve = self.resolver.resolve
+        for rec in batch:
+            events.extend(resolve(rec))
+        lost = self.lost_events()
+        if lost > self._lost_reported:
+            t = round((time.monotonic_ns() - self.t0_ns) / 1e9, 6)
+            events.append({"t": t, "pid": 0, "tid": 0, "syscall": "lost", "count": lost - self._lost_reported, "ret": 0})
+            self._lost_reported = lost
+        if events:
+            self.on_events(events)
+
+    def detach(self) -> None:
+        self.bpf.cleanup()

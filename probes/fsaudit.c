@@ -1,0 +1,367 @@
+// fsaudit kernel side: syscall tracing of one process tree.
+//
+// Reads only tracepoint arguments, pt_regs (x86-64 ABI, stable) and user
+// memory through helpers: the kernel headers on the build host belong to
+// another kernel, so no kernel struct field may be read.
+#include <linux/ptrace.h>
+
+#define PATH_LEN 256
+
+// Pseudo syscall numbers for events that are not one syscall.
+#define EV_WRITE_RUN  -1   // aggregated successful full writes on one fd
+#define EV_FORK       -2
+#define EV_EXEC       -3
+#define EV_EXIT       -4
+
+// Shared with fsaudit/events.py (EVENT_STRUCT): keep the layout in step.
+struct event {
+    u64 ts;          // ktime ns at syscall exit (runs: last write)
+    u64 ts_first;    // runs: first write; syscalls: entry time
+    u32 pid;         // tgid
+    u32 tid;
+    s32 nr;          // syscall number or EV_*
+    u32 epoch;
+    s64 ret;
+    u64 args[6];     // runs: fd, calls, bytes, max size, syscall nr
+    char path[PATH_LEN];
+    char path2[PATH_LEN];
+};
+
+struct inflight {
+    u64 ts;
+    s64 nr;
+    u64 args[6];
+};
+
+struct write_run {
+    u64 ts_first, ts_last;
+    u64 fd, calls, bytes, size_max;
+    s64 nr;
+    u32 epoch;
+};
+
+// tgid -> 1 traced, 2 spawned by fsaudit and waiting for its exec.
+BPF_HASH(traced, u32, u8, 65536);
+BPF_HASH(inflight, u32, struct inflight, 65536);
+BPF_HASH(runs, u32, struct write_run, 65536);
+// 0: lost events, 1: epoch, 2: tgid of the spawner (fsaudit itself).
+BPF_ARRAY(counters, u64, 4);
+BPF_HASH(exit_info, u32, u64, 65536);   // tgid -> (signal << 8) | code
+BPF_RINGBUF_OUTPUT(events, RINGBUF_PAGES);
+
+static __always_inline void count_lost(void) {
+    int k = 0;
+    u64 *v = counters.lookup(&k);
+    if (v) __sync_fetch_and_add(v, 1);
+}
+
+static __always_inline u32 bump_epoch(void) {
+    int k = 1;
+    u64 *v = counters.lookup(&k);
+    if (!v) return 0;
+    return __sync_fetch_and_add(v, 1) + 1;
+}
+
+static __always_inline u32 current_epoch(void) {
+    int k = 1;
+    u64 *v = counters.lookup(&k);
+    return v ? *v : 0;
+}
+
+static __always_inline struct event *reserve(u32 pid, u32 tid, s32 nr) {
+    struct event *e = events.ringbuf_reserve(sizeof(struct event));
+    if (!e) {
+        count_lost();
+        return 0;
+    }
+    e->pid = pid;
+    e->tid = tid;
+    e->nr = nr;
+    e->path[0] = 0;
+    e->path2[0] = 0;
+    return e;
+}
+
+static __always_inline void flush_run(u32 pid, u32 tid) {
+    struct write_run *r = runs.lookup(&tid);
+    if (!r || r->calls == 0) return;
+    struct event *e = reserve(pid, tid, EV_WRITE_RUN);
+    if (e) {
+        e->ts = r->ts_last;
+        e->ts_first = r->ts_first;
+        e->epoch = r->epoch;
+        e->ret = r->bytes;
+        e->args[0] = r->fd;
+        e->args[1] = r->calls;
+        e->args[2] = r->bytes;
+        e->args[3] = r->size_max;
+        e->args[4] = r->nr;
+        e->args[5] = 0;
+        events.ringbuf_submit(e, 0);
+    }
+    r->calls = 0;
+}
+
+static __always_inline int is_write(s64 nr) {
+    return nr == __NR_write || nr == __NR_pwrite64 || nr == __NR_writev ||
+           nr == __NR_pwritev || nr == __NR_pwritev2;
+}
+
+// Syscalls whose events fsaudit needs; everything else is ignored at entry.
+static __always_inline int is_interesting(s64 nr) {
+    switch (nr) {
+    case __NR_write: case __NR_pwrite64: case __NR_writev: case __NR_pwritev:
+    case __NR_pwritev2: case __NR_open: case __NR_openat: case __NR_openat2:
+    case __NR_creat: case __NR_close: case __NR_close_range: case __NR_dup:
+    case __NR_dup2: case __NR_dup3: case __NR_fcntl: case __NR_sendfile:
+    case __NR_copy_file_range: case __NR_splice: case __NR_fallocate:
+    case __NR_ftruncate: case __NR_truncate: case __NR_fsync:
+    case __NR_fdatasync: case __NR_sync_file_range: case __NR_syncfs:
+    case __NR_sync: case __NR_msync: case __NR_mmap: case __NR_munmap:
+    case __NR_rename: case __NR_renameat: case __NR_renameat2: case __NR_link:
+    case __NR_linkat: case __NR_symlink: case __NR_symlinkat: case __NR_unlink:
+    case __NR_unlinkat: case __NR_mkdir: case __NR_mkdirat: case __NR_rmdir:
+    case __NR_mknod: case __NR_mknodat:
+    case __NR_chdir: case __NR_fchdir: case __NR_socket: case __NR_accept:
+    case __NR_accept4: case __NR_socketpair: case __NR_pipe: case __NR_pipe2:
+    case __NR_sendto: case __NR_sendmsg: case __NR_sendmmsg:
+    case __NR_io_uring_setup: case __NR_io_submit: case __NR_memfd_create:
+    case __NR_clone: case __NR_clone3: case __NR_fork: case __NR_vfork:
+    case __NR_exit_group:
+        return 1;
+    }
+    return 0;
+}
+
+// Which arguments are user-space path strings: (first << 4) | second, 0xf = none.
+static __always_inline int path_args(s64 nr) {
+    switch (nr) {
+    case __NR_open: case __NR_creat: case __NR_truncate: case __NR_unlink:
+    case __NR_mkdir: case __NR_rmdir: case __NR_chdir: case __NR_mknod:
+        return 0x0f;
+    case __NR_openat: case __NR_openat2: case __NR_unlinkat: case __NR_mkdirat:
+    case __NR_mknodat:
+        return 0x1f;
+    case __NR_rename: case __NR_link: case __NR_symlink:
+        return 0x01;
+    case __NR_renameat: case __NR_renameat2: case __NR_linkat:
+        return 0x13;
+    case __NR_symlinkat:
+        return 0x02;
+    }
+    return 0xff;
+}
+
+RAW_TRACEPOINT_PROBE(sys_enter) {
+    u64 id = bpf_get_current_pid_tgid();
+    u32 pid = id >> 32, tid = id;
+    u8 *state = traced.lookup(&pid);
+    if (!state || *state != 1) return 0;
+    s64 nr = ctx->args[1];
+    if (!is_interesting(nr)) return 0;
+    struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
+    struct inflight in = {};
+    in.ts = bpf_ktime_get_ns();
+    in.nr = nr;
+    bpf_probe_read_kernel(&in.args[0], 8, &regs->di);
+    bpf_probe_read_kernel(&in.args[1], 8, &regs->si);
+    bpf_probe_read_kernel(&in.args[2], 8, &regs->dx);
+    bpf_probe_read_kernel(&in.args[3], 8, &regs->r10);
+    bpf_probe_read_kernel(&in.args[4], 8, &regs->r8);
+    bpf_probe_read_kernel(&in.args[5], 8, &regs->r9);
+    if (nr == __NR_clone3) {
+        // clone3 takes struct clone_args *; flags is its first member (uapi).
+        u64 flags = 0;
+        bpf_probe_read_user(&flags, 8, (void *)in.args[0]);
+        in.args[0] = flags;
+    }
+    if (nr == __NR_exit_group) {
+        u64 code = in.args[0] & 0xff;
+        exit_info.update(&pid, &code);
+        return 0;
+    }
+    if (inflight.update(&tid, &in) != 0) count_lost();
+    return 0;
+}
+
+RAW_TRACEPOINT_PROBE(sys_exit) {
+    u64 id = bpf_get_current_pid_tgid();
+    u32 pid = id >> 32, tid = id;
+    struct inflight *in = inflight.lookup(&tid);
+    if (!in) return 0;
+    s64 ret = ctx->args[1];
+    s64 nr = in->nr;
+
+    if (is_write(nr)) {
+        u64 count = 0;
+        if (nr == __NR_write || nr == __NR_pwrite64) count = in->args[2];
+        // Vectored writes: only a non-negative return is folded; the byte
+        // count asked for is unknown without walking the iovec, so short
+        // vectored writes are detected by the iovec total below.
+        if (nr == __NR_writev || nr == __NR_pwritev || nr == __NR_pwritev2) {
+            u64 total = 0;
+            struct { u64 base; u64 len; } iov;
+            #pragma unroll
+            for (int i = 0; i < 8; i++) {
+                if (i >= in->args[2]) break;
+                if (bpf_probe_read_user(&iov, sizeof(iov), (void *)(in->args[1] + i * 16)) != 0) break;
+                total += iov.len;
+            }
+            count = in->args[2] <= 8 ? total : (u64)ret;
+        }
+        int rwf = nr == __NR_pwritev2 && in->args[5] != 0;
+        if (ret >= 0 && (u64)ret == count && !rwf) {
+            u32 epoch = current_epoch();
+            struct write_run *r = runs.lookup(&tid);
+            if (r && r->calls && (r->fd != in->args[0] || r->epoch != epoch)) {
+                flush_run(pid, tid);
+            }
+            if (!r) {
+                struct write_run z = {};
+                runs.update(&tid, &z);
+                r = runs.lookup(&tid);
+                if (!r) {
+                    count_lost();
+                    inflight.delete(&tid);
+                    return 0;
+                }
+            }
+            if (r->calls == 0) {
+                r->ts_first = in->ts;
+                r->fd = in->args[0];
+                r->nr = nr;
+                r->epoch = epoch;
+                r->bytes = 0;
+                r->size_max = 0;
+            }
+            r->calls++;
+            r->bytes += ret;
+            if ((u64)ret > r->size_max) r->size_max = ret;
+            r->ts_last = bpf_ktime_get_ns();
+            inflight.delete(&tid);
+            return 0;
+        }
+    }
+
+    // Anything else ends this thread's write run first, keeping kernel order.
+    flush_run(pid, tid);
+    u32 epoch = bump_epoch();
+    struct event *e = reserve(pid, tid, nr);
+    if (!e) {
+        inflight.delete(&tid);
+        return 0;
+    }
+    e->ts = bpf_ktime_get_ns();
+    e->ts_first = in->ts;
+    e->epoch = epoch;
+    e->ret = ret;
+    #pragma unroll
+    for (int i = 0; i < 6; i++) e->args[i] = in->args[i];
+    int pa = path_args(nr);
+    int p1 = pa >> 4, p2 = pa & 0xf;
+    if (p1 < 6) bpf_probe_read_user_str(e->path, PATH_LEN, (void *)in->args[p1 & 7]);
+    if (p2 < 6) bpf_probe_read_user_str(e->path2, PATH_LEN, (void *)in->args[p2 & 7]);
+    if (ret == 0 && (nr == __NR_pipe || nr == __NR_pipe2 || nr == __NR_socketpair)) {
+        // The two new fds (int[2]) go to args[5], which these calls do not use.
+        void *pair = (void *)(nr == __NR_socketpair ? in->args[3] : in->args[0]);
+        bpf_probe_read_user(&e->args[5], 8, pair);
+    }
+    if (nr == __NR_openat2) {
+        // struct open_how { u64 flags; u64 mode; u64 resolve; } (uapi)
+        u64 how[2] = {};
+        bpf_probe_read_user(how, sizeof(how), (void *)in->args[2]);
+        e->args[2] = how[0];
+        e->args[3] = how[1];
+    }
+    events.ringbuf_submit(e, 0);
+    inflight.delete(&tid);
+    return 0;
+}
+
+TRACEPOINT_PROBE(sched, sched_process_fork) {
+    u64 id = bpf_get_current_pid_tgid();
+    u32 pid = id >> 32, tid = id;
+    u32 child = args->child_pid;
+    int k = 2;
+    u64 *spawner = counters.lookup(&k);
+    u8 *state = traced.lookup(&pid);
+    u8 st;
+    if (spawner && *spawner == pid) {
+        st = 2;   // fsaudit's own child: traced from its exec on
+        traced.update(&child, &st);
+        return 0;
+    }
+    if (!state || *state != 1) return 0;
+    struct inflight *in = inflight.lookup(&tid);
+    u64 flags = in ? in->args[0] : 0;
+    if (in && (in->nr == __NR_fork || in->nr == __NR_vfork)) flags = 0;
+    if (flags & 0x00010000) return 0;   // CLONE_THREAD: same tgid, already traced
+    st = 1;
+    traced.update(&child, &st);
+    flush_run(pid, tid);
+    struct event *e = reserve(pid, tid, EV_FORK);
+    if (!e) return 0;
+    e->ts = e->ts_first = bpf_ktime_get_ns();
+    e->epoch = bump_epoch();
+    e->ret = child;
+    e->args[0] = child;
+    e->args[1] = flags;
+    events.ringbuf_submit(e, 0);
+    return 0;
+}
+
+TRACEPOINT_PROBE(sched, sched_process_exec) {
+    u64 id = bpf_get_current_pid_tgid();
+    u32 pid = id >> 32, tid = id;
+    u8 *state = traced.lookup(&pid);
+    if (!state) return 0;
+    u8 st = 1;
+    traced.update(&pid, &st);
+    struct event *e = reserve(pid, tid, EV_EXEC);
+    if (!e) return 0;
+    e->ts = e->ts_first = bpf_ktime_get_ns();
+    e->epoch = bump_epoch();
+    e->ret = 0;
+    e->args[0] = args->old_pid;
+    bpf_probe_read_kernel_str(e->path, PATH_LEN, (void *)args + (args->data_loc_filename & 0xffff));
+    events.ringbuf_submit(e, 0);
+    return 0;
+}
+
+TRACEPOINT_PROBE(signal, signal_deliver) {
+    u32 pid = bpf_get_current_pid_tgid() >> 32;
+    if (!traced.lookup(&pid)) return 0;
+    int sig = args->sig;
+    // Default action of these signals terminates the process.
+    u64 fatal = (1ULL << 1) | (1ULL << 2) | (1ULL << 3) | (1ULL << 4) |
+                (1ULL << 5) | (1ULL << 6) | (1ULL << 7) | (1ULL << 8) |
+                (1ULL << 9) | (1ULL << 11) | (1ULL << 13) | (1ULL << 14) |
+                (1ULL << 15) | (1ULL << 24) | (1ULL << 25) | (1ULL << 26) |
+                (1ULL << 27) | (1ULL << 31) | (1ULL << 10) | (1ULL << 12);
+    if (args->sa_handler != 0 && sig != 9) return 0;
+    if (sig <= 0 || sig > 31 || !((fatal >> sig) & 1)) return 0;
+    u64 info = (u64)sig << 8;
+    exit_info.update(&pid, &info);
+    return 0;
+}
+
+TRACEPOINT_PROBE(sched, sched_process_exit) {
+    u64 id = bpf_get_current_pid_tgid();
+    u32 pid = id >> 32, tid = id;
+    if (!traced.lookup(&pid)) return 0;
+    flush_run(pid, tid);
+    runs.delete(&tid);
+    inflight.delete(&tid);
+    if (pid != tid) return 0;
+    struct event *e = reserve(pid, tid, EV_EXIT);
+    if (e) {
+        e->ts = e->ts_first = bpf_ktime_get_ns();
+        e->epoch = bump_epoch();
+        u64 *info = exit_info.lookup(&pid);
+        e->ret = info ? *info : 0;
+        events.ringbuf_submit(e, 0);
+    }
+    exit_info.delete(&pid);
+    traced.delete(&pid);
+    return 0;
+}
