@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from .commands import attach, doctor, report, rules, run
@@ -16,4 +18,7 @@ app.command("doctor")(doctor.command)
 
 
 def main() -> None:
+    # Paths that are not UTF-8 reach the text output as surrogate escapes:
+    # write their original bytes back rather than fail.
+    sys.stdout.reconfigure(errors="surrogateescape")
     app()

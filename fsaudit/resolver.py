@@ -8,8 +8,10 @@ an `inherit` event, so that the log replays without /proc.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import stat
+import time
 from dataclasses import dataclass, field
 
 from .events import (
@@ -23,6 +25,7 @@ O_SYNC_BITS = 0o10000          # O_DSYNC, also part of O_SYNC
 O_DIRECT = 0o40000
 O_DIRECTORY = 0o200000
 O_CREAT = 0o100
+O_TRUNC = 0o1000
 O_ACCMODE = 3
 CLONE_FILES = 0x400
 AT_REMOVEDIR = 0x200
@@ -62,6 +65,27 @@ def _kind_of_link(target: str) -> str:
     return "unknown"
 
 
+_libc = ctypes.CDLL(None, use_errno=True)
+SYS_STATX, STATX_BTIME, AT_STATX_DONT_SYNC = 332, 0x800, 0x4000
+# Filesystem timestamps are coarse (one scheduler tick behind at most), so a
+# birth time this close before the call's entry still counts as "during".
+COARSE_CLOCK_SLACK_NS = 10_000_000
+
+
+def birth_time_ns(path: str) -> int | None:
+    """statx(2) birth time in realtime ns, or None where the filesystem has none."""
+    buf = ctypes.create_string_buffer(256)
+    if _libc.syscall(SYS_STATX, AT_FDCWD, os.fsencode(path), AT_STATX_DONT_SYNC, STATX_BTIME, buf) != 0:
+        return None
+    mask = int.from_bytes(buf.raw[0:4], "little")
+    if not mask & STATX_BTIME:
+        return None
+    # struct statx: stx_btime (struct statx_timestamp: s64 sec, u32 nsec) at offset 80.
+    sec = int.from_bytes(buf.raw[80:88], "little", signed=True)
+    nsec = int.from_bytes(buf.raw[88:92], "little")
+    return sec * 1_000_000_000 + nsec
+
+
 def _s32(value: int) -> int:
     value &= 0xFFFFFFFF
     return value - (1 << 32) if value & 0x80000000 else value
@@ -72,6 +96,8 @@ class Resolver:
 
     def __init__(self, t0_ns: int) -> None:
         self.t0_ns = t0_ns
+        self.realtime_offset_ns = time.time_ns() - time.monotonic_ns()
+        self._entry_ns = 0   # entry time of the syscall being resolved
         self.procs: dict[int, Process] = {}
 
     def _t(self, ns: int) -> float:
@@ -158,6 +184,7 @@ class Resolver:
         if name in ("clone", "clone3", "fork", "vfork"):
             return out   # the fork event already says it; only their flags were needed
         event = {"t": t, "pid": pid, "tid": tid, "syscall": name, "ret": ret_value(ret)}
+        self._entry_ns = ts_first
         ok = ret >= 0
         handler = getattr(self, "_on_" + name, None)
         if handler is not None:
@@ -183,6 +210,22 @@ class Resolver:
             kind = self._open_kind(abspath, flags)
             proc.fds[ret] = Fd(abspath, kind, flags)
             event.update(fd=ret, kind=kind)
+            if flags & (O_CREAT | O_TRUNC) and kind == "file":
+                self._creation(event, abspath)
+
+    def _creation(self, event: dict, path: str) -> None:
+        """Did this open create the file? Its birth time against the call's entry.
+
+        The kernel side cannot stat, and after the call the old size of an
+        O_TRUNC'ed file is gone; a file born before the call existed."""
+        born = birth_time_ns(path)
+        if born is None:
+            return
+        entry = self._entry_ns + self.realtime_offset_ns
+        if born >= entry - COARSE_CLOCK_SLACK_NS:
+            event["created"] = True
+        else:
+            event["existed"] = True
 
     def _on_open(self, proc, event, ok, ret, a, path, path2, out):
         self._open_common(proc, event, ok, ret, AT_FDCWD, path, a[1], a[2], out)

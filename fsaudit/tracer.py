@@ -9,13 +9,17 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from .events import EVENT_STRUCT
+from .events import EV_WRITE_RUN, EVENT_STRUCT
 from .resolver import Fd, Resolver, _kind_of_link
 
 PROBE_SOURCE = Path(__file__).resolve().parent.parent / "probes" / "fsaudit.c"
 DEFAULT_RINGBUF_PAGES = 4096          # 16 MiB: a burst of ~25 000 unaggregated events
 LOST, EPOCH, SPAWNER = 0, 1, 2        # slots of the probe's `counters` array
 TRACED, SPAWNED = 1, 2                # values of the probe's `traced` map
+
+
+def _kernel_order(rec: tuple) -> tuple[int, bool]:
+    return rec[5], rec[4] == EV_WRITE_RUN
 
 
 class TracerError(Exception):
@@ -98,6 +102,10 @@ class Tracer:
 
     def _deliver(self) -> None:
         batch, self._batch = self._batch, []
+        # Every event bumps the kernel's epoch; a write run carries the epoch
+        # it began in and so belongs right after that event, even when
+        # another thread's later event reached the ring buffer first.
+        batch.sort(key=_kernel_order)
         events: list[dict] = []
         resolve = self.resolver.resolve
         for rec in batch:

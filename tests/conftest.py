@@ -53,6 +53,7 @@ def build(tmp_path_factory):
 
 class Traced:
     def __init__(self, proc: subprocess.CompletedProcess, events_path: Path, report_path: Path) -> None:
+        """Parses the event log and report that `fsaudit run` wrote."""
         self.returncode = proc.returncode
         self.stdout = proc.stdout
         self.stderr = proc.stderr
@@ -72,7 +73,8 @@ class Traced:
 
 
 def fsaudit(*args: str, cwd: Path | None = None, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(FSAUDIT + list(args), cwd=cwd, capture_output=True, text=True, **kw)
+    return subprocess.run(FSAUDIT + list(args), cwd=cwd, capture_output=True, text=True,
+                          errors="surrogateescape", **kw)
 
 
 @pytest.fixture

@@ -1,0 +1,184 @@
+"""The report (schema fsaudit.report/1) built from an engine, and its text, SARIF and JUnit renderings."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections import Counter, defaultdict
+
+from .rules import RULES
+
+SCHEMA = "fsaudit.report/1"
+SEVERITY_ORDER = ("error", "warning", "info")
+SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITY_ORDER)}
+SARIF_LEVEL = {"error": "error", "warning": "warning", "info": "note"}
+FINDING_KEYS = ("rule", "name", "severity", "pid", "tid", "path", "target_path", "message",
+                "evidence", "runtime", "stack", "fix", "count")
+
+
+def _weighted_median(counter: Counter) -> int | None:
+    total = sum(counter.values())
+    if not total:
+        return None
+    seen = 0
+    for value in sorted(counter):
+        seen += counter[value]
+        if seen * 2 >= total:
+            return value
+    return None
+
+
+def _median(values: list) -> int | None:
+    return sorted(values)[(len(values) - 1) // 2] if values else None
+
+
+def _exit(code, signal) -> dict:
+    return {"code": code, "signal": signal}
+
+
+def _process(info) -> dict:
+    io = info.io
+    return {
+        "pid": info.pid, "ppid": info.ppid, "exe": info.exe, "argv": info.argv or [],
+        "runtime": None,
+        "exit": _exit(info.exit_code, info.exit_signal) if info.exited else None,
+        "io": {
+            "writes": io.writes, "bytes_written": io.bytes_written,
+            # Write runs are aggregated in the kernel: each run counts as `calls` writes of its
+            # average size, so p50 is exact for uniform runs and approximate otherwise.
+            "write_size_p50": _weighted_median(io.write_sizes),
+            "write_size_max": max(io.write_sizes) if io.write_sizes else None,
+            "fsync": io.fsync, "fdatasync": io.fdatasync, "sync_file_range": io.sync_file_range,
+            "o_sync_writes": io.o_sync_writes, "o_direct_writes": io.o_direct_writes,
+            "dir_syncs": io.dir_syncs, "renames": io.renames,
+            "fsync_latency_p50_us": _median(io.fsync_latencies_us),
+            "fsync_latency_max_us": max(io.fsync_latencies_us) if io.fsync_latencies_us else None,
+        },
+    }
+
+
+def build_report(engine, *, mode: str, target: dict, started_at: str, duration_s: float,
+                 tool_version: str) -> dict:
+    """The JSON report of a finished engine. Missing target fields come from the root process."""
+    root = engine.processes.get(engine.root_pid)
+    target = dict(target)
+    if target.get("pid") is None:
+        target["pid"] = engine.root_pid
+    if not target.get("argv") and root is not None:
+        target["argv"] = root.argv or []
+    if not target.get("exit"):
+        target["exit"] = engine.root_exit
+    files = [{"path": s.path, "writes": s.writes, "bytes_written": s.bytes_written, "syncs": s.syncs,
+              "dirty_bytes_at_end": s.dirty_bytes, "last_sync_at": s.last_sync_at}
+             for s in engine.files.values() if s.in_scope and not s.is_dir and (s.writes or s.syncs)]
+    findings = sorted(engine.findings, key=lambda f: (SEVERITY_RANK[f.severity], f.rule, f.path or "", f.pid))
+    summary = Counter(f.severity for f in findings)
+    lost = engine.counts.lost_events
+    return {
+        "schema": SCHEMA,
+        "tool": {"name": "fsaudit", "version": tool_version},
+        "mode": mode,
+        "target": target,
+        "started_at": started_at,
+        "duration_s": duration_s,
+        "complete": lost == 0,
+        "counts": {"events": engine.counts.events, "lost_events": lost,
+                   "processes": len(engine.processes), "files": len(files)},
+        "processes": [_process(info) for info in engine.processes.values()],
+        "files": sorted(files, key=lambda f: f["path"]),
+        "findings": [{key: getattr(f, key) for key in FINDING_KEYS} for f in findings],
+        "summary": {name: summary.get(name, 0) for name in SEVERITY_ORDER},
+    }
+
+
+def exit_status(report: dict, fail_on: str) -> int | None:
+    """1 when a finding is at or above fail_on ("never" disables), else None."""
+    limit = SEVERITY_RANK.get(fail_on)
+    if limit is None:
+        return None
+    return 1 if any(SEVERITY_RANK[f["severity"]] <= limit for f in report["findings"]) else None
+
+
+def render_text(report: dict) -> str:
+    lines = []
+    if not report["complete"]:
+        lines.append(f"WARNING: {report['counts']['lost_events']} events were lost; this report is incomplete.")
+    if not report["findings"]:
+        lines.append("No findings.")
+        return "\n".join(lines) + "\n"
+    summary = report["summary"]
+    lines.append("fsaudit: " + ", ".join(f"{summary[s]} {s}" for s in SEVERITY_ORDER if summary[s]))
+    for severity in SEVERITY_ORDER:
+        group = [f for f in report["findings"] if f["severity"] == severity]
+        if not group:
+            continue
+        lines.append("")
+        lines.append(f"{severity.upper()} ({len(group)})")
+        for finding in group:
+            times = f" (x{finding['count']})" if finding["count"] > 1 else ""
+            lines.append(f"  {finding['rule']} {finding['name']}{times}: {finding['message']}")
+            lines.append(f"    fix: {finding['fix']}")
+    return "\n".join(lines) + "\n"
+
+
+def render_sarif(report: dict) -> dict:
+    rule_index = {rule.code: index for index, rule in enumerate(RULES)}
+    results = []
+    for finding in report["findings"]:
+        result = {"ruleId": finding["rule"], "ruleIndex": rule_index[finding["rule"]],
+                  "level": SARIF_LEVEL[finding["severity"]], "message": {"text": finding["message"]},
+                  "properties": {"pid": finding["pid"], "count": finding["count"], "fix": finding["fix"],
+                                 "evidence": finding["evidence"]}}
+        if finding["path"]:
+            result["locations"] = [{"physicalLocation": {"artifactLocation": {"uri": "file://" + finding["path"]}}}]
+        results.append(result)
+    return {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {
+                "name": "fsaudit", "version": report["tool"]["version"],
+                "rules": [{"id": rule.code, "name": rule.name, "shortDescription": {"text": rule.summary},
+                           "help": {"text": rule.fix},
+                           "defaultConfiguration": {"level": SARIF_LEVEL[rule.severity]}} for rule in RULES],
+            }},
+            "results": results,
+        }],
+    }
+
+
+def _xml_text(text: str) -> str:
+    """Paths keep undecodable bytes as surrogates (surrogateescape); XML cannot carry them."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def render_junit(report: dict, fail_on: str) -> str:
+    """One testcase per rule x file with findings (one passing testcase for a rule without any)."""
+    limit = SEVERITY_RANK.get(fail_on, -1)
+    by_rule_path: dict[tuple, list] = defaultdict(list)
+    for finding in report["findings"]:
+        by_rule_path[(finding["rule"], finding["path"] or "(process)")].append(finding)
+    suite = ET.Element("testsuite", name="fsaudit")
+    tests = failures = 0
+    for rule in RULES:
+        paths = sorted(path for code, path in by_rule_path if code == rule.code)
+        if not paths:
+            ET.SubElement(suite, "testcase", classname=f"{rule.code} {rule.name}", name="all files")
+            tests += 1
+            continue
+        for path in paths:
+            group = by_rule_path[(rule.code, path)]
+            case = ET.SubElement(suite, "testcase", classname=f"{rule.code} {rule.name}", name=_xml_text(path))
+            tests += 1
+            text = _xml_text("\n".join(f"{f['message']}\nfix: {f['fix']}" for f in group))
+            if any(SEVERITY_RANK[f["severity"]] <= limit for f in group):
+                failures += 1
+                failure = ET.SubElement(case, "failure", type=group[0]["severity"], message=_xml_text(group[0]["message"]))
+                failure.text = text
+            else:
+                ET.SubElement(case, "system-out").text = text
+    suite.set("tests", str(tests))
+    suite.set("failures", str(failures))
+    root = ET.Element("testsuites", name="fsaudit", tests=str(tests), failures=str(failures))
+    root.append(suite)
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -1,0 +1,69 @@
+"""What every rule is, and the event predicates rules and the engine share."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from ..engine import Engine
+
+WRITE_SYSCALLS = frozenset({"write", "pwrite64", "writev", "pwritev", "pwritev2"})
+COPY_SYSCALLS = frozenset({"sendfile", "copy_file_range", "splice"})
+SEND_SYSCALLS = frozenset({"send", "sendto", "sendmsg", "sendmmsg"})
+RENAME_SYSCALLS = frozenset({"rename", "renameat", "renameat2"})
+LINK_SYSCALLS = frozenset({"link", "linkat"})
+UNLINK_SYSCALLS = frozenset({"unlink", "unlinkat", "rmdir"})
+OPEN_SYSCALLS = frozenset({"open", "openat", "openat2", "creat"})
+SYNC_RWF = frozenset({"RWF_SYNC", "RWF_DSYNC"})
+
+
+def succeeded(event: dict) -> bool:
+    ret = event.get("ret", 0)
+    return isinstance(ret, int) and ret >= 0
+
+
+def discards_content(event: dict) -> bool:
+    """The call emptied a file that held data: a known size before, or (O_TRUNC
+    opens, where the tracer cannot see the old size) a file that existed."""
+    size_before = event.get("size_before")
+    return size_before > 0 if size_before is not None else bool(event.get("existed"))
+
+
+def is_send(event: dict) -> bool:
+    """Bytes to the outside world: a send* call, or a write/sendfile/splice into a socket."""
+    ret = event.get("ret", 0)
+    if not isinstance(ret, int) or ret <= 0:
+        return False
+    syscall = event["syscall"]
+    if syscall in SEND_SYSCALLS:
+        return True
+    return (syscall in WRITE_SYSCALLS or syscall in COPY_SYSCALLS) and event.get("kind") == "socket"
+
+
+def is_synced_write(event: dict) -> bool:
+    """A write that is its own barrier: O_SYNC/O_DSYNC fd, or pwritev2 RWF_SYNC/RWF_DSYNC."""
+    if event.get("o_sync"):
+        return True
+    rwf = event.get("rwf")
+    return bool(rwf) and not SYNC_RWF.isdisjoint(rwf)
+
+
+def nbytes(count: int) -> str:
+    return f"{count} byte" if count == 1 else f"{count} bytes"
+
+
+class Rule:
+    """One rule of the catalogue. Hooks run before the engine applies the event (state at call time)."""
+
+    code: ClassVar[str]
+    name: ClassVar[str]
+    severity: ClassVar[str]
+    summary: ClassVar[str]
+    fix: ClassVar[str]
+    syscalls: ClassVar[frozenset[str]] = frozenset()
+
+    def on_event(self, engine: Engine, event: dict) -> None:
+        """Called for each event whose syscall is in `syscalls`."""
+
+    def on_finish(self, engine: Engine) -> None:
+        """Called once at the end of observation, after the tree's exit is known."""

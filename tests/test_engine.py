@@ -1,0 +1,754 @@
+"""The engine on hand-written event streams (docs/events.md): each rule fires on a bad
+sequence and stays quiet on its correct twin."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from fsaudit.config import EngineConfig
+from fsaudit.engine import Engine
+from fsaudit.report import build_report, exit_status, render_junit, render_sarif, render_text
+from fsaudit.rules import RULES
+
+PID = 100
+D = "/srv/app"
+
+
+class Stream:
+    """Builds events of one process with increasing timestamps and fresh fds."""
+
+    def __init__(self, pid: int = PID, argv: tuple = ("app",)) -> None:
+        self.pid = pid
+        self.t = 0.0
+        self.next_fd = 3
+        self.events: list[dict] = [self.ev("exec", path="/usr/bin/" + argv[0], argv=list(argv))]
+
+    def ev(self, syscall: str, ret=0, pid: int | None = None, **fields) -> dict:
+        self.t += 0.001
+        pid = pid or self.pid
+        event = {"t": round(self.t, 6), "pid": pid, "tid": pid, "syscall": syscall, "ret": ret, **fields}
+        if hasattr(self, "events"):
+            self.events.append(event)
+        return event
+
+    def open(self, path: str, *flags: str, kind: str = "file", **extra) -> int:
+        fd = self.next_fd
+        self.next_fd += 1
+        self.ev("openat", ret=fd, fd=fd, path=path, flags=list(flags) or ["O_WRONLY", "O_CREAT", "O_TRUNC"],
+                mode=0o644, kind=kind, **extra)
+        return fd
+
+    def write(self, fd: int, path: str, nbytes: int = 4096, calls: int = 1, kind: str = "file", **extra) -> None:
+        if calls > 1:
+            self.ev("write", ret=nbytes * calls, fd=fd, path=path, kind=kind, calls=calls,
+                    bytes=nbytes * calls, size_max=nbytes, t_first=self.t, **extra)
+        else:
+            self.ev("write", ret=nbytes, fd=fd, path=path, kind=kind, calls=1, bytes=nbytes,
+                    size_max=nbytes, t_first=self.t, **extra)
+
+    def fsync(self, fd: int, path: str, kind: str = "file", ret=0, syscall: str = "fsync") -> None:
+        self.ev(syscall, ret=ret, fd=fd, path=path, kind=kind, latency_us=500)
+
+    def close(self, fd: int, path: str, ret=0) -> None:
+        self.ev("close", ret=ret, fd=fd, path=path, kind="file")
+
+    def sync_dir(self, directory: str = D) -> None:
+        fd = self.open(directory, "O_RDONLY", kind="dir")
+        self.fsync(fd, directory, kind="dir")
+        self.ev("close", fd=fd, path=directory, kind="dir")
+
+    def rename(self, old: str, new: str) -> None:
+        self.ev("rename", path=old, path2=new)
+
+    def exit(self, code: int | None = 0, signal: int | None = None) -> None:
+        self.ev("exit", code=code, signal=signal)
+
+    def save(self, path: str, fsync: bool = True, dir_sync: bool = True, tmp: str | None = None) -> None:
+        """Write tmp, (fsync), rename over path, (fsync the directory): the atomic replace."""
+        tmp = tmp or path + ".tmp"
+        fd = self.open(tmp)
+        self.write(fd, tmp, 8192, calls=4)
+        if fsync:
+            self.fsync(fd, tmp)
+        self.close(fd, tmp)
+        self.rename(tmp, path)
+        if dir_sync:
+            self.sync_dir(path.rsplit("/", 1)[0])
+
+
+def analyse(events: list[dict], exit_status=None, config: EngineConfig | None = None) -> Engine:
+    engine = Engine(config)
+    for event in events:
+        engine.feed(event)
+    engine.finish(exit_status)
+    return engine
+
+
+def codes(engine: Engine) -> list[str]:
+    return sorted(f.rule for f in engine.findings)
+
+
+def only(engine: Engine, code: str):
+    found = [f for f in engine.findings if f.rule == code]
+    assert len(found) == 1, engine.findings
+    return found[0]
+
+
+# FS101 rename-unsynced-data
+
+
+def test_fs101_rename_without_fsync():
+    s = Stream()
+    s.save(D + "/db", fsync=False)
+    s.exit()
+    engine = analyse(s.events)
+    finding = only(engine, "FS101")
+    assert codes(engine) == ["FS101"]
+    assert finding.path == D + "/db.tmp" and finding.target_path == D + "/db"
+    assert finding.severity == "error"
+    assert "app (pid 100)" in finding.message and "32768 bytes" in finding.message
+    assert [e["syscall"] for e in finding.evidence] == ["write", "rename"]
+    assert finding.evidence[0]["calls"] == 4 and finding.evidence[0]["bytes"] == 32768
+
+
+def test_fs101_good_twin_fsync_before_rename():
+    s = Stream()
+    s.save(D + "/db")
+    s.exit()
+    assert codes(analyse(s.events)) == []
+
+
+def test_fs101_write_through_dup_is_the_same_file():
+    s = Stream()
+    tmp = D + "/db.tmp"
+    fd = s.open(tmp)
+    s.ev("dup", ret=7, fd=fd, newfd=7, path=tmp)
+    s.write(7, tmp)
+    s.fsync(fd, tmp)            # fsync on the original fd covers the write via the dup
+    s.write(7, tmp, 10)          # ...but not this one
+    s.rename(tmp, D + "/db")
+    s.sync_dir()
+    engine = analyse(s.events)
+    assert codes(engine) == ["FS101"]
+    assert "10 bytes" in only(engine, "FS101").message
+
+
+def test_fs101_written_by_another_process_of_the_tree():
+    s = Stream()
+    tmp = D + "/db.tmp"
+    s.ev("fork", ret=101, child=101)
+    fd = s.open(tmp)
+    s.ev("write", pid=101, ret=100, fd=fd, path=tmp, kind="file", calls=1, bytes=100, size_max=100, t_first=s.t)
+    s.rename(tmp, D + "/db")
+    s.sync_dir()
+    assert codes(analyse(s.events)) == ["FS101"]
+
+
+def test_o_sync_write_is_durable():
+    s = Stream()
+    tmp = D + "/db.tmp"
+    fd = s.open(tmp, "O_WRONLY", "O_CREAT", "O_SYNC")
+    s.write(fd, tmp, o_sync=True)
+    s.ev("pwritev2", ret=512, fd=fd, path=tmp, kind="file", iovcnt=1, rwf=["RWF_DSYNC"])
+    s.rename(tmp, D + "/db")
+    s.sync_dir()
+    s.exit()
+    engine = analyse(s.events)
+    assert codes(engine) == []
+    assert engine.processes[PID].io.o_sync_writes == 2
+
+
+def test_close_is_not_a_barrier():
+    s = Stream()
+    fd = s.open(D + "/db.tmp")
+    s.write(fd, D + "/db.tmp")
+    s.close(fd, D + "/db.tmp")
+    s.ev("sync_file_range", fd=fd, path=D + "/db.tmp", kind="file", flags=["SYNC_FILE_RANGE_WRITE"])
+    s.rename(D + "/db.tmp", D + "/db")
+    s.sync_dir()
+    assert codes(analyse(s.events)) == ["FS101", "FS301"]
+
+
+# FS102 rename-unsynced-dir
+
+
+def test_fs102_rename_without_dir_sync():
+    s = Stream()
+    s.save(D + "/db", dir_sync=False)
+    engine = analyse(s.events)
+    finding = only(engine, "FS102")
+    assert codes(engine) == ["FS102"]
+    assert finding.path == D and finding.target_path == D + "/db"
+
+
+def test_fs102_dir_synced_before_rename_does_not_count():
+    s = Stream()
+    fd = s.open(D + "/db.tmp")
+    s.write(fd, D + "/db.tmp")
+    s.fsync(fd, D + "/db.tmp")
+    s.sync_dir()
+    s.rename(D + "/db.tmp", D + "/db")
+    assert codes(analyse(s.events)) == ["FS102"]
+
+
+def test_fs102_cross_directory_rename_syncing_only_one_side():
+    s = Stream()
+    src, dst = "/srv/spool/job", "/srv/done/job"
+    fd = s.open(src)
+    s.write(fd, src)
+    s.fsync(fd, src)
+    s.rename(src, dst)
+    s.sync_dir("/srv/done")
+    engine = analyse(s.events)
+    finding = only(engine, "FS102")
+    assert codes(engine) == ["FS102"]
+    assert finding.path == "/srv/spool"
+
+
+def test_fs102_good_twin_cross_directory_both_sides_synced():
+    s = Stream()
+    src, dst = "/srv/spool/job", "/srv/done/job"
+    fd = s.open(src)
+    s.write(fd, src)
+    s.fsync(fd, src)
+    s.rename(src, dst)
+    s.sync_dir("/srv/done")
+    s.sync_dir("/srv/spool")
+    assert codes(analyse(s.events)) == []
+
+
+def test_fs102_link_needs_a_dir_sync():
+    s = Stream()
+    s.ev("link", path=D + "/a", path2=D + "/b")
+    assert codes(analyse(s.events)) == ["FS102"]
+    s.sync_dir()
+    assert codes(analyse(s.events)) == []
+
+
+def test_200_correct_atomic_replaces_give_no_finding():
+    s = Stream()
+    for _ in range(200):
+        s.save(D + "/state.json")
+    s.exit()
+    engine = analyse(s.events)
+    assert engine.findings == []
+    assert engine.processes[PID].io.fsync == 200 and engine.processes[PID].io.dir_syncs == 200
+
+
+def test_dedup_counts_repeats():
+    s = Stream()
+    for _ in range(200):
+        s.save(D + "/state.json", fsync=False)
+    s.exit()
+    engine = analyse(s.events)
+    assert codes(engine) == ["FS101"]
+    assert only(engine, "FS101").count == 200
+
+
+def test_dedup_fs102_counts_every_unsynced_rename():
+    s = Stream()
+    for _ in range(5):
+        s.save(D + "/state.json", dir_sync=False)
+    finding = only(analyse(s.events), "FS102")
+    assert finding.count == 5
+    assert len(finding.evidence) == 2
+
+
+# FS103 create-unsynced-dir (intent-gated)
+
+
+def test_fs103_new_file_fsynced_but_not_its_directory():
+    s = Stream()
+    fd = s.open(D + "/wal", "O_WRONLY", "O_CREAT", "O_EXCL")
+    s.write(fd, D + "/wal")
+    s.fsync(fd, D + "/wal")
+    s.exit()
+    engine = analyse(s.events)
+    assert codes(engine) == ["FS103"]
+    assert only(engine, "FS103").path == D + "/wal"
+
+
+def test_fs103_good_twin_directory_synced_after_create():
+    s = Stream()
+    fd = s.open(D + "/wal", "O_WRONLY", "O_CREAT", "O_EXCL")
+    s.write(fd, D + "/wal")
+    s.fsync(fd, D + "/wal")
+    s.sync_dir()
+    assert codes(analyse(s.events)) == []
+
+
+def test_fs103_no_intent_no_finding():
+    s = Stream()
+    fd = s.open("/tmp/build/out.o", "O_WRONLY", "O_CREAT", "O_EXCL")
+    s.write(fd, "/tmp/build/out.o")
+    s.close(fd, "/tmp/build/out.o")
+    assert codes(analyse(s.events)) == ["FS105"]
+
+
+# FS104 unlink-unsynced-dir (intent-gated)
+
+
+def test_fs104_journal_deleted_without_dir_sync():
+    s = Stream()
+    fd = s.open(D + "/db", "O_RDWR")
+    s.write(fd, D + "/db")
+    s.fsync(fd, D + "/db")
+    s.ev("unlink", path=D + "/db-journal")
+    engine = analyse(s.events)
+    assert codes(engine) == ["FS104"]
+    assert only(engine, "FS104").target_path == D + "/db-journal"
+
+
+def test_fs104_good_twins():
+    s = Stream()
+    fd = s.open(D + "/db", "O_RDWR")
+    s.write(fd, D + "/db")
+    s.fsync(fd, D + "/db")
+    s.ev("unlink", path=D + "/db-journal")
+    s.sync_dir()
+    assert codes(analyse(s.events)) == []
+    s = Stream()                             # no intent: a cache cleaning up
+    s.ev("unlink", path="/var/cache/x/entry")
+    assert codes(analyse(s.events)) == []
+
+
+# FS105 unsynced-at-exit
+
+
+def test_fs105_dirty_at_exit():
+    s = Stream()
+    fd = s.open(D + "/log", "O_WRONLY", "O_APPEND")
+    s.write(fd, D + "/log", 100, calls=3)
+    s.exit()
+    finding = only(analyse(s.events), "FS105")
+    assert finding.severity == "info" and "300 bytes in 3 writes" in finding.message
+
+
+def test_fs105_good_twin_and_out_of_scope():
+    s = Stream()
+    fd = s.open(D + "/log", "O_WRONLY", "O_APPEND")
+    s.write(fd, D + "/log", 100)
+    s.fsync(fd, D + "/log", syscall="fdatasync")
+    s.write(3, "/dev/null", 100)
+    s.write(4, "/proc/self/oom_score_adj", 1)
+    s.write(5, "pipe:5", 100, kind="pipe")
+    s.exit()
+    assert codes(analyse(s.events)) == []
+
+
+def test_scope_include_exclude_and_disabled():
+    s = Stream()
+    for path in (D + "/a", "/tmp/b"):
+        fd = s.open(path)
+        s.write(fd, path)
+    assert {f.path for f in analyse(s.events).findings} == {D + "/a", "/tmp/b"}
+    assert {f.path for f in analyse(s.events, config=EngineConfig(include=["/srv/*"])).findings} == {D + "/a"}
+    assert {f.path for f in analyse(s.events, config=EngineConfig(exclude=["/tmp/*"])).findings} == {D + "/a"}
+    assert analyse(s.events, config=EngineConfig(disabled={"FS105"})).findings == []
+    overridden = analyse(s.events, config=EngineConfig(severity={"FS105": "error"}))
+    assert {f.severity for f in overridden.findings} == {"error"}
+
+
+def test_dir_sync_counts_when_only_its_files_are_in_scope():
+    s = Stream()
+    s.save(D + "/db")
+    assert analyse(s.events, config=EngineConfig(include=[D + "/*"])).findings == []
+
+
+def test_data_written_after_a_reported_rename_is_still_reported_at_exit():
+    s = Stream()
+    s.save(D + "/db", fsync=False)
+    fd = s.open(D + "/db", "O_WRONLY", "O_APPEND")
+    s.write(fd, D + "/db", 10)
+    assert codes(analyse(s.events)) == ["FS101", "FS105"]
+
+
+# FS106 ack-before-durable (intent-gated)
+
+
+def test_fs106_reply_sent_before_fsync():
+    s = Stream()
+    fd = s.open(D + "/queue", "O_WRONLY", "O_APPEND")
+    s.write(fd, D + "/queue")
+    s.ev("sendto", ret=2, fd=9, kind="socket")
+    s.fsync(fd, D + "/queue")
+    engine = analyse(s.events)
+    assert codes(engine) == ["FS106"]
+    assert [e["syscall"] for e in only(engine, "FS106").evidence] == ["write", "sendto"]
+
+
+def test_fs106_socket_write_counts_as_send():
+    s = Stream()
+    fd = s.open(D + "/queue", "O_WRONLY", "O_APPEND")
+    s.write(fd, D + "/queue")
+    s.write(9, "socket:9", 2, kind="socket")
+    s.fsync(fd, D + "/queue")
+    assert codes(analyse(s.events)) == ["FS106"]
+
+
+def test_fs106_good_twins():
+    s = Stream()
+    fd = s.open(D + "/queue", "O_WRONLY", "O_APPEND")
+    s.write(fd, D + "/queue")
+    s.fsync(fd, D + "/queue")
+    s.ev("sendto", ret=2, fd=9, kind="socket")
+    assert codes(analyse(s.events)) == []
+    s = Stream()                             # no intent anywhere: FS105 only
+    fd = s.open("/var/log/app.log", "O_WRONLY", "O_APPEND")
+    s.write(fd, "/var/log/app.log")
+    s.ev("sendto", ret=2, fd=9, kind="socket")
+    assert codes(analyse(s.events)) == ["FS105"]
+
+
+# FS107 truncate-in-place
+
+
+def test_fs107_truncate_and_rewrite():
+    s = Stream()
+    fd = s.open(D + "/config", "O_WRONLY", "O_CREAT", "O_TRUNC", size_before=1200)
+    s.write(fd, D + "/config", 1300)
+    s.fsync(fd, D + "/config")
+    engine = analyse(s.events)
+    assert codes(engine) == ["FS107"]
+    assert [e["syscall"] for e in only(engine, "FS107").evidence] == ["openat", "write"]
+
+
+def test_fs107_ftruncate_to_zero_and_rewrite():
+    s = Stream()
+    fd = s.open(D + "/config", "O_RDWR")
+    s.ev("ftruncate", fd=fd, path=D + "/config", kind="file", length=0, size_before=50)
+    s.write(fd, D + "/config", 60)
+    s.fsync(fd, D + "/config")
+    assert codes(analyse(s.events)) == ["FS107"]
+
+
+def test_fs107_good_twin_empty_or_new_file():
+    s = Stream()
+    fd = s.open(D + "/config", "O_WRONLY", "O_CREAT", "O_TRUNC", size_before=0)
+    s.write(fd, D + "/config", 1300)
+    s.fsync(fd, D + "/config")
+    fd = s.open(D + "/other", "O_WRONLY", "O_CREAT", "O_TRUNC")
+    s.write(fd, D + "/other", 1300)
+    s.fsync(fd, D + "/other")
+    assert codes(analyse(s.events)) == []
+
+
+# FS201 fsync-retry-after-error / FS202 fsync-error-ignored
+
+
+def test_fs201_retry_after_failed_fsync():
+    s = Stream()
+    fd = s.open(D + "/db", "O_RDWR")
+    s.write(fd, D + "/db")
+    s.fsync(fd, D + "/db", ret="EIO")
+    s.fsync(fd, D + "/db")
+    s.exit(0)
+    engine = analyse(s.events)
+    assert codes(engine) == ["FS201"]
+    assert [e["ret"] for e in only(engine, "FS201").evidence] == ["EIO", 0]
+
+
+def test_fs202_failed_fsync_then_exit_0():
+    s = Stream()
+    fd = s.open(D + "/db", "O_RDWR")
+    s.write(fd, D + "/db")
+    s.fsync(fd, D + "/db", ret="EIO")
+    s.exit(0)
+    assert "FS202" in codes(analyse(s.events))
+
+
+def test_fs202_failed_fsync_then_rename():
+    s = Stream()
+    fd = s.open(D + "/db.tmp")
+    s.write(fd, D + "/db.tmp")
+    s.fsync(fd, D + "/db.tmp", ret="ENOSPC", syscall="fdatasync")
+    s.rename(D + "/db.tmp", D + "/db")
+    s.sync_dir()
+    s.exit(1)
+    engine = analyse(s.events)
+    assert codes(engine) == ["FS101", "FS202"]
+
+
+def test_fs202_good_twins_exit_nonzero_or_signal():
+    for exit_ in ({"code": 1, "signal": None}, {"code": None, "signal": 6}):
+        s = Stream()
+        fd = s.open(D + "/db", "O_RDWR")
+        s.write(fd, D + "/db")
+        s.fsync(fd, D + "/db", ret="EIO")
+        s.exit(**exit_)
+        assert "FS202" not in codes(analyse(s.events))
+        assert "FS201" not in codes(analyse(s.events))
+
+
+def test_fs202_exit_status_given_by_finish():
+    s = Stream()
+    fd = s.open(D + "/db", "O_RDWR")
+    s.write(fd, D + "/db")
+    s.fsync(fd, D + "/db", ret="EIO")
+    assert "FS202" not in codes(analyse(s.events))          # never saw the tree exit (detach)
+    assert "FS202" in codes(analyse(s.events, exit_status={"code": 0, "signal": None}))
+    assert "FS202" not in codes(analyse(s.events, exit_status=3))
+
+
+def test_dir_fsync_einval_is_not_a_failure():
+    s = Stream()
+    fd = s.open(D, "O_RDONLY", kind="dir")
+    s.fsync(fd, D, kind="dir", ret="EINVAL")
+    s.fsync(fd, D, kind="dir", ret="EINVAL")
+    s.exit(0)
+    assert codes(analyse(s.events)) == []
+
+
+# FS203 write-error-ignored
+
+
+def test_fs203_short_write_then_fsync():
+    s = Stream()
+    fd = s.open(D + "/db", "O_RDWR")
+    s.ev("write", ret=100, fd=fd, path=D + "/db", kind="file", count=4096)
+    s.fsync(fd, D + "/db")
+    s.exit(0)
+    engine = analyse(s.events)
+    assert codes(engine) == ["FS203"]
+    assert "3996 bytes" in only(engine, "FS203").message
+
+
+def test_fs203_enospc_then_exit_0():
+    s = Stream()
+    fd = s.open(D + "/db", "O_RDWR")
+    s.ev("write", ret="ENOSPC", fd=fd, path=D + "/db", kind="file", count=4096)
+    s.exit(0)
+    assert codes(analyse(s.events)) == ["FS203"]
+
+
+def test_fs203_good_twins_rewritten_or_exit_nonzero():
+    s = Stream()
+    fd = s.open(D + "/db", "O_RDWR")
+    s.ev("write", ret=100, fd=fd, path=D + "/db", kind="file", count=4096)
+    s.ev("write", ret=3996, fd=fd, path=D + "/db", kind="file", count=3996)
+    s.fsync(fd, D + "/db")
+    s.exit(0)
+    assert codes(analyse(s.events)) == []
+    s = Stream()
+    fd = s.open(D + "/db", "O_RDWR")
+    s.ev("write", ret="ENOSPC", fd=fd, path=D + "/db", kind="file", count=4096)
+    s.exit(1)
+    assert codes(analyse(s.events)) == []
+
+
+# FS204 close-error-ignored
+
+
+def test_fs204_close_error_then_exit_0():
+    s = Stream()
+    fd = s.open("/mnt/nfs/out")
+    s.write(fd, "/mnt/nfs/out")
+    s.fsync(fd, "/mnt/nfs/out")
+    s.close(fd, "/mnt/nfs/out", ret="EIO")
+    s.exit(0)
+    assert codes(analyse(s.events)) == ["FS204"]
+
+
+def test_fs204_good_twin_exit_nonzero():
+    s = Stream()
+    fd = s.open("/mnt/nfs/out")
+    s.write(fd, "/mnt/nfs/out")
+    s.fsync(fd, "/mnt/nfs/out")
+    s.close(fd, "/mnt/nfs/out", ret="EIO")
+    s.exit(1)
+    assert codes(analyse(s.events)) == []
+
+
+# FS301 sync-file-range-not-durable
+
+
+def test_fs301_sync_file_range_only_at_end():
+    s = Stream()
+    fd = s.open(D + "/log", "O_WRONLY", "O_APPEND")
+    s.write(fd, D + "/log")
+    s.ev("sync_file_range", fd=fd, path=D + "/log", kind="file", flags=["SYNC_FILE_RANGE_WRITE"])
+    assert codes(analyse(s.events)) == ["FS301"]      # FS105 defers to the specific rule
+    assert codes(analyse(s.events, config=EngineConfig(disabled={"FS301"}))) == ["FS105"]
+
+
+def test_fs301_good_twin_sync_file_range_then_fdatasync():
+    s = Stream()
+    fd = s.open(D + "/log", "O_WRONLY", "O_APPEND")
+    s.write(fd, D + "/log")
+    s.ev("sync_file_range", fd=fd, path=D + "/log", kind="file", flags=["SYNC_FILE_RANGE_WRITE"])
+    s.fsync(fd, D + "/log", syscall="fdatasync")
+    assert codes(analyse(s.events)) == []
+
+
+# FS302 odirect-without-sync
+
+
+def test_fs302_odirect_without_sync():
+    s = Stream()
+    fd = s.open(D + "/data", "O_RDWR", "O_DIRECT")
+    s.write(fd, D + "/data", o_direct=True)
+    engine = analyse(s.events)
+    assert codes(engine) == ["FS302"]
+    assert engine.processes[PID].io.o_direct_writes == 1
+
+
+def test_fs302_good_twins_odsync_or_fdatasync():
+    s = Stream()
+    fd = s.open(D + "/data", "O_RDWR", "O_DIRECT", "O_DSYNC")
+    s.write(fd, D + "/data", o_direct=True, o_sync=True)
+    fd = s.open(D + "/data2", "O_RDWR", "O_DIRECT")
+    s.write(fd, D + "/data2", o_direct=True)
+    s.fsync(fd, D + "/data2", syscall="fdatasync")
+    assert codes(analyse(s.events)) == []
+
+
+# FS303 mmap-without-msync
+
+
+def test_fs303_munmap_without_msync():
+    s = Stream()
+    fd = s.open(D + "/map", "O_RDWR")
+    s.ev("mmap", fd=fd, path=D + "/map", kind="file", addr=0x7000, length=4096,
+         prot=["PROT_READ", "PROT_WRITE"], flags=["MAP_SHARED"])
+    s.ev("munmap", addr=0x7000, length=4096, path=D + "/map")
+    assert codes(analyse(s.events)) == ["FS303"]
+
+
+def test_fs303_good_twins_msync_or_private_mapping():
+    s = Stream()
+    fd = s.open(D + "/map", "O_RDWR")
+    s.ev("mmap", fd=fd, path=D + "/map", kind="file", addr=0x7000, length=4096,
+         prot=["PROT_READ", "PROT_WRITE"], flags=["MAP_SHARED"])
+    s.ev("msync", addr=0x7000, length=4096, flags=["MS_SYNC"], path=D + "/map")
+    s.ev("munmap", addr=0x7000, length=4096, path=D + "/map")
+    s.ev("mmap", fd=fd, path=D + "/map", kind="file", addr=0x9000, length=4096,
+         prot=["PROT_READ", "PROT_WRITE"], flags=["MAP_PRIVATE"])
+    s.ev("munmap", addr=0x9000, length=4096, path=D + "/map")
+    assert codes(analyse(s.events)) == []
+
+
+# FS304 whole-fs-sync
+
+
+def test_fs304_sync_is_reported_but_covers_everything():
+    s = Stream()
+    s.save(D + "/db", fsync=False, dir_sync=False, tmp=D + "/db.tmp")
+    fd = s.open(D + "/other")
+    s.write(fd, D + "/other")
+    s.ev("sync")
+    s.exit()
+    engine = analyse(s.events)
+    assert codes(engine) == ["FS101", "FS304"]        # the rename came before the sync
+    assert only(engine, "FS304").path is None
+
+
+def test_fs304_good_twin_fsync():
+    s = Stream()
+    fd = s.open(D + "/other")
+    s.write(fd, D + "/other")
+    s.fsync(fd, D + "/other")
+    assert codes(analyse(s.events)) == []
+
+
+# FS901 untraced-io, FS902 events-lost
+
+
+def test_fs901_io_uring():
+    s = Stream()
+    s.ev("io_uring_setup", ret=5, fd=5)
+    assert codes(analyse(s.events)) == ["FS901"]
+
+
+def test_fs902_lost_events():
+    s = Stream()
+    s.ev("lost", pid=0, count=7)
+    s.ev("lost", pid=0, count=3)
+    engine = analyse(s.events)
+    assert codes(engine) == ["FS902"]
+    assert engine.counts.lost_events == 10
+    assert "10 events" in only(engine, "FS902").message
+
+
+def test_fs9xx_good_twin():
+    s = Stream()
+    s.ev("lost", pid=0, count=0)
+    s.ev("socket", ret=5, fd=5)
+    engine = analyse(s.events)
+    assert codes(engine) == []
+    assert list(engine.processes) == [PID]
+
+
+# Processes, the report and its renderings
+
+
+def _report(engine: Engine) -> dict:
+    return build_report(engine, mode="report", target={"argv": [], "pid": None, "exit": None},
+                        started_at="2026-01-01T00:00:00.000Z", duration_s=0.5, tool_version="0.1.0")
+
+
+def test_processes_and_report():
+    s = Stream(argv=("python3", "app.py"))
+    s.ev("fork", ret=101, child=101)
+    s.ev("exec", pid=101, path="/usr/bin/cp", argv=["cp", "a", "b"])
+    s.ev("exit", pid=101, code=0, signal=None)
+    s.save(D + "/db", fsync=False)
+    s.exit(0)
+    engine = analyse(s.events)
+    assert engine.processes[101].ppid == PID and engine.processes[101].argv == ["cp", "a", "b"]
+    report = _report(engine)
+    json.dumps(report)
+    assert report["schema"] == "fsaudit.report/1" and report["complete"] is True
+    assert report["target"] == {"argv": ["python3", "app.py"], "pid": PID, "exit": {"code": 0, "signal": None}}
+    assert report["counts"]["processes"] == 2 and report["counts"]["events"] == len(s.events)
+    io = report["processes"][0]["io"]
+    assert io["writes"] == 4 and io["bytes_written"] == 32768 and io["write_size_p50"] == 8192
+    assert io["renames"] == 1 and io["dir_syncs"] == 1
+    assert report["files"] == [{"path": D + "/db", "writes": 4, "bytes_written": 32768, "syncs": 0,
+                                "dirty_bytes_at_end": 32768, "last_sync_at": None}]
+    assert report["summary"] == {"error": 1, "warning": 0, "info": 0}   # FS105 leaves the data to FS101
+    assert "python3 (pid 100)" in report["findings"][0]["message"]
+    assert exit_status(report, "error") == 1 and exit_status(report, "never") is None
+    text = render_text(report)
+    assert "FS101 rename-unsynced-data" in text and "fix:" in text
+    sarif = render_sarif(report)
+    assert sarif["version"] == "2.1.0" and len(sarif["runs"][0]["tool"]["driver"]["rules"]) == len(RULES)
+    assert sarif["runs"][0]["results"][0]["ruleId"] == "FS101"
+    junit = ET.fromstring(render_junit(report, "error"))
+    assert junit.get("failures") == "1" and int(junit.get("tests")) == len(RULES)
+
+
+def test_clean_report():
+    s = Stream()
+    s.save(D + "/db")
+    s.exit(0)
+    report = _report(analyse(s.events))
+    assert render_text(report) == "No findings.\n"
+    assert exit_status(report, "info") is None
+    assert report["processes"][0]["io"]["fsync_latency_p50_us"] == 500
+
+
+def test_incomplete_report():
+    s = Stream()
+    s.ev("lost", pid=0, count=2)
+    report = _report(analyse(s.events))
+    assert report["complete"] is False and report["counts"]["lost_events"] == 2
+    assert "incomplete" in render_text(report)
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.code)
+def test_rule_catalogue(rule):
+    assert rule.code.startswith("FS") and rule.name and rule.severity in ("error", "warning", "info")
+    assert rule.summary and rule.fix
+
+
+def test_suppression_by_rule_and_path_glob():
+    from fsaudit.config import Suppression
+
+    s = Stream()
+    fd = s.open("/tmp/scratch")
+    s.write(fd, "/tmp/scratch")
+    config = EngineConfig(suppressions=[Suppression("FS105", "/tmp/*", "scratch space")])
+    assert analyse(s.events, config=config).findings == []
