@@ -177,9 +177,11 @@ class TruncateInPlace(Rule):
             return
         truncated = state.truncated_event
         state.truncated_event = None
+        size = truncated.get("size_before")
+        held = f"holding {nbytes(size)}" if size is not None else "an existing file"
         engine.report(self.code, event, state.path,
-                      f"{engine.process_label(event['pid'])} truncated {state.path} "
-                      f"({nbytes(truncated['size_before'])}) and rewrote it in place",
+                      f"{engine.process_label(event['pid'])} truncated {state.path} ({held}) "
+                      f"and rewrote it in place",
                       [truncated, event])
 
 
