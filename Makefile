@@ -13,3 +13,6 @@ test: setup
 
 clean:
 	rm -rf .venv
+
+bench: setup
+	.venv/bin/python bench/run.py

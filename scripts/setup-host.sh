@@ -2,7 +2,7 @@
 # Host prerequisites for tracing, idempotent: Debian's bcc, kernel headers
 # linked where bcc looks for them, tracefs, and the test programs' toolchains.
 set -euo pipefail
-packages=(bpfcc-tools python3-bpfcc linux-headers-amd64 strace tmux gcc make python3-venv)
+packages=(bpfcc-tools python3-bpfcc linux-headers-amd64 strace tmux gcc make python3-venv time)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,78 @@
+/* Benchmark workloads: each mode is one row of bench/run.py's table. */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char buf[4096];
+
+static void storm(long n) {                 /* n x 64-byte write() to one file */
+    int fd = open("storm.dat", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    for (long i = 0; i < n; i++) write(fd, buf, 64);
+    close(fd);
+}
+
+static void datasync(long mb) {             /* 4 KiB writes, fdatasync every 16 */
+    int fd = open("datasync.dat", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    long n = mb * 256;
+    for (long i = 1; i <= n; i++) {
+        write(fd, buf, 4096);
+        if (i % 16 == 0) fdatasync(fd);
+    }
+    close(fd);
+}
+
+static void files(long n) {                 /* n files: write, fsync, rename */
+    char tmp[64], dst[64];
+    mkdir("files", 0755);
+    for (long i = 0; i < n; i++) {
+        snprintf(tmp, sizeof tmp, "files/%ld.tmp", i);
+        snprintf(dst, sizeof dst, "files/%ld", i);
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        write(fd, buf, 100);
+        fsync(fd);
+        close(fd);
+        rename(tmp, dst);
+    }
+}
+
+static long writes_per_thread;
+
+static void *thread_writer(void *arg) {
+    char name[64];
+    snprintf(name, sizeof name, "t-%d-%ld.dat", getpid(), (long)arg);
+    int fd = open(name, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    for (long i = 0; i < writes_per_thread; i++) write(fd, buf, 64 + (i & 1));
+    close(fd);
+    return NULL;
+}
+
+static void threads(long procs, long per_proc, long writes) {   /* procs x threads writers */
+    writes_per_thread = writes;
+    for (long p = 0; p < procs; p++) {
+        if (fork() == 0) {
+            pthread_t t[64];
+            for (long i = 0; i < per_proc; i++) pthread_create(&t[i], NULL, thread_writer, (void *)i);
+            for (long i = 0; i < per_proc; i++) pthread_join(t[i], NULL);
+            _exit(0);
+        }
+    }
+    while (wait(NULL) > 0) {}
+}
+
+int main(int argc, char **argv) {
+    memset(buf, 'x', sizeof buf);
+    const char *mode = argc > 1 ? argv[1] : "";
+    long a = argc > 2 ? atol(argv[2]) : 0;
+    if (!strcmp(mode, "storm")) storm(a);
+    else if (!strcmp(mode, "datasync")) datasync(a);
+    else if (!strcmp(mode, "files")) files(a);
+    else if (!strcmp(mode, "threads")) threads(8, 8, a);
+    else { fprintf(stderr, "modes: storm N | datasync MB | files N | threads WRITES\n"); return 2; }
+    return 0;
+}
