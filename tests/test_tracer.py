@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -129,3 +130,48 @@ def test_attach_to_unknown_pid_is_a_usage_error():
     result = fsaudit("attach", "999999999")
     assert result.returncode == 2
     assert result.stderr.strip() == "fsaudit: no process with pid 999999999"
+
+
+def _has_child(ppid: int, comm: str) -> bool:
+    for entry in os.scandir("/proc"):
+        try:
+            with open(f"/proc/{entry.name}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{entry.name}/comm") as f:
+                if int(fields[1]) == ppid and f.read().strip() == comm:
+                    return True
+        except (OSError, ValueError, IndexError):
+            continue
+    return False
+
+
+def test_sigint_to_fsaudit_reaches_the_command(bpf, tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "fsaudit", "run", "--fail-on", "never",
+                             "--json", str(tmp_path / "r.json"), "--", "sleep", "30"],
+                            cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not _has_child(proc.pid, "sleep"):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=20) == 128 + signal.SIGINT
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["target"]["exit"] == {"code": None, "signal": signal.SIGINT}
+
+
+def test_user_option_runs_the_command_as_that_user(trace, tmp_path):
+    os.chmod(tmp_path, 0o777)
+    t = trace(["sh", "-c", "id -u"], "--user", "nobody")
+    assert t.stdout.splitlines()[0] == "65534"
+    assert t.of("exec")
+
+
+def test_unknown_user_is_a_usage_error(bpf):
+    result = fsaudit("run", "--user", "no-such-user-xyz", "--", "true")
+    assert result.returncode == 2 and "no such user" in result.stderr
+
+
+def test_doctor_reports_every_check(bpf):
+    result = fsaudit("doctor")
+    assert result.returncode == 0
+    names = [line.split("]")[1].split(":")[0].strip() for line in result.stdout.splitlines()]
+    assert names == ["privileges", "bcc", "kernel headers", "tracefs", "tracepoints", "strace"]

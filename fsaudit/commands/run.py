@@ -43,15 +43,24 @@ def command(
     except (OSError, ValueError) as exc:
         tracer.detach()
         raise fail(f"cannot start {argv[0]}: {getattr(exc, 'strerror', None) or exc}", 127) from None
-    # Ctrl-C from the terminal reaches the command too (same process group);
-    # fsaudit keeps tracing until the command and its children are gone.
-    previous = signal.signal(signal.SIGINT, lambda *_: None)
+    # The command shares fsaudit's process group, so a Ctrl-C typed at a
+    # terminal reaches it directly; a SIGINT sent to fsaudit alone, and
+    # SIGTERM/SIGHUP, are passed on. fsaudit traces on until the tree is gone.
+    interactive = os.isatty(0)
+
+    def forward(signum, _frame):
+        if child.poll() is None and not (signum == signal.SIGINT and interactive):
+            os.kill(child.pid, signum)
+
+    forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {signum: signal.signal(signum, forward) for signum in forwarded}
     try:
         while child.poll() is None or tracer.tree_alive():
             tracer.poll(100)
         tracer.drain()
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         tracer.detach()
     status = child.returncode
     exit_info = {"code": status if status >= 0 else None, "signal": -status if status < 0 else None}
