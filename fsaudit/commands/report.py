@@ -41,8 +41,6 @@ def command(
             raise fail(f"{log}: {exc}", EXIT_USAGE) from None
         except UnicodeDecodeError as exc:
             raise fail(f"{log}: not UTF-8 text ({exc.reason} at byte {exc.start})", EXIT_USAGE) from None
-    exit_info = None
-    root = header.get("pid")
-    # The recorded tree's exit: the root process's exit event, as the engine saw it.
-    findings_status = session.finish({"argv": header.get("argv", []), "pid": root, "exit": exit_info})
+    # pid and exit are left to the engine: the recorded root process's own events.
+    findings_status = session.finish({"argv": header.get("argv", [])})
     raise typer.Exit(findings_status or 0)
