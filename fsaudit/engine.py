@@ -23,8 +23,8 @@ from .rules.base import (
 
 UNSCOPED_PREFIXES = ("/proc/", "/sys/", "/dev/")
 UNSCOPED_ROOTS = frozenset({"/proc", "/sys", "/dev"})
-# A sync failing with these says "not supported here" (e.g. fsync of a directory), not "data lost".
-SYNC_ERRORS_NOT_DATA_LOSS = frozenset({"EINVAL", "EBADF", "EROFS"})
+# A directory sync failing with these says "not supported here", not "data lost" (rules.md).
+DIR_SYNC_ERRORS_NOT_DATA_LOSS = frozenset({"EINVAL", "EBADF", "EROFS"})
 
 
 @dataclass(eq=False, slots=True)
@@ -401,7 +401,7 @@ class Engine:
     def _sync_attempted(state: FileState, event: dict) -> None:
         """Remember whether the latest sync of this file failed in a way that can lose data."""
         ret = event.get("ret")
-        if isinstance(ret, str) and ret not in SYNC_ERRORS_NOT_DATA_LOSS:
+        if isinstance(ret, str) and not (state.is_dir and ret in DIR_SYNC_ERRORS_NOT_DATA_LOSS):
             state.failed_sync = event
             state.failed_sync_reported = False
         else:
