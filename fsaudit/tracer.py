@@ -91,10 +91,11 @@ class Tracer:
     def lost_events(self) -> int:
         return self.counters[ctypes.c_int(LOST)].value
 
-    def poll(self, timeout_ms: int = 100) -> None:
-        """Wait for records, resolve them in kernel order and hand them on."""
+    def poll(self, timeout_ms: int = 50) -> None:
+        """Wait for a batch (the probe wakes us per batch, not per record) or the
+        timeout, take whatever is there, resolve it in kernel order and hand it on."""
         self.bpf.ring_buffer_poll(timeout_ms)
-        self._deliver()
+        self.drain()
 
     def drain(self) -> None:
         self.bpf.ring_buffer_consume()

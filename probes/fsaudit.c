@@ -44,7 +44,8 @@ struct write_run {
 BPF_HASH(traced, u32, u8, 65536);
 BPF_HASH(inflight, u32, struct inflight, 65536);
 BPF_HASH(runs, u32, struct write_run, 65536);
-// 0: lost events, 1: epoch, 2: tgid of the spawner (fsaudit itself).
+// 0: lost events, 1: epoch, 2: tgid of the spawner (fsaudit itself),
+// 3: events submitted since user space was last woken.
 BPF_ARRAY(counters, u64, 4);
 BPF_HASH(exit_info, u32, u64, 65536);   // tgid -> (signal << 8) | code
 BPF_RINGBUF_OUTPUT(events, RINGBUF_PAGES);
@@ -66,6 +67,21 @@ static __always_inline u32 current_epoch(void) {
     int k = 1;
     u64 *v = counters.lookup(&k);
     return v ? *v : 0;
+}
+
+// Waking user space per event costs more than handling the event: wake it
+// once per batch; between batches it polls with a short timeout.
+#define WAKEUP_BATCH 1024
+
+static __always_inline void submit(struct event *e) {
+    int k = 3;
+    u64 *pending = counters.lookup(&k);
+    u64 flags = BPF_RB_NO_WAKEUP;
+    if (pending && __sync_fetch_and_add(pending, 1) >= WAKEUP_BATCH) {
+        *pending = 0;
+        flags = BPF_RB_FORCE_WAKEUP;
+    }
+    events.ringbuf_submit(e, flags);
 }
 
 static __always_inline struct event *reserve(u32 pid, u32 tid, s32 nr) {
@@ -97,7 +113,7 @@ static __always_inline void flush_run(u32 pid, u32 tid) {
         e->args[3] = r->size_max;
         e->args[4] = r->nr;
         e->args[5] = 0;
-        events.ringbuf_submit(e, 0);
+        submit(e);
     }
     r->calls = 0;
 }
@@ -275,7 +291,7 @@ RAW_TRACEPOINT_PROBE(sys_exit) {
         e->args[2] = how[0];
         e->args[3] = how[1];
     }
-    events.ringbuf_submit(e, 0);
+    submit(e);
     return 0;
 }
 
@@ -307,7 +323,7 @@ TRACEPOINT_PROBE(sched, sched_process_fork) {
     e->ret = child;
     e->args[0] = child;
     e->args[1] = flags;
-    events.ringbuf_submit(e, 0);
+    submit(e);
     return 0;
 }
 
@@ -325,7 +341,7 @@ TRACEPOINT_PROBE(sched, sched_process_exec) {
     e->ret = 0;
     e->args[0] = args->old_pid;
     bpf_probe_read_kernel_str(e->path, PATH_LEN, (void *)args + (args->data_loc_filename & 0xffff));
-    events.ringbuf_submit(e, 0);
+    submit(e);
     return 0;
 }
 
@@ -360,7 +376,7 @@ TRACEPOINT_PROBE(sched, sched_process_exit) {
         e->epoch = bump_epoch();
         u64 *info = exit_info.lookup(&pid);
         e->ret = info ? *info : 0;
-        events.ringbuf_submit(e, 0);
+        submit(e);
     }
     exit_info.delete(&pid);
     traced.delete(&pid);

@@ -52,7 +52,7 @@ def command(
     deadline = time.monotonic() + duration if duration else None
     try:
         while tracer.tree_alive() and not stop["now"] and (deadline is None or time.monotonic() < deadline):
-            tracer.poll(100)
+            tracer.poll()
         tracer.drain()
     finally:
         signal.signal(signal.SIGINT, previous)

@@ -56,7 +56,7 @@ def command(
     previous = {signum: signal.signal(signum, forward) for signum in forwarded}
     try:
         while child.poll() is None or tracer.tree_alive():
-            tracer.poll(100)
+            tracer.poll()
         tracer.drain()
     finally:
         for signum, handler in previous.items():
