@@ -47,7 +47,7 @@ class Process:
     maps: dict[int, tuple[int, str]] = field(default_factory=dict)   # addr -> (length, path)
 
 
-def _kind_of_link(target: str) -> str:
+def kind_of_link(target: str) -> str:
     if target.startswith("socket:"):
         return "socket"
     if target.startswith("pipe:"):
@@ -103,7 +103,7 @@ class Resolver:
     def _t(self, ns: int) -> float:
         return round((ns - self.t0_ns) / 1e9, 6)
 
-    def process(self, pid: int, out: list[dict]) -> Process:
+    def process(self, pid: int) -> Process:
         proc = self.procs.get(pid)
         if proc is None:
             try:
@@ -119,7 +119,7 @@ class Resolver:
         if entry is None:
             try:
                 target = os.readlink(f"/proc/{proc.pid}/fd/{fd}")
-                kind = _kind_of_link(target)
+                kind = kind_of_link(target)
             except OSError:
                 target, kind = f"fd:{fd}", "unknown"
             entry = proc.fds[fd] = Fd(target, kind)
@@ -139,14 +139,14 @@ class Resolver:
         if flags & (O_CREAT | O_ACCMODE):
             return "file"
         # Read-only opens are how runtimes open a directory to fsync it.
-        return _kind_of_link(path)
+        return kind_of_link(path)
 
     def resolve(self, rec: tuple) -> list[dict]:
         """One raw record -> zero or more resolved events (inherit events first)."""
         ts, ts_first, pid, tid, nr, _epoch, ret, a0, a1, a2, a3, a4, a5, raw1, raw2 = rec
         out: list[dict] = []
         t = self._t(ts)
-        proc = self.process(pid, out)
+        proc = self.process(pid)
         if nr == EV_WRITE_RUN:
             fd = _s32(a0)
             entry = self._fd(proc, fd, tid, t, out)

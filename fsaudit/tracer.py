@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from .events import EV_WRITE_RUN, EVENT_STRUCT
-from .resolver import Fd, Resolver, _kind_of_link
+from .events import EV_WRITE_RUN, EVENT_STRUCT, open_flag_names
+from .resolver import Fd, Process, Resolver, kind_of_link
 
 PROBE_SOURCE = Path(__file__).resolve().parent.parent / "probes" / "fsaudit.c"
 DEFAULT_RINGBUF_PAGES = 4096          # 16 MiB: a burst of ~25 000 unaggregated events
@@ -57,31 +57,44 @@ class Tracer:
         """Start argv gated: the kernel marks our fork child and traces it from its exec on."""
         self._set_counter(SPAWNER, os.getpid())
         try:
-            return subprocess.Popen(argv, user=user)
+            child = subprocess.Popen(argv, user=user)
         finally:
             self._set_counter(SPAWNER, 0)
+        # The command starts in our cwd with our fds 0-2 (Popen closes the rest).
+        self._adopt(child.pid, os.getcwd(), os.getpid(), only={0, 1, 2})
+        return child
 
     def attach(self, pid: int) -> None:
         """Trace pid from now on; its open fds are announced as `inherit` events."""
         self.traced[ctypes.c_uint32(pid)] = ctypes.c_uint8(TRACED)
-        proc = self.resolver.process(pid, [])
-        events = []
-        t = round((time.monotonic_ns() - self.t0_ns) / 1e9, 6)
         try:
-            names = sorted(os.listdir(f"/proc/{pid}/fd"), key=int)
+            cwd = os.readlink(f"/proc/{pid}/cwd")
         except OSError:
-            names = []
-        for name in names:
-            fd = int(name)
+            cwd = "/"
+        self._adopt(pid, cwd, pid)
+
+    def _adopt(self, pid: int, cwd: str, fd_owner: int, only: set[int] | None = None) -> None:
+        """Seed the resolver with a process's cwd and the fds it holds (read from
+        fd_owner's /proc entries), and log those fds as `inherit` events."""
+        proc = self.resolver.procs[pid] = Process(pid, cwd)
+        t = round((time.monotonic_ns() - self.t0_ns) / 1e9, 6)
+        events = []
+        try:
+            fds = sorted(int(name) for name in os.listdir(f"/proc/{fd_owner}/fd"))
+        except OSError:
+            fds = []
+        for fd in fds:
+            if only is not None and fd not in only:
+                continue
             try:
-                target = os.readlink(f"/proc/{pid}/fd/{name}")
-                with open(f"/proc/{pid}/fdinfo/{name}") as info:
+                target = os.readlink(f"/proc/{fd_owner}/fd/{fd}")
+                with open(f"/proc/{fd_owner}/fdinfo/{fd}") as info:
                     flags = next(int(line.split()[1], 8) for line in info if line.startswith("flags:"))
             except (OSError, StopIteration):
                 continue
-            entry = proc.fds[fd] = Fd(target, _kind_of_link(target), flags)
+            entry = proc.fds[fd] = Fd(target, kind_of_link(target), flags)
             events.append({"t": t, "pid": pid, "tid": pid, "syscall": "inherit", "fd": fd,
-                           "path": entry.path, "kind": entry.kind, "flags": flags, "ret": 0})
+                           "path": entry.path, "kind": entry.kind, "flags": open_flag_names(flags), "ret": 0})
         if events:
             self.on_events(events)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Rule
+from .base import Rule, succeeded
 
 
 class UntracedIO(Rule):
@@ -12,6 +12,8 @@ class UntracedIO(Rule):
     syscalls = frozenset({"io_uring_setup", "io_setup", "io_submit"})
 
     def on_event(self, engine, event):
+        if not succeeded(event):
+            return   # refused (io_uring disabled, bad arguments): no I/O went that way
         mechanism = "io_uring" if event["syscall"] == "io_uring_setup" else "Linux AIO"
         engine.report(self.code, event, None,
                       f"{engine.process_label(event['pid'])} used {mechanism} ({event['syscall']}): "
