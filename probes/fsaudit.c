@@ -141,7 +141,7 @@ static __always_inline int is_interesting(s64 nr) {
     case __NR_chdir: case __NR_fchdir: case __NR_socket: case __NR_accept:
     case __NR_accept4: case __NR_socketpair: case __NR_pipe: case __NR_pipe2:
     case __NR_sendto: case __NR_sendmsg: case __NR_sendmmsg:
-    case __NR_io_uring_setup: case __NR_io_submit: case __NR_memfd_create:
+    case __NR_io_uring_setup: case __NR_io_setup: case __NR_io_submit: case __NR_memfd_create:
     case __NR_clone: case __NR_clone3: case __NR_fork: case __NR_vfork:
     case __NR_exit_group:
         return 1;
