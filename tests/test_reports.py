@@ -1,0 +1,277 @@
+"""The report formats, replay, exit statuses and configuration, on the output of real traced runs.
+
+One live run (module fixture `recorded`) of tests/programs/rules.c with errors, warnings
+and infos feeds most tests; the exit-status tests trace their own short runs.
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from conftest import ROOT, fsaudit
+
+SCHEMAS = ROOT / "tests" / "schemas"
+REPORT_SCHEMA = ROOT / "docs" / "report.schema.json"
+SEVERITY_RANK = {"error": 0, "warning": 1, "info": 2}
+MODES = ("fs101", "dirfd", "fs102", "fs105", "ack_pair", "fs303")
+
+
+class Recorded:
+    def __init__(self, directory: Path, proc) -> None:
+        self.dir = directory
+        self.proc = proc
+        self.events = directory / "events.jsonl"
+        self.report = json.loads((directory / "report.json").read_text())
+        self.sarif = json.loads((directory / "report.sarif").read_text())
+        self.junit = directory / "report.xml"
+
+
+@pytest.fixture(scope="module")
+def recorded(bpf, build, tmp_path_factory) -> Recorded:
+    """`fsaudit run` with every output, on a program with findings of each severity."""
+    directory = tmp_path_factory.mktemp("recorded")
+    for mode in MODES:
+        (directory / mode).mkdir()
+    proc = fsaudit("run", "--fail-on", "never", "--events", "events.jsonl", "--json", "report.json",
+                   "--sarif", "report.sarif", "--junit", "report.xml",
+                   "--", str(build("rules", "-pthread")), *MODES, cwd=directory)
+    assert proc.returncode == 0, proc.stderr
+    rec = Recorded(directory, proc)
+    severities = {f["severity"] for f in rec.report["findings"]}
+    assert severities == {"error", "warning", "info"}, rec.report["findings"]
+    return rec
+
+
+def replay(rec: Recorded, *options: str, cwd: Path | None = None, log: Path | None = None):
+    """`fsaudit report LOG --json OUT`: (process, report or None)."""
+    out = (cwd or rec.dir) / "replayed.json"
+    out.unlink(missing_ok=True)
+    proc = fsaudit("report", str(log or rec.events), "--json", str(out), *options, cwd=cwd or rec.dir)
+    return proc, (json.loads(out.read_text()) if out.exists() else None)
+
+
+def summary(report: dict) -> list[tuple]:
+    return [(f["rule"], f["path"], f["severity"]) for f in report["findings"]]
+
+
+# Formats
+
+
+def test_json_report_validates_against_the_published_schema(recorded):
+    schema = json.loads(REPORT_SCHEMA.read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    jsonschema.Draft202012Validator(schema).validate(recorded.report)
+    # the schema has teeth: a finding without its rule, or an unknown severity, is rejected
+    broken = json.loads(json.dumps(recorded.report))
+    del broken["findings"][0]["rule"]
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, schema)
+    broken = json.loads(json.dumps(recorded.report))
+    broken["findings"][0]["severity"] = "fatal"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, schema)
+    # and its summary agrees with the findings
+    for severity in SEVERITY_RANK:
+        assert recorded.report["summary"][severity] == sum(f["severity"] == severity for f in recorded.report["findings"])
+
+
+def test_sarif_validates_against_the_official_sarif_2_1_0_schema(recorded):
+    schema = json.loads((SCHEMAS / "sarif-schema-2.1.0.json").read_text())
+    assert schema["title"].startswith("Static Analysis Results Format (SARIF) Version 2.1.0")
+    jsonschema.Draft4Validator.check_schema(schema)
+    jsonschema.Draft4Validator(schema).validate(recorded.sarif)
+    run = recorded.sarif["runs"][0]
+    results = run["results"]
+    findings = recorded.report["findings"]
+    assert [r["ruleId"] for r in results] == [f["rule"] for f in findings]
+    level = {"error": "error", "warning": "warning", "info": "note"}
+    assert [r["level"] for r in results] == [level[f["severity"]] for f in findings]
+    rules = run["tool"]["driver"]["rules"]
+    assert all(rules[r["ruleIndex"]]["id"] == r["ruleId"] for r in results)
+    for result, f in zip(results, findings):
+        if f["path"]:
+            assert result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "file://" + f["path"]
+
+
+def _failing_cases(junit_text: str) -> list[tuple[str, str]]:
+    root = ET.fromstring(junit_text)
+    cases = root.findall(".//testcase")
+    failing = [(c.get("classname").split()[0], c.get("name")) for c in cases if c.find("failure") is not None]
+    assert root.get("failures") == str(len(failing)) and root.get("tests") == str(len(cases))
+    return sorted(failing)
+
+
+@pytest.mark.parametrize("fail_on", ["error", "warning", "info", "never"])
+def test_junit_has_one_failing_testcase_per_finding_at_or_above_fail_on(recorded, tmp_path, fail_on):
+    findings = recorded.report["findings"]
+    assert len({(f["rule"], f["path"]) for f in findings}) == len(findings)   # one testcase each
+    limit = SEVERITY_RANK.get(fail_on, -1)
+    expected = sorted((f["rule"], f["path"] or "(process)") for f in findings if SEVERITY_RANK[f["severity"]] <= limit)
+    junit = tmp_path / "junit.xml"
+    proc = fsaudit("report", str(recorded.events), "--junit", str(junit), "--fail-on", fail_on)
+    assert proc.returncode == (1 if expected else 0), proc.stderr
+    assert _failing_cases(junit.read_text()) == expected
+    if fail_on == "never":   # the live run's own JUnit file, written with --fail-on never
+        assert _failing_cases(recorded.junit.read_text()) == []
+
+
+# Replay
+
+
+def test_replayed_log_gives_byte_identical_findings(recorded):
+    proc, report = replay(recorded, "--fail-on", "never")
+    assert proc.returncode == 0, proc.stderr
+    assert report["mode"] == "report"
+    assert json.dumps(report["findings"], indent=2) == json.dumps(recorded.report["findings"], indent=2)
+    assert report["summary"] == recorded.report["summary"]
+    assert report["files"] == recorded.report["files"]
+    assert report["target"]["pid"] == recorded.report["target"]["pid"]
+    assert report["target"]["exit"] == recorded.report["target"]["exit"]
+
+
+def test_malformed_event_log_is_exit_2_naming_the_line(recorded, tmp_path):
+    lines = recorded.events.read_text().splitlines(keepends=True)
+    cases = {
+        3: ["{not json\n"],
+        4: ["[1, 2]\n"],
+        5: ['{"t": 1.0, "tid": 1, "ret": 0}\n'],            # no syscall, no pid
+        1: ["not a header\n"],
+    }
+    for number, replacement in cases.items():
+        log = tmp_path / f"bad{number}.jsonl"
+        log.write_text("".join(lines[:number - 1] + replacement + lines[number:]))
+        proc, report = replay(recorded, log=log, cwd=tmp_path)
+        assert proc.returncode == 2, (number, proc.stderr)
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+        assert f"line {number}:" in proc.stderr and str(log) in proc.stderr
+        assert report is None
+    # a malformed last line that is complete (ends with a newline) is an error too, not "truncated"
+    log = tmp_path / "badlast.jsonl"
+    log.write_text("".join(lines + ["{oops\n"]))
+    proc, _ = replay(recorded, log=log, cwd=tmp_path)
+    assert proc.returncode == 2 and f"line {len(lines) + 1}:" in proc.stderr
+
+
+def test_truncated_last_line_is_reported_and_skipped(recorded, tmp_path):
+    lines = recorded.events.read_text().splitlines(keepends=True)
+    whole = tmp_path / "whole.jsonl"
+    whole.write_text("".join(lines[:-1]))
+    cut = tmp_path / "cut.jsonl"
+    cut.write_text("".join(lines[:-1]) + lines[-1][: len(lines[-1]) // 2])
+    expected_proc, expected = replay(recorded, log=whole, cwd=tmp_path)
+    proc, report = replay(recorded, log=cut, cwd=tmp_path)
+    assert f"line {len(lines)}" in proc.stderr and "truncated" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert report["findings"] == expected["findings"]
+    # exit per findings: the FS101 errors make it 1 with the default --fail-on
+    assert proc.returncode == expected_proc.returncode == 1
+    assert fsaudit("report", str(cut), "--fail-on", "never").returncode == 0
+
+
+# Exit statuses of run
+
+
+@pytest.mark.parametrize("modes, options, status", [
+    (["fs101"], [], 1),                                       # an error, default --fail-on error
+    (["fs101", "status=7"], ["--fail-on", "never"], 7),       # never: the command's own status
+    (["fs102", "status=5"], [], 5),                           # warnings only: the command's status
+    (["fs102", "status=5"], ["--fail-on", "warning"], 1),     # ... unless --fail-on warning
+])
+def test_run_exit_status(bpf, build, tmp_path, modes, options, status):
+    for mode in modes:
+        if not mode.startswith("status="):
+            (tmp_path / mode).mkdir()
+    proc = fsaudit("run", "--json", "report.json", *options, "--", str(build("rules", "-pthread")), *modes,
+                   cwd=tmp_path)
+    assert proc.returncode == status, proc.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+    expected_exit = int(modes[-1].split("=")[1]) if modes[-1].startswith("status=") else 0
+    assert report["target"]["exit"] == {"code": expected_exit, "signal": None}
+    assert {f["severity"] for f in report["findings"]} == ({"error"} if "fs101" in modes else {"warning"})
+
+
+# Configuration
+
+CONFIG = """\
+disable = ["FS105"]
+
+[severity]
+FS102 = "error"
+
+[[suppress]]
+rule = "FS101"
+path = "*/fs101/*.tmp"
+reason = "the fs101 fixture writes scratch data on purpose"
+"""
+
+
+def _configured(baseline: dict, recorded_dir: Path) -> list[tuple]:
+    """What CONFIG should make of the baseline findings."""
+    out = []
+    for rule, path, severity in summary(baseline):
+        if rule == "FS105":
+            continue
+        if rule == "FS101" and path == str(recorded_dir / "fs101/a.tmp"):
+            continue
+        out.append((rule, path, "error" if rule == "FS102" else severity))
+    return out
+
+
+@pytest.mark.parametrize("where", ["fsaudit.toml", "--config", "pyproject.toml"])
+def test_config_disables_overrides_and_suppresses(recorded, tmp_path, where):
+    baseline = recorded.report
+    rules = {f["rule"] for f in baseline["findings"]}
+    assert {"FS101", "FS102", "FS105"} <= rules
+    assert sum(f["rule"] == "FS101" for f in baseline["findings"]) == 2     # fs101/a.tmp and dirfd/sub/t.tmp
+    if where == "fsaudit.toml":
+        (tmp_path / "fsaudit.toml").write_text(CONFIG)
+        options = []
+    elif where == "pyproject.toml":
+        (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n\n" + CONFIG
+                                                 .replace("disable", "[tool.fsaudit]\ndisable", 1)
+                                                 .replace("[severity]", "[tool.fsaudit.severity]")
+                                                 .replace("[[suppress]]", "[[tool.fsaudit.suppress]]"))
+        options = []
+    else:
+        config = tmp_path / "elsewhere.toml"
+        config.write_text(CONFIG)
+        options = ["--config", str(config)]
+    proc, report = replay(recorded, "--fail-on", "never", *options, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert summary(report) == sorted(_configured(baseline, recorded.dir),
+                                     key=lambda f: (SEVERITY_RANK[f[2]], f[0], f[1] or ""))
+    assert report["summary"]["error"] == sum(f[2] == "error" for f in summary(report))
+    # without the config, the same replay is the baseline again
+    (tmp_path / "fsaudit.toml").unlink(missing_ok=True)
+    (tmp_path / "pyproject.toml").unlink(missing_ok=True)
+    assert summary(replay(recorded, "--fail-on", "never", cwd=tmp_path)[1]) == summary(baseline)
+
+
+@pytest.mark.parametrize("config, names", [
+    ('colour = "red"\n', ["colour"]),
+    ('[severity]\nFS102 = "fatal"\n', ["FS102", "fatal"]),
+    ('[[suppress]]\nrule = "FS101"\npath = "*.tmp"\n', ["reason"]),
+    ('disable = ["FS999"]\n', ["disable", "FS999"]),
+    ('[severity]\nFS999 = "error"\n', ["FS999"]),
+    ('[[suppress]]\nrule = "FS101"\nreason = "why"\n', ["path"]),
+    ('disable = "FS105"\n', ["disable"]),
+    ('disable = [\n', ["fsaudit.toml"]),                      # not TOML at all
+])
+def test_malformed_config_is_exit_2_naming_the_key(recorded, tmp_path, config, names):
+    (tmp_path / "fsaudit.toml").write_text(config)
+    proc, report = replay(recorded, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    for name in names:
+        assert name in proc.stderr
+    assert report is None
+    # the same file through --config, from another directory
+    other = tmp_path / "other"
+    other.mkdir()
+    proc = fsaudit("report", str(recorded.events), "--config", str(tmp_path / "fsaudit.toml"), cwd=other)
+    assert proc.returncode == 2 and all(name in proc.stderr for name in names if name != "fsaudit.toml")
