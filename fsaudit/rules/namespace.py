@@ -30,10 +30,11 @@ class RenameUnsyncedData(Rule):
         if source is None or source.is_dir or not source.in_scope or not source.is_dirty:
             return
         source.published_dirty = source.dirty_last
-        verb = "linked" if event["syscall"] in LINK_SYSCALLS else "renamed"
+        # link() adds a name and never replaces one; rename() may replace.
+        published = "linked {} as {}" if event["syscall"] in LINK_SYSCALLS else "renamed {} over {}"
         path, target = source.path, event.get("path2")
         engine.report(self.code, event, path,
-                      f"{engine.process_label(event['pid'])} {verb} {path} over {target} while {_unsynced(source)}",
+                      f"{engine.process_label(event['pid'])} {published.format(path, target)} while {_unsynced(source)}",
                       [source.dirty_first, source.dirty_last, event], target_path=target)
 
 
