@@ -38,23 +38,34 @@ class RenameUnsyncedData(Rule):
                       [source.dirty_first, source.dirty_last, event], target_path=target)
 
 
-class RenameUnsyncedDir(Rule):
-    code, name, severity = "FS102", "rename-unsynced-dir", "warning"
-    summary = "a rename or link whose directory is never fsynced afterwards"
-    fix = ("after the rename, open the directory (each directory, if it moved across) read-only "
-           "and fsync that descriptor")
+class PendingDirectoryRule(Rule):
+    """Directory entries this rule's calls changed that no later directory fsync covered."""
+
+    action: str         # what the process did to the entry, for the message
+    unit: str           # what a repeat is called, for the message
+    intent_gated = False
 
     def on_finish(self, engine):
         for directory in engine.pending_dirs:
             for (code, pid), entries in directory.pending.items():
                 if code != self.code:
                     continue
-                times = f" ({entries.count} times)" if entries.count > 1 else ""
+                if self.intent_gated and not (entries.intent or directory.child_intent):
+                    continue
+                times = f" ({entries.count} {self.unit})" if entries.count > 1 else ""
                 engine.report(self.code, entries.last, directory.path,
-                              f"{engine.process_label(pid)} renamed or linked {entries.name}{times} "
+                              f"{engine.process_label(pid)} {self.action} {entries.name}{times} "
                               f"but never fsynced the directory {directory.path} afterwards",
                               [entries.first, entries.last], target_path=entries.name, pid=pid,
                               count=entries.count)
+
+
+class RenameUnsyncedDir(PendingDirectoryRule):
+    code, name, severity = "FS102", "rename-unsynced-dir", "warning"
+    summary = "a rename or link whose directory is never fsynced afterwards"
+    fix = ("after the rename, open the directory (each directory, if it moved across) read-only "
+           "and fsync that descriptor")
+    action, unit = "renamed or linked", "times"
 
 
 class CreateUnsyncedDir(Rule):
@@ -78,22 +89,11 @@ class CreateUnsyncedDir(Rule):
                           [created])
 
 
-class UnlinkUnsyncedDir(Rule):
+class UnlinkUnsyncedDir(PendingDirectoryRule):
     code, name, severity = "FS104", "unlink-unsynced-dir", "warning"
     summary = "an unlink or rmdir whose directory is never fsynced afterwards"
     fix = "after removing the file, fsync its parent directory before relying on the removal"
-
-    def on_finish(self, engine):
-        for directory in engine.pending_dirs:
-            for (code, pid), entries in directory.pending.items():
-                if code != self.code or not (entries.intent or directory.child_intent):
-                    continue
-                times = f" ({entries.count} removals)" if entries.count > 1 else ""
-                engine.report(self.code, entries.last, directory.path,
-                              f"{engine.process_label(pid)} removed {entries.name}{times} "
-                              f"but never fsynced the directory {directory.path} afterwards",
-                              [entries.first, entries.last], target_path=entries.name, pid=pid,
-                              count=entries.count)
+    action, unit, intent_gated = "removed", "removals", True
 
 
 class UnsyncedAtExit(Rule):
