@@ -5,8 +5,10 @@ from __future__ import annotations
 import sys
 
 import typer
+from typer.exceptions import TyperException
 
 from .commands import attach, doctor, report, rules, run
+from .commands.common import EXIT_USAGE
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Find where a program's data would not survive a crash or power cut.")
@@ -21,4 +23,14 @@ def main() -> None:
     # Paths that are not UTF-8 reach the text output as surrogate escapes:
     # write their original bytes back rather than fail.
     sys.stdout.reconfigure(errors="surrogateescape")
-    app()
+    # Usage errors as one line rather than typer's boxed usage text.
+    try:
+        status = app(standalone_mode=False)
+    except TyperException as exc:
+        context = getattr(exc, "ctx", None)
+        command = context.command_path if context else "fsaudit"
+        print(f"fsaudit: {exc.format_message()} (see `{command} --help`)", file=sys.stderr)
+        status = EXIT_USAGE
+    except typer.Abort:
+        status = 130
+    sys.exit(status or 0)

@@ -1,0 +1,20 @@
+"""Bad command lines: one line on stderr and exit status 2, never a traceback."""
+
+import pytest
+
+from conftest import fsaudit
+
+
+@pytest.mark.parametrize("args, says", [
+    (["run", "--bogus", "--", "true"], "No such option: --bogus"),
+    (["report"], "Missing argument"),
+    (["attach", "abc"], "Invalid value for 'pid'"),
+    (["run", "--fail-on", "sometimes", "--", "true"], "--fail-on must be one of"),
+    (["report", "/nonexistent/events.jsonl"], "/nonexistent/events.jsonl"),
+    (["rules", "FS999"], "unknown rule 'FS999'"),
+])
+def test_bad_usage_is_one_line_and_exit_2(args, says):
+    result = fsaudit(*args)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert says in result.stderr
