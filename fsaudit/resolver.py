@@ -98,6 +98,8 @@ class Resolver:
         self.t0_ns = t0_ns
         self.realtime_offset_ns = time.time_ns() - time.monotonic_ns()
         self._entry_ns = 0   # entry time of the syscall being resolved
+        # nr -> (name, decoder or None), built once: the per-event path does one lookup.
+        self._decoders = {nr: (name, getattr(self, "_on_" + name, None)) for nr, name in SYSCALLS.items()}
         self.procs: dict[int, Process] = {}
 
     def _t(self, ns: int) -> float:
@@ -180,13 +182,12 @@ class Resolver:
                         "code": None if sig else code, "signal": sig or None, "ret": 0})
             self.procs.pop(pid, None)
             return out
-        name = SYSCALLS.get(nr, str(nr))
+        name, handler = self._decoders.get(nr, (str(nr), None))
         if name in ("clone", "clone3", "fork", "vfork"):
             return out   # the fork event already says it; only their flags were needed
         event = {"t": t, "pid": pid, "tid": tid, "syscall": name, "ret": ret_value(ret)}
         self._entry_ns = ts_first
         ok = ret >= 0
-        handler = getattr(self, "_on_" + name, None)
         if handler is not None:
             handler(proc, event, ok, ret, (a0, a1, a2, a3, a4, a5), decode_path(raw1), decode_path(raw2), out)
         if name in ("fsync", "fdatasync"):
