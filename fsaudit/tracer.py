@@ -132,5 +132,16 @@ class Tracer:
         if events:
             self.on_events(events)
 
-    def detach(self) -> None:
+    def stop(self) -> None:
+        """End observation: stop tracing new calls, deliver everything still in
+        the kernel (including write runs no later syscall has ended), unload."""
+        self.traced.clear()
+        self.drain()
+        pending = []
+        for tid, run in self.bpf["runs"].items():
+            if run.calls:
+                pending.append((run.ts_last, run.ts_first, run.pid, tid.value, EV_WRITE_RUN, run.epoch, run.bytes,
+                                run.fd, run.calls, run.bytes, run.size_max, run.nr, 0, b"", b""))
+        self._batch.extend(pending)
+        self._deliver()
         self.bpf.cleanup()

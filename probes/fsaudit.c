@@ -38,6 +38,7 @@ struct write_run {
     u64 fd, calls, bytes, size_max;
     s64 nr;
     u32 epoch;
+    u32 pid;     // tgid, for user space draining runs still pending at detach
 };
 
 // tgid -> 1 traced, 2 spawned by fsaudit and waiting for its exec.
@@ -249,6 +250,7 @@ RAW_TRACEPOINT_PROBE(sys_exit) {
                 }
             }
             if (r->calls == 0) {
+                r->pid = pid;
                 r->ts_first = in->ts;
                 r->fd = in->args[0];
                 r->nr = nr;

@@ -126,6 +126,23 @@ def test_attach_follows_a_running_process(bpf, build, tmp_path):
         target.wait()
 
 
+def test_detach_delivers_write_runs_still_pending_in_the_kernel(bpf, build, tmp_path):
+    target = subprocess.Popen([str(build("story")), "spin"], cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+    try:
+        assert target.stdout.readline() == "ready\n"
+        events = tmp_path / "attach.jsonl"
+        result = fsaudit("attach", str(target.pid), "--duration", "1", "--fail-on", "never",
+                         "--events", str(events), "--json", str(tmp_path / "r.json"))
+        assert result.returncode == 0, result.stderr
+        t = Traced(result, events, tmp_path / "r.json")
+        runs = t.of("write", path=str(tmp_path / "spin.dat"))
+        assert runs and sum(r["calls"] for r in runs) >= 1000
+        assert all(r["bytes"] == 64 * r["calls"] for r in runs)
+    finally:
+        target.kill()
+        target.wait()
+
+
 def test_attach_to_unknown_pid_is_a_usage_error():
     result = fsaudit("attach", "999999999")
     assert result.returncode == 2

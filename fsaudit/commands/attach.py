@@ -53,9 +53,8 @@ def command(
     try:
         while tracer.tree_alive() and not stop["now"] and (deadline is None or time.monotonic() < deadline):
             tracer.poll()
-        tracer.drain()
     finally:
         signal.signal(signal.SIGINT, previous)
-        tracer.detach()
+        tracer.stop()
     findings_status = session.finish({"argv": argv, "pid": pid, "exit": None})
     raise typer.Exit(findings_status or 0)

@@ -41,7 +41,7 @@ def command(
     try:
         child = tracer.spawn(argv, user=user)
     except (OSError, ValueError) as exc:
-        tracer.detach()
+        tracer.stop()
         raise fail(f"cannot start {argv[0]}: {getattr(exc, 'strerror', None) or exc}", 127) from None
     # The command shares fsaudit's process group, so a Ctrl-C typed at a
     # terminal reaches it directly; a SIGINT sent to fsaudit alone, and
@@ -57,11 +57,10 @@ def command(
     try:
         while child.poll() is None or tracer.tree_alive():
             tracer.poll()
-        tracer.drain()
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-        tracer.detach()
+        tracer.stop()
     status = child.returncode
     exit_info = {"code": status if status >= 0 else None, "signal": -status if status < 0 else None}
     findings_status = session.finish({"argv": argv, "pid": child.pid, "exit": exit_info})
