@@ -108,39 +108,34 @@ def test_non_utf8_filename_survives_the_log(trace, build, tmp_path):
     assert json.loads(replay.stdout)["findings"] == t.report["findings"]
 
 
-def test_attach_follows_a_running_process(bpf, build, tmp_path):
-    target = subprocess.Popen([str(build("story")), "slow"], cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+def attach_to_story(build, tmp_path, mode: str, duration: str) -> Traced:
+    """Start story MODE, attach once it says ready, detach after duration; the target is then killed."""
+    target = subprocess.Popen([str(build("story")), mode], cwd=tmp_path, stdout=subprocess.PIPE, text=True)
     try:
         assert target.stdout.readline() == "ready\n"
-        events = tmp_path / "attach.jsonl"
-        result = fsaudit("attach", str(target.pid), "--duration", "2", "--fail-on", "never",
-                         "--events", str(events), "--json", str(tmp_path / "r.json"))
+        events, report = tmp_path / "attach.jsonl", tmp_path / "r.json"
+        result = fsaudit("attach", str(target.pid), "--duration", duration, "--fail-on", "never",
+                         "--events", str(events), "--json", str(report))
         assert result.returncode == 0, result.stderr
-        t = Traced(result, events, tmp_path / "r.json")
-        path = str(tmp_path / "slow.dat")
-        assert t.of("inherit", path=path), "the fd opened before attach is announced"
-        assert sum(r["calls"] for r in t.of("write", path=path)) > 10
-        assert len(t.of("fsync", path=path, ret=0)) > 10
+        return Traced(result, events, report)
     finally:
         target.kill()
         target.wait()
+
+
+def test_attach_follows_a_running_process(bpf, build, tmp_path):
+    t = attach_to_story(build, tmp_path, "slow", "2")
+    path = str(tmp_path / "slow.dat")
+    assert t.of("inherit", path=path), "the fd opened before attach is announced"
+    assert sum(r["calls"] for r in t.of("write", path=path)) > 10
+    assert len(t.of("fsync", path=path, ret=0)) > 10
 
 
 def test_detach_delivers_write_runs_still_pending_in_the_kernel(bpf, build, tmp_path):
-    target = subprocess.Popen([str(build("story")), "spin"], cwd=tmp_path, stdout=subprocess.PIPE, text=True)
-    try:
-        assert target.stdout.readline() == "ready\n"
-        events = tmp_path / "attach.jsonl"
-        result = fsaudit("attach", str(target.pid), "--duration", "1", "--fail-on", "never",
-                         "--events", str(events), "--json", str(tmp_path / "r.json"))
-        assert result.returncode == 0, result.stderr
-        t = Traced(result, events, tmp_path / "r.json")
-        runs = t.of("write", path=str(tmp_path / "spin.dat"))
-        assert runs and sum(r["calls"] for r in runs) >= 1000
-        assert all(r["bytes"] == 64 * r["calls"] for r in runs)
-    finally:
-        target.kill()
-        target.wait()
+    t = attach_to_story(build, tmp_path, "spin", "1")
+    runs = t.of("write", path=str(tmp_path / "spin.dat"))
+    assert runs and sum(r["calls"] for r in runs) >= 1000
+    assert all(r["bytes"] == 64 * r["calls"] for r in runs)
 
 
 def test_attach_to_unknown_pid_is_a_usage_error():
