@@ -176,6 +176,7 @@ class Engine:
         self.files: dict[str, FileState] = {}
         self.processes: dict[int, ProcessInfo] = {}
         self.counts = Counts()
+        self.injections_fired: dict[str, int] = {}     # --inject spec -> calls failed on purpose
         self.root_exit: dict | None = None
         self.dirty_since_send: set[FileState] = set()   # became dirty after the latest send (FS106)
         self._findings: dict[tuple, Finding] = {}
@@ -216,6 +217,9 @@ class Engine:
             self.processes[pid] = ProcessInfo(pid)
             if self.root_pid is None:
                 self.root_pid = pid
+        if "injected" in event:
+            spec = event.get("injection", "")
+            self.injections_fired[spec] = self.injections_fired.get(spec, 0) + 1
         syscall = event["syscall"]
         hooks = self._hooks.get(syscall)
         if hooks:

@@ -14,6 +14,12 @@ EVENT_STRUCT = struct.Struct(f"=QQIIiIq6Q{PATH_LEN}s{PATH_LEN}s")
 
 EV_WRITE_RUN, EV_FORK, EV_EXEC, EV_EXIT = -1, -2, -3, -4
 
+
+class InjectedRecord(tuple):
+    """A raw record fsaudit makes for a call it failed with --inject: the
+    kernel never ran the call, so no tracepoint saw it. `injection` is the spec."""
+    injection: str
+
 # x86-64 syscall numbers of everything the probe reports.
 SYSCALLS = {
     1: "write", 2: "open", 3: "close", 9: "mmap", 11: "munmap", 18: "pwrite64",

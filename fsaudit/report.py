@@ -102,6 +102,10 @@ def render_text(report: dict) -> str:
     lines = []
     if not report["complete"]:
         lines.append(f"WARNING: {report['counts']['lost_events']} events were lost; this report is incomplete.")
+    for injection in report["target"].get("injections", []):
+        fired = injection["fired"]
+        lines.append(f"injection {injection['spec']}: " + (f"failed {fired} call{'s' * (fired != 1)}" if fired
+                                                           else "never fired (no matching call was made)"))
     if not report["findings"]:
         lines.append("No findings.")
         return "\n".join(lines) + "\n"

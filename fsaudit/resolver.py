@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 
 from .events import (
-    EV_EXEC, EV_EXIT, EV_FORK, EV_WRITE_RUN, MAP_FLAGS, MS_FLAGS, PROT_FLAGS, RENAME_FLAGS,
+    EV_EXEC, EV_EXIT, EV_FORK, EV_WRITE_RUN, InjectedRecord, MAP_FLAGS, MS_FLAGS, PROT_FLAGS, RENAME_FLAGS,
     RWF_FLAGS, SFR_FLAGS, SYSCALLS, decode_path, flag_names, open_flag_names, ret_value,
 )
 
@@ -186,6 +186,9 @@ class Resolver:
         if name in ("clone", "clone3", "fork", "vfork"):
             return out   # the fork event already says it; only their flags were needed
         event = {"t": t, "pid": pid, "tid": tid, "syscall": name, "ret": ret_value(ret)}
+        if rec.__class__ is InjectedRecord:
+            event["injected"] = True
+            event["injection"] = rec.injection
         self._entry_ns = ts_first
         ok = ret >= 0
         if handler is not None:
@@ -252,7 +255,8 @@ class Resolver:
     def _on_close(self, proc, event, ok, ret, a, path, path2, out):
         fd = _s32(a[0])
         self._fd_event(proc, event, fd, out)
-        proc.fds.pop(fd, None)
+        if "injected" not in event:   # a real close frees the fd even when it fails
+            proc.fds.pop(fd, None)
 
     def _on_close_range(self, proc, event, ok, ret, a, path, path2, out):
         first, last, flags = a[0], a[1], a[2]

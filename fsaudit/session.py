@@ -17,6 +17,7 @@ from . import __version__
 from .config import load_config
 from .engine import Engine
 from .events import EventLogWriter
+from .inject import InjectionError, parse_injection
 from .report import build_report, exit_status, render_junit, render_sarif, render_text
 
 SEVERITIES = ("error", "warning", "info", "never")
@@ -60,6 +61,9 @@ class Session:
             self._event_file.close()
         exit_info = target.get("exit") or {}
         self.engine.finish(exit_info if exit_info else None)
+        if self.header.get("inject"):
+            target = {**target, "injections": [_injection_outcome(spec, self.engine.injections_fired.get(spec, 0))
+                                               for spec in self.header["inject"]]}
         if duration_s is None:
             duration_s = round(time.monotonic() - self.started, 3)
         report = build_report(self.engine, mode=self.mode, target=target,
@@ -78,3 +82,11 @@ class Session:
             sys.stdout.write(render_text(report))
         sys.stdout.flush()
         return exit_status(report, opts.fail_on)
+
+
+def _injection_outcome(spec: str, fired: int) -> dict:
+    try:
+        described = parse_injection(spec).describe()
+    except InjectionError:      # a hand-edited log header: keep what it says
+        described = {"spec": spec}
+    return {**described, "fired": fired}

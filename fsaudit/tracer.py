@@ -5,11 +5,12 @@ from __future__ import annotations
 import ctypes
 import os
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Callable
 
-from .events import EV_WRITE_RUN, EVENT_STRUCT, open_flag_names
+from .events import EV_WRITE_RUN, EVENT_STRUCT, InjectedRecord, open_flag_names
 from .resolver import Fd, Process, Resolver, kind_of_link
 
 PROBE_SOURCE = Path(__file__).resolve().parent.parent / "probes" / "fsaudit.c"
@@ -20,6 +21,20 @@ TRACED, SPAWNED = 1, 2                # values of the probe's `traced` map
 
 def _kernel_order(rec: tuple) -> tuple[int, bool]:
     return rec[5], rec[4] == EV_WRITE_RUN
+
+
+def _run_record(tid: int, run) -> tuple:
+    """A write run read out of the kernel's `runs` map, as the probe would have submitted it."""
+    return (run.ts_last, run.ts_first, run.pid, tid, EV_WRITE_RUN, run.epoch, run.bytes,
+            run.fd, run.calls, run.bytes, run.size_max, run.nr, 0, b"", b"")
+
+
+def _tgid(tid: int) -> int:
+    try:
+        with open(f"/proc/{tid}/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("Tgid:"))
+    except (OSError, StopIteration):
+        return tid
 
 
 class TracerError(Exception):
@@ -42,6 +57,9 @@ class Tracer:
         self.resolver = Resolver(self.t0_ns)
         self.on_events = on_events
         self._batch: list[tuple] = []
+        self._injected: list[tuple] = []         # appended by the injector's thread
+        self._injected_lock = threading.Lock()
+        self._injector = None
         self._lost_reported = 0
         self.traced = self.bpf["traced"]
         self.counters = self.bpf["counters"]
@@ -53,16 +71,61 @@ class Tracer:
     def _set_counter(self, slot: int, value: int) -> None:
         self.counters[ctypes.c_int(slot)] = ctypes.c_uint64(value)
 
-    def spawn(self, argv: list[str], user: str | None = None) -> subprocess.Popen:
-        """Start argv gated: the kernel marks our fork child and traces it from its exec on."""
+    def spawn(self, argv: list[str], user: str | None = None, injections: list | None = None) -> subprocess.Popen:
+        """Start argv gated: the kernel marks our fork child and traces it from its exec on.
+
+        With injections, the child arms the seccomp filter before its exec."""
+        injector = None
+        if injections:
+            from .inject import Injector
+
+            injector = self._injector = Injector(injections, self._on_injected, self._past_exec)
+        if injector:
+            # Answering starts before the fork: the child's own calls between
+            # arming and exec (closing fds) already wait for an answer.
+            injector.start()
         self._set_counter(SPAWNER, os.getpid())
         try:
-            child = subprocess.Popen(argv, user=user)
+            child = subprocess.Popen(argv, user=user, preexec_fn=injector.arm_in_child if injector else None)
         finally:
             self._set_counter(SPAWNER, 0)
+            if injector:
+                injector.child_started()
         # The command starts in our cwd with our fds 0-2 (Popen closes the rest).
         self._adopt(child.pid, os.getcwd(), os.getpid(), only={0, 1, 2})
         return child
+
+    def _past_exec(self, tid: int) -> bool:
+        """Only calls of the command count, not those of our fork child before
+        its exec (the one process marked SPAWNED; single-threaded, so tid is its pid)."""
+        state = self.traced.get(ctypes.c_uint32(tid))
+        return state is None or state.value != SPAWNED
+
+    def _on_injected(self, tid: int, nr: int, args: list, raw_paths: tuple, err: int, injection, ts: int) -> None:
+        """Called on the injector's thread while the failing thread waits in the kernel.
+
+        That thread's pending write run is taken out of the kernel here, so it
+        is delivered before the failure (the failed call never reached the
+        probe, so nothing else would end the run). The failure takes the next
+        epoch, as a kernel event would: it sorts after everything submitted
+        so far, and a write run the thread begins next sorts after it. (Not
+        an atomic add: a kernel event on another CPU in these microseconds
+        may share the number; only cross-thread order can differ.)"""
+        pid = _tgid(tid)
+        records = []
+        runs = self.bpf["runs"]
+        key = ctypes.c_uint32(tid)
+        run = runs.get(key)
+        if run is not None and run.calls:
+            records.append(_run_record(tid, run))
+            runs.__delitem__(key)
+        epoch = self.counters[ctypes.c_int(EPOCH)].value + 1
+        self._set_counter(EPOCH, epoch)
+        record = InjectedRecord((ts, ts, pid, tid, nr, epoch, -err, *args, *raw_paths))
+        record.injection = injection.spec
+        records.append(record)
+        with self._injected_lock:
+            self._injected.extend(records)
 
     def attach(self, pid: int) -> None:
         """Trace pid from now on; its open fds are announced as `inherit` events."""
@@ -111,7 +174,12 @@ class Tracer:
         self.drain()
 
     def drain(self) -> None:
+        # Injections are taken before the ring buffer is read: every kernel
+        # event they must follow was submitted before they were recorded.
+        with self._injected_lock:
+            injected, self._injected = self._injected, []
         self.bpf.ring_buffer_consume()
+        self._batch.extend(injected)
         self._deliver()
 
     def _deliver(self) -> None:
@@ -134,14 +202,12 @@ class Tracer:
 
     def stop(self) -> None:
         """End observation: stop tracing new calls, deliver everything still in
-        the kernel (including write runs no later syscall has ended), unload."""
+        the kernel (including write runs no later syscall has ended), unload.
+        Armed injections stop firing: the command's calls run from now on."""
+        if self._injector:
+            self._injector.active = False
         self.traced.clear()
         self.drain()
-        pending = []
-        for tid, run in self.bpf["runs"].items():
-            if run.calls:
-                pending.append((run.ts_last, run.ts_first, run.pid, tid.value, EV_WRITE_RUN, run.epoch, run.bytes,
-                                run.fd, run.calls, run.bytes, run.size_max, run.nr, 0, b"", b""))
-        self._batch.extend(pending)
+        self._batch.extend(_run_record(tid.value, run) for tid, run in self.bpf["runs"].items() if run.calls)
         self._deliver()
         self.bpf.cleanup()

@@ -17,6 +17,9 @@ from .common import EXIT_CANNOT_TRACE, EXIT_USAGE, fail
 def command(
     argv: List[str] = typer.Argument(..., metavar="-- COMMAND [ARGS...]", help="The command to trace."),
     user: Optional[str] = typer.Option(None, "--user", help="Run the command as USER (the tracer stays root)."),
+    inject: List[str] = typer.Option([], "--inject", metavar="SYSCALL=ERRNO[@N|@N+][:path=GLOB]",
+                                     help="Make the Nth call (default every call) of SYSCALL in the tree fail "
+                                          "with ERRNO without running it (repeatable)."),
     json_path: Optional[Path] = common.JsonOpt, events: Optional[Path] = common.EventsOpt,
     sarif: Optional[Path] = common.SarifOpt, junit: Optional[Path] = common.JunitOpt,
     format: str = common.FormatOpt, fail_on: str = common.FailOnOpt,
@@ -24,8 +27,13 @@ def command(
     config: Optional[Path] = common.ConfigOpt,
 ) -> None:
     """Trace COMMAND and every process it starts; exit with its status unless findings say otherwise."""
+    from ..inject import InjectionError, parse_injection
     from ..tracer import Tracer, TracerError
 
+    try:
+        injections = [parse_injection(spec) for spec in inject]
+    except InjectionError as exc:
+        raise fail(str(exc), EXIT_USAGE) from None
     options = common.output_options(json_path, events, sarif, junit, format, fail_on, path, exclude, config)
     if user is not None:
         try:
@@ -33,13 +41,16 @@ def command(
         except KeyError:
             raise fail(f"--user {user}: no such user", EXIT_USAGE) from None
     common.require_tracing()
-    session = common.start_session(options, "run", {**common.host_header(), "argv": argv})
+    header = {**common.host_header(), "argv": argv}
+    if inject:
+        header["inject"] = list(inject)
+    session = common.start_session(options, "run", header)
     try:
         tracer = Tracer(session.feed)
     except TracerError as exc:
         raise fail(str(exc), EXIT_CANNOT_TRACE) from None
     try:
-        child = tracer.spawn(argv, user=user)
+        child = tracer.spawn(argv, user=user, injections=injections)
     except (OSError, ValueError) as exc:
         tracer.stop()
         raise fail(f"cannot start {argv[0]}: {getattr(exc, 'strerror', None) or exc}", 127) from None
