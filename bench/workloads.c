@@ -41,6 +41,16 @@ static void files(long n) {                 /* n files: write, fsync, rename */
     }
 }
 
+static void synced(long n) {                /* n x 64-byte writes, 100 fsyncs, errors ignored */
+    int fd = open("synced.dat", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    long every = n / 100 ? n / 100 : 1;
+    for (long i = 1; i <= n; i++) {
+        write(fd, buf, 64);
+        if (i % every == 0) fsync(fd);
+    }
+    close(fd);
+}
+
 static long writes_per_thread;
 
 static void *thread_writer(void *arg) {
@@ -73,6 +83,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(mode, "datasync")) datasync(a);
     else if (!strcmp(mode, "files")) files(a);
     else if (!strcmp(mode, "threads")) threads(8, 8, a);
-    else { fprintf(stderr, "modes: storm N | datasync MB | files N | threads WRITES\n"); return 2; }
+    else if (!strcmp(mode, "synced")) synced(a);
+    else { fprintf(stderr, "modes: storm N | datasync MB | files N | threads WRITES | synced N\n"); return 2; }
     return 0;
 }

@@ -183,6 +183,7 @@ class Injector:
             return      # the child failed before arming; Popen reports why
         self._listener = fds[0]
         notif = ctypes.create_string_buffer(NOTIF.size)
+        resp = ctypes.create_string_buffer(NOTIF_RESP.size)
         ioctl = _libc.ioctl
         waiter = select.poll()
         waiter.register(self._listener, select.POLLIN)
@@ -196,11 +197,11 @@ class Injector:
                 if ctypes.get_errno() in (errno.EINTR, errno.ENOENT):
                     continue      # ENOENT: the caller died before we read it
                 return
-            notif_id, tid, _flags, nr, _arch, _ip, *args = NOTIF.unpack(notif.raw)
+            notif_id, tid, _flags, nr, _arch, _ip, *args = NOTIF.unpack_from(notif)
             error = self._decide(notif_id, tid, nr, args)
-            resp = NOTIF_RESP.pack(notif_id, 0, -error if error else 0,
-                                   0 if error else SECCOMP_USER_NOTIF_FLAG_CONTINUE)
-            ioctl(self._listener, SECCOMP_IOCTL_NOTIF_SEND, ctypes.create_string_buffer(resp, NOTIF_RESP.size))
+            NOTIF_RESP.pack_into(resp, 0, notif_id, 0, -error if error else 0,
+                                 0 if error else SECCOMP_USER_NOTIF_FLAG_CONTINUE)
+            ioctl(self._listener, SECCOMP_IOCTL_NOTIF_SEND, resp)
 
     def _decide(self, notif_id: int, tid: int, nr: int, args: list[int]) -> int:
         """The errno to fail this call with, or 0 to let it run."""

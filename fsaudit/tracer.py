@@ -60,6 +60,8 @@ class Tracer:
         self._injected: list[tuple] = []         # appended by the injector's thread
         self._injected_lock = threading.Lock()
         self._injector = None
+        self._command_pid: int | None = None
+        self._command_execd = False
         self._lost_reported = 0
         self.traced = self.bpf["traced"]
         self.counters = self.bpf["counters"]
@@ -91,14 +93,20 @@ class Tracer:
             self._set_counter(SPAWNER, 0)
             if injector:
                 injector.child_started()
+        self._command_pid = child.pid
         # The command starts in our cwd with our fds 0-2 (Popen closes the rest).
         self._adopt(child.pid, os.getcwd(), os.getpid(), only={0, 1, 2})
         return child
 
     def _past_exec(self, tid: int) -> bool:
         """Only calls of the command count, not those of our fork child before
-        its exec (the one process marked SPAWNED; single-threaded, so tid is its pid)."""
+        its exec (the one process marked SPAWNED; single-threaded, so tid is its pid).
+        Once it has exec'd, nothing needs looking up any more."""
+        if self._command_execd:
+            return True
         state = self.traced.get(ctypes.c_uint32(tid))
+        if state is not None and state.value == TRACED and tid == self._command_pid:
+            self._command_execd = True
         return state is None or state.value != SPAWNED
 
     def _on_injected(self, tid: int, nr: int, args: list, raw_paths: tuple, err: int, injection, ts: int) -> None:
