@@ -6,10 +6,11 @@ in its own directory tmp_path/MODE, so the findings of one run are told apart by
 path, and each test asserts the exact set of (rule, path) it expects, which the
 bad modes must produce and the twins must not add to.
 
-Not reproducible here without fault injection (`--inject`, tested with it later):
-FS201 fsync-retry-after-error and FS202 fsync-error-ignored (a real fsync of a file
-on ext4/tmpfs does not fail on demand), and FS204 close-error-ignored (close()
-reports write-back errors only on NFS/FUSE). FS203 is tested with a real ENOSPC.
+FS201 fsync-retry-after-error, FS202 fsync-error-ignored and FS204
+close-error-ignored need failures ext4/tmpfs do not produce on demand (close()
+reports write-back errors only on NFS/FUSE): tests/test_inject.py makes them
+happen with `--inject`. FS203 is tested here with a real ENOSPC, and in
+test_inject.py with an injected one.
 """
 
 from __future__ import annotations
