@@ -43,7 +43,7 @@ def command(
     argv = _argv(pid)
     session = common.start_session(options, "attach", {**common.host_header(), "argv": argv, "pid": pid})
     try:
-        tracer = Tracer(session.feed)
+        tracer = Tracer(session.feed, common.ringbuf_pages())
     except TracerError as exc:
         raise fail(str(exc), EXIT_CANNOT_TRACE) from None
     tracer.attach(pid)

@@ -59,6 +59,21 @@ def require_tracing(need_strace: bool = False) -> None:
         raise fail(f"cannot trace: {failed.line()}", EXIT_CANNOT_TRACE)
 
 
+def ringbuf_pages() -> int:
+    """FSAUDIT_RINGBUF_PAGES: the kernel ring buffer's size in pages (a power of 2).
+    Larger absorbs longer bursts of unfoldable events; tests shrink it to force losses."""
+    import os
+
+    from ..tracer import DEFAULT_RINGBUF_PAGES
+
+    value = os.environ.get("FSAUDIT_RINGBUF_PAGES", "")
+    if not value:
+        return DEFAULT_RINGBUF_PAGES
+    if not value.isdigit() or int(value) < 1 or int(value) & (int(value) - 1):
+        raise fail(f"FSAUDIT_RINGBUF_PAGES={value}: must be a power of 2 (pages)", EXIT_USAGE)
+    return int(value)
+
+
 def host_header() -> dict:
     import os
     import socket

@@ -46,7 +46,7 @@ def command(
         header["inject"] = list(inject)
     session = common.start_session(options, "run", header)
     try:
-        tracer = Tracer(session.feed)
+        tracer = Tracer(session.feed, common.ringbuf_pages())
     except TracerError as exc:
         raise fail(str(exc), EXIT_CANNOT_TRACE) from None
     try:
