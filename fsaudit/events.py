@@ -12,7 +12,7 @@ PATH_LEN = 256
 # struct event in probes/fsaudit.c: ts, ts_first, pid, tid, nr, epoch, ret, args[6], path, path2.
 EVENT_STRUCT = struct.Struct(f"=QQIIiIq6Q{PATH_LEN}s{PATH_LEN}s")
 
-EV_WRITE_RUN, EV_FORK, EV_EXEC, EV_EXIT = -1, -2, -3, -4
+EV_WRITE_RUN, EV_FORK, EV_EXEC, EV_EXIT, EV_STDIO_LOST = -1, -2, -3, -4, -5
 
 
 class InjectedRecord(tuple):

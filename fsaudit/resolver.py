@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 
 from .events import (
-    EV_EXEC, EV_EXIT, EV_FORK, EV_WRITE_RUN, InjectedRecord, MAP_FLAGS, MS_FLAGS, PROT_FLAGS, RENAME_FLAGS,
+    EV_EXEC, EV_EXIT, EV_FORK, EV_STDIO_LOST, EV_WRITE_RUN, InjectedRecord, MAP_FLAGS, MS_FLAGS, PROT_FLAGS, RENAME_FLAGS,
     RWF_FLAGS, SFR_FLAGS, SYSCALLS, decode_path, flag_names, open_flag_names, ret_value,
 )
 
@@ -175,6 +175,12 @@ class Resolver:
             except OSError:
                 pass
             out.append(event)
+            return out
+        if nr == EV_STDIO_LOST:
+            fd = _s32(a0)
+            entry = self._fd(proc, fd, tid, t, out)
+            out.append({"t": t, "pid": pid, "tid": tid, "syscall": "stdio_lost", "fd": fd, "path": entry.path,
+                        "kind": entry.kind, "bytes": a1, "file_ptr": a2, "ret": 0})
             return out
         if nr == EV_EXIT:
             code, sig = ret & 0xFF, (ret >> 8) & 0xFF

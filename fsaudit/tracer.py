@@ -66,6 +66,16 @@ class Tracer:
         self.traced = self.bpf["traced"]
         self.counters = self.bpf["counters"]
         self.bpf["events"].open_ring_buffer(self._on_record)
+        self._attach_stdio_probes()
+
+    def _attach_stdio_probes(self) -> None:
+        """FS401: uprobes on glibc, where a FILE gets its buffer and where it is closed.
+        Both run once per FILE, not per fwrite, so buffered writers stay at full speed."""
+        try:
+            self.bpf.attach_uprobe(name=b"c", sym=b"_IO_file_doallocate", fn_name=b"on_file_doallocate")
+            self.bpf.attach_uprobe(name=b"c", sym=b"fclose", fn_name=b"on_fclose")
+        except Exception as exc:   # bcc raises bare Exception when libc or a symbol is missing
+            raise TracerError(f"attaching the stdio uprobes to libc failed ({exc}); run `fsaudit doctor`") from None
 
     def _on_record(self, _ctx, data, size) -> None:
         self._batch.append(EVENT_STRUCT.unpack(ctypes.string_at(data, EVENT_STRUCT.size)))

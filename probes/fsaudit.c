@@ -14,6 +14,7 @@
 #define EV_FORK       -2
 #define EV_EXEC       -3
 #define EV_EXIT       -4
+#define EV_STDIO_LOST -5   // bytes still in a stdio buffer when the process dies
 
 // Shared with fsaudit/events.py (EVENT_STRUCT): keep the layout in step.
 struct event {
@@ -52,6 +53,16 @@ BPF_HASH(runs, u32, struct write_run, 65536);
 BPF_ARRAY(counters, u64, 4);
 BPF_HASH(exit_info, u32, u64, 65536);   // tgid -> (signal << 8) | code
 BPF_RINGBUF_OUTPUT(events, RINGBUF_PAGES);
+
+// glibc stdio FILEs of each traced process that got a buffer (x86-64 glibc
+// struct _IO_FILE offsets, a stable ABI: write_base 32, write_ptr 40, fileno 112).
+#define STDIO_SLOTS 16
+#define FILE_WRITE_BASE 32
+#define FILE_FILENO 112
+struct stdio_files {
+    u64 fp[STDIO_SLOTS];
+};
+BPF_HASH(stdio_files, u32, struct stdio_files, 16384);
 
 static __always_inline void count_lost(void) {
     int k = 0;
@@ -171,6 +182,69 @@ static __always_inline int path_args(s64 nr) {
     return 0xff;
 }
 
+// A FILE gets its buffer (first read or write through it): remember it.
+int on_file_doallocate(void *ctx) {
+    u32 pid = bpf_get_current_pid_tgid() >> 32;
+    u8 *state = traced.lookup(&pid);
+    if (!state || *state != 1) return 0;
+    u64 fp = ((u64 *)ctx)[14];   // pt_regs di: the FILE *
+    struct stdio_files zero = {};
+    struct stdio_files *files = stdio_files.lookup_or_try_init(&pid, &zero);
+    if (!files) {
+        count_lost();
+        return 0;
+    }
+    #pragma unroll
+    for (int i = 0; i < STDIO_SLOTS; i++) {
+        if (files->fp[i] == fp) return 0;
+        if (files->fp[i] == 0) {
+            files->fp[i] = fp;
+            return 0;
+        }
+    }
+    return 0;   // more FILEs than slots: the rest go unwatched
+}
+
+// fclose frees the FILE: forget it before its memory is reused.
+int on_fclose(void *ctx) {
+    u32 pid = bpf_get_current_pid_tgid() >> 32;
+    struct stdio_files *files = stdio_files.lookup(&pid);
+    if (!files) return 0;
+    u64 fp = ((u64 *)ctx)[14];
+    #pragma unroll
+    for (int i = 0; i < STDIO_SLOTS; i++) {
+        if (files->fp[i] == fp) files->fp[i] = 1;   // a hole, never a FILE address
+    }
+    return 0;
+}
+
+// The process is dying (_exit, or a fatal signal): bytes still between a
+// FILE's write_base and write_ptr were accepted by fwrite & co and never
+// reached write(). One event per such FILE.
+static __always_inline void report_stdio_lost(u32 pid, u32 tid) {
+    struct stdio_files *files = stdio_files.lookup(&pid);
+    if (!files) return;
+    #pragma unroll
+    for (int i = 0; i < STDIO_SLOTS; i++) {
+        u64 fp = files->fp[i];
+        if (fp == 0) break;
+        u64 ptrs[2] = {};
+        s32 fd = -1;
+        if (fp == 1 || bpf_probe_read_user(ptrs, sizeof(ptrs), (void *)(fp + FILE_WRITE_BASE)) != 0) continue;
+        if (ptrs[1] <= ptrs[0] || bpf_probe_read_user(&fd, sizeof(fd), (void *)(fp + FILE_FILENO)) != 0) continue;
+        struct event *e = reserve(pid, tid, EV_STDIO_LOST);
+        if (!e) continue;
+        e->ts = e->ts_first = bpf_ktime_get_ns();
+        e->epoch = bump_epoch();
+        e->ret = 0;
+        e->args[0] = fd;
+        e->args[1] = ptrs[1] - ptrs[0];
+        e->args[2] = fp;
+        submit(e);
+    }
+    stdio_files.delete(&pid);
+}
+
 RAW_TRACEPOINT_PROBE(sys_enter) {
     u64 id = bpf_get_current_pid_tgid();
     u32 pid = id >> 32, tid = id;
@@ -200,6 +274,8 @@ RAW_TRACEPOINT_PROBE(sys_enter) {
     if (nr == __NR_exit_group) {
         u64 code = in.args[0] & 0xff;
         exit_info.update(&pid, &code);
+        // exit() has flushed stdio by now; _exit() has not.
+        report_stdio_lost(pid, tid);
         return 0;
     }
     // Reuse this thread's slot: an insert and a delete per call cost more.
@@ -338,6 +414,7 @@ TRACEPOINT_PROBE(sched, sched_process_exec) {
     if (!state) return 0;
     u8 st = 1;
     traced.update(&pid, &st);
+    stdio_files.delete(&pid);
     struct event *e = reserve(pid, tid, EV_EXEC);
     if (!e) return 0;
     e->ts = e->ts_first = bpf_ktime_get_ns();
@@ -363,6 +440,7 @@ TRACEPOINT_PROBE(signal, signal_deliver) {
     if (sig <= 0 || sig > 31 || !((fatal >> sig) & 1)) return 0;
     u64 info = (u64)sig << 8;
     exit_info.update(&pid, &info);
+    report_stdio_lost(pid, (u32)bpf_get_current_pid_tgid());
     return 0;
 }
 
@@ -383,6 +461,7 @@ TRACEPOINT_PROBE(sched, sched_process_exit) {
         submit(e);
     }
     exit_info.delete(&pid);
+    stdio_files.delete(&pid);
     traced.delete(&pid);
     return 0;
 }

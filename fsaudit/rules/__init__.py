@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from . import errors, mechanisms, namespace, observation
+from . import buffers, errors, mechanisms, namespace, observation
 from .base import Rule
 
-RULES: list[Rule] = sorted(namespace.RULES + errors.RULES + mechanisms.RULES + observation.RULES,
+RULES: list[Rule] = sorted(namespace.RULES + errors.RULES + mechanisms.RULES + buffers.RULES + observation.RULES,
                            key=lambda rule: rule.code)
 RULES_BY_CODE: dict[str, Rule] = {rule.code: rule for rule in RULES}
 
