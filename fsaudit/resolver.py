@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 
 from .events import (
     EV_EXEC, EV_EXIT, EV_FORK, EV_STDIO_LOST, EV_WRITE_RUN, InjectedRecord, MAP_FLAGS, MS_FLAGS, PROT_FLAGS,
-    RENAME_FLAGS,
-    RWF_FLAGS, SFR_FLAGS, SYSCALLS, decode_path, flag_names, open_flag_names, ret_value,
+    RENAME_FLAGS, RWF_FLAGS, SFR_FLAGS, SYSCALLS, decode_path, flag_names, open_flag_names, ret_value,
 )
 
 AT_FDCWD = -100
