@@ -127,3 +127,22 @@ def test_injection_counting():
     assert [onward.fires_on(n) for n in (1, 2, 3, 4)] == [False, False, True, True]
     with pytest.raises(InjectionError):
         parse_injection("fork=EAGAIN")
+
+
+def test_path_taking_calls_are_read_from_the_callers_memory(trace, tmp_path):
+    program = ("import os\n"
+               "open('a.tmp', 'w').close()\n"
+               "for call in (lambda: os.rename('a.tmp', 'a'), lambda: open('secret.txt', 'w')):\n"
+               "    try:\n"
+               "        call()\n"
+               "    except OSError as exc:\n"
+               "        print(exc.errno)\n")
+    traced = trace([sys.executable, "-c", program], "--inject", "rename=EXDEV",
+                   "--inject", "openat=EACCES:path=*/secret.txt")
+    assert traced.stdout.split()[:2] == ["18", "13"]          # EXDEV, EACCES seen by the program
+    rename = traced.of("rename")[0]
+    assert (rename["ret"], rename["path"], rename["path2"]) == ("EXDEV", str(tmp_path / "a.tmp"), str(tmp_path / "a"))
+    assert (tmp_path / "a.tmp").exists() and not (tmp_path / "a").exists()   # the rename never ran
+    opens = [e for e in traced.of("openat") if e["path"] == str(tmp_path / "secret.txt")]
+    assert [(e["ret"], e.get("injected")) for e in opens] == [("EACCES", True)]
+    assert [i["fired"] for i in traced.report["target"]["injections"]] == [1, 1]
