@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static char buf[4096];
@@ -51,6 +52,14 @@ static void synced(long n) {                /* n x 64-byte writes, 100 fsyncs, e
     close(fd);
 }
 
+static void started(void) {                 /* when main() began, CLOCK_MONOTONIC ns, to started.ns */
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    FILE *f = fopen("started.ns", "w");
+    fprintf(f, "%lld\n", (long long)now.tv_sec * 1000000000LL + now.tv_nsec);
+    fclose(f);
+}
+
 static long writes_per_thread;
 
 static void *thread_writer(void *arg) {
@@ -84,6 +93,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(mode, "files")) files(a);
     else if (!strcmp(mode, "threads")) threads(8, 8, a);
     else if (!strcmp(mode, "synced")) synced(a);
-    else { fprintf(stderr, "modes: storm N | datasync MB | files N | threads WRITES | synced N\n"); return 2; }
+    else if (!strcmp(mode, "started")) started();
+    else { fprintf(stderr, "modes: storm N | datasync MB | files N | threads WRITES | synced N | started\n"); return 2; }
     return 0;
 }
