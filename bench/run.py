@@ -57,7 +57,8 @@ def run_row(name, tail, exe, tmp, repeat, with_strace):
         launched_ns = time.monotonic_ns()
         outer = timed([FSAUDIT, "run", "--fail-on", "never", "--json", str(report), "--",
                        TIME, "-f", TIME_FORMAT, "-o", str(inner), *argv], fresh(tmp / "w"), tmp / "t1")
-        target_wall, target_cpu, _ = (float(x) for x in inner.read_text().split()[-4:-1])
+        target_wall, target_user, target_sys = (float(x) for x in inner.read_text().split()[-4:-1])
+        target_cpu = target_user + target_sys
         if tail == ["started"]:   # from launching fsaudit to the traced command's main()
             traced.append((int((tmp / "w" / "started.ns").read_text()) - launched_ns) / 1e9)
         else:
