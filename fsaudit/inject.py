@@ -140,7 +140,6 @@ class Injector:
     """
 
     def __init__(self, injections: list[Injection], on_injected: Callable, may_count: Callable[[int], bool]) -> None:
-        self.injections = injections
         self.on_injected = on_injected
         self.may_count = may_count            # tid -> is it in the traced tree yet (past exec)?
         self.counts = {inj.spec: 0 for inj in injections}
@@ -156,15 +155,16 @@ class Injector:
         """Popen preexec_fn: install the filter and hand its listener fd to fsaudit.
 
         A listener in flight on the socket keeps the filter answered: the
-        command's first notified call simply waits for fsaudit's thread."""
+        command's first notified call simply waits for fsaudit's thread.
+        Failing here makes Popen raise SubprocessError in fsaudit."""
         if os.geteuid() != 0 and _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-            os._exit(126)
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS)")
         program = ctypes.create_string_buffer(self._program)
         fprog = struct.pack("=HxxxxxxQ", len(self._program) // 8, ctypes.addressof(program))
         listener = _libc.syscall(SYS_SECCOMP, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER,
                                  ctypes.c_char_p(fprog))
         if listener < 0:
-            os._exit(126)
+            raise OSError(ctypes.get_errno(), "seccomp(SECCOMP_FILTER_FLAG_NEW_LISTENER)")
         socket.send_fds(self._child_sock, [b"L"], [listener])
         os.close(listener)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pwd
 import signal
+import subprocess
 from pathlib import Path
 from typing import List, Optional
 
@@ -54,6 +55,10 @@ def command(
     except (OSError, ValueError) as exc:
         tracer.stop()
         raise fail(f"cannot start {argv[0]}: {getattr(exc, 'strerror', None) or exc}", 127) from None
+    except subprocess.SubprocessError:   # only --inject runs code between fork and exec
+        tracer.stop()
+        raise fail("cannot arm --inject: the kernel refused the seccomp user-notification filter",
+                   EXIT_CANNOT_TRACE) from None
     # The command shares fsaudit's process group, so a Ctrl-C typed at a
     # terminal reaches it directly; a SIGINT sent to fsaudit alone, and
     # SIGTERM/SIGHUP, are passed on. fsaudit traces on until the tree is gone.
