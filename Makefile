@@ -1,4 +1,4 @@
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench compare clean dashboard-capture
 
 setup:
 	scripts/setup-host.sh
@@ -16,3 +16,13 @@ clean:
 
 bench: setup
 	.venv/bin/python bench/run.py
+
+# docs/dashboard.txt: the final screen of `make demo` with the live dashboard, in tmux.
+dashboard-capture: setup
+	$(MAKE) -C examples/demo
+	scripts/capture-dashboard.sh > docs/dashboard.txt
+
+# Every runtime's naive and durable save (examples/) traced, side by side.
+compare: setup
+	$(MAKE) -C examples
+	examples/compare.sh .venv/bin/fsaudit

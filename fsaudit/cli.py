@@ -7,7 +7,7 @@ import sys
 import typer
 from typer.exceptions import TyperException
 
-from .commands import attach, doctor, report, rules, run
+from .commands import attach, compare, doctor, report, rules, run
 from .commands.common import EXIT_USAGE
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -15,6 +15,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 app.command("run", context_settings={"allow_interspersed_args": False})(run.command)
 app.command("attach")(attach.command)
 app.command("report")(report.command)
+app.command("compare")(compare.command)
 app.command("rules")(rules.command)
 app.command("doctor")(doctor.command)
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
 from .config import EngineConfig
+from .fixes import fix_for, notes_for
 from .rules import RULES, RULES_BY_CODE
 from .rules.base import (
     COPY_SYSCALLS, LINK_SYSCALLS, OPEN_SYSCALLS, RENAME_SYSCALLS, UNLINK_SYSCALLS, WRITE_SYSCALLS,
@@ -73,6 +74,11 @@ class FileState:
     failed_write: dict | None = None
     lost_bytes: int = 0
     failed_close: dict | None = None
+    # For the live view only (fsaudit.live); no rule reads them.
+    renamed_from: str | None = None     # the path before the latest rename
+    renamed_index: int = 0
+    unlinked: bool = False              # set as the state leaves `files`
+    sync_latencies_us: list = field(default_factory=list)
 
     @property
     def is_dirty(self) -> bool:
@@ -100,7 +106,26 @@ class ProcessIO:
     o_direct_writes: int = 0
     dir_syncs: int = 0
     renames: int = 0
+    links: int = 0
     fsync_latencies_us: list = field(default_factory=list)
+
+
+def run_call_sizes(calls: int, nbytes: int, size_max: int | None) -> list[tuple[int, int]]:
+    """(size, calls) pairs for a write run, which the kernel folds into calls, bytes
+    and the largest call. Exact for single calls, uniform runs, and runs of two.
+    Otherwise the run is taken as largest-size calls plus one remainder, the way
+    buffered writers write (full buffers, then the tail), when the bytes allow
+    it; else as one largest call and the rest at their mean."""
+    if calls == 1:
+        return [(nbytes, 1)]
+    if not size_max:      # a log from before runs carried their largest call
+        return [(nbytes // calls, calls)]
+    rest = nbytes - size_max * (calls - 1)
+    if rest == size_max:
+        return [(size_max, calls)]
+    if 0 < rest < size_max:
+        return [(size_max, calls - 1), (rest, 1)]
+    return [(size_max, 1), ((nbytes - size_max) // (calls - 1), calls - 1)]
 
 
 @dataclass(slots=True)
@@ -112,6 +137,8 @@ class ProcessInfo:
     exit_code: int | None = None
     exit_signal: int | None = None
     exited: bool = False
+    runtime: dict | None = None         # {"name", "version"} from the image's `runtime` event
+    syscalls: int = 0                   # traced calls, each call of a write run counted (live view)
     io: ProcessIO = field(default_factory=ProcessIO)
 
     @property
@@ -144,6 +171,7 @@ class Finding:
     runtime: str | None = None
     stack: list | None = None
     count: int = 1
+    notes: list = field(default_factory=list)   # known runtime bugs that can explain it (fsaudit.fixes)
 
 
 EVIDENCE_KEYS = ("t", "pid", "tid", "syscall", "fd", "ret", "calls", "bytes")
@@ -193,7 +221,7 @@ class Engine:
                           "symlink": self._on_new_name, "symlinkat": self._on_new_name,
                           "mknod": self._on_mknod, "mknodat": self._on_mknod,
                           "fork": self._on_fork, "exec": self._on_exec, "exit": self._on_exit,
-                          "lost": self._on_lost}
+                          "lost": self._on_lost, "runtime": self._on_runtime}
         for names, handler in ((WRITE_SYSCALLS, self._on_write), (COPY_SYSCALLS, self._on_copy),
                                (RENAME_SYSCALLS, self._on_rename), (LINK_SYSCALLS, self._on_link),
                                (UNLINK_SYSCALLS, self._on_unlink), (OPEN_SYSCALLS, self._on_open)):
@@ -213,10 +241,13 @@ class Engine:
         self._index += 1
         self.counts.events += 1
         pid = event.get("pid", 0)
-        if pid and pid not in self.processes:
-            self.processes[pid] = ProcessInfo(pid)
+        info = self.processes.get(pid)
+        if info is None and pid:
+            info = self.processes[pid] = ProcessInfo(pid)
             if self.root_pid is None:
                 self.root_pid = pid
+        if info is not None:
+            info.syscalls += event.get("calls", 1)
         if "injected" in event:
             spec = event.get("injection", "")
             self.injections_fired[spec] = self.injections_fired.get(spec, 0) + 1
@@ -245,6 +276,9 @@ class Engine:
                 self.root_exit = {"code": root.exit_code, "signal": root.exit_signal}
         for rule in self.rules:
             rule.on_finish(self)
+        for finding in self._findings.values():
+            if finding.runtime is None:
+                self._apply_runtime(finding)
 
     @property
     def tree_exited_ok(self) -> bool:
@@ -299,11 +333,23 @@ class Engine:
         if path and any(rule == code and fnmatchcase(path, glob) for rule, glob in self._suppressions):
             return
         rule = RULES_BY_CODE[code]
-        self._findings[key] = Finding(
+        finding = self._findings[key] = Finding(
             rule=code, name=rule.name, severity=self._severity.get(code, rule.severity),
             pid=pid, tid=event.get("tid", pid) if event else pid, path=path, target_path=target_path,
             message=message, evidence=_evidence(evidence), fix=rule.fix,
             count=count)
+        self._apply_runtime(finding)
+
+    def _apply_runtime(self, finding: Finding) -> None:
+        """The runtime of the finding's process as it is now (a later exec may change
+        it; finish() fills in those whose runtime was announced after the finding)."""
+        info = self.processes.get(finding.pid)
+        runtime = info.runtime if info else None
+        if runtime is None:
+            return
+        finding.runtime = runtime["name"]
+        finding.fix = fix_for(finding.rule, runtime, RULES_BY_CODE[finding.rule].fix)
+        finding.notes = notes_for(finding.rule, runtime)
 
     # The model.
 
@@ -342,8 +388,8 @@ class Engine:
         io = self.processes[event["pid"]].io
         io.writes += calls
         io.bytes_written += nbytes
-        # Runs are aggregated in the kernel, so each run contributes its average size for all its calls.
-        io.write_sizes[nbytes // calls] += calls
+        for size, count in run_call_sizes(calls, nbytes, event.get("size_max")):
+            io.write_sizes[size] += count
         o_direct = event.get("o_direct")
         if o_direct:
             io.o_direct_writes += calls
@@ -435,6 +481,7 @@ class Engine:
             latency = event.get("latency_us")
             if latency is not None:
                 io.fsync_latencies_us.append(latency)
+                state.sync_latencies_us.append(latency)
         self._sync_attempted(state, event)
         if not succeeded(event):
             return
@@ -524,6 +571,7 @@ class Engine:
         if state is None:
             return
         state.path = new
+        state.renamed_from, state.renamed_index = old, self._index
         state.in_scope = self.in_scope(new)
         state.created_event = None   # the rename's own directory entry is what matters now
         self.files[new] = state
@@ -552,6 +600,7 @@ class Engine:
         if not succeeded(event) or not new:
             return
         self._gone.discard(new)
+        self.processes[event["pid"]].io.links += 1
         if self.in_scope(new):
             self._pend(os.path.dirname(new), "FS102", event, new)
 
@@ -560,6 +609,8 @@ class Engine:
         if not succeeded(event) or not path:
             return
         state = self.files.pop(path, None)
+        if state is not None:
+            state.unlinked = True
         self._gone.add(path)
         self.dirty_since_send.discard(state)
         if self.in_scope(path):
@@ -574,13 +625,17 @@ class Engine:
         if info is None:
             info = self.processes[child] = ProcessInfo(child)
         info.ppid = parent.pid
-        info.exe, info.argv = parent.exe, parent.argv
+        info.exe, info.argv, info.runtime = parent.exe, parent.argv, parent.runtime
 
     def _on_exec(self, event: dict) -> None:
         info = self.processes[event["pid"]]
         info.exe = event.get("path", info.exe)
+        info.runtime = None     # a new image: its `runtime` event follows
         if event.get("argv"):
             info.argv = event["argv"]
+
+    def _on_runtime(self, event: dict) -> None:
+        self.processes[event["pid"]].runtime = {"name": event["name"], "version": event.get("version")}
 
     def _on_exit(self, event: dict) -> None:
         info = self.processes[event["pid"]]

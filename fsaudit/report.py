@@ -12,7 +12,7 @@ SEVERITY_ORDER = ("error", "warning", "info")
 SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITY_ORDER)}
 SARIF_LEVEL = {"error": "error", "warning": "warning", "info": "note"}
 FINDING_KEYS = ("rule", "name", "severity", "pid", "tid", "path", "target_path", "message",
-                "evidence", "runtime", "stack", "fix", "count")
+                "evidence", "runtime", "stack", "fix", "notes", "count")
 
 
 def _weighted_median(counter: Counter) -> int | None:
@@ -39,17 +39,17 @@ def _process(info) -> dict:
     io = info.io
     return {
         "pid": info.pid, "ppid": info.ppid, "exe": info.exe, "argv": info.argv or [],
-        "runtime": None,
+        "runtime": info.runtime,
         "exit": _exit(info.exit_code, info.exit_signal) if info.exited else None,
         "io": {
             "writes": io.writes, "bytes_written": io.bytes_written,
-            # Write runs are aggregated in the kernel: each run counts as `calls` writes of its
-            # average size, so p50 is exact for uniform runs and approximate otherwise.
+            # Write runs are folded in the kernel into calls, bytes and the largest call:
+            # max is exact, p50 exact for uniform runs (see engine.run_call_sizes).
             "write_size_p50": _weighted_median(io.write_sizes),
             "write_size_max": max(io.write_sizes) if io.write_sizes else None,
             "fsync": io.fsync, "fdatasync": io.fdatasync, "sync_file_range": io.sync_file_range,
             "o_sync_writes": io.o_sync_writes, "o_direct_writes": io.o_direct_writes,
-            "dir_syncs": io.dir_syncs, "renames": io.renames,
+            "dir_syncs": io.dir_syncs, "renames": io.renames, "links": io.links,
             "fsync_latency_p50_us": _median(io.fsync_latencies_us),
             "fsync_latency_max_us": max(io.fsync_latencies_us) if io.fsync_latencies_us else None,
         },
@@ -121,6 +121,7 @@ def render_text(report: dict) -> str:
             times = f" (x{finding['count']})" if finding["count"] > 1 else ""
             lines.append(f"  {finding['rule']} {finding['name']}{times}: {finding['message']}")
             lines.append(f"    fix: {finding['fix']}")
+            lines.extend(f"    note: {note}" for note in finding.get("notes", ()))
     return "\n".join(lines) + "\n"
 
 
@@ -131,6 +132,7 @@ def render_sarif(report: dict) -> dict:
         result = {"ruleId": finding["rule"], "ruleIndex": rule_index[finding["rule"]],
                   "level": SARIF_LEVEL[finding["severity"]], "message": {"text": finding["message"]},
                   "properties": {"pid": finding["pid"], "count": finding["count"], "fix": finding["fix"],
+                                 "runtime": finding["runtime"], "notes": finding.get("notes", []),
                                  "evidence": finding["evidence"]}}
         if finding["path"]:
             result["locations"] = [{"physicalLocation": {"artifactLocation": {"uri": "file://" + finding["path"]}}}]

@@ -18,6 +18,7 @@ from .events import (
     EV_EXEC, EV_EXIT, EV_FORK, EV_STDIO_LOST, EV_WRITE_RUN, InjectedRecord, MAP_FLAGS, MS_FLAGS, PROT_FLAGS,
     RENAME_FLAGS, RWF_FLAGS, SFR_FLAGS, SYSCALLS, decode_path, flag_names, open_flag_names, ret_value,
 )
+from .runtimes import Image
 
 AT_FDCWD = -100
 O_CLOEXEC = 0o2000000
@@ -30,6 +31,9 @@ O_ACCMODE = 3
 CLONE_FILES = 0x400
 AT_REMOVEDIR = 0x200
 F_DUPFD, F_SETFD, F_SETFL, F_DUPFD_CLOEXEC = 0, 2, 4, 1030
+# What the dynamic loader does after exec, before the program's own code runs
+# (read-only opens, maps, closes): a runtime is decided at the first call that is not.
+LOADER_SYSCALLS = frozenset({"open", "openat", "openat2", "mmap", "munmap", "close"})
 
 
 @dataclass
@@ -45,6 +49,7 @@ class Process:
     cwd: str
     fds: dict[int, Fd] = field(default_factory=dict)
     maps: dict[int, tuple[int, str]] = field(default_factory=dict)   # addr -> (length, path)
+    image: Image | None = None      # the program exec'd under tracing, for its runtime
 
 
 def kind_of_link(target: str) -> str:
@@ -86,6 +91,14 @@ def birth_time_ns(path: str) -> int | None:
     return sec * 1_000_000_000 + nsec
 
 
+def _loader_like(event: dict) -> bool:
+    name = event["syscall"]
+    if name not in LOADER_SYSCALLS:
+        return False
+    flags = event.get("flags", ())
+    return not name.startswith("open") or (flags[:1] == ["O_RDONLY"] and "O_CREAT" not in flags)
+
+
 def _s32(value: int) -> int:
     value &= 0xFFFFFFFF
     return value - (1 << 32) if value & 0x80000000 else value
@@ -114,6 +127,22 @@ class Resolver:
                 cwd = "/"
             proc = self.procs[pid] = Process(pid, cwd)
         return proc
+
+    def _runtime(self, proc: Process, tid: int, t: float, out: list[dict]) -> None:
+        """A `runtime` event when the process image's runtime is first known (at its
+        first call past the dynamic loader) or changes (a signature library dlopen'ed)."""
+        runtime = proc.image.decide()
+        if runtime is not None:
+            out.append({"t": t, "pid": proc.pid, "tid": tid, "syscall": "runtime", **runtime.fields(), "ret": 0})
+
+    def announce_running(self, pid: int, t: float) -> list[dict]:
+        """The runtime of a process traced from the middle of its life (attach),
+        whose libraries are all mapped already."""
+        proc = self.process(pid)
+        proc.image = Image.running(pid)
+        out: list[dict] = []
+        self._runtime(proc, pid, t, out)
+        return out
 
     def _fd(self, proc: Process, fd: int, tid: int, t: float, out: list[dict]) -> Fd:
         """The fd's entry, reading it once from /proc when it predates tracing."""
@@ -149,6 +178,9 @@ class Resolver:
         out: list[dict] = []
         t = self._t(ts)
         proc = self.process(pid)
+        pending_runtime = proc.image is not None and not proc.image.decided
+        if pending_runtime and nr in (EV_WRITE_RUN, EV_FORK, EV_STDIO_LOST, EV_EXIT):
+            self._runtime(proc, tid, t, out)    # none of these is the dynamic loader's doing
         if nr == EV_WRITE_RUN:
             fd = _s32(a0)
             entry = self._fd(proc, fd, tid, t, out)
@@ -162,12 +194,14 @@ class Resolver:
             child = self.procs[a0] = Process(a0, proc.cwd)
             child.fds = proc.fds if a1 & CLONE_FILES else {k: Fd(v.path, v.kind, v.flags) for k, v in proc.fds.items()}
             child.maps = dict(proc.maps)
+            child.image = proc.image.copy() if proc.image else None
             out.append({"t": t, "pid": pid, "tid": tid, "syscall": "fork", "child": a0, "flags": a1, "ret": a0})
             return out
         if nr == EV_EXEC:
             proc.fds = {k: v for k, v in proc.fds.items() if not v.flags & O_CLOEXEC}
             proc.maps = {}
             path = os.path.normpath(os.path.join(proc.cwd, decode_path(raw1)))
+            proc.image = Image.at_exec(pid, path)
             event = {"t": t, "pid": pid, "tid": tid, "syscall": "exec", "path": path, "ret": 0}
             try:
                 with open(f"/proc/{pid}/cmdline", "rb") as f:
@@ -190,6 +224,8 @@ class Resolver:
             return out
         name, handler = self._decoders.get(nr, (str(nr), None))
         if name in ("clone", "clone3", "fork", "vfork"):
+            if pending_runtime:
+                self._runtime(proc, tid, t, out)
             return out   # the fork event already says it; only their flags were needed
         event = {"t": t, "pid": pid, "tid": tid, "syscall": name, "ret": ret_value(ret)}
         if rec.__class__ is InjectedRecord:
@@ -201,6 +237,8 @@ class Resolver:
             handler(proc, event, ok, ret, (a0, a1, a2, a3, a4, a5), decode_path(raw1), decode_path(raw2), out)
         if name in ("fsync", "fdatasync"):
             event["latency_us"] = (ts - ts_first) // 1000
+        if pending_runtime and not _loader_like(event):
+            self._runtime(proc, tid, t, out)
         out.append(event)
         return out
 
@@ -353,6 +391,9 @@ class Resolver:
             self._fd_event(proc, event, fd, out)
             if ok:
                 proc.maps[ret] = (a[1], event["path"])
+                if (a[2] & 4 and proc.image is not None and proc.image.library_mapped(event["path"])
+                        and proc.image.decided):   # PROT_EXEC: a library's code, dlopen'ed late
+                    self._runtime(proc, event["tid"], event["t"], out)
         if ok:
             event["addr"] = ret
             event["ret"] = 0

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from .events import EV_WRITE_RUN, EVENT_STRUCT, InjectedRecord, open_flag_names
-from .resolver import Fd, Process, Resolver, kind_of_link
+from .resolver import O_CLOEXEC, Fd, Process, Resolver, kind_of_link
 
 PROBE_SOURCE = Path(__file__).resolve().parent.parent / "probes" / "fsaudit.c"
 DEFAULT_RINGBUF_PAGES = 4096          # 16 MiB: a burst of ~25 000 unaggregated events
@@ -83,10 +83,12 @@ class Tracer:
     def _set_counter(self, slot: int, value: int) -> None:
         self.counters[ctypes.c_int(slot)] = ctypes.c_uint64(value)
 
-    def spawn(self, argv: list[str], user: str | None = None, injections: list | None = None) -> subprocess.Popen:
+    def spawn(self, argv: list[str], user: str | None = None, injections: list | None = None,
+              stdio: tuple[int, int, int] | None = None) -> subprocess.Popen:
         """Start argv gated: the kernel marks our fork child and traces it from its exec on.
 
-        With injections, the child arms the seccomp filter before its exec."""
+        With injections, the child arms the seccomp filter before its exec.
+        stdio: our fds to give the command as its 0, 1 and 2 (default: our own 0-2)."""
         injector = None
         if injections:
             from .inject import Injector
@@ -96,16 +98,18 @@ class Tracer:
             # Answering starts before the fork: the child's own calls between
             # arming and exec (closing fds) already wait for an answer.
             injector.start()
+        stdin, stdout, stderr = stdio or (None, None, None)
         self._set_counter(SPAWNER, os.getpid())
         try:
-            child = subprocess.Popen(argv, user=user, preexec_fn=injector.arm_in_child if injector else None)
+            child = subprocess.Popen(argv, user=user, stdin=stdin, stdout=stdout, stderr=stderr,
+                                     preexec_fn=injector.arm_in_child if injector else None)
         finally:
             self._set_counter(SPAWNER, 0)
             if injector:
                 injector.child_started()
         self._command_pid = child.pid
-        # The command starts in our cwd with our fds 0-2 (Popen closes the rest).
-        self._adopt(child.pid, os.getcwd(), os.getpid(), only={0, 1, 2})
+        # The command starts in our cwd with our fds 0-2 or stdio (Popen closes the rest).
+        self._adopt(child.pid, os.getcwd(), os.getpid(), only=dict(enumerate(stdio or (0, 1, 2))))
         return child
 
     def _past_exec(self, tid: int) -> bool:
@@ -153,26 +157,34 @@ class Tracer:
         except OSError:
             cwd = "/"
         self._adopt(pid, cwd, pid)
+        self._announce_runtime(pid)
 
-    def _adopt(self, pid: int, cwd: str, fd_owner: int, only: set[int] | None = None) -> None:
+    def _announce_runtime(self, pid: int) -> None:
+        """An attached process has mapped its libraries long ago: its runtime is known now."""
+        t = round((time.monotonic_ns() - self.t0_ns) / 1e9, 6)
+        self.on_events(self.resolver.announce_running(pid, t))
+
+    def _adopt(self, pid: int, cwd: str, fd_owner: int, only: dict[int, int] | None = None) -> None:
         """Seed the resolver with a process's cwd and the fds it holds (read from
-        fd_owner's /proc entries), and log those fds as `inherit` events."""
+        fd_owner's /proc entries; only: the process's fd -> fd_owner's fd it is a
+        copy of), and log those fds as `inherit` events."""
         proc = self.resolver.procs[pid] = Process(pid, cwd)
         t = round((time.monotonic_ns() - self.t0_ns) / 1e9, 6)
         events = []
-        try:
-            fds = sorted(int(name) for name in os.listdir(f"/proc/{fd_owner}/fd"))
-        except OSError:
-            fds = []
-        for fd in fds:
-            if only is not None and fd not in only:
-                continue
+        if only is None:
             try:
-                target = os.readlink(f"/proc/{fd_owner}/fd/{fd}")
-                with open(f"/proc/{fd_owner}/fdinfo/{fd}") as info:
+                only = {int(name): int(name) for name in os.listdir(f"/proc/{fd_owner}/fd")}
+            except OSError:
+                only = {}
+        for fd, owner_fd in sorted(only.items()):
+            try:
+                target = os.readlink(f"/proc/{fd_owner}/fd/{owner_fd}")
+                with open(f"/proc/{fd_owner}/fdinfo/{owner_fd}") as info:
                     flags = next(int(line.split()[1], 8) for line in info if line.startswith("flags:"))
             except (OSError, StopIteration):
                 continue
+            if owner_fd != fd:   # Popen dup2()ed it into place, which clears close-on-exec
+                flags &= ~O_CLOEXEC
             entry = proc.fds[fd] = Fd(target, kind_of_link(target), flags)
             events.append({"t": t, "pid": pid, "tid": pid, "syscall": "inherit", "fd": fd,
                            "path": entry.path, "kind": entry.kind, "flags": open_flag_names(flags), "ret": 0})

@@ -23,5 +23,11 @@ def command(code: Optional[str] = typer.Argument(None, help="A rule code such as
     rule = RULES_BY_CODE.get(code.upper())
     if rule is None:
         raise fail(f"unknown rule {code!r}; `fsaudit rules` lists them", EXIT_USAGE)
+    from ..fixes import FIXES
+
     doc = DOCS / f"{rule.code}.md"
     typer.echo(doc.read_text() if doc.is_file() else f"{rule.code} {rule.name} ({rule.severity})\n\n{rule.summary}\n\nFix: {rule.fix}")
+    by_runtime = FIXES.get(rule.code)
+    if by_runtime:
+        typer.echo("## Fix by runtime (the fix findings carry)\n")
+        typer.echo("\n".join(f"- {runtime}: {fix}" for runtime, fix in by_runtime.items()))
