@@ -2,19 +2,27 @@
 
 Prints one table: wall (median of --repeat runs), ratio to untraced, the
 tracer's own CPU (fsaudit's user+sys minus the target's), events, lost
-events and fsaudit's peak RSS. Run as root after `make setup`:
+events and fsaudit's peak RSS. With --live, each repeat also runs fsaudit
+with its dashboard drawing on a 160x50 pseudo-terminal, and two columns
+compare that run with the plain one. Run as root after `make setup`:
 
-    .venv/bin/python bench/run.py [--repeat 3] [--quick]
+    .venv/bin/python bench/run.py [--repeat 3] [--quick] [--live]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import json
+import os
 import shutil
 import statistics
+import struct
 import subprocess
 import tempfile
+import termios
+import threading
 import time
 from pathlib import Path
 
@@ -33,12 +41,34 @@ WORKLOADS = [   # name, argv tail, quick argv tail, run under strace
 ]
 
 
-def timed(argv: list[str], cwd: Path, outfile: Path) -> tuple[float, float, int]:
-    """(wall s, user+sys s, max RSS KiB) of argv, measured by GNU time."""
+def timed(argv: list[str], cwd: Path, outfile: Path, terminal: int | None = None) -> tuple[float, float, int]:
+    """(wall s, user+sys s, max RSS KiB) of argv, measured by GNU time; terminal: a pty fd for stdin/out/err."""
+    stdio = subprocess.DEVNULL if terminal is None else terminal
     subprocess.run([TIME, "-f", TIME_FORMAT, "-o", str(outfile), *argv], cwd=cwd,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                   stdin=terminal, stdout=stdio, stderr=stdio)
     wall, user, sys_, rss = outfile.read_text().split()[-4:]
     return float(wall), float(user) + float(sys_), int(rss)
+
+
+@contextlib.contextmanager
+def dashboard_terminal(columns: int = 160, lines: int = 50):
+    """A pty for the dashboard to draw on; a thread reads what it draws and drops it."""
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", lines, columns, 0, 0))
+
+    def drain() -> None:
+        with contextlib.suppress(OSError):   # EIO once the slave side is closed
+            while os.read(master, 65536):
+                pass
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        yield slave
+    finally:
+        os.close(slave)
+        reader.join(timeout=5)
+        os.close(master)
 
 
 def fresh(work: Path) -> Path:
@@ -47,35 +77,50 @@ def fresh(work: Path) -> Path:
     return work
 
 
-def run_row(name, tail, exe, tmp, repeat, with_strace):
+def traced_run(argv, tail, tmp, report, live_terminal=None):
+    """fsaudit run on argv: (the target's wall s, or launch to its main() for `started`;
+    the target's user+sys s; fsaudit's own CPU s; fsaudit's max RSS KiB)."""
+    inner = tmp / "inner"
+    live = ["--live"] if live_terminal is not None else []
+    launched_ns = time.monotonic_ns()
+    outer = timed([FSAUDIT, "run", *live, "--fail-on", "never", "--json", str(report), "--",
+                   TIME, "-f", TIME_FORMAT, "-o", str(inner), *argv], fresh(tmp / "w"), tmp / "t1", live_terminal)
+    target_wall, target_user, target_sys = (float(x) for x in inner.read_text().split()[-4:-1])
+    target_cpu = target_user + target_sys
+    if tail == ["started"]:   # from launching fsaudit to the traced command's main()
+        target_wall = (int((tmp / "w" / "started.ns").read_text()) - launched_ns) / 1e9
+    return target_wall, target_cpu, outer[1] - target_cpu, outer[2]
+
+
+def run_row(name, tail, exe, tmp, repeat, with_strace, live_terminal):
     argv = [str(exe), *tail]
-    base, traced, tracer_cpu, rss, straced = [], [], [], [], []
+    base, traced, tracer_cpu, rss, straced, live, live_cpu = [], [], [], [], [], [], []
     report = tmp / "report.json"
     for _ in range(repeat):
         base.append(timed(argv, fresh(tmp / "w"), tmp / "t0")[0])
-        inner = tmp / "inner"
-        launched_ns = time.monotonic_ns()
-        outer = timed([FSAUDIT, "run", "--fail-on", "never", "--json", str(report), "--",
-                       TIME, "-f", TIME_FORMAT, "-o", str(inner), *argv], fresh(tmp / "w"), tmp / "t1")
-        target_wall, target_user, target_sys = (float(x) for x in inner.read_text().split()[-4:-1])
-        target_cpu = target_user + target_sys
-        if tail == ["started"]:   # from launching fsaudit to the traced command's main()
-            traced.append((int((tmp / "w" / "started.ns").read_text()) - launched_ns) / 1e9)
-        else:
-            traced.append(target_wall)
-        tracer_cpu.append(outer[1] - target_cpu)
-        rss.append(outer[2])
+        target_s, target_cpu, cpu, max_rss = traced_run(argv, tail, tmp, report)
+        traced.append(target_s)
+        tracer_cpu.append(cpu)
+        rss.append(max_rss)
+        if live_terminal is not None:
+            target_s, _, cpu, _ = traced_run(argv, tail, tmp, tmp / "live.json", live_terminal)
+            live.append(target_s)
+            live_cpu.append(cpu)
         if with_strace:
             straced.append(timed(["strace", "-f", "-qq", "-o", "/dev/null", "-e", f"trace={STRACE_SYSCALLS}", *argv],
                                  fresh(tmp / "w"), tmp / "t2")[0])
     counts = json.loads(report.read_text())["counts"]
     b, t = statistics.median(base), statistics.median(traced)
-    return {
+    row = {
         "workload": name, "untraced_s": b, "traced_s": t, "ratio": t / b if b else float("nan"),
         "target_cpu_s": target_cpu, "tracer_cpu_s": statistics.median(tracer_cpu),
         "strace_ratio": statistics.median(straced) / b if straced else None,
         "events": counts["events"], "lost": counts["lost_events"], "rss_mb": max(rss) / 1024,
     }
+    if live:
+        row.update(live_s=statistics.median(live), live_tracer_cpu_s=statistics.median(live_cpu),
+                   live_lost=json.loads((tmp / "live.json").read_text())["counts"]["lost_events"])
+    return row
 
 
 def main() -> None:
@@ -83,21 +128,29 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="smaller workloads")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON")
+    parser.add_argument("--live", action="store_true", help="also run fsaudit with its dashboard on a pty")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="fsaudit-bench-") as tmpdir:
+    with tempfile.TemporaryDirectory(prefix="fsaudit-bench-") as tmpdir, \
+            (dashboard_terminal() if args.live else contextlib.nullcontext()) as live_terminal:
         tmp = Path(tmpdir)
         exe = tmp / "workloads"
         subprocess.run(["cc", "-O2", "-pthread", "-o", str(exe), str(ROOT / "bench" / "workloads.c")], check=True)
-        rows = [run_row(name, quick if args.quick else full, exe, tmp, args.repeat, strace)
+        rows = [run_row(name, quick if args.quick else full, exe, tmp, args.repeat, strace, live_terminal)
                 for name, full, quick, strace in WORKLOADS]
     header = f"{'workload':32} {'untraced':>9} {'fsaudit':>9} {'ratio':>6} {'strace':>7} {'tracer CPU':>11} {'events':>8} {'lost':>5} {'RSS MB':>7}"
+    if args.live:
+        header += f" {'--live':>9} {'vs plain':>8} {'live CPU':>9} {'lost':>5}"
     print(header)
     for r in rows:
         strace = f"{r['strace_ratio']:.0f}x" if r["strace_ratio"] else "-"
         ratio = f"{r['ratio']:5.2f}x" if r["untraced_s"] >= 0.01 else "     -"
         cpu = f"{r['tracer_cpu_s']:.2f}s"
-        print(f"{r['workload']:32} {r['untraced_s']:8.2f}s {r['traced_s']:8.2f}s {ratio} {strace:>7} "
-              f"{cpu:>11} {r['events']:>8} {r['lost']:>5} {r['rss_mb']:7.0f}")
+        line = (f"{r['workload']:32} {r['untraced_s']:8.2f}s {r['traced_s']:8.2f}s {ratio} {strace:>7} "
+                f"{cpu:>11} {r['events']:>8} {r['lost']:>5} {r['rss_mb']:7.0f}")
+        if args.live:
+            live_cpu = f"{r['live_tracer_cpu_s']:.2f}s"
+            line += (f" {r['live_s']:8.2f}s {r['live_s'] / r['traced_s']:7.2f}x {live_cpu:>9} {r['live_lost']:>5}")
+        print(line)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
 

@@ -41,7 +41,8 @@ class Session:
         self.options = options
         self.mode = mode
         self.header = header
-        self.engine = Engine(load_config(options.config_path, options.paths, options.excludes))
+        self.config = load_config(options.config_path, options.paths, options.excludes)
+        self.engine = Engine(self.config)
         self.started_at = datetime.now(timezone.utc)
         self.started = time.monotonic()
         self._event_file = open(options.events_path, "w", encoding="ascii") if options.events_path else None

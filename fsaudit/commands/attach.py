@@ -29,7 +29,7 @@ def command(
     sarif: Optional[Path] = common.SarifOpt, junit: Optional[Path] = common.JunitOpt,
     format: str = common.FormatOpt, fail_on: str = common.FailOnOpt,
     path: List[str] = common.PathOpt, exclude: List[str] = common.ExcludeOpt,
-    config: Optional[Path] = common.ConfigOpt,
+    config: Optional[Path] = common.ConfigOpt, live: Optional[bool] = common.LiveOpt,
 ) -> None:
     """Trace PID (and what it forks from now on) until it exits, Ctrl-C, or --duration."""
     from ..tracer import Tracer, TracerError
@@ -43,6 +43,11 @@ def command(
     argv = _argv(pid)
     session = common.start_session(options, "attach", {**common.host_header(), "argv": argv, "pid": pid})
     try:
+        cwd = os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        cwd = "/"
+    view = common.open_view(live, session, cwd)
+    try:
         tracer = Tracer(session.feed, common.ringbuf_pages())
     except TracerError as exc:
         raise fail(str(exc), EXIT_CANNOT_TRACE) from None
@@ -51,10 +56,15 @@ def command(
     previous = signal.signal(signal.SIGINT, lambda *_: stop.update(now=True))
     deadline = time.monotonic() + duration if duration else None
     try:
-        while tracer.tree_alive() and not stop["now"] and (deadline is None or time.monotonic() < deadline):
+        view.start(tracer.t0_ns)
+        while (tracer.tree_alive() and not stop["now"] and not view.stop_requested
+               and (deadline is None or time.monotonic() < deadline)):
             tracer.poll()
+            view.tick()
     finally:
+        view.stop()
         signal.signal(signal.SIGINT, previous)
         tracer.stop()
+    view.settle()
     findings_status = session.finish({"argv": argv, "pid": pid, "exit": None})
     raise typer.Exit(findings_status or 0)

@@ -22,6 +22,8 @@ FailOnOpt = typer.Option("error", "--fail-on", help="Lowest severity that makes 
 PathOpt = typer.Option([], "--path", help="Only files matching this glob are in scope (repeatable).")
 ExcludeOpt = typer.Option([], "--exclude", help="Files matching this glob are out of scope (repeatable).")
 ConfigOpt = typer.Option(None, "--config", help="TOML configuration (default: fsaudit.toml or [tool.fsaudit]).")
+LiveOpt = typer.Option(None, "--live/--no-live",
+                       help="The live terminal dashboard (default: on when stdout is a terminal).")
 
 
 def fail(message: str, code: int) -> "typer.Exit":
@@ -51,6 +53,16 @@ def start_session(options: OutputOptions, mode: str, header: dict):
         raise fail(f"configuration: {exc}", EXIT_USAGE) from None
     except OSError as exc:
         raise fail(f"cannot write {exc.filename}: {exc.strerror}", EXIT_USAGE) from None
+
+
+def open_view(live: Optional[bool], session, cwd: str):
+    """The dashboard or the progress line (fsaudit.live); --live without a terminal is a usage error."""
+    from ..live import NoTerminal, open_view as open_live_view
+
+    try:
+        return open_live_view(live, session, cwd)
+    except NoTerminal as exc:
+        raise fail(str(exc), EXIT_USAGE) from None
 
 
 def require_tracing(need_strace: bool = False) -> None:

@@ -25,7 +25,7 @@ def command(
     sarif: Optional[Path] = common.SarifOpt, junit: Optional[Path] = common.JunitOpt,
     format: str = common.FormatOpt, fail_on: str = common.FailOnOpt,
     path: List[str] = common.PathOpt, exclude: List[str] = common.ExcludeOpt,
-    config: Optional[Path] = common.ConfigOpt,
+    config: Optional[Path] = common.ConfigOpt, live: Optional[bool] = common.LiveOpt,
 ) -> None:
     """Trace COMMAND and every process it starts; exit with its status unless findings say otherwise."""
     from ..inject import InjectionError, parse_injection
@@ -46,12 +46,13 @@ def command(
     if inject:
         header["inject"] = list(inject)
     session = common.start_session(options, "run", header)
+    view = common.open_view(live, session, os.getcwd())
     try:
         tracer = Tracer(session.feed, common.ringbuf_pages())
     except TracerError as exc:
         raise fail(str(exc), EXIT_CANNOT_TRACE) from None
     try:
-        child = tracer.spawn(argv, user=user, injections=injections)
+        child = tracer.spawn(argv, user=user, injections=injections, stdio=view.command_stdio())
     except (OSError, ValueError) as exc:
         tracer.stop()
         raise fail(f"cannot start {argv[0]}: {getattr(exc, 'strerror', None) or exc}", 127) from None
@@ -71,14 +72,24 @@ def command(
     forwarded = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
     previous = {signum: signal.signal(signum, forward) for signum in forwarded}
     try:
-        while child.poll() is None or tracer.tree_alive():
-            tracer.poll()
+        view.start(tracer.t0_ns)
+        try:
+            while (child.poll() is None or tracer.tree_alive()) and not view.stop_requested:
+                tracer.poll()
+                view.tick()
+        finally:
+            tracer.stop()
+        if view.stop_requested:   # `q`: tracing has ended, the command finishes untraced
+            view.wait_for(child)
     finally:
+        view.stop()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-        tracer.stop()
+    view.settle()
     status = child.returncode
-    exit_info = {"code": status if status >= 0 else None, "signal": -status if status < 0 else None}
+    # After `q` the exit was not observed: the engine judges as after a detach.
+    exit_info = None if view.stop_requested else {"code": status if status >= 0 else None,
+                                                  "signal": -status if status < 0 else None}
     findings_status = session.finish({"argv": argv, "pid": child.pid, "exit": exit_info})
     if findings_status is not None:
         raise typer.Exit(findings_status)
