@@ -26,10 +26,10 @@ from fcntl import ioctl
 from rich.console import Console, Group
 from rich.live import Live
 from rich.panel import Panel
-from rich.table import Table
 from rich.text import Text
 
 REFRESH_S = 0.2                  # dashboard redraws: 5 a second
+RANK_S = 1.0                     # the Files panel re-ranks every file this often
 RATE_WINDOW_S = 1.0              # rates are over about the last second
 FILE_ROWS = 500                  # the busiest files the Files panel ranks and scrolls through
 SETTLED_ROWS = 20                # rows per panel in the final screen
@@ -206,6 +206,26 @@ def reported_files(engine) -> int:
     return sum(1 for s in engine.files.values() if s.in_scope and not s.is_dir and (s.writes or s.syncs))
 
 
+def grid(columns: list[tuple[str, int | None, bool]], rows: list[list], width: int, header: bool = True) -> Text:
+    """rows in columns of (header, width, right-aligned) two spaces apart, one Text line each; the
+    column of width None takes what the others leave. Unlike rich's Table, which measures every
+    cell at every redraw (eight times the cost for the Files panel), the widths are given."""
+    rest = width - sum(w for _, w, _ in columns if w is not None) - 2 * (len(columns) - 1)
+    widths = [max(rest, 1) if w is None else w for _, w, _ in columns]
+    lines = [[Text(name, style="bold") for name, _, _ in columns]] if header else []
+    out = []
+    for cells in lines + rows:
+        line = Text(no_wrap=True)
+        for index, (cell, cell_width, (_, _, right)) in enumerate(zip(cells, widths, columns)):
+            text = cell.copy() if isinstance(cell, Text) else Text(cell)
+            text.truncate(cell_width, overflow="ellipsis")
+            padding = " " * (cell_width - text.cell_len)
+            line.append("  " if index else "")
+            line.append_text(Text(padding) + text if right else text + Text(padding))
+        out.append(line)
+    return Text("\n", no_wrap=True).join(out)
+
+
 class ProgressLine(View):
     """Not live: after 2 s, one line on stderr. A terminal gets it redrawn in
     place (carriage return, no escape codes); a pipe or file gets it as a
@@ -336,7 +356,8 @@ class Dashboard(View):
         self._samples: deque = deque()       # (monotonic, events, {pid: (syscalls, writes, syncs)})
         self._rates: dict = {}
         self._event_rate = 0.0
-        self._ranked: list = []              # the busiest FileStates at the last refresh
+        self._ranked: list = []              # the busiest FileStates at the last ranking
+        self._rank_due = 0.0
         atexit.register(self._at_exit)
 
     def command_stdio(self) -> tuple[int, int, int]:
@@ -350,20 +371,34 @@ class Dashboard(View):
         self.started = time.monotonic()
         if self.output:
             self.output.command_started()
+        self._previous_excepthook = sys.excepthook
+        sys.excepthook = self._excepthook
+        for signum, handler in ((signal.SIGTERM, self._die_by_signal), (signal.SIGHUP, self._die_by_signal),
+                                (signal.SIGQUIT, self._die_by_signal), (signal.SIGTSTP, self._suspend)):
+            if signal.getsignal(signum) == signal.SIG_DFL:
+                self._previous_signals[signum] = signal.signal(signum, handler)
+        self._take_terminal()
+
+    def stop(self) -> None:
+        self._release_terminal()
+        if self._previous_excepthook is not None:
+            sys.excepthook = self._previous_excepthook
+            self._previous_excepthook = None
+        for signum, handler in self._previous_signals.items():
+            signal.signal(signum, handler)
+        self._previous_signals = {}
+
+    def _take_terminal(self) -> None:
         if self.keys_fd is not None:
             self._saved_termios = termios.tcgetattr(self.keys_fd)
             tty.setcbreak(self.keys_fd, termios.TCSANOW)     # keys one at a time, unechoed; Ctrl-C still signals
-        self._previous_excepthook = sys.excepthook
-        sys.excepthook = self._excepthook
-        for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
-            if signal.getsignal(signum) == signal.SIG_DFL:
-                self._previous_signals[signum] = signal.signal(signum, self._die_by_signal)
         self.live = Live(console=self.console, screen=True, auto_refresh=False,
                          redirect_stdout=False, redirect_stderr=False)
         self.live.start()
+        self._drawn_paused = False
         self._refresh(time.monotonic())
 
-    def stop(self) -> None:
+    def _release_terminal(self) -> None:
         if self.live is not None:
             self.live.stop()
             self.live = None
@@ -373,12 +408,6 @@ class Dashboard(View):
             except termios.error:            # the terminal is gone
                 pass
             self._saved_termios = None
-        if self._previous_excepthook is not None:
-            sys.excepthook = self._previous_excepthook
-            self._previous_excepthook = None
-        for signum, handler in self._previous_signals.items():
-            signal.signal(signum, handler)
-        self._previous_signals = {}
 
     def _excepthook(self, *exc_info) -> None:
         hook = self._previous_excepthook
@@ -388,6 +417,14 @@ class Dashboard(View):
     def _die_by_signal(self, signum, _frame) -> None:
         self.stop()                          # which puts the default action back
         os.kill(os.getpid(), signum)
+
+    def _suspend(self, _signum, _frame) -> None:
+        """Ctrl-Z: give the shell its screen and modes, stop; on `fg`, take them again."""
+        self._release_terminal()
+        signal.signal(signal.SIGTSTP, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTSTP)   # stopped here until SIGCONT
+        signal.signal(signal.SIGTSTP, self._suspend)
+        self._take_terminal()
 
     def _at_exit(self) -> None:
         self.stop()
@@ -419,6 +456,7 @@ class Dashboard(View):
             self.output.finish()
         self.console.size = os.get_terminal_size(self.screen_fd)
         width = self.console.size.width
+        self._rank_due = 0.0                 # rank the final state
         processes = self._process_rows(SETTLED_ROWS, width, totals=True)
         files = self._file_rows(SETTLED_ROWS, width)
         self.console.print(Group(self._status(settled=True), processes, files, Text()))
@@ -494,7 +532,7 @@ class Dashboard(View):
                    min(max(len(shown_findings), 1), share) + 2]             # borders
         heights[1] = max(body - heights[0] - heights[2], 4)
         panels = [self._process_rows(heights[0] - 3, width), self._file_rows(heights[1] - 3, width),
-                  self._findings_panel(shown_findings, heights[2] - 2)]
+                  self._findings_panel(shown_findings, heights[2] - 2, width)]
         for panel, panel_height in zip(panels, heights):
             panel.height = panel_height      # the Files panel takes what the others leave
         return Group(*panels, self._status())
@@ -539,56 +577,55 @@ class Dashboard(View):
         infos = sorted(engine.processes.values(),
                        key=lambda info: (info.exited, -info.syscalls if info.exited else info.pid))
         running = sum(1 for info in infos if not info.exited)
-        table = Table(box=None, expand=True, pad_edge=False, header_style="bold")
-        table.add_column("pid", justify="right", width=7, no_wrap=True)
-        table.add_column("command", ratio=1, no_wrap=True, overflow="ellipsis")
+        columns = [("pid", 7, True), ("command", None, False)]
         if wide:
-            table.add_column("runtime", width=14, no_wrap=True, overflow="ellipsis")
-        for name in ("syscalls", "writes", "fsyncs"):
-            table.add_column(name if totals else f"{name}/s", justify="right", width=10, no_wrap=True)
-        table.add_column("status", width=9, no_wrap=True)
+            columns.append(("runtime", 14, False))
+        columns += [(name if totals else f"{name}/s", 10, True) for name in ("syscalls", "writes", "fsyncs")]
+        columns.append(("status", 9, False))
         zero = (0.0, 0.0, 0.0)
+        cells = []
         for info in infos[:rows]:
             argv = info.argv or self.known_argv.get(info.pid)
-            cells = [str(info.pid), " ".join(argv) if argv else (info.exe or "?")]
+            row = [str(info.pid), " ".join(argv) if argv else (info.exe or "?")]
             if wide:
                 runtime = info.runtime or {}
-                cells.append(" ".join(filter(None, (runtime.get("name"), runtime.get("version")))))
+                row.append(" ".join(filter(None, (runtime.get("name"), runtime.get("version")))))
             if totals:
-                cells.extend(f"{n:,}" for n in (info.syscalls, info.io.writes, info.io.fsync + info.io.fdatasync))
+                row.extend(f"{n:,}" for n in (info.syscalls, info.io.writes, info.io.fsync + info.io.fdatasync))
             else:
-                cells.extend(format_rate(r) for r in (zero if info.exited else self._rates.get(info.pid, zero)))
-            table.add_row(*cells, exit_text(info))
+                row.extend(format_rate(r) for r in (zero if info.exited else self._rates.get(info.pid, zero)))
+            cells.append([*row, exit_text(info)])
         title = f"Processes ({running} running, {len(infos) - running} exited"
         if len(infos) > rows:
             title += f", {rows} shown"
-        return Panel(table, title=title + ")", title_align="left")
+        return Panel(grid(columns, cells, width - 4), title=title + ")", title_align="left")
 
-    def _ranked_files(self) -> list:
-        """The busiest files (most writes), with those unlinked since the last refresh kept as deleted."""
-        candidates = [state for state in self.engine.files.values()
-                      if state.in_scope and not state.is_dir and (state.writes or state.syncs or state.is_dirty)]
-        candidates.extend(state for state in self._ranked if state.unlinked)
-        self._ranked = heapq.nlargest(FILE_ROWS, candidates, key=lambda s: (s.writes, s.dirty_bytes))
+    def _ranked_files(self, now: float) -> list:
+        """The busiest files (most writes), with those unlinked since the last ranking kept as deleted.
+        Ranked once a second (a pass over every file); the rows show their current figures at every redraw."""
+        if now >= self._rank_due:
+            self._rank_due = now + RANK_S
+            candidates = [state for state in self.engine.files.values()
+                          if state.in_scope and not state.is_dir and (state.writes or state.syncs or state.is_dirty)]
+            candidates.extend(state for state in self._ranked if state.unlinked)
+            self._ranked = heapq.nlargest(FILE_ROWS, candidates, key=lambda s: (s.writes, s.dirty_bytes))
         return self._ranked
 
     def _file_rows(self, rows: int, width: int) -> Panel:
-        ranked = self._ranked_files()
+        ranked = self._ranked_files(time.monotonic())
         rows = max(rows, 1)
         self.scroll = min(self.scroll, max(len(ranked) - rows, 0))
         marked = self._finding_paths()
         now_t = self._now_t()
         wide = width >= WIDE
-        # (header, width, right-aligned); the path takes what is left inside the panel's border.
         columns = [("state", 7, False), ("unsynced", 10, True), ("writes", 7, True), ("last sync", 10, True)]
         if wide:
             columns.append(("fsync p50/max", 15, True))
         columns.append(("!", 1, False))
+        # The path takes what the other columns and the gaps leave inside the panel's border.
         path_width = max(width - 4 - sum(w for _, w, _ in columns) - 2 * len(columns), 8)
-        table = Table(box=None, expand=True, pad_edge=False, header_style="bold")
-        table.add_column("path", no_wrap=True, overflow="ellipsis", width=path_width)
-        for header, column_width, right in columns:
-            table.add_column(header, width=column_width, justify="right" if right else "left", no_wrap=True)
+        columns.insert(0, ("path", path_width, False))
+        cells = []
         for state in ranked[self.scroll:self.scroll + rows]:
             word = file_state(state)
             label = shorten_path(state.path, path_width, self.cwd)
@@ -599,20 +636,20 @@ class Dashboard(View):
                 label = shorten_path(state.path, max(path_width - len(arrow), 8), self.cwd) + arrow
             last_sync = (format_age(max(now_t - state.last_sync_at, 0.0)) if state.last_sync_at is not None
                          else "never" if not state.last_sync_index else "")
-            cells = [Text(label, style="dim" if word == "deleted" else ""), Text(word, style=STATE_STYLE[word]),
-                     Text(format_bytes(state.dirty_bytes), style="yellow" if state.dirty_bytes else "dim"),
-                     f"{state.writes:,}", last_sync]
+            row = [Text(label, style="dim" if word == "deleted" else ""), Text(word, style=STATE_STYLE[word]),
+                   Text(format_bytes(state.dirty_bytes), style="yellow" if state.dirty_bytes else "dim"),
+                   f"{state.writes:,}", last_sync]
             if wide:
                 latencies = state.sync_latencies_us
-                cells.append(f"{format_latency(sorted(latencies)[(len(latencies) - 1) // 2])} / "
-                             f"{format_latency(max(latencies))}" if latencies else "")
+                row.append(f"{format_latency(sorted(latencies)[(len(latencies) - 1) // 2])} / "
+                           f"{format_latency(max(latencies))}" if latencies else "")
             severity = marked.get(state.path)
-            cells.append(Text("!", style=SEVERITY_STYLE[severity]) if severity else "")
-            table.add_row(*cells)
+            row.append(Text("!", style=SEVERITY_STYLE[severity]) if severity else "")
+            cells.append(row)
         title = f"Files ({len(ranked)}{'+' if len(ranked) == FILE_ROWS else ''}, busiest first"
         if len(ranked) > rows:
             title += f", {self.scroll + 1}-{min(self.scroll + rows, len(ranked))} shown"
-        return Panel(table, title=title + ")", title_align="left")
+        return Panel(grid(columns, cells, width - 4), title=title + ")", title_align="left")
 
     def _finding_paths(self) -> dict:
         """path -> the worst severity of the findings about it (their path or rename target)."""
@@ -628,18 +665,14 @@ class Dashboard(View):
         limit = SEVERITY_RANK[self.min_severity]
         return [f for f in self.engine.findings if SEVERITY_RANK[f.severity] <= limit]
 
-    def _findings_panel(self, shown: list, rows: int) -> Panel:
-        table = Table(box=None, expand=True, pad_edge=False, show_header=False)
-        table.add_column("code", width=5, no_wrap=True)
-        table.add_column("severity", width=7, no_wrap=True)
-        table.add_column("message", ratio=1, no_wrap=True, overflow="ellipsis")
-        for finding in shown[-rows:]:       # the latest that fit, in the order raised
-            times = f" (x{finding.count})" if finding.count > 1 else ""
-            table.add_row(finding.rule, Text(finding.severity, style=SEVERITY_STYLE[finding.severity]),
-                          finding.message + times)
+    def _findings_panel(self, shown: list, rows: int, width: int) -> Panel:
+        columns = [("code", 5, False), ("severity", 8, False), ("message", None, False)]
+        cells = [[finding.rule, Text(finding.severity, style=SEVERITY_STYLE[finding.severity]),
+                  finding.message + (f" (x{finding.count})" if finding.count > 1 else "")]
+                 for finding in shown[-rows:]]      # the latest that fit, in the order raised
         total = len(self.engine.findings)
         title = f"Findings ({len(shown)}" + (f" of {total}" if len(shown) != total else "")
         title += f", showing {FILTER_LABEL[self.min_severity]}"
         if len(shown) > rows:
             title += f", latest {rows} shown"
-        return Panel(table, title=title + ")", title_align="left")
+        return Panel(grid(columns, cells, width - 4, header=False), title=title + ")", title_align="left")
