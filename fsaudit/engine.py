@@ -187,6 +187,14 @@ def _evidence(events: list) -> list[dict]:
     return out[:4]
 
 
+def _stack(event: dict | None, evidence: list) -> list | None:
+    """--stacks: where in the code the triggering call was made, else the
+    latest evidence event that has a stack (an exit has none; its last write has)."""
+    if event is not None and "stack" in event:
+        return event["stack"]
+    return next((e["stack"] for e in reversed(evidence) if e is not None and "stack" in e), None)
+
+
 class Engine:
     def __init__(self, config: EngineConfig | None = None, *, root_pid: int | None = None) -> None:
         config = config or EngineConfig()
@@ -337,7 +345,7 @@ class Engine:
             rule=code, name=rule.name, severity=self._severity.get(code, rule.severity),
             pid=pid, tid=event.get("tid", pid) if event else pid, path=path, target_path=target_path,
             message=message, evidence=_evidence(evidence), fix=rule.fix,
-            count=count)
+            stack=_stack(event, evidence), count=count)
         self._apply_runtime(finding)
 
     def _apply_runtime(self, finding: Finding) -> None:

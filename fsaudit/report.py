@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections import Counter, defaultdict
+from pathlib import Path
+from urllib.parse import quote
 
 from .rules import RULES
 
@@ -120,9 +123,35 @@ def render_text(report: dict) -> str:
         for finding in group:
             times = f" (x{finding['count']})" if finding["count"] > 1 else ""
             lines.append(f"  {finding['rule']} {finding['name']}{times}: {finding['message']}")
+            if finding.get("stack"):
+                lines.append(f"    at: {code_frame(finding['stack']) or finding['stack'][0]}")
             lines.append(f"    fix: {finding['fix']}")
             lines.extend(f"    note: {note}" for note in finding.get("notes", ()))
     return "\n".join(lines) + "\n"
+
+
+FRAME_LOCATION = re.compile(r"^(?P<function>.*) \((?P<file>.+):(?P<line>\d+)\)$")
+
+
+# Where toolchains and system packages keep their sources (and Rust's std
+# records its own): frames there are the runtime's, not the program's.
+SYSTEM_SOURCES = ("/usr/", "/lib/", "/rustc/", "<")
+
+
+def code_frame(stack: list) -> str | None:
+    """The innermost frame that names a file and line outside the system's
+    sources (the program's own code), else the innermost with a file and line."""
+    located = [(frame, match["file"]) for frame in stack if (match := FRAME_LOCATION.match(frame))]
+    return next((frame for frame, path in located if not path.startswith(SYSTEM_SOURCES)),
+                located[0][0] if located else None)
+
+
+def _source_location(frame: str) -> dict:
+    match = FRAME_LOCATION.match(frame)
+    path = match["file"]
+    uri = Path(path).as_uri() if path.startswith("/") else quote(path)
+    return {"physicalLocation": {"artifactLocation": {"uri": uri}, "region": {"startLine": int(match["line"])}},
+            "message": {"text": frame}}
 
 
 def render_sarif(report: dict) -> dict:
@@ -134,8 +163,19 @@ def render_sarif(report: dict) -> dict:
                   "properties": {"pid": finding["pid"], "count": finding["count"], "fix": finding["fix"],
                                  "runtime": finding["runtime"], "notes": finding.get("notes", []),
                                  "evidence": finding["evidence"]}}
+        locations = []
+        source = code_frame(finding.get("stack") or [])
+        if source:
+            # The line of code first: it is what code-scanning views annotate.
+            locations.append(_source_location(source))
         if finding["path"]:
-            result["locations"] = [{"physicalLocation": {"artifactLocation": {"uri": "file://" + finding["path"]}}}]
+            locations.append({"physicalLocation": {"artifactLocation": {"uri": "file://" + finding["path"]}}})
+        if locations:
+            result["locations"] = locations
+        if finding.get("stack"):
+            result["stacks"] = [{"message": {"text": "where the call was made"}, "frames": [
+                {"location": _source_location(frame) if FRAME_LOCATION.match(frame)
+                 else {"message": {"text": frame}}} for frame in finding["stack"]]}]
         results.append(result)
     return {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",

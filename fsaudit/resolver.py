@@ -15,10 +15,11 @@ import time
 from dataclasses import dataclass, field
 
 from .events import (
-    EV_EXEC, EV_EXIT, EV_FORK, EV_STDIO_LOST, EV_WRITE_RUN, InjectedRecord, MAP_FLAGS, MS_FLAGS, PROT_FLAGS,
+    EV_AUXV, EV_EXEC, EV_EXIT, EV_FORK, EV_STDIO_LOST, EV_WRITE_RUN, RECORD_FIELDS, InjectedRecord, MAP_FLAGS, MS_FLAGS, PROT_FLAGS,
     RENAME_FLAGS, RWF_FLAGS, SFR_FLAGS, SYSCALLS, decode_path, flag_names, open_flag_names, ret_value,
 )
 from .runtimes import Image
+from .stacks import AddressSpace, Symbolizer
 
 AT_FDCWD = -100
 O_CLOEXEC = 0o2000000
@@ -50,6 +51,7 @@ class Process:
     fds: dict[int, Fd] = field(default_factory=dict)
     maps: dict[int, tuple[int, str]] = field(default_factory=dict)   # addr -> (length, path)
     image: Image | None = None      # the program exec'd under tracing, for its runtime
+    space: AddressSpace | None = None   # --stacks: its executable mappings
 
 
 def kind_of_link(target: str) -> str:
@@ -107,8 +109,9 @@ def _s32(value: int) -> int:
 class Resolver:
     """Stateful: feed raw records in kernel order, get resolved event dicts back."""
 
-    def __init__(self, t0_ns: int) -> None:
+    def __init__(self, t0_ns: int, symbolizer: Symbolizer | None = None) -> None:
         self.t0_ns = t0_ns
+        self.symbolizer = symbolizer
         self.realtime_offset_ns = time.time_ns() - time.monotonic_ns()
         self._entry_ns = 0   # entry time of the syscall being resolved
         # nr -> (name, decoder or None), built once: the per-event path does one lookup.
@@ -126,7 +129,28 @@ class Resolver:
             except OSError:
                 cwd = "/"
             proc = self.procs[pid] = Process(pid, cwd)
+            if self.symbolizer:
+                proc.space = AddressSpace.from_proc(pid)
         return proc
+
+    def _stack(self, proc: Process, words, event: dict) -> None:
+        """--stacks: the record's user stack, symbolized, as the event's `stack`."""
+        if proc.space is not None and any(words):
+            frames = self.symbolizer.frames(proc.pid, proc.space, words)
+            if frames:
+                event["stack"] = frames
+
+    def _auxv(self, proc: Process, entry: int, base: int) -> None:
+        """Where exec put the program (AT_ENTRY, against its ELF entry) and its loader (AT_BASE)."""
+        proc.space = AddressSpace()
+        exe = proc.image.exe if proc.image else None
+        image = self.symbolizer.image(exe) if exe else None
+        if image is None:
+            return
+        proc.space.map_image(image, entry - image.entry)
+        loader = self.symbolizer.image(image.interp) if image.interp and base else None
+        if loader is not None:
+            proc.space.map_image(loader, base)
 
     def _runtime(self, proc: Process, tid: int, t: float, out: list[dict]) -> None:
         """A `runtime` event when the process image's runtime is first known (at its
@@ -174,10 +198,16 @@ class Resolver:
 
     def resolve(self, rec: tuple) -> list[dict]:
         """One raw record -> zero or more resolved events (inherit events first)."""
+        stack = None
+        if len(rec) > RECORD_FIELDS:
+            stack, rec = rec[RECORD_FIELDS:], rec[:RECORD_FIELDS]
         ts, ts_first, pid, tid, nr, _epoch, ret, a0, a1, a2, a3, a4, a5, raw1, raw2 = rec
         out: list[dict] = []
         t = self._t(ts)
         proc = self.process(pid)
+        if nr == EV_AUXV:
+            self._auxv(proc, a0, a1)
+            return out
         pending_runtime = proc.image is not None and not proc.image.decided
         if pending_runtime and nr in (EV_WRITE_RUN, EV_FORK, EV_STDIO_LOST, EV_EXIT):
             self._runtime(proc, tid, t, out)    # none of these is the dynamic loader's doing
@@ -188,6 +218,8 @@ class Resolver:
                      "path": entry.path, "kind": entry.kind, "calls": a1, "bytes": a2,
                      "size_max": a3, "t_first": self._t(ts_first), "ret": a2}
             self._fd_modes(entry, event)
+            if stack:
+                self._stack(proc, stack, event)
             out.append(event)
             return out
         if nr == EV_FORK:
@@ -195,11 +227,14 @@ class Resolver:
             child.fds = proc.fds if a1 & CLONE_FILES else {k: Fd(v.path, v.kind, v.flags) for k, v in proc.fds.items()}
             child.maps = dict(proc.maps)
             child.image = proc.image.copy() if proc.image else None
+            child.space = proc.space.copy() if proc.space else None
             out.append({"t": t, "pid": pid, "tid": tid, "syscall": "fork", "child": a0, "flags": a1, "ret": a0})
             return out
         if nr == EV_EXEC:
             proc.fds = {k: v for k, v in proc.fds.items() if not v.flags & O_CLOEXEC}
             proc.maps = {}
+            if proc.space is not None:
+                proc.space = AddressSpace()      # until the new image's auxiliary vector
             path = os.path.normpath(os.path.join(proc.cwd, decode_path(raw1)))
             proc.image = Image.at_exec(pid, path)
             event = {"t": t, "pid": pid, "tid": tid, "syscall": "exec", "path": path, "ret": 0}
@@ -237,6 +272,8 @@ class Resolver:
             handler(proc, event, ok, ret, (a0, a1, a2, a3, a4, a5), decode_path(raw1), decode_path(raw2), out)
         if name in ("fsync", "fdatasync"):
             event["latency_us"] = (ts - ts_first) // 1000
+        if stack:
+            self._stack(proc, stack, event)
         if pending_runtime and not _loader_like(event):
             self._runtime(proc, tid, t, out)
         out.append(event)
@@ -391,6 +428,8 @@ class Resolver:
             self._fd_event(proc, event, fd, out)
             if ok:
                 proc.maps[ret] = (a[1], event["path"])
+                if a[2] & 4 and proc.space is not None:    # PROT_EXEC: code, for --stacks
+                    proc.space.map(ret, a[1], event["path"], a[5])
                 if (a[2] & 4 and proc.image is not None and proc.image.library_mapped(event["path"])
                         and proc.image.decided):   # PROT_EXEC: a library's code, dlopen'ed late
                     self._runtime(proc, event["tid"], event["t"], out)
@@ -417,6 +456,8 @@ class Resolver:
             event["path"] = mapped
             if ok:
                 proc.maps.pop(a[0], None)
+        if ok and proc.space is not None:
+            proc.space.unmap(a[0], a[1])
 
     def _two_paths(self, proc, event, dirfd1, p1, dirfd2, p2, out):
         tid, t = event["tid"], event["t"]

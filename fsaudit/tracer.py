@@ -10,8 +10,9 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from .events import EV_WRITE_RUN, EVENT_STRUCT, InjectedRecord, open_flag_names
+from .events import EV_WRITE_RUN, EVENT_STRUCT, STACK_EVENT_STRUCT, InjectedRecord, open_flag_names
 from .resolver import O_CLOEXEC, Fd, Process, Resolver, kind_of_link
+from .stacks import AddressSpace, Symbolizer
 
 PROBE_SOURCE = Path(__file__).resolve().parent.parent / "probes" / "fsaudit.c"
 DEFAULT_RINGBUF_PAGES = 4096          # 16 MiB: a burst of ~25 000 unaggregated events
@@ -25,8 +26,9 @@ def _kernel_order(rec: tuple) -> tuple[int, bool]:
 
 def _run_record(tid: int, run) -> tuple:
     """A write run read out of the kernel's `runs` map, as the probe would have submitted it."""
-    return (run.ts_last, run.ts_first, run.pid, tid, EV_WRITE_RUN, run.epoch, run.bytes,
-            run.fd, run.calls, run.bytes, run.size_max, run.nr, 0, b"", b"")
+    record = (run.ts_last, run.ts_first, run.pid, tid, EV_WRITE_RUN, run.epoch, run.bytes,
+              run.fd, run.calls, run.bytes, run.size_max, run.nr, 0, b"", b"")
+    return record + tuple(run.stack) if hasattr(run, "stack") else record
 
 
 def _tgid(tid: int) -> int:
@@ -44,17 +46,21 @@ class TracerError(Exception):
 class Tracer:
     """Owns the BPF program; call spawn() or attach(), then run() until the tree is gone."""
 
-    def __init__(self, on_events: Callable[[list[dict]], None], ringbuf_pages: int = DEFAULT_RINGBUF_PAGES) -> None:
+    def __init__(self, on_events: Callable[[list[dict]], None], ringbuf_pages: int = DEFAULT_RINGBUF_PAGES,
+                 stacks: bool = False) -> None:
         try:
             from bcc import BPF
         except ImportError as exc:
             raise TracerError(f"cannot import bcc ({exc}); run `make setup` or `fsaudit doctor`") from None
         try:
-            self.bpf = BPF(src_file=str(PROBE_SOURCE).encode(), cflags=[f"-DRINGBUF_PAGES={ringbuf_pages}", "-w"])
+            cflags = [f"-DRINGBUF_PAGES={ringbuf_pages}", "-w"] + (["-DSTACKS"] if stacks else [])
+            self.bpf = BPF(src_file=str(PROBE_SOURCE).encode(), cflags=cflags)
         except Exception as exc:   # bcc raises bare Exception on compile/load failure
             raise TracerError(f"loading the BPF program failed ({exc}); run `fsaudit doctor`") from None
         self.t0_ns = time.monotonic_ns()
-        self.resolver = Resolver(self.t0_ns)
+        self.symbolizer = Symbolizer() if stacks else None
+        self._record = STACK_EVENT_STRUCT if stacks else EVENT_STRUCT
+        self.resolver = Resolver(self.t0_ns, self.symbolizer)
         self.on_events = on_events
         self._batch: list[tuple] = []
         self._injected: list[tuple] = []         # appended by the injector's thread
@@ -78,17 +84,18 @@ class Tracer:
             raise TracerError(f"attaching the stdio uprobes to libc failed ({exc}); run `fsaudit doctor`") from None
 
     def _on_record(self, _ctx, data, size) -> None:
-        self._batch.append(EVENT_STRUCT.unpack(ctypes.string_at(data, EVENT_STRUCT.size)))
+        self._batch.append(self._record.unpack(ctypes.string_at(data, self._record.size)))
 
     def _set_counter(self, slot: int, value: int) -> None:
         self.counters[ctypes.c_int(slot)] = ctypes.c_uint64(value)
 
     def spawn(self, argv: list[str], user: str | None = None, injections: list | None = None,
-              stdio: tuple[int, int, int] | None = None) -> subprocess.Popen:
+              stdio: tuple[int, int, int] | None = None, env: dict | None = None) -> subprocess.Popen:
         """Start argv gated: the kernel marks our fork child and traces it from its exec on.
 
         With injections, the child arms the seccomp filter before its exec.
-        stdio: our fds to give the command as its 0, 1 and 2 (default: our own 0-2)."""
+        stdio: our fds to give the command as its 0, 1 and 2 (default: our own 0-2).
+        env: the command's environment (default: ours)."""
         injector = None
         if injections:
             from .inject import Injector
@@ -101,7 +108,7 @@ class Tracer:
         stdin, stdout, stderr = stdio or (None, None, None)
         self._set_counter(SPAWNER, os.getpid())
         try:
-            child = subprocess.Popen(argv, user=user, stdin=stdin, stdout=stdout, stderr=stderr,
+            child = subprocess.Popen(argv, user=user, stdin=stdin, stdout=stdout, stderr=stderr, env=env,
                                      preexec_fn=injector.arm_in_child if injector else None)
         finally:
             self._set_counter(SPAWNER, 0)
@@ -169,6 +176,8 @@ class Tracer:
         fd_owner's /proc entries; only: the process's fd -> fd_owner's fd it is a
         copy of), and log those fds as `inherit` events."""
         proc = self.resolver.procs[pid] = Process(pid, cwd)
+        if self.symbolizer and fd_owner == pid:     # attached: its code is mapped already
+            proc.space = AddressSpace.from_proc(pid)
         t = round((time.monotonic_ns() - self.t0_ns) / 1e9, 6)
         events = []
         if only is None:
@@ -241,3 +250,5 @@ class Tracer:
         self._batch.extend(_run_record(tid.value, run) for tid, run in self.bpf["runs"].items() if run.calls)
         self._deliver()
         self.bpf.cleanup()
+        if self.symbolizer:
+            self.symbolizer.close()

@@ -15,6 +15,16 @@
 #define EV_EXEC       -3
 #define EV_EXIT       -4
 #define EV_STDIO_LOST -5   // bytes still in a stdio buffer when the process dies
+#define EV_AUXV       -6   // --stacks: where exec put the program and its loader
+
+#ifdef STACKS
+// A user stack: the words at the stack pointer (where the caller's return
+// address is, which a frame-pointer walk skips when libc's syscall wrapper
+// keeps no frame), then the frame-pointer chain.
+#define STACK_SCAN 32
+#define STACK_DEPTH 16
+#define STACK_WORDS (STACK_SCAN + STACK_DEPTH)
+#endif
 
 // Shared with fsaudit/events.py (EVENT_STRUCT): keep the layout in step.
 struct event {
@@ -28,6 +38,9 @@ struct event {
     u64 args[6];     // runs: fd, calls, bytes, max size, syscall nr
     char path[PATH_LEN];
     char path2[PATH_LEN];
+#ifdef STACKS
+    u64 stack[STACK_WORDS];
+#endif
 };
 
 struct inflight {
@@ -42,12 +55,16 @@ struct write_run {
     s64 nr;
     u32 epoch;
     u32 pid;     // tgid, for user space draining runs still pending at detach
+#ifdef STACKS
+    u64 stack[STACK_WORDS];   // of the run's first write
+#endif
 };
 
 // tgid -> 1 traced, 2 spawned by fsaudit and waiting for its exec.
 BPF_HASH(traced, u32, u8, 65536);
 BPF_HASH(inflight, u32, struct inflight, 65536);
 BPF_HASH(runs, u32, struct write_run, 65536);
+BPF_PERCPU_ARRAY(blank_run, struct write_run, 1);   // never written: a zeroed run, too big for the BPF stack
 // 0: lost events, 1: epoch, 2: tgid of the spawner (fsaudit itself),
 // 3: events submitted since user space was last woken.
 BPF_ARRAY(counters, u64, 4);
@@ -109,8 +126,23 @@ static __always_inline struct event *reserve(u32 pid, u32 tid, s32 nr) {
     e->nr = nr;
     e->path[0] = 0;
     e->path2[0] = 0;
+#ifdef STACKS
+    __builtin_memset(e->stack, 0, sizeof(e->stack));
+#endif
     return e;
 }
+
+#ifdef STACKS
+// The calling thread's user stack (regs: its pt_regs), see STACK_SCAN.
+static __always_inline void capture_stack(void *ctx, u64 regs, u64 *out) {
+    u64 sp = 0;
+    bpf_probe_read_kernel(&sp, sizeof(sp), (void *)(regs + 19 * 8));   // pt_regs->sp
+    if (bpf_probe_read_user(out, STACK_SCAN * 8, (void *)sp) != 0)
+        __builtin_memset(out, 0, STACK_SCAN * 8);
+    // Zero-fills what it does not write, and all of it on failure.
+    bpf_get_stack(ctx, &out[STACK_SCAN], STACK_DEPTH * 8, BPF_F_USER_STACK);
+}
+#endif
 
 static __always_inline void flush_run(u32 pid, u32 tid) {
     struct write_run *r = runs.lookup(&tid);
@@ -127,6 +159,9 @@ static __always_inline void flush_run(u32 pid, u32 tid) {
         e->args[3] = r->size_max;
         e->args[4] = r->nr;
         e->args[5] = 0;
+#ifdef STACKS
+        __builtin_memcpy(e->stack, r->stack, sizeof(r->stack));
+#endif
         submit(e);
     }
     r->calls = 0;
@@ -245,6 +280,47 @@ static __always_inline void report_stdio_lost(u32 pid, u32 tid) {
     stdio_files.delete(&pid);
 }
 
+#ifdef STACKS
+// At execve's return the stack pointer is at argc, then argv[], envp[] and
+// the auxiliary vector: AT_ENTRY and AT_BASE say where the kernel put the
+// program and its dynamic loader, which no mmap call shows.
+#define AT_PHDR 3
+#define AT_PHNUM 5
+#define AT_BASE 7
+#define AT_ENTRY 9
+static __always_inline void report_auxv(struct bpf_raw_tracepoint_args *ctx, u32 pid, u32 tid) {
+    u64 sp = 0, argc = 0;
+    bpf_probe_read_kernel(&sp, sizeof(sp), (void *)(ctx->args[0] + 19 * 8));
+    if (bpf_probe_read_user(&argc, sizeof(argc), (void *)sp) != 0 || argc > 65536) return;
+    u64 p = sp + 8 * (argc + 2);
+    for (int i = 0; i < 1024; i++) {   // envp[] up to its NULL
+        u64 word = 1;
+        if (bpf_probe_read_user(&word, sizeof(word), (void *)p) != 0) return;
+        p += 8;
+        if (word == 0) break;
+    }
+    u64 aux[4] = {};   // AT_ENTRY, AT_BASE, AT_PHDR, AT_PHNUM
+    for (int i = 0; i < 64; i++) {
+        u64 pair[2] = {};
+        if (bpf_probe_read_user(pair, sizeof(pair), (void *)(p + i * 16)) != 0 || pair[0] == 0) break;
+        if (pair[0] == AT_ENTRY) aux[0] = pair[1];
+        else if (pair[0] == AT_BASE) aux[1] = pair[1];
+        else if (pair[0] == AT_PHDR) aux[2] = pair[1];
+        else if (pair[0] == AT_PHNUM) aux[3] = pair[1];
+    }
+    struct event *e = reserve(pid, tid, EV_AUXV);
+    if (!e) return;
+    e->ts = e->ts_first = bpf_ktime_get_ns();
+    e->epoch = bump_epoch();
+    e->ret = 0;
+    e->args[0] = aux[0];
+    e->args[1] = aux[1];
+    e->args[2] = aux[2];
+    e->args[3] = aux[3];
+    submit(e);
+}
+#endif
+
 RAW_TRACEPOINT_PROBE(sys_enter) {
     u64 id = bpf_get_current_pid_tgid();
     u32 pid = id >> 32, tid = id;
@@ -293,6 +369,12 @@ RAW_TRACEPOINT_PROBE(sys_exit) {
     s64 ret = ctx->args[1];
     s64 nr = in->nr;
     in->nr = -1;   // consumed; the slot stays for the thread's next call
+#ifdef STACKS
+    if (nr == __NR_execve) {   // set by sched_process_exec: this is the new image's first return
+        report_auxv(ctx, pid, tid);
+        return 0;
+    }
+#endif
 
     if (is_write(nr)) {
         u64 count = 0;
@@ -319,8 +401,9 @@ RAW_TRACEPOINT_PROBE(sys_exit) {
                 flush_run(pid, tid);
             }
             if (!r) {
-                struct write_run z = {};
-                runs.update(&tid, &z);
+                int zero = 0;
+                struct write_run *blank = blank_run.lookup(&zero);
+                if (blank) runs.update(&tid, blank);
                 r = runs.lookup(&tid);
                 if (!r) {
                     count_lost();
@@ -335,6 +418,9 @@ RAW_TRACEPOINT_PROBE(sys_exit) {
                 r->epoch = epoch;
                 r->bytes = 0;
                 r->size_max = 0;
+#ifdef STACKS
+                capture_stack(ctx, ctx->args[0], r->stack);
+#endif
             }
             r->calls++;
             r->bytes += ret;
@@ -355,6 +441,9 @@ RAW_TRACEPOINT_PROBE(sys_exit) {
     e->ret = ret;
     #pragma unroll
     for (int i = 0; i < 6; i++) e->args[i] = in->args[i];
+#ifdef STACKS
+    capture_stack(ctx, ctx->args[0], e->stack);
+#endif
     int pa = path_args(nr);
     int p1 = pa >> 4, p2 = pa & 0xf;
     if (p1 < 6) bpf_probe_read_user_str(e->path, PATH_LEN, (void *)in->args[p1 & 7]);
@@ -423,6 +512,11 @@ TRACEPOINT_PROBE(sched, sched_process_exec) {
     e->args[0] = args->old_pid;
     bpf_probe_read_kernel_str(e->path, PATH_LEN, (void *)args + (args->data_loc_filename & 0xffff));
     submit(e);
+#ifdef STACKS
+    struct inflight execve = {};
+    execve.nr = __NR_execve;   // report_auxv at this thread's return to user space
+    inflight.update(&tid, &execve);
+#endif
     return 0;
 }
 

@@ -30,6 +30,7 @@ def command(
     format: str = common.FormatOpt, fail_on: str = common.FailOnOpt,
     path: List[str] = common.PathOpt, exclude: List[str] = common.ExcludeOpt,
     config: Optional[Path] = common.ConfigOpt, live: Optional[bool] = common.LiveOpt,
+    stacks: bool = common.StacksOpt,
 ) -> None:
     """Trace PID (and what it forks from now on) until it exits, Ctrl-C, or --duration."""
     from ..tracer import Tracer, TracerError
@@ -48,7 +49,7 @@ def command(
         cwd = "/"
     view = common.open_view(live, session, cwd)
     try:
-        tracer = Tracer(session.feed, common.ringbuf_pages())
+        tracer = Tracer(session.feed, common.ringbuf_pages(), stacks=stacks)
     except TracerError as exc:
         raise fail(str(exc), EXIT_CANNOT_TRACE) from None
     tracer.attach(pid)

@@ -24,6 +24,8 @@ ExcludeOpt = typer.Option([], "--exclude", help="Files matching this glob are ou
 ConfigOpt = typer.Option(None, "--config", help="TOML configuration (default: fsaudit.toml or [tool.fsaudit]).")
 LiveOpt = typer.Option(None, "--live/--no-live",
                        help="The live terminal dashboard (default: on when stdout is a terminal).")
+StacksOpt = typer.Option(False, "--stacks/--no-stacks",
+                         help="Capture the user stack of each call and name the code behind each finding.")
 
 
 def fail(message: str, code: int) -> "typer.Exit":

@@ -26,9 +26,11 @@ def command(
     format: str = common.FormatOpt, fail_on: str = common.FailOnOpt,
     path: List[str] = common.PathOpt, exclude: List[str] = common.ExcludeOpt,
     config: Optional[Path] = common.ConfigOpt, live: Optional[bool] = common.LiveOpt,
+    stacks: bool = common.StacksOpt,
 ) -> None:
     """Trace COMMAND and every process it starts; exit with its status unless findings say otherwise."""
     from ..inject import InjectionError, parse_injection
+    from ..stacks import perf_map_environment
     from ..tracer import Tracer, TracerError
 
     try:
@@ -48,11 +50,12 @@ def command(
     session = common.start_session(options, "run", header)
     view = common.open_view(live, session, os.getcwd())
     try:
-        tracer = Tracer(session.feed, common.ringbuf_pages())
+        tracer = Tracer(session.feed, common.ringbuf_pages(), stacks=stacks)
     except TracerError as exc:
         raise fail(str(exc), EXIT_CANNOT_TRACE) from None
     try:
-        child = tracer.spawn(argv, user=user, injections=injections, stdio=view.command_stdio())
+        child = tracer.spawn(argv, user=user, injections=injections, stdio=view.command_stdio(),
+                             env=perf_map_environment(os.environ) if stacks else None)
     except (OSError, ValueError) as exc:
         tracer.stop()
         raise fail(f"cannot start {argv[0]}: {getattr(exc, 'strerror', None) or exc}", 127) from None
