@@ -29,7 +29,7 @@
 // Shared with fsaudit/events.py (EVENT_STRUCT): keep the layout in step.
 struct event {
     u64 ts;          // ktime ns at syscall exit (runs: last write)
-    u64 ts_first;    // runs: first write; syscalls: entry time
+    u64 ts_first;    // syscalls: entry time (writes: exit); runs: first write's exit
     u32 pid;         // tgid
     u32 tid;
     s32 nr;          // syscall number or EV_*
@@ -324,10 +324,11 @@ static __always_inline void report_auxv(struct bpf_raw_tracepoint_args *ctx, u32
 RAW_TRACEPOINT_PROBE(sys_enter) {
     u64 id = bpf_get_current_pid_tgid();
     u32 pid = id >> 32, tid = id;
+    s64 nr = ctx->args[1];
+    // Writes are decoded at their exit (see sys_exit): the storm's fast path.
+    if (!is_interesting(nr) || is_write(nr)) return 0;
     u8 *state = traced.lookup(&pid);
     if (!state || *state != 1) return 0;
-    s64 nr = ctx->args[1];
-    if (!is_interesting(nr)) return 0;
     // x86-64 pt_regs from r10 to di is eight contiguous words: one read
     // instead of six (r10 r9 r8 ax cx dx si di).
     u64 regs[8];
@@ -364,11 +365,32 @@ RAW_TRACEPOINT_PROBE(sys_enter) {
 RAW_TRACEPOINT_PROBE(sys_exit) {
     u64 id = bpf_get_current_pid_tgid();
     u32 pid = id >> 32, tid = id;
-    struct inflight *in = inflight.lookup(&tid);
-    if (!in || in->nr < 0) return 0;
     s64 ret = ctx->args[1];
-    s64 nr = in->nr;
-    in->nr = -1;   // consumed; the slot stays for the thread's next call
+    // pt_regs from r10 to orig_ax: r10 r9 r8 ax cx dx si di orig_ax. A
+    // syscall leaves its argument registers as they were, so a write is
+    // decoded here from them: its entry costs nothing and needs no slot.
+    u64 regs[9];
+    bpf_probe_read_kernel(regs, sizeof(regs), (void *)(ctx->args[0] + 7 * 8));
+    s64 nr = regs[8];
+    struct inflight call;
+    struct inflight *in = &call;
+    if (is_write(nr)) {
+        u8 *state = traced.lookup(&pid);
+        if (!state || *state != 1) return 0;
+        call.ts = bpf_ktime_get_ns();
+        call.nr = nr;
+        call.args[0] = regs[7];
+        call.args[1] = regs[6];
+        call.args[2] = regs[5];
+        call.args[3] = regs[0];
+        call.args[4] = regs[2];
+        call.args[5] = regs[1];
+    } else {
+        in = inflight.lookup(&tid);
+        if (!in || in->nr < 0) return 0;
+        nr = in->nr;
+        in->nr = -1;   // consumed; the slot stays for the thread's next call
+    }
 #ifdef STACKS
     if (nr == __NR_execve) {   // set by sched_process_exec: this is the new image's first return
         report_auxv(ctx, pid, tid);
@@ -425,7 +447,7 @@ RAW_TRACEPOINT_PROBE(sys_exit) {
             r->calls++;
             r->bytes += ret;
             if ((u64)ret > r->size_max) r->size_max = ret;
-            r->ts_last = bpf_ktime_get_ns();
+            r->ts_last = in->ts;   // a write's in->ts is its exit time
             return 0;
         }
     }
