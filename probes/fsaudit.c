@@ -321,6 +321,22 @@ static __always_inline void report_auxv(struct bpf_raw_tracepoint_args *ctx, u32
 }
 #endif
 
+// A call's number, time and arguments from its pt_regs. x86-64 pt_regs from
+// r10 to di is eight contiguous words: one read instead of six (r10 r9 r8 ax
+// cx dx si di; the arguments are di si dx r10 r8 r9).
+static __always_inline void read_call(u64 pt_regs, s64 nr, struct inflight *call) {
+    u64 regs[8];
+    bpf_probe_read_kernel(regs, sizeof(regs), (void *)(pt_regs + 7 * 8));
+    call->ts = bpf_ktime_get_ns();
+    call->nr = nr;
+    call->args[0] = regs[7];
+    call->args[1] = regs[6];
+    call->args[2] = regs[5];
+    call->args[3] = regs[0];
+    call->args[4] = regs[2];
+    call->args[5] = regs[1];
+}
+
 RAW_TRACEPOINT_PROBE(sys_enter) {
     u64 id = bpf_get_current_pid_tgid();
     u32 pid = id >> 32, tid = id;
@@ -329,19 +345,8 @@ RAW_TRACEPOINT_PROBE(sys_enter) {
     if (!is_interesting(nr) || is_write(nr)) return 0;
     u8 *state = traced.lookup(&pid);
     if (!state || *state != 1) return 0;
-    // x86-64 pt_regs from r10 to di is eight contiguous words: one read
-    // instead of six (r10 r9 r8 ax cx dx si di).
-    u64 regs[8];
-    bpf_probe_read_kernel(regs, sizeof(regs), (void *)(ctx->args[0] + 7 * 8));
     struct inflight in;
-    in.ts = bpf_ktime_get_ns();
-    in.nr = nr;
-    in.args[0] = regs[7];
-    in.args[1] = regs[6];
-    in.args[2] = regs[5];
-    in.args[3] = regs[0];
-    in.args[4] = regs[2];
-    in.args[5] = regs[1];
+    read_call(ctx->args[0], nr, &in);
     if (nr == __NR_clone3) {
         // clone3 takes struct clone_args *; flags is its first member (uapi).
         u64 flags = 0;
@@ -366,25 +371,16 @@ RAW_TRACEPOINT_PROBE(sys_exit) {
     u64 id = bpf_get_current_pid_tgid();
     u32 pid = id >> 32, tid = id;
     s64 ret = ctx->args[1];
-    // pt_regs from r10 to orig_ax: r10 r9 r8 ax cx dx si di orig_ax. A
-    // syscall leaves its argument registers as they were, so a write is
+    // A syscall leaves its argument registers as they were, so a write is
     // decoded here from them: its entry costs nothing and needs no slot.
-    u64 regs[9];
-    bpf_probe_read_kernel(regs, sizeof(regs), (void *)(ctx->args[0] + 7 * 8));
-    s64 nr = regs[8];
+    s64 nr = -1;
+    bpf_probe_read_kernel(&nr, sizeof(nr), (void *)(ctx->args[0] + 15 * 8));   // pt_regs->orig_ax
     struct inflight call;
     struct inflight *in = &call;
     if (is_write(nr)) {
         u8 *state = traced.lookup(&pid);
         if (!state || *state != 1) return 0;
-        call.ts = bpf_ktime_get_ns();
-        call.nr = nr;
-        call.args[0] = regs[7];
-        call.args[1] = regs[6];
-        call.args[2] = regs[5];
-        call.args[3] = regs[0];
-        call.args[4] = regs[2];
-        call.args[5] = regs[1];
+        read_call(ctx->args[0], nr, &call);
     } else {
         in = inflight.lookup(&tid);
         if (!in || in->nr < 0) return 0;
