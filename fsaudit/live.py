@@ -608,7 +608,8 @@ class Dashboard(View):
             candidates = [state for state in self.engine.files.values()
                           if state.in_scope and not state.is_dir and (state.writes or state.syncs or state.is_dirty)]
             candidates.extend(state for state in self._ranked if state.unlinked)
-            self._ranked = heapq.nlargest(FILE_ROWS, candidates, key=lambda s: (s.writes, s.dirty_bytes))
+            ranked = heapq.nlargest(FILE_ROWS, candidates, key=lambda s: (s.writes, s.dirty_bytes))
+            self._ranked = self.engine.pin(ranked)   # kept as the same objects until the next ranking
         return self._ranked
 
     def _file_rows(self, rows: int, width: int) -> Panel:

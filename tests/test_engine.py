@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from fsaudit.config import EngineConfig
-from fsaudit.engine import Engine
+from fsaudit.engine import Engine, SettledFile
 from fsaudit.report import build_report, exit_status, render_junit, render_sarif, render_text
 from fsaudit.rules import RULES
 
@@ -752,3 +752,79 @@ def test_suppression_by_rule_and_path_glob():
     s.write(fd, "/tmp/scratch")
     config = EngineConfig(suppressions=[Suppression("FS105", "/tmp/*", "scratch space")])
     assert analyse(s.events, config=config).findings == []
+
+
+# Settled files: compacted state (issue #7: memory with 100 000 files)
+
+
+def _settling_story() -> Stream:
+    """Files that settle (closed or renamed with nothing pending), then are named again:
+    reopened and written, a failed close, a failed fsync, moved with their directory,
+    covered by sync(), unlinked; and a created file whose directory is never synced."""
+    s = Stream()
+    for name in ("a", "d", "sub/x", "sub/y", "gone"):
+        path = f"{D}/{name}"
+        fd = s.open(path, created=True)
+        s.write(fd, path)
+        s.fsync(fd, path)
+        s.close(fd, path)
+    s.sync_dir()
+    s.save(D + "/b")
+    fd = s.open(D + "/a", "O_WRONLY", "O_APPEND")
+    s.write(fd, D + "/a", 10)
+    s.close(fd, D + "/a")
+    fd = s.open(D + "/d", "O_RDONLY")
+    s.close(fd, D + "/d", ret="EIO")
+    fd = s.open(D + "/b", "O_RDONLY")
+    s.fsync(fd, D + "/b", ret="EIO")
+    s.close(fd, D + "/b")
+    s.rename(D + "/sub", D + "/moved")
+    fd = s.open(D + "/moved/x", "O_WRONLY", "O_APPEND")
+    s.write(fd, D + "/moved/x", 5)
+    s.close(fd, D + "/moved/x")
+    s.ev("sync")
+    s.ev("unlink", path=D + "/gone")
+    fd = s.open("/srv/other/new", created=True)
+    s.write(fd, "/srv/other/new")
+    s.fsync(fd, "/srv/other/new")
+    s.close(fd, "/srv/other/new")
+    s.exit(0)
+    return s
+
+
+def test_settled_files_are_compacted():
+    engine = analyse(_settling_story().events)
+    # The others were named again and are dirty, failed or gone.
+    assert {path for path, state in engine.files.items() if isinstance(state, SettledFile)} == {
+        D + "/moved/y", "/srv/other/new"}
+    assert codes(engine) == ["FS103", "FS104", "FS202", "FS204", "FS304"]
+
+
+def test_settling_is_invisible_in_findings_and_report(monkeypatch):
+    settled = analyse(_settling_story().events)
+    monkeypatch.setattr(Engine, "_settle", lambda self, path: None)
+    kept = analyse(_settling_story().events)
+    assert not any(isinstance(state, SettledFile) for state in kept.files.values())
+    assert settled.findings == kept.findings
+    assert _report(settled) == _report(kept)
+
+
+def test_pinned_states_stay_the_same_objects():
+    """The live view pins its rows: a row follows its file through a close and an unlink."""
+    s = Stream()
+    fd = s.open(D + "/a")
+    s.write(fd, D + "/a")
+    s.fsync(fd, D + "/a")
+    s.close(fd, D + "/a")
+    engine = Engine()
+    for event in s.events:
+        engine.feed(event)
+    assert isinstance(engine.files[D + "/a"], SettledFile)
+    [state] = engine.pin([engine.files[D + "/a"]])
+    assert engine.files[D + "/a"] is state and state.writes == 1 and state.sync_latencies_us == [500]
+    fd = s.open(D + "/a", "O_RDONLY")
+    s.close(fd, D + "/a")
+    s.ev("unlink", path=D + "/a")
+    for event in s.events[-3:]:
+        engine.feed(event)
+    assert state.unlinked
