@@ -10,13 +10,15 @@ from typing import IO, Iterator
 
 PATH_LEN = 256
 STACK_WORDS = 48     # STACK_SCAN + STACK_DEPTH in probes/fsaudit.c
+PY_FRAMES = 8
 # struct event in probes/fsaudit.c: ts, ts_first, pid, tid, nr, epoch, ret, args[6], path, path2.
 EVENT_STRUCT = struct.Struct(f"=QQIIiIq6Q{PATH_LEN}s{PATH_LEN}s")
-# Compiled with STACKS (--stacks), the same followed by stack[STACK_WORDS].
-STACK_EVENT_STRUCT = struct.Struct(f"{EVENT_STRUCT.format}{STACK_WORDS}Q")
+# Compiled with STACKS (--stacks), the same followed by stack[STACK_WORDS],
+# py_code[PY_FRAMES] and py_lasti[PY_FRAMES].
+STACK_EVENT_STRUCT = struct.Struct(f"{EVENT_STRUCT.format}{STACK_WORDS}Q{PY_FRAMES}Q{PY_FRAMES}I")
 RECORD_FIELDS = 15   # the fields of EVENT_STRUCT; a record with a stack has its words after them
 
-EV_WRITE_RUN, EV_FORK, EV_EXEC, EV_EXIT, EV_STDIO_LOST, EV_AUXV = -1, -2, -3, -4, -5, -6
+EV_WRITE_RUN, EV_FORK, EV_EXEC, EV_EXIT, EV_STDIO_LOST, EV_AUXV, EV_PYCODE = -1, -2, -3, -4, -5, -6, -7
 
 
 class InjectedRecord(tuple):

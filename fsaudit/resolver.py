@@ -15,9 +15,11 @@ import time
 from dataclasses import dataclass, field
 
 from .events import (
-    EV_AUXV, EV_EXEC, EV_EXIT, EV_FORK, EV_STDIO_LOST, EV_WRITE_RUN, RECORD_FIELDS, InjectedRecord, MAP_FLAGS, MS_FLAGS, PROT_FLAGS,
+    EV_AUXV, EV_EXEC, EV_EXIT, EV_FORK, EV_PYCODE, EV_STDIO_LOST, EV_WRITE_RUN, PY_FRAMES, RECORD_FIELDS,
+    STACK_WORDS, InjectedRecord, MAP_FLAGS, MS_FLAGS, PROT_FLAGS,
     RENAME_FLAGS, RWF_FLAGS, SFR_FLAGS, SYSCALLS, decode_path, flag_names, open_flag_names, ret_value,
 )
+from .cpython import PyCodes
 from .runtimes import Image
 from .stacks import AddressSpace, Symbolizer
 
@@ -112,6 +114,7 @@ class Resolver:
     def __init__(self, t0_ns: int, symbolizer: Symbolizer | None = None) -> None:
         self.t0_ns = t0_ns
         self.symbolizer = symbolizer
+        self.pycodes = PyCodes() if symbolizer else None
         self.realtime_offset_ns = time.time_ns() - time.monotonic_ns()
         self._entry_ns = 0   # entry time of the syscall being resolved
         # nr -> (name, decoder or None), built once: the per-event path does one lookup.
@@ -133,12 +136,18 @@ class Resolver:
                 proc.space = AddressSpace.from_proc(pid)
         return proc
 
-    def _stack(self, proc: Process, words, event: dict) -> None:
-        """--stacks: the record's user stack, symbolized, as the event's `stack`."""
-        if proc.space is not None and any(words):
-            frames = self.symbolizer.frames(proc.pid, proc.space, words)
-            if frames:
-                event["stack"] = frames
+    def _stack(self, proc: Process, stack: tuple, event: dict) -> None:
+        """--stacks: the record's user stack, symbolized, as the event's `stack`.
+        A CPython process's Python frames replace the interpreter's own: the
+        native frames are kept down to the first one in the executable."""
+        if proc.space is None or not any(stack):
+            return
+        words, py_code = stack[:STACK_WORDS], stack[STACK_WORDS:STACK_WORDS + PY_FRAMES]
+        python = self.pycodes.frames(proc.pid, py_code, stack[STACK_WORDS + PY_FRAMES:]) if py_code[0] else []
+        until = proc.image.exe if python and proc.image else None
+        frames = self.symbolizer.frames(proc.pid, proc.space, words, until=until) + python
+        if frames:
+            event["stack"] = frames
 
     def _auxv(self, proc: Process, entry: int, base: int) -> None:
         """Where exec put the program (AT_ENTRY, against its ELF entry) and its loader (AT_BASE)."""
@@ -208,6 +217,9 @@ class Resolver:
         if nr == EV_AUXV:
             self._auxv(proc, a0, a1)
             return out
+        if nr == EV_PYCODE:
+            self.pycodes.add(pid, rec)
+            return out
         pending_runtime = proc.image is not None and not proc.image.decided
         if pending_runtime and nr in (EV_WRITE_RUN, EV_FORK, EV_STDIO_LOST, EV_EXIT):
             self._runtime(proc, tid, t, out)    # none of these is the dynamic loader's doing
@@ -228,6 +240,8 @@ class Resolver:
             child.maps = dict(proc.maps)
             child.image = proc.image.copy() if proc.image else None
             child.space = proc.space.copy() if proc.space else None
+            if self.pycodes:
+                self.pycodes.fork(pid, a0)
             out.append({"t": t, "pid": pid, "tid": tid, "syscall": "fork", "child": a0, "flags": a1, "ret": a0})
             return out
         if nr == EV_EXEC:
@@ -235,6 +249,7 @@ class Resolver:
             proc.maps = {}
             if proc.space is not None:
                 proc.space = AddressSpace()      # until the new image's auxiliary vector
+                self.pycodes.forget(pid)
             path = os.path.normpath(os.path.join(proc.cwd, decode_path(raw1)))
             proc.image = Image.at_exec(pid, path)
             event = {"t": t, "pid": pid, "tid": tid, "syscall": "exec", "path": path, "ret": 0}
@@ -256,6 +271,8 @@ class Resolver:
             out.append({"t": t, "pid": pid, "tid": tid, "syscall": "exit",
                         "code": None if sig else code, "signal": sig or None, "ret": 0})
             self.procs.pop(pid, None)
+            if self.pycodes:
+                self.pycodes.forget(pid)
             return out
         name, handler = self._decoders.get(nr, (str(nr), None))
         if name in ("clone", "clone3", "fork", "vfork"):

@@ -123,26 +123,31 @@ class _Elf:
         return tuple(names)
 
     def exports(self, names: Iterable[str]) -> frozenset:
-        """Which of names the dynamic symbol table defines: by the GNU hash table
-        where there is one (node exports ~70 000 symbols), else by a scan."""
+        """Which of names the dynamic symbol table defines."""
+        return frozenset(self.symbols(names))
+
+    def symbols(self, names: Iterable[str]) -> dict[str, int]:
+        """The values of those of names the dynamic symbol table defines: by the
+        GNU hash table where there is one (node exports ~70 000 symbols), else by a scan."""
         gnu_hash = self._of_type(SHT_GNU_HASH)
         dynsym = self.sections[gnu_hash[6]] if gnu_hash is not None else self._of_type(SHT_DYNSYM)
         if dynsym is None or dynsym[6] >= len(self.sections):
-            return frozenset()
+            return {}
         strtab = self.sections[dynsym[6]][4]
         if gnu_hash is not None:
-            return frozenset(n for n in names if self._gnu_lookup(gnu_hash[4], dynsym[4], strtab, n))
-        wanted, found = set(names), set()
+            found = {n: self._gnu_lookup(gnu_hash[4], dynsym[4], strtab, n) for n in names}
+            return {n: value for n, value in found.items() if value is not None}
+        wanted, found = set(names), {}
         for offset in range(dynsym[4], dynsym[4] + dynsym[5], _SYMBOL.size):
-            st_name, _, _, shndx, _, _ = _SYMBOL.unpack_from(self.data, offset)
+            st_name, _, _, shndx, value, _ = _SYMBOL.unpack_from(self.data, offset)
             if shndx != SHN_UNDEF and self._string(strtab, st_name) in wanted:
-                found.add(self._string(strtab, st_name))
-        return frozenset(found)
+                found[self._string(strtab, st_name)] = value
+        return found
 
-    def _gnu_lookup(self, table: int, dynsym: int, strtab: int, name: str) -> bool:
+    def _gnu_lookup(self, table: int, dynsym: int, strtab: int, name: str) -> int | None:
         nbuckets, symoffset, bloom_size, _ = struct.unpack_from("<IIII", self.data, table)
         if not nbuckets:
-            return False
+            return None
         h = 5381
         for byte in name.encode():
             h = (h * 33 + byte) & 0xFFFFFFFF
@@ -150,15 +155,15 @@ class _Elf:
         chains = buckets + nbuckets * 4
         index, = struct.unpack_from("<I", self.data, buckets + (h % nbuckets) * 4)
         if index < symoffset:
-            return False
+            return None
         while True:
             chained, = struct.unpack_from("<I", self.data, chains + (index - symoffset) * 4)
             if (chained | 1) == (h | 1):
-                st_name, _, _, shndx, _, _ = _SYMBOL.unpack_from(self.data, dynsym + index * _SYMBOL.size)
+                st_name, _, _, shndx, value, _ = _SYMBOL.unpack_from(self.data, dynsym + index * _SYMBOL.size)
                 if shndx != SHN_UNDEF and self._string(strtab, st_name) == name:
-                    return True
+                    return value
             if chained & 1:
-                return False
+                return None
             index += 1
 
     def read_virtual(self, address: int, size: int) -> bytes | None:

@@ -261,8 +261,9 @@ class Symbolizer:
         image = self.image(where[0])
         return image is not None and call_length(image.bytes_before(where[1], 7))
 
-    def frames(self, pid: int, space: AddressSpace, words) -> list[str]:
-        """The frames of one captured stack, innermost first."""
+    def frames(self, pid: int, space: AddressSpace, words, until: str | None = None) -> list[str]:
+        """The frames of one captured stack, innermost first; with until, only
+        those before the first frame in that file (an interpreter's own)."""
         scan, chain = words[:STACK_SCAN], [w for w in words[STACK_SCAN:] if w]
         if not chain:
             return []
@@ -274,6 +275,9 @@ class Symbolizer:
             if not self.is_return_address(pid, space, address):
                 break
             addresses.append(address)
+        if until is not None:
+            inside = [i for i, address in enumerate(addresses) if (space.locate(address) or ("",))[0] == until]
+            addresses = addresses[:inside[0]] if inside else addresses
         out: list[str] = []
         for i, address in enumerate(addresses):
             # A return address is the instruction after the call: its line is the call's.

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import ctypes
 import os
+import shutil
 import subprocess
 import threading
 import time
 from pathlib import Path
 from typing import Callable
 
-from .events import EV_WRITE_RUN, EVENT_STRUCT, STACK_EVENT_STRUCT, InjectedRecord, open_flag_names
+from .events import EV_WRITE_RUN, EVENT_STRUCT, PY_FRAMES, STACK_EVENT_STRUCT, InjectedRecord, open_flag_names
 from .resolver import O_CLOEXEC, Fd, Process, Resolver, kind_of_link
+from .cpython import inline_headers, register_images
 from .stacks import AddressSpace, Symbolizer
 
 PROBE_SOURCE = Path(__file__).resolve().parent.parent / "probes" / "fsaudit.c"
@@ -28,7 +30,9 @@ def _run_record(tid: int, run) -> tuple:
     """A write run read out of the kernel's `runs` map, as the probe would have submitted it."""
     record = (run.ts_last, run.ts_first, run.pid, tid, EV_WRITE_RUN, run.epoch, run.bytes,
               run.fd, run.calls, run.bytes, run.size_max, run.nr, 0, b"", b"")
-    return record + tuple(run.stack) if hasattr(run, "stack") else record
+    if not hasattr(run, "stack"):
+        return record
+    return record + tuple(run.stack) + (0,) * (2 * PY_FRAMES)   # a run has no Python stack
 
 
 def _tgid(tid: int) -> int:
@@ -54,7 +58,8 @@ class Tracer:
             raise TracerError(f"cannot import bcc ({exc}); run `make setup` or `fsaudit doctor`") from None
         try:
             cflags = [f"-DRINGBUF_PAGES={ringbuf_pages}", "-w"] + (["-DSTACKS"] if stacks else [])
-            self.bpf = BPF(src_file=str(PROBE_SOURCE).encode(), cflags=cflags)
+            source = inline_headers(PROBE_SOURCE.read_text(), str(PROBE_SOURCE))
+            self.bpf = BPF(text=source.encode(), cflags=cflags)
         except Exception as exc:   # bcc raises bare Exception on compile/load failure
             raise TracerError(f"loading the BPF program failed ({exc}); run `fsaudit doctor`") from None
         self.t0_ns = time.monotonic_ns()
@@ -106,6 +111,10 @@ class Tracer:
             # arming and exec (closing fds) already wait for an answer.
             injector.start()
         stdin, stdout, stderr = stdio or (None, None, None)
+        if self.symbolizer:
+            # CPython executables get Python frames once registered by build-id;
+            # the command itself may be one, or a script run by one.
+            register_images(self.bpf, [shutil.which(argv[0]) or argv[0]])
         self._set_counter(SPAWNER, os.getpid())
         try:
             child = subprocess.Popen(argv, user=user, stdin=stdin, stdout=stdout, stderr=stderr, env=env,

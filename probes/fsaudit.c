@@ -16,6 +16,7 @@
 #define EV_EXIT       -4
 #define EV_STDIO_LOST -5   // bytes still in a stdio buffer when the process dies
 #define EV_AUXV       -6   // --stacks: where exec put the program and its loader
+#define EV_PYCODE     -7   // --stacks: a CPython code object's names and line table (cpython.h)
 
 #ifdef STACKS
 // A user stack: the words at the stack pointer (where the caller's return
@@ -24,6 +25,7 @@
 #define STACK_SCAN 32
 #define STACK_DEPTH 16
 #define STACK_WORDS (STACK_SCAN + STACK_DEPTH)
+#define PY_FRAMES 8        // CPython frames per stack, innermost first (a power of 2)
 #endif
 
 // Shared with fsaudit/events.py (EVENT_STRUCT): keep the layout in step.
@@ -40,6 +42,8 @@ struct event {
     char path2[PATH_LEN];
 #ifdef STACKS
     u64 stack[STACK_WORDS];
+    u64 py_code[PY_FRAMES];    // CPython: code object addresses, 0-terminated
+    u32 py_lasti[PY_FRAMES];   // and each frame's instruction index
 #endif
 };
 
@@ -128,6 +132,8 @@ static __always_inline struct event *reserve(u32 pid, u32 tid, s32 nr) {
     e->path2[0] = 0;
 #ifdef STACKS
     __builtin_memset(e->stack, 0, sizeof(e->stack));
+    __builtin_memset(e->py_code, 0, sizeof(e->py_code));
+    __builtin_memset(e->py_lasti, 0, sizeof(e->py_lasti));
 #endif
     return e;
 }
@@ -142,6 +148,8 @@ static __always_inline void capture_stack(void *ctx, u64 regs, u64 *out) {
     // Zero-fills what it does not write, and all of it on failure.
     bpf_get_stack(ctx, &out[STACK_SCAN], STACK_DEPTH * 8, BPF_F_USER_STACK);
 }
+
+#include "cpython.h"
 #endif
 
 static __always_inline void flush_run(u32 pid, u32 tid) {
@@ -318,6 +326,7 @@ static __always_inline void report_auxv(struct bpf_raw_tracepoint_args *ctx, u32
     e->args[2] = aux[2];
     e->args[3] = aux[3];
     submit(e);
+    py_exec(pid, aux[2], aux[3]);
 }
 #endif
 
@@ -448,6 +457,13 @@ RAW_TRACEPOINT_PROBE(sys_exit) {
         }
     }
 
+#ifdef STACKS
+    // Before this event's epoch and record: the code objects the Python stack
+    // names reach the ring buffer (EV_PYCODE) ahead of it.
+    u64 py_code[PY_FRAMES];
+    u32 py_lasti[PY_FRAMES];
+    py_stack(pid, tid, py_code, py_lasti);
+#endif
     // Anything else ends this thread's write run first, keeping kernel order.
     flush_run(pid, tid);
     u32 epoch = bump_epoch();
@@ -461,6 +477,8 @@ RAW_TRACEPOINT_PROBE(sys_exit) {
     for (int i = 0; i < 6; i++) e->args[i] = in->args[i];
 #ifdef STACKS
     capture_stack(ctx, ctx->args[0], e->stack);
+    __builtin_memcpy(e->py_code, py_code, sizeof(py_code));
+    __builtin_memcpy(e->py_lasti, py_lasti, sizeof(py_lasti));
 #endif
     int pa = path_args(nr);
     int p1 = pa >> 4, p2 = pa & 0xf;
@@ -502,6 +520,9 @@ TRACEPOINT_PROBE(sched, sched_process_fork) {
     if (flags & 0x00010000) return 0;   // CLONE_THREAD: same tgid, already traced
     st = 1;
     traced.update(&child, &st);
+#ifdef STACKS
+    py_fork(pid, child);
+#endif
     flush_run(pid, tid);
     struct event *e = reserve(pid, tid, EV_FORK);
     if (!e) return 0;
@@ -575,5 +596,8 @@ TRACEPOINT_PROBE(sched, sched_process_exit) {
     exit_info.delete(&pid);
     stdio_files.delete(&pid);
     traced.delete(&pid);
+#ifdef STACKS
+    py_exit(pid);
+#endif
     return 0;
 }

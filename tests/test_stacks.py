@@ -120,3 +120,18 @@ def test_go_stack_reaches_the_programs_own_line(trace, tmp_path):
     result = next(r for r in sarif["runs"][0]["results"] if r["ruleId"] == "FS101")
     assert result["locations"][0]["physicalLocation"] == {"artifactLocation": {"uri": source.as_uri()},
                                                           "region": {"startLine": line}}
+
+
+def test_cpython_finding_points_at_the_python_line(trace, tmp_path):
+    """CPython 3.11: the interpreter's frames give way to the Python ones, as the spec's example."""
+    app = tmp_path / "app.py"
+    app.write_text("import os\n\n\ndef save(path, data):\n    with open(path + '.tmp', 'w') as f:\n"
+                   "        f.write(data)\n    os.replace(path + '.tmp', path)\n\n\nsave('record.json', '{}')\n")
+    t = trace(["/usr/bin/python3.11", str(app)], "--stacks", "--sarif", "report.sarif")
+    assert finding(t, "FS101", "/record.json.tmp")["stack"] == [
+        "rename", f"save ({app}:7)", f"<module> ({app}:10)"]
+    assert f"    at: save ({app}:7)" in t.stdout
+    sarif = json.loads((tmp_path / "report.sarif").read_text())
+    result = next(r for r in sarif["runs"][0]["results"] if r["ruleId"] == "FS101")
+    assert result["locations"][0]["physicalLocation"] == {"artifactLocation": {"uri": app.as_uri()},
+                                                          "region": {"startLine": 7}}
