@@ -85,6 +85,13 @@ struct stdio_files {
 };
 BPF_HASH(stdio_files, u32, struct stdio_files, 16384);
 
+// The read helpers under other names: bcc 0.26 re-reads the kernel's symbol
+// table for each call of bpf_probe_read_* it compiles (~60 ms each).
+static long (*read_user)(void *dst, u32 size, const void *src) = (void *)BPF_FUNC_probe_read_user;
+static long (*read_kernel)(void *dst, u32 size, const void *src) = (void *)BPF_FUNC_probe_read_kernel;
+static long (*read_user_str)(void *dst, u32 size, const void *src) = (void *)BPF_FUNC_probe_read_user_str;
+static long (*read_kernel_str)(void *dst, u32 size, const void *src) = (void *)BPF_FUNC_probe_read_kernel_str;
+
 static __always_inline void count_lost(void) {
     int k = 0;
     u64 *v = counters.lookup(&k);
@@ -142,8 +149,8 @@ static __always_inline struct event *reserve(u32 pid, u32 tid, s32 nr) {
 // The calling thread's user stack (regs: its pt_regs), see STACK_SCAN.
 static __always_inline void capture_stack(void *ctx, u64 regs, u64 *out) {
     u64 sp = 0;
-    bpf_probe_read_kernel(&sp, sizeof(sp), (void *)(regs + 19 * 8));   // pt_regs->sp
-    if (bpf_probe_read_user(out, STACK_SCAN * 8, (void *)sp) != 0)
+    read_kernel(&sp, sizeof(sp), (void *)(regs + 19 * 8));   // pt_regs->sp
+    if (read_user(out, STACK_SCAN * 8, (void *)sp) != 0)
         __builtin_memset(out, 0, STACK_SCAN * 8);
     // Zero-fills what it does not write, and all of it on failure.
     bpf_get_stack(ctx, &out[STACK_SCAN], STACK_DEPTH * 8, BPF_F_USER_STACK);
@@ -273,8 +280,8 @@ static __always_inline void report_stdio_lost(u32 pid, u32 tid) {
         if (fp == 0) break;
         u64 ptrs[2] = {};
         s32 fd = -1;
-        if (fp == 1 || bpf_probe_read_user(ptrs, sizeof(ptrs), (void *)(fp + FILE_WRITE_BASE)) != 0) continue;
-        if (ptrs[1] <= ptrs[0] || bpf_probe_read_user(&fd, sizeof(fd), (void *)(fp + FILE_FILENO)) != 0) continue;
+        if (fp == 1 || read_user(ptrs, sizeof(ptrs), (void *)(fp + FILE_WRITE_BASE)) != 0) continue;
+        if (ptrs[1] <= ptrs[0] || read_user(&fd, sizeof(fd), (void *)(fp + FILE_FILENO)) != 0) continue;
         struct event *e = reserve(pid, tid, EV_STDIO_LOST);
         if (!e) continue;
         e->ts = e->ts_first = bpf_ktime_get_ns();
@@ -298,19 +305,19 @@ static __always_inline void report_stdio_lost(u32 pid, u32 tid) {
 #define AT_ENTRY 9
 static __always_inline void report_auxv(struct bpf_raw_tracepoint_args *ctx, u32 pid, u32 tid) {
     u64 sp = 0, argc = 0;
-    bpf_probe_read_kernel(&sp, sizeof(sp), (void *)(ctx->args[0] + 19 * 8));
-    if (bpf_probe_read_user(&argc, sizeof(argc), (void *)sp) != 0 || argc > 65536) return;
+    read_kernel(&sp, sizeof(sp), (void *)(ctx->args[0] + 19 * 8));
+    if (read_user(&argc, sizeof(argc), (void *)sp) != 0 || argc > 65536) return;
     u64 p = sp + 8 * (argc + 2);
     for (int i = 0; i < 1024; i++) {   // envp[] up to its NULL
         u64 word = 1;
-        if (bpf_probe_read_user(&word, sizeof(word), (void *)p) != 0) return;
+        if (read_user(&word, sizeof(word), (void *)p) != 0) return;
         p += 8;
         if (word == 0) break;
     }
     u64 aux[4] = {};   // AT_ENTRY, AT_BASE, AT_PHDR, AT_PHNUM
     for (int i = 0; i < 64; i++) {
         u64 pair[2] = {};
-        if (bpf_probe_read_user(pair, sizeof(pair), (void *)(p + i * 16)) != 0 || pair[0] == 0) break;
+        if (read_user(pair, sizeof(pair), (void *)(p + i * 16)) != 0 || pair[0] == 0) break;
         if (pair[0] == AT_ENTRY) aux[0] = pair[1];
         else if (pair[0] == AT_BASE) aux[1] = pair[1];
         else if (pair[0] == AT_PHDR) aux[2] = pair[1];
@@ -335,7 +342,7 @@ static __always_inline void report_auxv(struct bpf_raw_tracepoint_args *ctx, u32
 // cx dx si di; the arguments are di si dx r10 r8 r9).
 static __always_inline void read_call(u64 pt_regs, s64 nr, struct inflight *call) {
     u64 regs[8];
-    bpf_probe_read_kernel(regs, sizeof(regs), (void *)(pt_regs + 7 * 8));
+    read_kernel(regs, sizeof(regs), (void *)(pt_regs + 7 * 8));
     call->ts = bpf_ktime_get_ns();
     call->nr = nr;
     call->args[0] = regs[7];
@@ -359,7 +366,7 @@ RAW_TRACEPOINT_PROBE(sys_enter) {
     if (nr == __NR_clone3) {
         // clone3 takes struct clone_args *; flags is its first member (uapi).
         u64 flags = 0;
-        bpf_probe_read_user(&flags, 8, (void *)in.args[0]);
+        read_user(&flags, 8, (void *)in.args[0]);
         in.args[0] = flags;
     }
     if (nr == __NR_exit_group) {
@@ -383,7 +390,7 @@ RAW_TRACEPOINT_PROBE(sys_exit) {
     // A syscall leaves its argument registers as they were, so a write is
     // decoded here from them: its entry costs nothing and needs no slot.
     s64 nr = -1;
-    bpf_probe_read_kernel(&nr, sizeof(nr), (void *)(ctx->args[0] + 15 * 8));   // pt_regs->orig_ax
+    read_kernel(&nr, sizeof(nr), (void *)(ctx->args[0] + 15 * 8));   // pt_regs->orig_ax
     struct inflight call;
     struct inflight *in = &call;
     if (is_write(nr)) {
@@ -415,7 +422,7 @@ RAW_TRACEPOINT_PROBE(sys_exit) {
             #pragma unroll
             for (int i = 0; i < 8; i++) {
                 if (i >= in->args[2]) break;
-                if (bpf_probe_read_user(&iov, sizeof(iov), (void *)(in->args[1] + i * 16)) != 0) break;
+                if (read_user(&iov, sizeof(iov), (void *)(in->args[1] + i * 16)) != 0) break;
                 total += iov.len;
             }
             count = in->args[2] <= 8 ? total : (u64)ret;
@@ -482,17 +489,17 @@ RAW_TRACEPOINT_PROBE(sys_exit) {
 #endif
     int pa = path_args(nr);
     int p1 = pa >> 4, p2 = pa & 0xf;
-    if (p1 < 6) bpf_probe_read_user_str(e->path, PATH_LEN, (void *)in->args[p1 & 7]);
-    if (p2 < 6) bpf_probe_read_user_str(e->path2, PATH_LEN, (void *)in->args[p2 & 7]);
+    if (p1 < 6) read_user_str(e->path, PATH_LEN, (void *)in->args[p1 & 7]);
+    if (p2 < 6) read_user_str(e->path2, PATH_LEN, (void *)in->args[p2 & 7]);
     if (ret == 0 && (nr == __NR_pipe || nr == __NR_pipe2 || nr == __NR_socketpair)) {
         // The two new fds (int[2]) go to args[5], which these calls do not use.
         void *pair = (void *)(nr == __NR_socketpair ? in->args[3] : in->args[0]);
-        bpf_probe_read_user(&e->args[5], 8, pair);
+        read_user(&e->args[5], 8, pair);
     }
     if (nr == __NR_openat2) {
         // struct open_how { u64 flags; u64 mode; u64 resolve; } (uapi)
         u64 how[2] = {};
-        bpf_probe_read_user(how, sizeof(how), (void *)in->args[2]);
+        read_user(how, sizeof(how), (void *)in->args[2]);
         e->args[2] = how[0];
         e->args[3] = how[1];
     }
@@ -549,7 +556,7 @@ TRACEPOINT_PROBE(sched, sched_process_exec) {
     e->epoch = bump_epoch();
     e->ret = 0;
     e->args[0] = args->old_pid;
-    bpf_probe_read_kernel_str(e->path, PATH_LEN, (void *)args + (args->data_loc_filename & 0xffff));
+    read_kernel_str(e->path, PATH_LEN, (void *)args + (args->data_loc_filename & 0xffff));
     submit(e);
 #ifdef STACKS
     struct inflight execve = {};
