@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from .runtimes import _Elf
 
 STACK_SCAN = 32                 # words at the stack pointer, then the frame-pointer chain
-MAX_FRAMES = 12
+MAX_FRAMES = 16
 PT_LOAD, PT_INTERP = 1, 3
 STT_FUNC, STT_GNU_IFUNC = 2, 10
 _PHDR = struct.Struct("<IIQQQQQQ")
@@ -360,5 +360,8 @@ def perf_map_environment(environ) -> dict:
     env.setdefault("PYTHONPERFSUPPORT", "1")
     env.setdefault("DOTNET_PerfMapEnabled", "3")
     if "--perf-basic-prof" not in env.get("NODE_OPTIONS", ""):
-        env["NODE_OPTIONS"] = (env.get("NODE_OPTIONS", "") + " --perf-basic-prof-only-functions").strip()
+        # Interpreted functions get a frame (and a map entry) of their own too,
+        # not only the ones V8 has compiled.
+        env["NODE_OPTIONS"] = (env.get("NODE_OPTIONS", "") + " --perf-basic-prof-only-functions"
+                               " --interpreted-frames-native-stack").strip()
     return env

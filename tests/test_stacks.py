@@ -135,3 +135,21 @@ def test_cpython_finding_points_at_the_python_line(trace, tmp_path):
     result = next(r for r in sarif["runs"][0]["results"] if r["ruleId"] == "FS101")
     assert result["locations"][0]["physicalLocation"] == {"artifactLocation": {"uri": app.as_uri()},
                                                           "region": {"startLine": 7}}
+
+
+def test_node_stack_names_the_javascript_functions(trace, tmp_path):
+    """Node.js: V8 keeps frame pointers, and `run --stacks` asks it for a perf map."""
+    app = tmp_path / "app.js"
+    app.write_text("const fs = require('fs');\n"
+                   "function saveRecord(path) {\n"
+                   "  fs.writeFileSync(path + '.tmp', 'record');\n"
+                   "  fs.renameSync(path + '.tmp', path);\n"
+                   "}\n"
+                   "saveRecord('record.txt');\n")
+    t = trace(["node", str(app)], "--stacks")
+    stack = finding(t, "FS101", "/record.txt.tmp")["stack"]
+    assert stack[0] == "rename"
+    # JS:<tier marker><name> <script>:<line>:<column> of the function, from V8's perf map.
+    javascript = [frame.split()[:2] for frame in stack if frame.startswith("JS:")]
+    assert javascript[0][0].endswith("renameSync") and javascript[0][1].startswith("node:fs:"), stack
+    assert javascript[1][0].endswith("saveRecord") and javascript[1][1].startswith(f"{app}:2:"), stack
