@@ -58,10 +58,16 @@ RENAME_FLAGS = [(1, "RENAME_NOREPLACE"), (2, "RENAME_EXCHANGE"), (4, "RENAME_WHI
 SFR_FLAGS = [(1, "SYNC_FILE_RANGE_WAIT_BEFORE"), (2, "SYNC_FILE_RANGE_WRITE"), (4, "SYNC_FILE_RANGE_WAIT_AFTER")]
 
 
+_HEAVIEST_FIRST: dict[int, list] = {}   # id of a table above -> it sorted, composite flags first
+
+
 def flag_names(value: int, table: list[tuple[int, str]]) -> list[str]:
     """Names of the bits set in value; composite flags (O_SYNC) win over their parts."""
+    order = _HEAVIEST_FIRST.get(id(table))
+    if order is None:   # sorted once per table, not per event
+        order = _HEAVIEST_FIRST[id(table)] = sorted(table, key=lambda item: -bin(item[0]).count("1"))
     names, seen = [], 0
-    for bit, name in sorted(table, key=lambda item: -bin(item[0]).count("1")):
+    for bit, name in order:
         if value & bit == bit and not (seen & bit == bit):
             names.append(name)
             seen |= bit
@@ -83,6 +89,8 @@ def ret_value(ret: int) -> int | str:
 
 def decode_path(raw: bytes) -> str:
     """Bytes from the kernel to str; non-UTF-8 bytes survive via surrogateescape."""
+    if not raw or not raw[0]:      # most records carry no path
+        return ""
     return os.fsdecode(raw.split(b"\0", 1)[0])
 
 
