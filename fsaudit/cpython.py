@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 import struct
+import time
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -146,6 +147,29 @@ def register_images(bpf, extra_paths: Iterable[str] = ()) -> list[str]:
         images[images.Key.from_buffer_copy(build_id)] = value
         registered.append(real)
     return registered
+
+
+AT_PHDR, AT_PHNUM = 3, 5
+PY_LAYOUT_PENDING = 255       # probes/cpython.h: its build-id is read at its first call
+
+
+def attach_process(bpf, pid: int) -> None:
+    """A process traced from the middle of its life had its exec before the
+    probe could read where its program headers are: read it from
+    /proc/PID/auxv, as py_exec would have, with a code object space of its own."""
+    try:
+        with open(f"/proc/{pid}/auxv", "rb") as f:
+            auxv = f.read()
+    except OSError:
+        return
+    pairs = dict(struct.iter_unpack("<QQ", auxv[:len(auxv) // 16 * 16]))
+    if AT_PHDR not in pairs:
+        return
+    procs = bpf[b"py_procs"]
+    proc = procs.Leaf()
+    proc.space = (time.monotonic_ns() << 22 | pid) & (1 << 64) - 1   # as py_exec: unique per image
+    proc.at_phdr, proc.at_phnum, proc.layout = pairs[AT_PHDR], pairs.get(AT_PHNUM, 0), PY_LAYOUT_PENDING
+    procs[procs.Key(pid)] = proc
 
 
 def _svarint(table: bytes, pos: int) -> int:

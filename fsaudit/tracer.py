@@ -13,7 +13,7 @@ from typing import Callable
 
 from .events import EV_WRITE_RUN, EVENT_STRUCT, PY_FRAMES, STACK_EVENT_STRUCT, InjectedRecord, open_flag_names
 from .resolver import O_CLOEXEC, Fd, Process, Resolver, kind_of_link
-from .cpython import inline_headers, register_images
+from .cpython import attach_process, inline_headers, register_images
 from .stacks import AddressSpace, Symbolizer
 
 PROBE_SOURCE = Path(__file__).resolve().parent.parent / "probes" / "fsaudit.c"
@@ -173,6 +173,12 @@ class Tracer:
         except OSError:
             cwd = "/"
         self._adopt(pid, cwd, pid)
+        if self.symbolizer:
+            try:
+                register_images(self.bpf, [os.readlink(f"/proc/{pid}/exe")])
+            except OSError:
+                pass
+            attach_process(self.bpf, pid)
         self._announce_runtime(pid)
 
     def _announce_runtime(self, pid: int) -> None:

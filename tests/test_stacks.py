@@ -153,3 +153,22 @@ def test_node_stack_names_the_javascript_functions(trace, tmp_path):
     javascript = [frame.split()[:2] for frame in stack if frame.startswith("JS:")]
     assert javascript[0][0].endswith("renameSync") and javascript[0][1].startswith("node:fs:"), stack
     assert javascript[1][0].endswith("saveRecord") and javascript[1][1].startswith(f"{app}:2:"), stack
+
+
+def test_attach_to_cpython_gets_python_frames(bpf, tmp_path):
+    app = tmp_path / "loop.py"
+    app.write_text("import os, sys, time\n\n\ndef save():\n    with open('l.tmp', 'w') as f:\n"
+                   "        f.write('x')\n    os.replace('l.tmp', 'l.txt')\n\n\n"
+                   "print('ready', flush=True)\nwhile True:\n    save()\n    time.sleep(0.05)\n")
+    target = subprocess.Popen(["/usr/bin/python3.11", str(app)], cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+    try:
+        assert target.stdout.readline() == "ready\n"
+        events, report = tmp_path / "attach.jsonl", tmp_path / "r.json"
+        result = fsaudit("attach", str(target.pid), "--duration", "1", "--stacks", "--fail-on", "never",
+                         "--events", str(events), "--json", str(report))
+        assert result.returncode == 0, result.stderr
+        t = Traced(result, events, report)
+    finally:
+        target.kill()
+        target.wait()
+    assert finding(t, "FS101", "/l.tmp")["stack"] == ["rename", f"save ({app}:7)", f"<module> ({app}:12)"]
