@@ -43,7 +43,7 @@ ENTRY_FRAMES = frozenset({"main", "main.main"})
 RUST_HASH = re.compile(r"::h[0-9a-f]{16}$")
 
 
-def call_length(code: bytes) -> bool:
+def follows_call(code: bytes) -> bool:
     """Do the bytes just before a return address end with a call instruction?
     code: the up to 7 bytes before it. Forms: e8 rel32, and ff /2 with any
     ModRM/SIB/displacement (call through a register or memory)."""
@@ -243,8 +243,8 @@ class Symbolizer:
     def __init__(self) -> None:
         self._images: dict[str, ElfImage | None] = {}
         self._lines: dict[str, _Addr2line | None] = {}
-        self._frames: dict[tuple[str, int], str] = {}
-        self._perf_maps: dict[int, tuple[float, list, list]] = {}
+        self._frames: dict[tuple[str, int], tuple[str, ...]] = {}   # (binary, file offset) -> frames
+        self._perf_maps: dict[int, tuple[int, list, list]] = {}     # pid -> (size read, starts, entries)
 
     def image(self, path: str) -> ElfImage | None:
         if path not in self._images:
@@ -259,7 +259,7 @@ class Symbolizer:
         if where is None:
             return self._jit_frame(pid, address) is not None
         image = self.image(where[0])
-        return image is not None and call_length(image.bytes_before(where[1], 7))
+        return image is not None and follows_call(image.bytes_before(where[1], 7))
 
     def frames(self, pid: int, space: AddressSpace, words, until: str | None = None) -> list[str]:
         """The frames of one captured stack, innermost first; with until, only

@@ -172,3 +172,21 @@ def test_attach_to_cpython_gets_python_frames(bpf, tmp_path):
         target.kill()
         target.wait()
     assert finding(t, "FS101", "/l.tmp")["stack"] == ["rename", f"save ({app}:7)", f"<module> ({app}:12)"]
+
+
+@pytest.mark.parametrize("code, is_call", [
+    (bytes.fromhex("e8 10 20 30 40"), True),              # call rel32
+    (bytes.fromhex("ff d0"), True),                       # call rax
+    (bytes.fromhex("41 ff d3"), True),                    # call r11
+    (bytes.fromhex("ff 15 10 20 30 40"), True),           # call [rip+disp32]
+    (bytes.fromhex("ff 54 24 08"), True),                 # call [rsp+8]
+    (bytes.fromhex("ff 90 10 20 30 40"), True),           # call [rax+disp32]
+    (bytes.fromhex("ff 14 25 10 20 30 40"), True),        # call [disp32] through SIB
+    (bytes.fromhex("48 89 c7"), False),                   # mov rdi, rax
+    (bytes.fromhex("ff e0"), False),                      # jmp rax
+    (bytes.fromhex("ff 50"), False),                      # call [rax+disp8] cut short
+])
+def test_a_return_address_follows_a_call_instruction(code, is_call):
+    from fsaudit.stacks import follows_call
+
+    assert follows_call(b"\x90" * 7 + code) is is_call
