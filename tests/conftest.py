@@ -77,6 +77,22 @@ def fsaudit(*args: str, cwd: Path | None = None, **kw) -> subprocess.CompletedPr
                           errors="surrogateescape", **kw)
 
 
+def attach_while_running(argv: list[str], cwd: Path, duration: str, *options: str) -> Traced:
+    """Start argv (it prints "ready" once it has begun), `fsaudit attach` to it
+    for duration seconds with options, then kill it."""
+    target = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, text=True)
+    try:
+        assert target.stdout.readline() == "ready\n"
+        events, report = cwd / "attach.jsonl", cwd / "r.json"
+        result = fsaudit("attach", str(target.pid), "--duration", duration, "--fail-on", "never",
+                         "--events", str(events), "--json", str(report), *options)
+        assert result.returncode == 0, result.stderr
+        return Traced(result, events, report)
+    finally:
+        target.kill()
+        target.wait()
+
+
 @pytest.fixture
 def trace(bpf, tmp_path):
     """trace(argv, *options) runs `fsaudit run` in tmp_path and returns the events and report."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from conftest import PROGRAMS, Traced, fsaudit
+from conftest import PROGRAMS, Traced, attach_while_running, fsaudit
 
 SOURCE = PROGRAMS / "stacks.c"
 SCHEMAS = Path(__file__).parent / "schemas"
@@ -81,17 +81,7 @@ def test_a_thread_and_a_forked_child_get_their_own_stacks(trace, compiled):
 
 
 def test_attach_symbolizes_from_the_running_process(bpf, compiled, tmp_path):
-    target = subprocess.Popen([str(compiled / "fp"), "loop"], cwd=tmp_path, stdout=subprocess.PIPE, text=True)
-    try:
-        assert target.stdout.readline() == "ready\n"
-        events, report = tmp_path / "attach.jsonl", tmp_path / "r.json"
-        result = fsaudit("attach", str(target.pid), "--duration", "1", "--stacks", "--fail-on", "never",
-                         "--events", str(events), "--json", str(report))
-        assert result.returncode == 0, result.stderr
-        t = Traced(result, events, report)
-    finally:
-        target.kill()
-        target.wait()
+    t = attach_while_running([str(compiled / "fp"), "loop"], tmp_path, "1", "--stacks")
     assert finding(t, "FS101", "/l.tmp")["stack"] == ["rename", frame("save_naive", "rename"), frame("main", "loop")]
 
 
@@ -160,17 +150,7 @@ def test_attach_to_cpython_gets_python_frames(bpf, tmp_path):
     app.write_text("import os, sys, time\n\n\ndef save():\n    with open('l.tmp', 'w') as f:\n"
                    "        f.write('x')\n    os.replace('l.tmp', 'l.txt')\n\n\n"
                    "print('ready', flush=True)\nwhile True:\n    save()\n    time.sleep(0.05)\n")
-    target = subprocess.Popen(["/usr/bin/python3.11", str(app)], cwd=tmp_path, stdout=subprocess.PIPE, text=True)
-    try:
-        assert target.stdout.readline() == "ready\n"
-        events, report = tmp_path / "attach.jsonl", tmp_path / "r.json"
-        result = fsaudit("attach", str(target.pid), "--duration", "1", "--stacks", "--fail-on", "never",
-                         "--events", str(events), "--json", str(report))
-        assert result.returncode == 0, result.stderr
-        t = Traced(result, events, report)
-    finally:
-        target.kill()
-        target.wait()
+    t = attach_while_running(["/usr/bin/python3.11", str(app)], tmp_path, "1", "--stacks")
     assert finding(t, "FS101", "/l.tmp")["stack"] == ["rename", f"save ({app}:7)", f"<module> ({app}:12)"]
 
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from conftest import Traced, fsaudit
+from conftest import Traced, attach_while_running, fsaudit
 
 
 def test_write_storm_arrives_aggregated_with_exact_totals(trace, build, tmp_path):
@@ -110,17 +110,7 @@ def test_non_utf8_filename_survives_the_log(trace, build, tmp_path):
 
 def attach_to_story(build, tmp_path, mode: str, duration: str) -> Traced:
     """Start story MODE, attach once it says ready, detach after duration; the target is then killed."""
-    target = subprocess.Popen([str(build("story")), mode], cwd=tmp_path, stdout=subprocess.PIPE, text=True)
-    try:
-        assert target.stdout.readline() == "ready\n"
-        events, report = tmp_path / "attach.jsonl", tmp_path / "r.json"
-        result = fsaudit("attach", str(target.pid), "--duration", duration, "--fail-on", "never",
-                         "--events", str(events), "--json", str(report))
-        assert result.returncode == 0, result.stderr
-        return Traced(result, events, report)
-    finally:
-        target.kill()
-        target.wait()
+    return attach_while_running([str(build("story")), mode], tmp_path, duration)
 
 
 def test_attach_follows_a_running_process(bpf, build, tmp_path):
