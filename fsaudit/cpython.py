@@ -261,7 +261,7 @@ class PyCodes:
         self._codes: dict[int, dict[int, _Code]] = {}    # space -> code address -> code
 
     def add(self, pid: int, record: tuple) -> None:
-        """An EV_PYCODE raw record (EVENT_STRUCT layout)."""
+        """An EV_PYCODE raw record (events.RecordLayout)."""
         offset, args = record[6], record[7:13]
         code, space = args[0], args[5]
         self._space[pid] = space

@@ -11,12 +11,39 @@ from typing import IO, Iterator
 PATH_LEN = 256
 STACK_WORDS = 48     # STACK_SCAN + STACK_DEPTH in probes/fsaudit.c
 PY_FRAMES = 8
-# struct event in probes/fsaudit.c: ts, ts_first, pid, tid, nr, epoch, ret, args[6], path, path2.
-EVENT_STRUCT = struct.Struct(f"=QQIIiIq6Q{PATH_LEN}s{PATH_LEN}s")
-# Compiled with STACKS (--stacks), the same followed by stack[STACK_WORDS],
-# py_code[PY_FRAMES] and py_lasti[PY_FRAMES].
-STACK_EVENT_STRUCT = struct.Struct(f"{EVENT_STRUCT.format}{STACK_WORDS}Q{PY_FRAMES}Q{PY_FRAMES}I")
-RECORD_FIELDS = 15   # the fields of EVENT_STRUCT; a record with a stack has its words after them
+RECORD_FIELDS = 15   # ts, ts_first, pid, tid, nr, epoch, ret, args[6], path, path2; a stack's words follow
+RECORD_LENGTH = struct.Struct("=I")   # the ring buffer's record header: length, then flags and page offset
+
+
+class RecordLayout:
+    """struct event in probes/fsaudit.c, as records arrive: ts, ts_first, pid,
+    tid, nr, epoch, ret, args[6], with --stacks stack[STACK_WORDS],
+    py_code[PY_FRAMES], py_lasti[PY_FRAMES], then path and path2 cut where the
+    record ends (the kernel sends no more than the data). Unpacked as one
+    tuple: the fixed fields, path, path2, then the stack fields."""
+
+    HEAD = "=QQIIiIq6Q"
+    STACK = f"{STACK_WORDS}Q{PY_FRAMES}Q{PY_FRAMES}I"
+
+    def __init__(self, stacks: bool) -> None:
+        self.stacks = stacks
+        self._fixed = self.HEAD + (self.STACK if stacks else "")
+        self.path_offset = struct.calcsize(self._fixed)
+        self._by_length: dict[int, struct.Struct] = {}
+
+    def _struct(self, length: int) -> struct.Struct:
+        paths = length - self.path_offset
+        layout = self._by_length[length] = struct.Struct(f"{self._fixed}{min(paths, PATH_LEN)}s{max(paths - PATH_LEN, 0)}s")
+        return layout
+
+    def unpack_from(self, chunk: bytes, offset: int) -> tuple:
+        """The record whose data starts at offset (its ring buffer header just before it)."""
+        length = RECORD_LENGTH.unpack_from(chunk, offset - 8)[0]
+        rec = (self._by_length.get(length) or self._struct(length)).unpack_from(chunk, offset)
+        if self.stacks:
+            return rec[:13] + rec[-2:] + rec[13:-2]
+        return rec
+
 
 EV_WRITE_RUN, EV_FORK, EV_EXEC, EV_EXIT, EV_STDIO_LOST, EV_AUXV, EV_PYCODE = -1, -2, -3, -4, -5, -6, -7
 

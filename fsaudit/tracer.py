@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import mmap
 import os
 import shutil
 import subprocess
@@ -11,13 +12,20 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from .events import EV_WRITE_RUN, EVENT_STRUCT, PY_FRAMES, STACK_EVENT_STRUCT, InjectedRecord, open_flag_names
+from .events import EV_WRITE_RUN, PY_FRAMES, InjectedRecord, RecordLayout, open_flag_names
 from .resolver import O_CLOEXEC, Fd, Process, Resolver, kind_of_link
 from .cpython import attach_process, inline_headers, register_images
+from .ringbuf import Backlog, RingReader
 from .stacks import AddressSpace, Symbolizer
 
 PROBE_SOURCE = Path(__file__).resolve().parent.parent / "probes" / "fsaudit.c"
-DEFAULT_RINGBUF_PAGES = 4096          # 16 MiB: a burst of ~25 000 unaggregated events
+DEFAULT_RINGBUF_PAGES = 4096          # 16 MiB: ~150 000 records of 96-350 bytes
+# Analysis lagging behind the program waits in fsaudit's memory up to this
+# much; past it the ring buffer fills and the kernel counts what it drops.
+BACKLOG_LIMIT = 128 << 20
+# Records analysed between two copies out of the ring: a few milliseconds'
+# work, so the ring is emptied long before a burst could fill it.
+ANALYSIS_BATCH = 512
 LOST, EPOCH, SPAWNER = 0, 1, 2        # slots of the probe's `counters` array
 TRACED, SPAWNED = 1, 2                # values of the probe's `traced` map
 
@@ -64,10 +72,10 @@ class Tracer:
             raise TracerError(f"loading the BPF program failed ({exc}); run `fsaudit doctor`") from None
         self.t0_ns = time.monotonic_ns()
         self.symbolizer = Symbolizer() if stacks else None
-        self._record = STACK_EVENT_STRUCT if stacks else EVENT_STRUCT
+        self._layout = RecordLayout(stacks)
         self.resolver = Resolver(self.t0_ns, self.symbolizer)
         self.on_events = on_events
-        self._batch: list[tuple] = []
+        self._backlog = Backlog()
         self._injected: list[tuple] = []         # appended by the injector's thread
         self._injected_lock = threading.Lock()
         self._injector = None
@@ -76,7 +84,7 @@ class Tracer:
         self._lost_reported = 0
         self.traced = self.bpf["traced"]
         self.counters = self.bpf["counters"]
-        self.bpf["events"].open_ring_buffer(self._on_record)
+        self._ring = RingReader(self.bpf["events"].map_fd, ringbuf_pages * mmap.PAGESIZE)
         self._attach_stdio_probes()
 
     def _attach_stdio_probes(self) -> None:
@@ -87,9 +95,6 @@ class Tracer:
             self.bpf.attach_uprobe(name=b"c", sym=b"fclose", fn_name=b"on_fclose")
         except Exception as exc:   # bcc raises bare Exception when libc or a symbol is missing
             raise TracerError(f"attaching the stdio uprobes to libc failed ({exc}); run `fsaudit doctor`") from None
-
-    def _on_record(self, _ctx, data, size) -> None:
-        self._batch.append(self._record.unpack(ctypes.string_at(data, self._record.size)))
 
     def _set_counter(self, slot: int, value: int) -> None:
         self.counters[ctypes.c_int(slot)] = ctypes.c_uint64(value)
@@ -222,22 +227,29 @@ class Tracer:
         return self.counters[ctypes.c_int(LOST)].value
 
     def poll(self, timeout_ms: int = 50) -> None:
-        """Wait for a batch (the probe wakes us per batch, not per record) or the
-        timeout, take whatever is there, resolve it in kernel order and hand it on."""
-        self.bpf.ring_buffer_poll(timeout_ms)
-        self.drain()
+        """Analyse one batch of records: those waiting in the backlog, else
+        whatever the ring buffer holds after a wake-up (the probe wakes us per
+        batch, not per record) or the timeout."""
+        if not self._backlog:
+            self._ring.wait(timeout_ms / 1000)
+        self._take()
+        self._deliver(ANALYSIS_BATCH)
 
-    def drain(self) -> None:
-        # Injections are taken before the ring buffer is read: every kernel
-        # event they must follow was submitted before they were recorded.
+    def _take(self) -> None:
+        """Copy what the ring holds into the backlog, up to BACKLOG_LIMIT.
+        Injections are taken first: every kernel event they must follow was
+        submitted before they were recorded."""
         with self._injected_lock:
             injected, self._injected = self._injected, []
-        self.bpf.ring_buffer_consume()
-        self._batch.extend(injected)
-        self._deliver()
+        while self._backlog.size < BACKLOG_LIMIT:
+            taken = self._ring.take(BACKLOG_LIMIT - self._backlog.size)
+            if taken is None:
+                break
+            self._backlog.add_chunk(*taken)
+        self._backlog.add_records(injected)
 
-    def _deliver(self) -> None:
-        batch, self._batch = self._batch, []
+    def _deliver(self, count: int) -> None:
+        batch = self._backlog.next(count, self._layout.unpack_from)
         # Every event bumps the kernel's epoch; a write run carries the epoch
         # it began in and so belongs right after that event, even when
         # another thread's later event reached the ring buffer first.
@@ -254,6 +266,14 @@ class Tracer:
         if events:
             self.on_events(events)
 
+    def _drain(self) -> None:
+        """Analyse everything the ring and the backlog hold."""
+        self._take()
+        while self._backlog:
+            self._deliver(ANALYSIS_BATCH)
+            self._take()
+        self._deliver(0)   # reports losses even when nothing arrived
+
     def stop(self) -> None:
         """End observation: stop tracing new calls, deliver everything still in
         the kernel (including write runs no later syscall has ended), unload.
@@ -261,9 +281,10 @@ class Tracer:
         if self._injector:
             self._injector.active = False
         self.traced.clear()
-        self.drain()
-        self._batch.extend(_run_record(tid.value, run) for tid, run in self.bpf["runs"].items() if run.calls)
-        self._deliver()
+        self._drain()
+        self._backlog.add_records([_run_record(tid.value, run) for tid, run in self.bpf["runs"].items() if run.calls])
+        self._drain()
+        self._ring.close()
         self.bpf.cleanup()
         if self.symbolizer:
             self.symbolizer.close()

@@ -269,7 +269,7 @@ static __always_inline int py_ship(u32 pid, u32 tid, u64 space, u64 code, struct
     u32 size = table_size < PATH_LEN ? table_size : PATH_LEN;
     if (py_read(e->path2, size, (void *)(table + PY311_BYTES_DATA)) != 0) size = 0;
     e->args[2] = size;
-    submit(e);
+    submit(e, PATH2_OFFSET + size);
     for (int k = 0; k < PY_LINE_CHUNKS; k++) {
         u64 offset = PATH_LEN + k * 2 * PATH_LEN;
         if (offset >= table_size) break;
@@ -284,7 +284,7 @@ static __always_inline int py_ship(u32 pid, u32 tid, u64 space, u64 code, struct
         size = table_size - offset < 2 * PATH_LEN ? table_size - offset : 2 * PATH_LEN;
         if (py_read(e->path, size, (void *)(table + PY311_BYTES_DATA + offset)) != 0) size = 0;
         e->args[2] = size;
-        submit(e);
+        submit(e, PATH_OFFSET + size);
     }
     return 1;
 }

@@ -28,7 +28,7 @@
 #define PY_FRAMES 8        // CPython frames per stack, innermost first (a power of 2)
 #endif
 
-// Shared with fsaudit/events.py (EVENT_STRUCT): keep the layout in step.
+// Shared with fsaudit/events.py (RecordLayout): keep the layout in step.
 struct event {
     u64 ts;          // ktime ns at syscall exit (runs: last write)
     u64 ts_first;    // syscalls: entry time (writes: exit); runs: first write's exit
@@ -38,14 +38,18 @@ struct event {
     u32 epoch;
     s64 ret;
     u64 args[6];     // runs: fd, calls, bytes, max size, syscall nr
-    char path[PATH_LEN];
-    char path2[PATH_LEN];
 #ifdef STACKS
     u64 stack[STACK_WORDS];
     u64 py_code[PY_FRAMES];    // CPython: code object addresses, 0-terminated
     u32 py_lasti[PY_FRAMES];   // and each frame's instruction index
 #endif
+    // Last: a record ends where its data does (see submit), so an event
+    // without paths crosses the ring buffer as a sixth of its full size.
+    char path[PATH_LEN];
+    char path2[PATH_LEN];
 };
+#define PATH_OFFSET __builtin_offsetof(struct event, path)
+#define PATH2_OFFSET __builtin_offsetof(struct event, path2)
 
 struct inflight {
     u64 ts;
@@ -69,6 +73,10 @@ BPF_HASH(traced, u32, u8, 65536);
 BPF_HASH(inflight, u32, struct inflight, 65536);
 BPF_HASH(runs, u32, struct write_run, 65536);
 BPF_PERCPU_ARRAY(blank_run, struct write_run, 1);   // never written: a zeroed run, too big for the BPF stack
+// Events are built here and copied into the ring buffer at their real size,
+// which a ring buffer reservation (of a constant size) cannot have. Safe per
+// CPU: syscall and sched tracepoints run their programs with preemption off.
+BPF_PERCPU_ARRAY(event_scratch, struct event, 1);
 // 0: lost events, 1: epoch, 2: tgid of the spawner (fsaudit itself),
 // 3: events submitted since user space was last woken.
 BPF_ARRAY(counters, u64, 4);
@@ -115,7 +123,8 @@ static __always_inline u32 current_epoch(void) {
 // once per batch; between batches it polls with a short timeout.
 #define WAKEUP_BATCH 1024
 
-static __always_inline void submit(struct event *e) {
+// Sends the first size bytes of e (from reserve()).
+static __always_inline void submit(struct event *e, u64 size) {
     int k = 3;
     u64 *pending = counters.lookup(&k);
     u64 flags = BPF_RB_NO_WAKEUP;
@@ -123,15 +132,15 @@ static __always_inline void submit(struct event *e) {
         *pending = 0;
         flags = BPF_RB_FORCE_WAKEUP;
     }
-    events.ringbuf_submit(e, flags);
+    if (size > sizeof(struct event)) size = sizeof(struct event);
+    if (events.ringbuf_output(e, size, flags) != 0) count_lost();
 }
 
+// This CPU's event under construction; nothing else may be built until it is submitted.
 static __always_inline struct event *reserve(u32 pid, u32 tid, s32 nr) {
-    struct event *e = events.ringbuf_reserve(sizeof(struct event));
-    if (!e) {
-        count_lost();
-        return 0;
-    }
+    int zero = 0;
+    struct event *e = event_scratch.lookup(&zero);
+    if (!e) return 0;
     e->pid = pid;
     e->tid = tid;
     e->nr = nr;
@@ -177,7 +186,7 @@ static __always_inline void flush_run(u32 pid, u32 tid) {
 #ifdef STACKS
         __builtin_memcpy(e->stack, r->stack, sizeof(r->stack));
 #endif
-        submit(e);
+        submit(e, PATH_OFFSET);
     }
     r->calls = 0;
 }
@@ -290,7 +299,7 @@ static __always_inline void report_stdio_lost(u32 pid, u32 tid) {
         e->args[0] = fd;
         e->args[1] = ptrs[1] - ptrs[0];
         e->args[2] = fp;
-        submit(e);
+        submit(e, PATH_OFFSET);
     }
     stdio_files.delete(&pid);
 }
@@ -332,7 +341,7 @@ static __always_inline void report_auxv(struct bpf_raw_tracepoint_args *ctx, u32
     e->args[1] = aux[1];
     e->args[2] = aux[2];
     e->args[3] = aux[3];
-    submit(e);
+    submit(e, PATH_OFFSET);
     py_exec(pid, aux[2], aux[3]);
 }
 #endif
@@ -489,8 +498,13 @@ RAW_TRACEPOINT_PROBE(sys_exit) {
 #endif
     int pa = path_args(nr);
     int p1 = pa >> 4, p2 = pa & 0xf;
-    if (p1 < 6) read_user_str(e->path, PATH_LEN, (void *)in->args[p1 & 7]);
-    if (p2 < 6) read_user_str(e->path2, PATH_LEN, (void *)in->args[p2 & 7]);
+    u64 size = PATH_OFFSET;
+    long n;
+    if (p1 < 6 && (n = read_user_str(e->path, PATH_LEN, (void *)in->args[p1 & 7])) > 0) size = PATH_OFFSET + n;
+    if (p2 < 6) {
+        n = read_user_str(e->path2, PATH_LEN, (void *)in->args[p2 & 7]);
+        size = PATH2_OFFSET + (n > 0 ? n : 1);   // an unreadable path2 is an empty one
+    }
     if (ret == 0 && (nr == __NR_pipe || nr == __NR_pipe2 || nr == __NR_socketpair)) {
         // The two new fds (int[2]) go to args[5], which these calls do not use.
         void *pair = (void *)(nr == __NR_socketpair ? in->args[3] : in->args[0]);
@@ -503,7 +517,7 @@ RAW_TRACEPOINT_PROBE(sys_exit) {
         e->args[2] = how[0];
         e->args[3] = how[1];
     }
-    submit(e);
+    submit(e, size);
     return 0;
 }
 
@@ -538,7 +552,7 @@ TRACEPOINT_PROBE(sched, sched_process_fork) {
     e->ret = child;
     e->args[0] = child;
     e->args[1] = flags;
-    submit(e);
+    submit(e, PATH_OFFSET);
     return 0;
 }
 
@@ -556,8 +570,8 @@ TRACEPOINT_PROBE(sched, sched_process_exec) {
     e->epoch = bump_epoch();
     e->ret = 0;
     e->args[0] = args->old_pid;
-    read_kernel_str(e->path, PATH_LEN, (void *)args + (args->data_loc_filename & 0xffff));
-    submit(e);
+    long n = read_kernel_str(e->path, PATH_LEN, (void *)args + (args->data_loc_filename & 0xffff));
+    submit(e, PATH_OFFSET + (n > 0 ? n : 0));
 #ifdef STACKS
     struct inflight execve = {};
     execve.nr = __NR_execve;   // report_auxv at this thread's return to user space
@@ -598,7 +612,7 @@ TRACEPOINT_PROBE(sched, sched_process_exit) {
         e->epoch = bump_epoch();
         u64 *info = exit_info.lookup(&pid);
         e->ret = info ? *info : 0;
-        submit(e);
+        submit(e, PATH_OFFSET);
     }
     exit_info.delete(&pid);
     stdio_files.delete(&pid);

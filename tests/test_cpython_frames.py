@@ -24,7 +24,6 @@ from conftest import ROOT
 from fsaudit import cpython
 from fsaudit.cpython import PY_FILE_MAX, PyCodes, addr2line
 from fsaudit.events import EV_PYCODE
-from fsaudit.events import EVENT_STRUCT
 
 PYTHON311 = "/usr/bin/python3.11"
 HEADER = ROOT / "probes" / "cpython.h"
@@ -356,8 +355,3 @@ def test_image_facts_of_the_system_python():
     assert facts == (bytes.fromhex(build_id)[:20].ljust(20, b"\0"), int(runtime, 16))
     assert cpython.image_facts(os.path.realpath("/bin/sh")) is None      # an ELF, not Python
     assert cpython.image_facts(__file__) is None                        # not an ELF
-
-
-def test_event_record_layout_is_what_pycodes_reads():
-    # ts, ts_first, pid, tid, nr, epoch, ret, args[6], path, path2 (then --stacks fields)
-    assert EVENT_STRUCT.format.startswith("=QQIIiIq6Q256s256s")
