@@ -5,18 +5,26 @@ much per event as the slowest consumer. Here draining is a copy of the whole
 committed region (the kernel maps the data pages twice, so it is contiguous
 even when it wraps) and a walk over the record headers: the ring is emptied
 in microseconds however far analysis lags behind, and the lag waits in a
-backlog in fsaudit's memory instead of overflowing the kernel's buffer.
+backlog (memory, then a temporary file) instead of overflowing the kernel's
+buffer.
 """
 
 from __future__ import annotations
 
 import mmap
+import os
+import pickle
 import select
 import struct
+import tempfile
+from array import array
 from collections import deque
+from typing import IO
 
 BUSY_BIT, DISCARD_BIT = 1 << 31, 1 << 30   # linux/bpf.h BPF_RINGBUF_*_BIT
 HEADER = struct.Struct("=II")              # len (with the bits above), page offset
+SPILL_HEADER = struct.Struct("=BII")       # Backlog's file: kind, chunk size, payload size
+SPILLED_CHUNK, SPILLED_RECORDS = 1, 2
 
 
 class RingReader:
@@ -41,14 +49,13 @@ class RingReader:
         """Until the kernel forces a wake-up (once per batch of records) or the timeout."""
         self._epoll.poll(timeout_s)
 
-    def take(self, limit: int) -> tuple[bytes, list[int]] | None:
-        """The committed records (at most about limit bytes of them): one copy of
-        their region and the offset of each record's payload in it. Frees their
-        space in the ring."""
+    def take(self) -> tuple[bytes, list[int]] | None:
+        """The committed records: one copy of their region and the offset of
+        each record's payload in it. Frees their space in the ring."""
         consumer, producer = self._consumer_pos[0], self._producer_pos[0]
         start, position, offsets = consumer & self._mask, consumer, []
         header, data = HEADER.unpack_from, self._data
-        while position < producer and position - consumer < limit:
+        while position < producer:
             length = header(data, position & self._mask)[0]
             if length & BUSY_BIT:   # reserved, not yet submitted: later records wait for it
                 break
@@ -72,28 +79,91 @@ class RingReader:
 
 
 class Backlog:
-    """Records copied out of the ring and not yet analysed, oldest first:
-    (chunk, offsets) from RingReader.take, or lists of ready records."""
+    """Records copied out of the ring and not yet analysed, oldest first: ring
+    chunks (chunk, offsets from RingReader.take) and lists of ready records.
 
-    def __init__(self) -> None:
-        self._parts: deque = deque()
-        self.size = 0   # bytes of ring chunks held
+    Up to memory_limit bytes of chunks wait in memory; past that, parts go to
+    an unlinked temporary file (in $TMPDIR) until analysis has read them all
+    back, so memory stays bounded and nothing is dropped while the file can
+    grow. A part the file refuses waits in memory after it, and `accepting`
+    turns false: the caller leaves records in the ring, where the kernel
+    counts what it then has to drop."""
+
+    def __init__(self, memory_limit: int) -> None:
+        self.memory_limit = memory_limit
+        self.size = 0                  # bytes of chunks in memory
+        self.spilled_bytes = 0         # written to the file since tracing began
+        self._parts: deque = deque()   # [chunk or None, offsets or records, how many analysed]
+        self._refused: deque = deque()  # parts newer than the file's that it could not take
+        self._spill: IO[bytes] | None = None
+        self._spill_read = self._spill_end = 0
 
     def __bool__(self) -> bool:
-        return bool(self._parts)
+        return bool(self._parts or self._spill_end or self._refused)
+
+    @property
+    def accepting(self) -> bool:
+        return not self._refused
 
     def add_chunk(self, chunk: bytes, offsets: list[int]) -> None:
-        self._parts.append([chunk, offsets, 0])
         self.size += len(chunk)
+        if self.size <= self.memory_limit and not self._spill_end and not self._refused:
+            self._parts.append([chunk, offsets, 0])
+        elif self._refused or not self._write(SPILLED_CHUNK, len(chunk), chunk + array("I", offsets).tobytes()):
+            self._refused.append([chunk, offsets, 0])
+        else:
+            self.size -= len(chunk)
 
     def add_records(self, records: list) -> None:
-        if records:
+        if not records:
+            return
+        if not self._spill_end and not self._refused:
             self._parts.append([None, records, 0])
+        elif self._refused or not self._write(SPILLED_RECORDS, 0, pickle.dumps(records)):
+            self._refused.append([None, records, 0])
+
+    def _write(self, kind: int, chunk_size: int, payload: bytes) -> bool:
+        """Append a part to the file, after every part already there; False if it cannot."""
+        entry = SPILL_HEADER.pack(kind, chunk_size, len(payload)) + payload
+        try:
+            if self._spill is None:
+                self._spill = tempfile.TemporaryFile(prefix="fsaudit-backlog-")
+            written = os.pwrite(self._spill.fileno(), entry, self._spill_end)
+        except OSError:
+            return False
+        if written != len(entry):   # the file system is full
+            return False
+        self._spill_end += written
+        self.spilled_bytes += written
+        return True
+
+    def _load(self) -> None:
+        """Bring the oldest part in the file back into memory; empty the file once all are back."""
+        fd = self._spill.fileno()
+        kind, chunk_size, length = SPILL_HEADER.unpack(os.pread(fd, SPILL_HEADER.size, self._spill_read))
+        payload = os.pread(fd, length, self._spill_read + SPILL_HEADER.size)
+        self._spill_read += SPILL_HEADER.size + length
+        if kind == SPILLED_CHUNK:
+            chunk = payload[:chunk_size]
+            self._parts.append([chunk, array("I", payload[chunk_size:]).tolist(), 0])
+            self.size += len(chunk)
+        else:
+            self._parts.append([None, pickle.loads(payload), 0])
+        if self._spill_read == self._spill_end:
+            os.ftruncate(fd, 0)
+            self._spill_read = self._spill_end = 0
 
     def next(self, count: int, unpack_from) -> list:
         """Up to count records, oldest first; ring records unpacked by unpack_from(chunk, offset)."""
         out: list = []
-        while self._parts and len(out) < count:
+        while len(out) < count:
+            if not self._parts:
+                if self._spill_end:
+                    self._load()
+                elif self._refused:
+                    self._parts, self._refused = self._refused, deque()
+                else:
+                    break
             part = self._parts[0]
             chunk, items, done = part
             end = min(len(items), done + count - len(out))
@@ -108,3 +178,7 @@ class Backlog:
             else:
                 part[2] = end
         return out
+
+    def close(self) -> None:
+        if self._spill is not None:
+            self._spill.close()

@@ -20,12 +20,12 @@ from .stacks import AddressSpace, Symbolizer
 
 PROBE_SOURCE = Path(__file__).resolve().parent.parent / "probes" / "fsaudit.c"
 DEFAULT_RINGBUF_PAGES = 4096          # 16 MiB: ~150 000 records of 96-350 bytes
-# Analysis lagging behind the program waits in fsaudit's memory up to this
-# much; past it the ring buffer fills and the kernel counts what it drops.
-BACKLOG_LIMIT = 128 << 20
+# Records analysis has not reached wait in memory up to this much, then in
+# a temporary file (ringbuf.Backlog).
+DEFAULT_BACKLOG_MIB = 32
 # Records analysed between two copies out of the ring: a few milliseconds'
 # work, so the ring is emptied long before a burst could fill it.
-ANALYSIS_BATCH = 512
+ANALYSIS_BATCH = 128
 LOST, EPOCH, SPAWNER = 0, 1, 2        # slots of the probe's `counters` array
 TRACED, SPAWNED = 1, 2                # values of the probe's `traced` map
 
@@ -59,7 +59,7 @@ class Tracer:
     """Owns the BPF program; call spawn() or attach(), then run() until the tree is gone."""
 
     def __init__(self, on_events: Callable[[list[dict]], None], ringbuf_pages: int = DEFAULT_RINGBUF_PAGES,
-                 stacks: bool = False) -> None:
+                 stacks: bool = False, backlog_mib: int = DEFAULT_BACKLOG_MIB) -> None:
         try:
             from bcc import BPF
         except ImportError as exc:
@@ -75,7 +75,7 @@ class Tracer:
         self._layout = RecordLayout(stacks)
         self.resolver = Resolver(self.t0_ns, self.symbolizer)
         self.on_events = on_events
-        self._backlog = Backlog()
+        self._backlog = Backlog(backlog_mib << 20)
         self._injected: list[tuple] = []         # appended by the injector's thread
         self._injected_lock = threading.Lock()
         self._injector = None
@@ -236,15 +236,13 @@ class Tracer:
         self._deliver(ANALYSIS_BATCH)
 
     def _take(self) -> None:
-        """Copy what the ring holds into the backlog, up to BACKLOG_LIMIT.
-        Injections are taken first: every kernel event they must follow was
-        submitted before they were recorded."""
+        """Move what the ring holds to the backlog, unless the backlog can take
+        no more. Injections are taken first: every kernel event they must
+        follow was submitted before they were recorded."""
         with self._injected_lock:
             injected, self._injected = self._injected, []
-        while self._backlog.size < BACKLOG_LIMIT:
-            taken = self._ring.take(BACKLOG_LIMIT - self._backlog.size)
-            if taken is None:
-                break
+        taken = self._ring.take() if self._backlog.accepting else None
+        if taken is not None:
             self._backlog.add_chunk(*taken)
         self._backlog.add_records(injected)
 
@@ -285,6 +283,7 @@ class Tracer:
         self._backlog.add_records([_run_record(tid.value, run) for tid, run in self.bpf["runs"].items() if run.calls])
         self._drain()
         self._ring.close()
+        self._backlog.close()
         self.bpf.cleanup()
         if self.symbolizer:
             self.symbolizer.close()

@@ -85,7 +85,7 @@ def test_stack_fields_follow_the_paths_in_the_tuple():
 
 
 def test_backlog_hands_out_records_oldest_first_across_parts():
-    backlog = Backlog()
+    backlog = Backlog(memory_limit=1 << 20)
     chunk = b"abcdefgh"
     backlog.add_chunk(chunk, [0, 2, 4, 6])
     backlog.add_records(["r1", "r2"])
@@ -103,3 +103,51 @@ def test_backlog_hands_out_records_oldest_first_across_parts():
     assert backlog.next(10, unpack) == ["r2", b"XY", b"Y"]
     assert not backlog and backlog.size == 0
     assert backlog.next(10, unpack) == []
+
+
+def chunk_of(*payloads: bytes) -> tuple[bytes, list[int]]:
+    """A ring chunk of 8-byte records, as RingReader.take returns it."""
+    chunk = b"".join(ring_record(p) for p in payloads)
+    return chunk, [16 * i + 8 for i in range(len(payloads))]
+
+
+def unpack_payload(chunk: bytes, offset: int) -> bytes:
+    return chunk[offset:offset + 8]
+
+
+def test_backlog_past_its_memory_limit_goes_through_a_file_in_order(tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr("tempfile.tempdir", None)
+    backlog = Backlog(memory_limit=64)           # two chunks of two 16-byte records
+    for n in range(5):
+        backlog.add_chunk(*chunk_of(b"chunk%d.a" % n, b"chunk%d.b" % n))
+        if n == 3:
+            backlog.add_records(["injected"])    # behind chunk 3, in the file
+    assert backlog.size == 64 and backlog.spilled_bytes > 0
+    assert backlog.accepting
+    got = []
+    while backlog:
+        got += backlog.next(3, unpack_payload)
+    assert got == [b"chunk%d.%s" % (n, ab) for n in range(4) for ab in (b"a", b"b")] + \
+        ["injected", b"chunk4.a", b"chunk4.b"]
+    assert backlog.size == 0
+    # Emptied, the file is reused from its start: memory first again.
+    backlog.add_chunk(*chunk_of(b"again..."))
+    assert backlog.next(5, unpack_payload) == [b"again..."]
+    backlog.close()
+
+
+def test_a_part_the_file_refuses_waits_after_it_and_stops_intake(monkeypatch):
+    backlog = Backlog(memory_limit=32)
+    backlog.add_chunk(*chunk_of(b"memory.a", b"memory.b"))
+    backlog.add_chunk(*chunk_of(b"file...."))
+    monkeypatch.setattr("os.pwrite", lambda *a: (_ for _ in ()).throw(OSError(28, "No space left on device")))
+    backlog.add_chunk(*chunk_of(b"refused."))
+    backlog.add_records(["injected"])
+    assert not backlog.accepting
+    got = []
+    while backlog:
+        got += backlog.next(2, unpack_payload)
+    assert got == [b"memory.a", b"memory.b", b"file....", b"refused.", "injected"]
+    assert backlog.accepting
+    backlog.close()

@@ -49,7 +49,7 @@ def command(
         cwd = "/"
     view = common.open_view(live, session, cwd)
     try:
-        tracer = Tracer(session.feed, common.ringbuf_pages(), stacks=stacks)
+        tracer = Tracer(session.feed, stacks=stacks, **common.tracer_sizes())
     except TracerError as exc:
         raise fail(str(exc), EXIT_CANNOT_TRACE) from None
     tracer.attach(pid)

@@ -73,19 +73,23 @@ def require_tracing(need_strace: bool = False) -> None:
         raise fail(f"cannot trace: {failed.line()}", EXIT_CANNOT_TRACE)
 
 
-def ringbuf_pages() -> int:
-    """FSAUDIT_RINGBUF_PAGES: the kernel ring buffer's size in pages (a power of 2).
-    Larger absorbs longer bursts of unfoldable events; tests shrink it to force losses."""
+def tracer_sizes() -> dict[str, int]:
+    """The tracer's buffers, from the environment: FSAUDIT_RINGBUF_PAGES, the
+    kernel ring buffer in pages (a power of 2; larger absorbs longer bursts
+    while fsaudit is off the CPU, tests shrink it to force losses), and
+    FSAUDIT_BACKLOG_MIB, the records awaiting analysis that stay in memory
+    before the rest go to a temporary file."""
     import os
 
-    from ..tracer import DEFAULT_RINGBUF_PAGES
+    from ..tracer import DEFAULT_BACKLOG_MIB, DEFAULT_RINGBUF_PAGES
 
-    value = os.environ.get("FSAUDIT_RINGBUF_PAGES", "")
-    if not value:
-        return DEFAULT_RINGBUF_PAGES
-    if not value.isdigit() or int(value) < 1 or int(value) & (int(value) - 1):
-        raise fail(f"FSAUDIT_RINGBUF_PAGES={value}: must be a power of 2 (pages)", EXIT_USAGE)
-    return int(value)
+    pages = os.environ.get("FSAUDIT_RINGBUF_PAGES", "") or str(DEFAULT_RINGBUF_PAGES)
+    if not pages.isdigit() or int(pages) < 1 or int(pages) & (int(pages) - 1):
+        raise fail(f"FSAUDIT_RINGBUF_PAGES={pages}: must be a power of 2 (pages)", EXIT_USAGE)
+    backlog = os.environ.get("FSAUDIT_BACKLOG_MIB", "") or str(DEFAULT_BACKLOG_MIB)
+    if not backlog.isdigit():
+        raise fail(f"FSAUDIT_BACKLOG_MIB={backlog}: must be a whole number of MiB", EXIT_USAGE)
+    return {"ringbuf_pages": int(pages), "backlog_mib": int(backlog)}
 
 
 def host_header() -> dict:

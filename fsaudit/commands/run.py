@@ -50,7 +50,7 @@ def command(
     session = common.start_session(options, "run", header)
     view = common.open_view(live, session, os.getcwd())
     try:
-        tracer = Tracer(session.feed, common.ringbuf_pages(), stacks=stacks)
+        tracer = Tracer(session.feed, stacks=stacks, **common.tracer_sizes())
     except TracerError as exc:
         raise fail(str(exc), EXIT_CANNOT_TRACE) from None
     try:
