@@ -2,7 +2,8 @@
 
 Prints one table: wall (median of --repeat runs), ratio to untraced, the
 tracer's own CPU (fsaudit's user+sys minus the target's), events, lost
-events and fsaudit's peak RSS. With --live, each repeat also runs fsaudit
+events, fsaudit's peak RSS and "done", fsaudit's own wall time (the target's
+plus the analysis still to finish when it exits). With --live, each repeat also runs fsaudit
 with its dashboard drawing on a 160x50 pseudo-terminal, and two columns
 compare that run with the plain one. Run as root after `make setup`:
 
@@ -32,12 +33,14 @@ TIME = "/usr/bin/time"
 TIME_FORMAT = "%e %U %S %M"
 STRACE_SYSCALLS = "write,openat,close,fsync,fdatasync,rename"
 
-WORKLOADS = [   # name, argv tail, quick argv tail, run under strace
-    ("1M x 64 B write", ["storm", "1000000"], ["storm", "100000"], True),
-    ("4 KiB + fdatasync/16, 200 MB", ["datasync", "200"], ["datasync", "20"], True),
-    ("100k files write+fsync+rename", ["files", "100000"], ["files", "5000"], False),
-    ("8 procs x 8 threads", ["threads", "20000"], ["threads", "2000"], False),
-    ("start-up: to the command's main()", ["started"], ["started"], False),
+WORKLOADS = [   # name, argv tail, quick argv tail, run under strace, in tmpfs (/dev/shm)
+    ("1M x 64 B write", ["storm", "1000000"], ["storm", "100000"], True, False),
+    ("4 KiB + fdatasync/16, 200 MB", ["datasync", "200"], ["datasync", "20"], True, False),
+    ("100k files write+fsync+rename", ["files", "100000"], ["files", "5000"], False, False),
+    # The same without the disk: events as fast as the kernel makes them.
+    ("100k files, tmpfs", ["files", "100000"], ["files", "5000"], False, True),
+    ("8 procs x 8 threads", ["threads", "20000"], ["threads", "2000"], False, False),
+    ("start-up: to the command's main()", ["started"], ["started"], False, False),
 ]
 
 
@@ -77,38 +80,40 @@ def fresh(work: Path) -> Path:
     return work
 
 
-def traced_run(argv, tail, tmp, report, live_terminal=None):
-    """fsaudit run on argv: (the target's wall s, or launch to its main() for `started`;
-    the target's user+sys s; fsaudit's own CPU s; fsaudit's max RSS KiB)."""
+def traced_run(argv, tail, tmp, work, report, live_terminal=None):
+    """fsaudit run on argv in work: (the target's wall s, or launch to its main() for
+    `started`; the target's user+sys s; fsaudit's own CPU s; fsaudit's max RSS KiB;
+    fsaudit's wall s, analysis of what it has not caught up with included)."""
     inner = tmp / "inner"
     live = ["--live"] if live_terminal is not None else []
     launched_ns = time.monotonic_ns()
     outer = timed([FSAUDIT, "run", *live, "--fail-on", "never", "--json", str(report), "--",
-                   TIME, "-f", TIME_FORMAT, "-o", str(inner), *argv], fresh(tmp / "w"), tmp / "t1", live_terminal)
+                   TIME, "-f", TIME_FORMAT, "-o", str(inner), *argv], fresh(work), tmp / "t1", live_terminal)
     target_wall, target_user, target_sys = (float(x) for x in inner.read_text().split()[-4:-1])
     target_cpu = target_user + target_sys
     if tail == ["started"]:   # from launching fsaudit to the traced command's main()
-        target_wall = (int((tmp / "w" / "started.ns").read_text()) - launched_ns) / 1e9
-    return target_wall, target_cpu, outer[1] - target_cpu, outer[2]
+        target_wall = (int((work / "started.ns").read_text()) - launched_ns) / 1e9
+    return target_wall, target_cpu, outer[1] - target_cpu, outer[2], outer[0]
 
 
-def run_row(name, tail, exe, tmp, repeat, with_strace, live_terminal):
+def run_row(name, tail, exe, tmp, work, repeat, with_strace, live_terminal):
     argv = [str(exe), *tail]
-    base, traced, tracer_cpu, rss, straced, live, live_cpu = [], [], [], [], [], [], []
+    base, traced, tracer_cpu, rss, done, straced, live, live_cpu = [], [], [], [], [], [], [], []
     report = tmp / "report.json"
     for _ in range(repeat):
-        base.append(timed(argv, fresh(tmp / "w"), tmp / "t0")[0])
-        target_s, target_cpu, cpu, max_rss = traced_run(argv, tail, tmp, report)
+        base.append(timed(argv, fresh(work), tmp / "t0")[0])
+        target_s, target_cpu, cpu, max_rss, fsaudit_s = traced_run(argv, tail, tmp, work, report)
         traced.append(target_s)
         tracer_cpu.append(cpu)
         rss.append(max_rss)
+        done.append(fsaudit_s)
         if live_terminal is not None:
-            target_s, _, cpu, _ = traced_run(argv, tail, tmp, tmp / "live.json", live_terminal)
+            target_s, _, cpu, _, _ = traced_run(argv, tail, tmp, work, tmp / "live.json", live_terminal)
             live.append(target_s)
             live_cpu.append(cpu)
         if with_strace:
             straced.append(timed(["strace", "-f", "-qq", "-o", "/dev/null", "-e", f"trace={STRACE_SYSCALLS}", *argv],
-                                 fresh(tmp / "w"), tmp / "t2")[0])
+                                 fresh(work), tmp / "t2")[0])
     counts = json.loads(report.read_text())["counts"]
     b, t = statistics.median(base), statistics.median(traced)
     row = {
@@ -116,6 +121,7 @@ def run_row(name, tail, exe, tmp, repeat, with_strace, live_terminal):
         "target_cpu_s": target_cpu, "tracer_cpu_s": statistics.median(tracer_cpu),
         "strace_ratio": statistics.median(straced) / b if straced else None,
         "events": counts["events"], "lost": counts["lost_events"], "rss_mb": max(rss) / 1024,
+        "fsaudit_s": statistics.median(done),
     }
     if live:
         row.update(live_s=statistics.median(live), live_tracer_cpu_s=statistics.median(live_cpu),
@@ -131,13 +137,16 @@ def main() -> None:
     parser.add_argument("--live", action="store_true", help="also run fsaudit with its dashboard on a pty")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="fsaudit-bench-") as tmpdir, \
+            tempfile.TemporaryDirectory(prefix="fsaudit-bench-", dir="/dev/shm") as shmdir, \
             (dashboard_terminal() if args.live else contextlib.nullcontext()) as live_terminal:
         tmp = Path(tmpdir)
         exe = tmp / "workloads"
         subprocess.run(["cc", "-O2", "-pthread", "-o", str(exe), str(ROOT / "bench" / "workloads.c")], check=True)
-        rows = [run_row(name, quick if args.quick else full, exe, tmp, args.repeat, strace, live_terminal)
-                for name, full, quick, strace in WORKLOADS]
-    header = f"{'workload':32} {'untraced':>9} {'fsaudit':>9} {'ratio':>6} {'strace':>7} {'tracer CPU':>11} {'events':>8} {'lost':>5} {'RSS MB':>7}"
+        rows = [run_row(name, quick if args.quick else full, exe, tmp, Path(shmdir if tmpfs else tmpdir) / "w",
+                        args.repeat, strace, live_terminal)
+                for name, full, quick, strace, tmpfs in WORKLOADS]
+    header = (f"{'workload':32} {'untraced':>9} {'fsaudit':>9} {'ratio':>6} {'strace':>7} {'tracer CPU':>11} "
+              f"{'events':>8} {'lost':>5} {'RSS MB':>7} {'done':>8}")
     if args.live:
         header += f" {'--live':>9} {'vs plain':>8} {'live CPU':>9} {'lost':>5}"
     print(header)
@@ -146,7 +155,7 @@ def main() -> None:
         ratio = f"{r['ratio']:5.2f}x" if r["untraced_s"] >= 0.01 else "     -"
         cpu = f"{r['tracer_cpu_s']:.2f}s"
         line = (f"{r['workload']:32} {r['untraced_s']:8.2f}s {r['traced_s']:8.2f}s {ratio} {strace:>7} "
-                f"{cpu:>11} {r['events']:>8} {r['lost']:>5} {r['rss_mb']:7.0f}")
+                f"{cpu:>11} {r['events']:>8} {r['lost']:>5} {r['rss_mb']:7.0f} {r['fsaudit_s']:7.2f}s")
         if args.live:
             live_cpu = f"{r['live_tracer_cpu_s']:.2f}s"
             line += (f" {r['live_s']:8.2f}s {r['live_s'] / r['traced_s']:7.2f}x {live_cpu:>9} {r['live_lost']:>5}")
