@@ -264,24 +264,27 @@ class Tracer:
         if events:
             self.on_events(events)
 
-    def _drain(self) -> None:
-        """Analyse everything the ring and the backlog hold."""
+    def _drain(self, progress: Callable[[], None]) -> None:
+        """Analyse everything the ring and the backlog hold, calling progress between batches."""
         self._take()
         while self._backlog:
             self._deliver(ANALYSIS_BATCH)
             self._take()
+            progress()
         self._deliver(0)   # reports losses even when nothing arrived
 
-    def stop(self) -> None:
+    def stop(self, progress: Callable[[], None] = lambda: None) -> None:
         """End observation: stop tracing new calls, deliver everything still in
-        the kernel (including write runs no later syscall has ended), unload.
-        Armed injections stop firing: the command's calls run from now on."""
+        the kernel (including write runs no later syscall has ended) and the
+        backlog, which can take a while after a storm (progress is called
+        between batches), unload. Armed injections stop firing: the command's
+        calls run from now on."""
         if self._injector:
             self._injector.active = False
         self.traced.clear()
-        self._drain()
+        self._drain(progress)
         self._backlog.add_records([_run_record(tid.value, run) for tid, run in self.bpf["runs"].items() if run.calls])
-        self._drain()
+        self._drain(progress)
         self._ring.close()
         self._backlog.close()
         self.bpf.cleanup()

@@ -63,9 +63,11 @@ def command(
             tracer.poll()
             view.tick()
     finally:
-        view.stop()
-        signal.signal(signal.SIGINT, previous)
-        tracer.stop()
+        try:
+            tracer.stop(progress=view.tick)
+        finally:
+            view.stop()
+            signal.signal(signal.SIGINT, previous)
     view.settle()
     findings_status = session.finish({"argv": argv, "pid": pid, "exit": None})
     raise typer.Exit(findings_status or 0)
