@@ -19,7 +19,7 @@ from .ringbuf import Backlog, RingReader
 from .stacks import AddressSpace, Symbolizer
 
 PROBE_SOURCE = Path(__file__).resolve().parent.parent / "probes" / "fsaudit.c"
-DEFAULT_RINGBUF_PAGES = 4096          # 16 MiB: ~150 000 records of 96-350 bytes
+DEFAULT_RINGBUF_PAGES = 4096          # 16 MiB: ~150 000 records (96 bytes plus their paths)
 # Records analysis has not reached wait in memory up to this much, then in
 # a temporary file (ringbuf.Backlog).
 DEFAULT_BACKLOG_MIB = 32
