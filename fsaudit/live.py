@@ -88,6 +88,11 @@ class View:
     def tick(self) -> None:
         """Called after every poll of the tracer: cheap unless a refresh is due."""
 
+    def catch_up(self) -> None:
+        """Called between batches when tracing has ended and analysis is still
+        working through what the tracer took in (after a storm, seconds)."""
+        self.tick()
+
     def wait_for(self, child) -> None:
         """After `q` in run: the command goes on untraced; return when it has exited."""
         child.wait()
@@ -238,6 +243,7 @@ class ProgressLine(View):
         self.interval = PROGRESS_TTY_S if self.in_place else PROGRESS_PIPE_S
         self.started = self.due = 0.0
         self.shown_width = 0
+        self.doing = "tracing"
 
     def start(self, clock_origin_ns: int) -> None:
         self.started = time.monotonic()
@@ -249,7 +255,12 @@ class ProgressLine(View):
             self.due = now + self.interval
             self._write(now)
 
+    def catch_up(self) -> None:
+        self.doing = "tracing ended, analysing"
+        self.tick()
+
     def settle(self) -> None:
+        self.doing = "tracing"
         if self.in_place and self.shown_width:      # the final figures stay on their line
             self._write(time.monotonic())
             self.stream.write("\n")
@@ -257,7 +268,7 @@ class ProgressLine(View):
 
     def _write(self, now: float) -> None:
         engine = self.engine
-        line = (f"fsaudit: tracing {format_duration(now - self.started)}: {plural(engine.counts.events, 'event')}, "
+        line = (f"fsaudit: {self.doing} {format_duration(now - self.started)}: {plural(engine.counts.events, 'event')}, "
                 f"{plural(reported_files(engine), 'file')}, {plural(len(engine.findings), 'finding')}")
         if engine.counts.lost_events:
             line += f", {engine.counts.lost_events:,} events lost"

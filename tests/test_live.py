@@ -3,6 +3,7 @@ tmux server), and the progress line when fsaudit's output goes to pipes."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -16,7 +17,7 @@ import pytest
 
 from conftest import FSAUDIT, fsaudit
 from fsaudit.engine import Engine
-from fsaudit.live import file_state, format_bytes, shorten_path
+from fsaudit.live import ProgressLine, file_state, format_bytes, shorten_path
 
 UNITS = {"B": 1, "KiB": 1024, "MiB": 1024 ** 2, "GiB": 1024 ** 3}
 LIVE_KEYS = "q stop tracing"            # the dashboard's key line; the final screen has none
@@ -185,6 +186,25 @@ def test_not_live_into_pipes_a_progress_line_and_no_escape_codes(bpf, build, tmp
     assert "\r" not in result.stderr
     assert "FS101 rename-unsynced-data" in result.stdout
     assert "\x1b" not in result.stdout + result.stderr
+
+
+def test_the_progress_line_says_when_analysis_outlasts_tracing():
+    class Pipe(io.StringIO):
+        def isatty(self) -> bool:
+            return False
+
+    engine, stream = Engine(), Pipe()
+    for n in range(3):
+        engine.feed({"t": 0.0, "pid": 1, "tid": 1, "syscall": "fsync", "fd": 3, "ret": 0})
+    view = ProgressLine(engine, stream)
+    view.start(0)
+    view.due = 0.0             # a progress line is due at every call
+    view.tick()
+    view.due = 0.0
+    view.catch_up()
+    lines = stream.getvalue().splitlines()
+    assert re.fullmatch(r"fsaudit: tracing \d+\.\d s: 3 events, 0 files, 0 findings", lines[0]), lines
+    assert re.fullmatch(r"fsaudit: tracing ended, analysing \d+\.\d s: 3 events, 0 files, 0 findings", lines[1]), lines
 
 
 def test_a_short_run_has_no_progress_line_and_no_dashboard_into_a_pipe(bpf, tmp_path):

@@ -64,7 +64,7 @@ def command(
             view.tick()
     finally:
         try:
-            tracer.stop(progress=view.tick)
+            tracer.stop(progress=view.catch_up)
         finally:
             view.stop()
             signal.signal(signal.SIGINT, previous)

@@ -81,7 +81,7 @@ def command(
                 tracer.poll()
                 view.tick()
         finally:
-            tracer.stop(progress=view.tick)
+            tracer.stop(progress=view.catch_up)
         if view.stop_requested:   # `q`: tracing has ended, the command finishes untraced
             view.wait_for(child)
     finally:
