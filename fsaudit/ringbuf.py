@@ -106,21 +106,25 @@ class Backlog:
         return not self._refused
 
     def add_chunk(self, chunk: bytes, offsets: list[int]) -> None:
-        self.size += len(chunk)
-        if self.size <= self.memory_limit and not self._spill_end and not self._refused:
-            self._parts.append([chunk, offsets, 0])
-        elif self._refused or not self._write(SPILLED_CHUNK, len(chunk), chunk + array("I", offsets).tobytes()):
-            self._refused.append([chunk, offsets, 0])
-        else:
-            self.size -= len(chunk)
+        fits = self.size + len(chunk) <= self.memory_limit
+        if self._keep([chunk, offsets, 0], fits, SPILLED_CHUNK, len(chunk),
+                      lambda: chunk + array("I", offsets).tobytes()):
+            self.size += len(chunk)
 
     def add_records(self, records: list) -> None:
-        if not records:
-            return
-        if not self._spill_end and not self._refused:
-            self._parts.append([None, records, 0])
-        elif self._refused or not self._write(SPILLED_RECORDS, 0, pickle.dumps(records)):
-            self._refused.append([None, records, 0])
+        if records:
+            self._keep([None, records, 0], True, SPILLED_RECORDS, 0, lambda: pickle.dumps(records))
+
+    def _keep(self, part: list, fits: bool, kind: int, chunk_size: int, payload) -> bool:
+        """Queue part after every other: in memory while it fits and nothing waits
+        in the file, else in the file, else refused. True if it stays in memory."""
+        if fits and not self._spill_end and not self._refused:
+            self._parts.append(part)
+            return True
+        if not self._refused and self._write(kind, chunk_size, payload()):
+            return False
+        self._refused.append(part)
+        return True
 
     def _write(self, kind: int, chunk_size: int, payload: bytes) -> bool:
         """Append a part to the file, after every part already there; False if it cannot."""
