@@ -8,6 +8,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from urllib.parse import quote
 
+from .printable import printable
 from .rules import RULES
 
 SCHEMA = "fsaudit.report/1"
@@ -60,8 +61,11 @@ def _process(info) -> dict:
 
 
 def build_report(engine, *, mode: str, target: dict, started_at: str, duration_s: float,
-                 tool_version: str) -> dict:
-    """The JSON report of a finished engine. Missing target fields come from the root process."""
+                 tool_version: str, warnings: list[str] = (), incomplete: list[str] = ()) -> dict:
+    """The JSON report of a finished engine. Missing target fields come from the root process.
+
+    warnings: what fsaudit could not see or do; incomplete: why events may be
+    missing besides lost ones (each makes the report incomplete)."""
     root = engine.processes.get(engine.root_pid)
     target = dict(target)
     if target.get("pid") is None:
@@ -76,6 +80,7 @@ def build_report(engine, *, mode: str, target: dict, started_at: str, duration_s
     findings = sorted(engine.findings, key=lambda f: (SEVERITY_RANK[f.severity], f.rule, f.path or "", f.pid))
     summary = Counter(f.severity for f in findings)
     lost = engine.counts.lost_events
+    incomplete = ([f"{lost} events were lost"] if lost else []) + list(incomplete)
     return {
         "schema": SCHEMA,
         "tool": {"name": "fsaudit", "version": tool_version},
@@ -83,7 +88,9 @@ def build_report(engine, *, mode: str, target: dict, started_at: str, duration_s
         "target": target,
         "started_at": started_at,
         "duration_s": duration_s,
-        "complete": lost == 0,
+        "complete": not incomplete,
+        "incomplete": incomplete,
+        "warnings": list(warnings),
         "counts": {"events": engine.counts.events, "lost_events": lost,
                    "processes": len(engine.processes), "files": len(files)},
         "processes": [_process(info) for info in engine.processes.values()],
@@ -104,7 +111,9 @@ def exit_status(report: dict, fail_on: str) -> int | None:
 def render_text(report: dict) -> str:
     lines = []
     if not report["complete"]:
-        lines.append(f"WARNING: {report['counts']['lost_events']} events were lost; this report is incomplete.")
+        reasons = report.get("incomplete") or [f"{report['counts']['lost_events']} events were lost"]
+        lines.append(f"WARNING: this report is incomplete: {printable('; '.join(reasons))}.")
+    lines.extend(f"warning: {printable(warning)}" for warning in report.get("warnings", ()))
     for injection in report["target"].get("injections", []):
         fired = injection["fired"]
         lines.append(f"injection {injection['spec']}: " + (f"failed {fired} call{'s' * (fired != 1)}" if fired

@@ -18,6 +18,7 @@ from .config import load_config
 from .engine import Engine
 from .events import EventLogWriter
 from .inject import InjectionError, parse_injection
+from .printable import printable
 from .report import build_report, exit_status, render_junit, render_sarif, render_text
 
 SEVERITIES = ("error", "warning", "info", "never")
@@ -47,6 +48,22 @@ class Session:
         self.started = time.monotonic()
         self._event_file = open(options.events_path, "w", encoding="ascii") if options.events_path else None
         self._log = EventLogWriter(self._event_file, {"mode": mode, **header}) if self._event_file else None
+        # What the report must say besides findings: things fsaudit could not
+        # see or do (warnings), and why the report may miss events (incomplete).
+        self.warnings: list[str] = []
+        self.incomplete_reasons: list[str] = []
+
+    def warn(self, message: str, now: bool = True) -> None:
+        """A warning for the summary and the report; now: also one line on stderr at once
+        (not while the dashboard has the screen)."""
+        self.warnings.append(message)
+        if now:
+            sys.stderr.write(f"fsaudit: warning: {printable(message)}\n")
+            sys.stderr.flush()
+
+    def mark_incomplete(self, reason: str) -> None:
+        """The report will say complete: false, with this reason."""
+        self.incomplete_reasons.append(reason)
 
     def feed(self, events: list[dict]) -> None:
         feed = self.engine.feed
@@ -69,7 +86,8 @@ class Session:
             duration_s = round(time.monotonic() - self.started, 3)
         report = build_report(self.engine, mode=self.mode, target=target,
                               started_at=self.started_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-                              duration_s=duration_s, tool_version=__version__)
+                              duration_s=duration_s, tool_version=__version__,
+                              warnings=self.warnings, incomplete=self.incomplete_reasons)
         opts = self.options
         if opts.json_path:
             with opts.json_path.open("w") as out:
