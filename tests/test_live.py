@@ -176,6 +176,59 @@ def test_q_in_attach_detaches_and_the_process_runs_on(pane, build, tmp_path):
         writer.wait()
 
 
+@pytest.fixture
+def tiny_tmpdir(tmp_path):
+    """A 64 KiB tmpfs, to be the $TMPDIR that fills up."""
+    where = tmp_path / "tiny"
+    where.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(where)], check=True)
+    try:
+        yield where
+    finally:
+        # Lazily: a process of a failed test may still hold the log open.
+        subprocess.run(["umount", "-l", str(where)], check=True)
+
+
+def test_a_full_tmpdir_drops_the_command_output_and_the_command_still_finishes(pane, tiny_tmpdir, tmp_path):
+    size = 2 * 1024 ** 2                # far more than fits in the tmpfs (or a pty's buffer)
+    command = shlex.join([*FSAUDIT, "run", "--live", "--fail-on", "never", "--json", "report.json",
+                          "--", "head", "-c", str(size), "/dev/zero"])
+    screen = pane(f"cd {shlex.quote(str(tmp_path))} && TMPDIR={shlex.quote(str(tiny_tmpdir))} {command}; "
+                  "echo $? > status.txt")
+    _, final = screen.frames_until_exit()
+    assert (tmp_path / "status.txt").read_text().strip() == "0", final
+    [log] = tiny_tmpdir.glob("fsaudit-output-*.log")
+    logged = log.stat().st_size
+    assert 0 < logged < size
+    report = json.loads((tmp_path / "report.json").read_text())
+    dropped = [w for w in report["warnings"] if w.startswith("command output:")]
+    assert dropped == [f"command output: {size - logged:,} bytes could not be written to {log} "
+                       "(No space left on device)"], report["warnings"]
+    # The settled dashboard's status line said so too (wrapped to the pane's width).
+    assert re.search(rf"command output:\s+{re.escape(str(log))} \([\d.]+ KiB, [\d.]+ MiB dropped: "
+                     r"No space left on device\)", final), final
+
+
+def test_no_log_file_at_all_the_command_output_is_still_drained(monkeypatch):
+    """mkstemp fails ($TMPDIR and every fallback unusable): the pty is read to its end all the same."""
+    from fsaudit import live
+
+    monkeypatch.setattr(live.tempfile, "tempdir", "/nonexistent/fsaudit-tmp")
+    output = live.CommandOutput(os.terminal_size((80, 24)), stdin_is_screen=False)
+    assert output.path is None
+    size = 1024 ** 2
+    child = subprocess.Popen(["head", "-c", str(size), "/dev/zero"], stdout=output.slave)
+    output.command_started()
+    assert child.wait(timeout=60) == 0
+    output.finish()
+    assert not output.thread.is_alive()
+    assert output.bytes == 0 and output.dropped == size
+    assert output.dropped_message() == (f"command output: {size:,} bytes could not be written "
+                                        "(cannot create a log in /nonexistent/fsaudit-tmp: No such file or directory)")
+    assert output.status() == ("command output: not logged (0 B, 1.0 MiB dropped: "
+                               "cannot create a log in /nonexistent/fsaudit-tmp: No such file or directory)")
+
+
 def test_not_live_into_pipes_a_progress_line_and_no_escape_codes(bpf, build, tmp_path):
     result = fsaudit("run", "--no-live", "--fail-on", "never", "--", str(build("slowsave")), "12", "250", "0",
                      cwd=tmp_path)
