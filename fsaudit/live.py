@@ -388,8 +388,10 @@ class Dashboard(View):
         self.injections = session.header.get("inject", [])
         # attach: the engine never sees the exec of the process it joined; the header has its argv.
         self.known_argv = {session.header["pid"]: session.header.get("argv")} if "pid" in session.header else {}
-        self.scope = scope_text(session.config)
-        self.cwd = cwd
+        # Every name shown comes from the traced program or the command line:
+        # through printable(), so no ESC sequence or newline reaches the terminal.
+        self.scope = printable(scope_text(session.config))
+        self.cwd = printable(cwd)                # to shorten paths that are printable() already
         self.screen_fd = screen.fileno()
         self.console = Console(file=screen, highlight=False)
         self.keys_fd = keys_fd
@@ -606,7 +608,7 @@ class Dashboard(View):
                  Text(f"scope: {self.scope}")]
         if self.injections:
             fired = engine.injections_fired
-            parts.append(Text("inject: " + ", ".join(f"{spec} (fired {fired.get(spec, 0)})"
+            parts.append(Text("inject: " + ", ".join(f"{printable(spec)} (fired {fired.get(spec, 0)})"
                                                      for spec in self.injections)))
         if self.output:
             parts.append(Text(printable(self.output.status()), style="bold red" if self.output.dropped else ""))
@@ -643,10 +645,10 @@ class Dashboard(View):
         cells = []
         for info in infos[:rows]:
             argv = info.argv or self.known_argv.get(info.pid)
-            row = [str(info.pid), " ".join(argv) if argv else (info.exe or "?")]
+            row = [str(info.pid), printable(" ".join(argv) if argv else (info.exe or "?"))]
             if wide:
                 runtime = info.runtime or {}
-                row.append(" ".join(filter(None, (runtime.get("name"), runtime.get("version")))))
+                row.append(printable(" ".join(filter(None, (runtime.get("name"), runtime.get("version"))))))
             if totals:
                 row.extend(f"{n:,}" for n in (info.syscalls, info.io.writes, info.io.fsync + info.io.fdatasync))
             else:
@@ -686,12 +688,13 @@ class Dashboard(View):
         cells = []
         for state in ranked[self.scroll:self.scroll + rows]:
             word = file_state(state)
-            label = shorten_path(state.path, path_width, self.cwd)
+            path = printable(state.path)
+            label = shorten_path(path, path_width, self.cwd)
             if state.renamed_from is not None:
                 old = state.renamed_from
                 origin = os.path.basename(old) if os.path.dirname(old) == os.path.dirname(state.path) else old
-                arrow = f" ← {shorten_path(origin, path_width // 2, self.cwd)}"
-                label = shorten_path(state.path, max(path_width - len(arrow), 8), self.cwd) + arrow
+                arrow = f" ← {shorten_path(printable(origin), path_width // 2, self.cwd)}"
+                label = shorten_path(path, max(path_width - len(arrow), 8), self.cwd) + arrow
             last_sync = (format_age(max(now_t - state.last_sync_at, 0.0)) if state.last_sync_at is not None
                          else "never" if not state.last_sync_index else "")
             row = [Text(label, style="dim" if word == "deleted" else ""), Text(word, style=STATE_STYLE[word]),
@@ -726,7 +729,7 @@ class Dashboard(View):
     def _findings_panel(self, shown: list, rows: int, width: int) -> Panel:
         columns = [("code", 5, False), ("severity", 8, False), ("message", None, False)]
         cells = [[finding.rule, Text(finding.severity, style=SEVERITY_STYLE[finding.severity]),
-                  finding.message + (f" (x{finding.count})" if finding.count > 1 else "")]
+                  printable(finding.message) + (f" (x{finding.count})" if finding.count > 1 else "")]
                  for finding in shown[-rows:]]      # the latest that fit, in the order raised
         total = len(self.engine.findings)
         title = f"Findings ({len(shown)}" + (f" of {total}" if len(shown) != total else "")

@@ -311,3 +311,52 @@ def test_file_states_come_from_the_engine():
 def test_byte_counts_read_as_binary_units():
     assert [format_bytes(n) for n in (0, 1023, 1024, 49152, 5 * 1024 ** 3)] == \
         ["0 B", "1023 B", "1.0 KiB", "48.0 KiB", "5.0 GiB"]
+
+
+def test_names_from_the_traced_program_are_escaped_on_the_dashboard(tmp_path):
+    """A file or process named with ESC sequences and newlines cannot drive the terminal."""
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from fsaudit.config import EngineConfig
+    from fsaudit.live import Dashboard
+
+    evil = "\x1b[2J\x1b[31mowned\nFS000"
+    engine = Engine()
+    feed = [("exec", {"path": f"/usr/bin/{evil}", "argv": [evil, "--x"]}),
+            ("openat", {"path": f"/d/{evil}.tmp", "kind": "file", "flags": ["O_WRONLY", "O_CREAT"], "ret": 3,
+                        "fd": 3, "created": True}),
+            ("write", {"path": f"/d/{evil}.tmp", "kind": "file", "fd": 3, "ret": 100, "calls": 1, "bytes": 100}),
+            ("rename", {"path": f"/d/{evil}.tmp", "path2": f"/d/{evil}"})]
+    for t, (syscall, fields) in enumerate(feed):
+        engine.feed({"t": t / 1000, "pid": 1, "tid": 1, "syscall": syscall, "ret": 0, **fields})
+    assert engine.findings, "the rename of unsynced data is a finding that names the file"
+    session = SimpleNamespace(engine=engine, mode="run", header={"argv": [evil]},
+                              config=EngineConfig(include=[f"/d/{evil}*"]))
+    with open(os.devnull, "w") as screen:
+        dashboard = Dashboard(session, screen, None, "/")
+    console = Console(file=io.StringIO(), width=150, color_system=None, force_terminal=False)
+    for part in (dashboard._process_rows(10, 150), dashboard._process_rows(10, 150, totals=True),
+                 dashboard._file_rows(10, 150), dashboard._findings_panel(engine.findings, 5, 150),
+                 dashboard._status()):
+        console.print(part)
+    shown = console.file.getvalue()
+    assert "\x1b" not in shown and "\nFS000" not in shown
+    escaped = r"\e[2J\e[31mowned\nFS000"
+    assert f"{escaped} --x" in shown                      # the process
+    assert f"/d/{escaped} ← {escaped}.tmp" in shown       # the file, renamed
+    assert f"scope: /d/{escaped}*" in shown
+    finding = next(line for line in shown.splitlines() if engine.findings[0].rule in line)
+    assert escaped in finding
+
+
+def test_a_file_named_with_escape_sequences_shows_escaped_in_a_real_terminal(pane, tmp_path):
+    script = 'printf data > "$(printf "evil\\033[7mname\\033[2J")"'
+    screen = traced_in_pane(pane, tmp_path, "--live", "--", "sh", "-c", script)
+    _, final = screen.frames_until_exit()
+    assert (tmp_path / "status.txt").read_text().strip() == "0", final
+    assert (tmp_path / "evil\x1b[7mname\x1b[2J").read_text() == "data"
+    # The settled Files panel names it, escaped: the terminal neither cleared nor went reverse-video.
+    row = next((line for line in final.splitlines() if "evil" in line and "│" in line), None)
+    assert row is not None and r"evil\e[7mname\e[2J" in row, final
