@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 import typer
@@ -10,7 +11,7 @@ from typer.exceptions import TyperException
 from .commands import attach, compare, doctor, report, rules, run
 from .commands.common import EXIT_USAGE
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = typer.Typer(add_completion=False,
                   help="Find where a program's data would not survive a crash or power cut.")
 app.command("run", context_settings={"allow_interspersed_args": False})(run.command)
 app.command("attach")(attach.command)
@@ -24,6 +25,13 @@ def main() -> None:
     # Paths that are not UTF-8 reach the text output as surrogate escapes:
     # write their original bytes back rather than fail.
     sys.stdout.reconfigure(errors="surrogateescape")
+    if len(sys.argv) == 1:
+        # No command is a usage error, as with ruff (and click): the help on
+        # stderr, exit status 2; stdout stays empty for whoever reads it.
+        # (typer's no_args_is_help prints it to stdout and an empty "fsaudit: " line.)
+        with contextlib.redirect_stdout(sys.stderr):
+            app(["--help"], standalone_mode=False)
+        sys.exit(EXIT_USAGE)
     # Usage errors as one line rather than typer's boxed usage text.
     try:
         status = app(standalone_mode=False)

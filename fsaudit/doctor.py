@@ -9,7 +9,8 @@ from dataclasses import dataclass
 TRACEFS = "/sys/kernel/tracing"
 TRACEPOINTS = ["raw_syscalls/sys_enter", "raw_syscalls/sys_exit", "sched/sched_process_fork",
                "sched/sched_process_exec", "sched/sched_process_exit", "signal/signal_deliver"]
-CAP_BPF, CAP_SYS_ADMIN = 39, 21
+CAP_SYS_ADMIN, CAP_PERFMON, CAP_BPF = 21, 38, 39
+SECCOMP_ACTIONS = "/proc/sys/kernel/seccomp/actions_avail"
 
 
 @dataclass
@@ -26,7 +27,7 @@ class Check:
         return text if self.ok else f"{text} -- fix: {self.fix}"
 
 
-def _capabilities() -> int:
+def effective_capabilities() -> int:
     with open("/proc/self/status") as status:
         for line in status:
             if line.startswith("CapEff:"):
@@ -34,11 +35,58 @@ def _capabilities() -> int:
     return 0
 
 
-def run_checks(need_strace: bool = False) -> list[Check]:
-    caps = _capabilities()
-    privileged = os.geteuid() == 0 or bool(caps & (1 << CAP_BPF)) or bool(caps & (1 << CAP_SYS_ADMIN))
-    checks = [Check("privileges", privileged, "root or CAP_BPF" if privileged else "not root and no CAP_BPF",
-                    "run fsaudit as root (sudo)")]
+def _capabilities_check() -> Check:
+    """Loading tracing programs and opening their perf events takes CAP_BPF with
+    CAP_PERFMON (kernel >= 5.8), or CAP_SYS_ADMIN: the effective set decides,
+    not the euid (root in a container or under capsh may lack them)."""
+    caps = effective_capabilities()
+    has = {name for name, bit in (("CAP_SYS_ADMIN", CAP_SYS_ADMIN), ("CAP_PERFMON", CAP_PERFMON),
+                                  ("CAP_BPF", CAP_BPF)) if caps >> bit & 1}
+    fix = "run fsaudit as root (sudo) with its capabilities, or grant it CAP_BPF and CAP_PERFMON"
+    if "CAP_BPF" in has and "CAP_PERFMON" in has:
+        return Check("capabilities", True, "CAP_BPF and CAP_PERFMON")
+    if "CAP_SYS_ADMIN" in has:
+        return Check("capabilities", True, "CAP_SYS_ADMIN")
+    held = [name for name in ("CAP_BPF", "CAP_PERFMON") if name in has]
+    return Check("capabilities", False, "needs CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN; "
+                 + (f"has only {held[0]}" if held else "has none of them"), fix)
+
+
+def _tracefs_checks() -> list[Check]:
+    try:
+        os.listdir(f"{TRACEFS}/events")
+    except PermissionError:
+        return [Check("tracefs", False, f"{TRACEFS} not readable (permission denied)", "run fsaudit as root (sudo)")]
+    except OSError:
+        return [Check("tracefs", False, f"{TRACEFS} not mounted", f"mount -t tracefs nodev {TRACEFS}")]
+    missing = [tp for tp in TRACEPOINTS if not os.path.isdir(f"{TRACEFS}/events/{tp}")]
+    return [Check("tracefs", True, TRACEFS),
+            Check("tracepoints", not missing, "missing " + ", ".join(missing) if missing else "all present",
+                  "a kernel with syscall, sched and signal tracepoints")]
+
+
+def _seccomp_check() -> Check:
+    """--inject hands the chosen syscalls to fsaudit by seccomp user notification (kernel >= 5.5)."""
+    try:
+        with open(SECCOMP_ACTIONS) as actions:
+            available = "user_notif" in actions.read().split()
+    except OSError:
+        available = False
+    return Check("seccomp user notification", available,
+                 "available (for --inject)" if available else f"not in {SECCOMP_ACTIONS} (needed by --inject)",
+                 "a kernel >= 5.5 built with CONFIG_SECCOMP_FILTER", required=False)
+
+
+def _binutils_check() -> Check:
+    missing = [tool for tool in ("addr2line", "c++filt") if shutil.which(tool) is None]
+    return Check("binutils", not missing,
+                 "addr2line and c++filt (for --stacks)" if not missing
+                 else f"{' and '.join(missing)} not found (--stacks names no source lines or C++/Rust symbols)",
+                 "apt-get install binutils", required=False)
+
+
+def run_checks() -> list[Check]:
+    checks = [_capabilities_check()]
     try:
         import bcc  # noqa: F401  (the import is the check)
         checks.append(Check("bcc", True, "system bcc importable"))
@@ -47,16 +95,8 @@ def run_checks(need_strace: bool = False) -> list[Check]:
     build = f"/lib/modules/{os.uname().release}/build"
     checks.append(Check("kernel headers", os.path.isdir(build), build,
                         "run `make setup` (installs linux-headers-amd64 and links them)"))
-    mounted = os.path.isdir(f"{TRACEFS}/events")
-    checks.append(Check("tracefs", mounted, TRACEFS if mounted else f"{TRACEFS} not mounted",
-                        f"mount -t tracefs nodev {TRACEFS}"))
-    if mounted:
-        missing = [tp for tp in TRACEPOINTS if not os.path.isdir(f"{TRACEFS}/events/{tp}")]
-        checks.append(Check("tracepoints", not missing, "missing " + ", ".join(missing) if missing else "all present",
-                            "a kernel with syscall, sched and signal tracepoints"))
-    strace = shutil.which("strace")
-    checks.append(Check("strace", bool(strace), strace or "not found (needed by --inject)",
-                        "apt-get install strace", required=need_strace))
+    checks += _tracefs_checks()
+    checks += [_seccomp_check(), _binutils_check()]
     return checks
 
 

@@ -28,6 +28,8 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.text import Text
 
+from .printable import printable
+
 REFRESH_S = 0.2                  # dashboard redraws: 5 a second
 RANK_S = 1.0                     # the Files panel re-ranks every file this often
 RATE_WINDOW_S = 1.0              # rates are over about the last second
@@ -285,7 +287,11 @@ class CommandOutput:
     """Where the traced command writes while the dashboard has the terminal: a
     pty, so the command still sees a terminal (isatty, line-buffered stdio, the
     same analysis as a run without the dashboard), copied by a thread into a
-    log file the dashboard names."""
+    log file the dashboard names.
+
+    The pty is read to its end whatever happens to the log: a command whose
+    output is not read blocks on its next write. Once the log cannot be
+    created or written (ENOSPC, EIO, EFBIG...), the rest is counted as dropped."""
 
     def __init__(self, size: os.terminal_size, stdin_is_screen: bool) -> None:
         self.master, self.slave = os.openpty()
@@ -293,12 +299,19 @@ class CommandOutput:
         attrs = termios.tcgetattr(self.slave)
         attrs[1] &= ~termios.ONLCR           # the log gets "\n", not the terminal's "\r\n"
         termios.tcsetattr(self.slave, termios.TCSANOW, attrs)
-        log_fd, self.path = tempfile.mkstemp(prefix="fsaudit-output-", suffix=".log")
-        self.log = os.fdopen(log_fd, "wb", buffering=0)
+        self.log_fd: int | None = None
+        self.path: str | None = None
+        self.error: str | None = None        # why output was dropped, once it is
+        try:
+            self.log_fd, self.path = tempfile.mkstemp(prefix="fsaudit-output-", suffix=".log")
+        except OSError as exc:              # mkstemp's own error, or gettempdir's "no usable directory"
+            where = f" in {os.path.dirname(exc.filename)}" if exc.filename else ""
+            self.error = f"cannot create a log{where}: {exc.strerror or exc}"
         # Keys typed at the dashboard are for the dashboard: a command that
         # would read the same terminal reads /dev/null instead.
         self.stdin = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC) if stdin_is_screen else 0
-        self.bytes = 0
+        self.bytes = 0                       # written to the log
+        self.dropped = 0                     # read from the pty, not written
         self.thread: threading.Thread | None = None
 
     @property
@@ -320,17 +333,47 @@ class CommandOutput:
                 break
             if not data:
                 break
-            self.log.write(data)
-            self.bytes += len(data)
-        self.log.close()
+            self._log(memoryview(data))
+        if self.log_fd is not None:
+            os.close(self.log_fd)
+            self.log_fd = None
         os.close(self.master)
+
+    def _log(self, data: memoryview) -> None:
+        while data and self.log_fd is not None:
+            try:
+                written = os.write(self.log_fd, data)
+            except OSError as exc:
+                self.error = exc.strerror or str(exc)
+                os.close(self.log_fd)        # nothing after the failure: the log has no holes
+                self.log_fd = None
+                break
+            self.bytes += written
+            data = data[written:]
+        self.dropped += len(data)
+
+    def dropped_message(self) -> str | None:
+        """What was lost, for the summary and the report; None if nothing was."""
+        if not self.dropped:
+            return None
+        where = f" to {self.path}" if self.path else ""
+        return f"command output: {self.dropped:,} bytes could not be written{where} ({self.error})"
+
+    def status(self) -> str:
+        if self.path is None and not self.dropped:
+            return "command output: none"
+        text = f"command output: {self.path or 'not logged'} ({format_bytes(self.bytes)}"
+        if self.dropped:
+            text += f", {format_bytes(self.dropped)} dropped: {self.error}"
+        return text + ")"
 
     def finish(self) -> None:
         """Let the copy catch up with a command that has exited (a child it left
         running may hold the pty: it is not waited for). An empty log is removed."""
         if self.thread is not None:
             self.thread.join(timeout=1.0)
-        if self.path and self.bytes == 0 and not (self.thread and self.thread.is_alive()):
+        received = self.bytes or self.dropped
+        if self.path and not received and not (self.thread and self.thread.is_alive()):
             os.unlink(self.path)
             self.path = None
 
@@ -339,13 +382,16 @@ class Dashboard(View):
     """The live terminal dashboard (rich, alternate screen), redrawn from engine state."""
 
     def __init__(self, session, screen, keys_fd: int | None, cwd: str) -> None:
+        self.session = session
         self.engine = session.engine
         self.mode = session.mode
         self.injections = session.header.get("inject", [])
         # attach: the engine never sees the exec of the process it joined; the header has its argv.
         self.known_argv = {session.header["pid"]: session.header.get("argv")} if "pid" in session.header else {}
-        self.scope = scope_text(session.config)
-        self.cwd = cwd
+        # Every name shown comes from the traced program or the command line:
+        # through printable(), so no ESC sequence or newline reaches the terminal.
+        self.scope = printable(scope_text(session.config))
+        self.cwd = printable(cwd)                # to shorten paths that are printable() already
         self.screen_fd = screen.fileno()
         self.console = Console(file=screen, highlight=False)
         self.keys_fd = keys_fd
@@ -465,6 +511,9 @@ class Dashboard(View):
     def settle(self) -> None:
         if self.output:
             self.output.finish()
+            dropped = self.output.dropped_message()
+            if dropped:                      # the settled status line below says it on screen
+                self.session.warn(dropped, now=False)
         self.console.size = os.get_terminal_size(self.screen_fd)
         width = self.console.size.width
         self._rank_due = 0.0                 # rank the final state
@@ -559,11 +608,10 @@ class Dashboard(View):
                  Text(f"scope: {self.scope}")]
         if self.injections:
             fired = engine.injections_fired
-            parts.append(Text("inject: " + ", ".join(f"{spec} (fired {fired.get(spec, 0)})"
+            parts.append(Text("inject: " + ", ".join(f"{printable(spec)} (fired {fired.get(spec, 0)})"
                                                      for spec in self.injections)))
         if self.output:
-            parts.append(Text(f"command output: {self.output.path} ({format_bytes(self.output.bytes)})"
-                              if self.output.path else "command output: none"))
+            parts.append(Text(printable(self.output.status()), style="bold red" if self.output.dropped else ""))
         line = Text(" | ").join(parts)
         if settled:
             return line
@@ -597,10 +645,10 @@ class Dashboard(View):
         cells = []
         for info in infos[:rows]:
             argv = info.argv or self.known_argv.get(info.pid)
-            row = [str(info.pid), " ".join(argv) if argv else (info.exe or "?")]
+            row = [str(info.pid), printable(" ".join(argv) if argv else (info.exe or "?"))]
             if wide:
                 runtime = info.runtime or {}
-                row.append(" ".join(filter(None, (runtime.get("name"), runtime.get("version")))))
+                row.append(printable(" ".join(filter(None, (runtime.get("name"), runtime.get("version"))))))
             if totals:
                 row.extend(f"{n:,}" for n in (info.syscalls, info.io.writes, info.io.fsync + info.io.fdatasync))
             else:
@@ -640,12 +688,13 @@ class Dashboard(View):
         cells = []
         for state in ranked[self.scroll:self.scroll + rows]:
             word = file_state(state)
-            label = shorten_path(state.path, path_width, self.cwd)
+            path = printable(state.path)
+            label = shorten_path(path, path_width, self.cwd)
             if state.renamed_from is not None:
                 old = state.renamed_from
                 origin = os.path.basename(old) if os.path.dirname(old) == os.path.dirname(state.path) else old
-                arrow = f" ← {shorten_path(origin, path_width // 2, self.cwd)}"
-                label = shorten_path(state.path, max(path_width - len(arrow), 8), self.cwd) + arrow
+                arrow = f" ← {shorten_path(printable(origin), path_width // 2, self.cwd)}"
+                label = shorten_path(path, max(path_width - len(arrow), 8), self.cwd) + arrow
             last_sync = (format_age(max(now_t - state.last_sync_at, 0.0)) if state.last_sync_at is not None
                          else "never" if not state.last_sync_index else "")
             row = [Text(label, style="dim" if word == "deleted" else ""), Text(word, style=STATE_STYLE[word]),
@@ -680,7 +729,7 @@ class Dashboard(View):
     def _findings_panel(self, shown: list, rows: int, width: int) -> Panel:
         columns = [("code", 5, False), ("severity", 8, False), ("message", None, False)]
         cells = [[finding.rule, Text(finding.severity, style=SEVERITY_STYLE[finding.severity]),
-                  finding.message + (f" (x{finding.count})" if finding.count > 1 else "")]
+                  printable(finding.message) + (f" (x{finding.count})" if finding.count > 1 else "")]
                  for finding in shown[-rows:]]      # the latest that fit, in the order raised
         total = len(self.engine.findings)
         title = f"Findings ({len(shown)}" + (f" of {total}" if len(shown) != total else "")

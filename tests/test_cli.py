@@ -18,3 +18,12 @@ def test_bad_usage_is_one_line_and_exit_2(args, says):
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert says in result.stderr
+
+
+def test_bare_fsaudit_is_the_usage_on_stderr_and_exit_2():
+    result = fsaudit()
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "Usage:" in result.stderr and "doctor" in result.stderr
+    assert not any(line.startswith("fsaudit:") for line in result.stderr.splitlines())    # no empty message
+    assert "Traceback" not in result.stderr

@@ -176,6 +176,59 @@ def test_q_in_attach_detaches_and_the_process_runs_on(pane, build, tmp_path):
         writer.wait()
 
 
+@pytest.fixture
+def tiny_tmpdir(tmp_path):
+    """A 64 KiB tmpfs, to be the $TMPDIR that fills up."""
+    where = tmp_path / "tiny"
+    where.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(where)], check=True)
+    try:
+        yield where
+    finally:
+        # Lazily: a process of a failed test may still hold the log open.
+        subprocess.run(["umount", "-l", str(where)], check=True)
+
+
+def test_a_full_tmpdir_drops_the_command_output_and_the_command_still_finishes(pane, tiny_tmpdir, tmp_path):
+    size = 2 * 1024 ** 2                # far more than fits in the tmpfs (or a pty's buffer)
+    command = shlex.join([*FSAUDIT, "run", "--live", "--fail-on", "never", "--json", "report.json",
+                          "--", "head", "-c", str(size), "/dev/zero"])
+    screen = pane(f"cd {shlex.quote(str(tmp_path))} && TMPDIR={shlex.quote(str(tiny_tmpdir))} {command}; "
+                  "echo $? > status.txt")
+    _, final = screen.frames_until_exit()
+    assert (tmp_path / "status.txt").read_text().strip() == "0", final
+    [log] = tiny_tmpdir.glob("fsaudit-output-*.log")
+    logged = log.stat().st_size
+    assert 0 < logged < size
+    report = json.loads((tmp_path / "report.json").read_text())
+    dropped = [w for w in report["warnings"] if w.startswith("command output:")]
+    assert dropped == [f"command output: {size - logged:,} bytes could not be written to {log} "
+                       "(No space left on device)"], report["warnings"]
+    # The settled dashboard's status line said so too (wrapped to the pane's width).
+    assert re.search(rf"command output:\s+{re.escape(str(log))} \([\d.]+ KiB, [\d.]+ MiB dropped: "
+                     r"No space left on device\)", final), final
+
+
+def test_no_log_file_at_all_the_command_output_is_still_drained(monkeypatch):
+    """mkstemp fails ($TMPDIR and every fallback unusable): the pty is read to its end all the same."""
+    from fsaudit import live
+
+    monkeypatch.setattr(live.tempfile, "tempdir", "/nonexistent/fsaudit-tmp")
+    output = live.CommandOutput(os.terminal_size((80, 24)), stdin_is_screen=False)
+    assert output.path is None
+    size = 1024 ** 2
+    child = subprocess.Popen(["head", "-c", str(size), "/dev/zero"], stdout=output.slave)
+    output.command_started()
+    assert child.wait(timeout=60) == 0
+    output.finish()
+    assert not output.thread.is_alive()
+    assert output.bytes == 0 and output.dropped == size
+    assert output.dropped_message() == (f"command output: {size:,} bytes could not be written "
+                                        "(cannot create a log in /nonexistent/fsaudit-tmp: No such file or directory)")
+    assert output.status() == ("command output: not logged (0 B, 1.0 MiB dropped: "
+                               "cannot create a log in /nonexistent/fsaudit-tmp: No such file or directory)")
+
+
 def test_not_live_into_pipes_a_progress_line_and_no_escape_codes(bpf, build, tmp_path):
     result = fsaudit("run", "--no-live", "--fail-on", "never", "--", str(build("slowsave")), "12", "250", "0",
                      cwd=tmp_path)
@@ -258,3 +311,52 @@ def test_file_states_come_from_the_engine():
 def test_byte_counts_read_as_binary_units():
     assert [format_bytes(n) for n in (0, 1023, 1024, 49152, 5 * 1024 ** 3)] == \
         ["0 B", "1023 B", "1.0 KiB", "48.0 KiB", "5.0 GiB"]
+
+
+def test_names_from_the_traced_program_are_escaped_on_the_dashboard(tmp_path):
+    """A file or process named with ESC sequences and newlines cannot drive the terminal."""
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from fsaudit.config import EngineConfig
+    from fsaudit.live import Dashboard
+
+    evil = "\x1b[2J\x1b[31mowned\nFS000"
+    engine = Engine()
+    feed = [("exec", {"path": f"/usr/bin/{evil}", "argv": [evil, "--x"]}),
+            ("openat", {"path": f"/d/{evil}.tmp", "kind": "file", "flags": ["O_WRONLY", "O_CREAT"], "ret": 3,
+                        "fd": 3, "created": True}),
+            ("write", {"path": f"/d/{evil}.tmp", "kind": "file", "fd": 3, "ret": 100, "calls": 1, "bytes": 100}),
+            ("rename", {"path": f"/d/{evil}.tmp", "path2": f"/d/{evil}"})]
+    for t, (syscall, fields) in enumerate(feed):
+        engine.feed({"t": t / 1000, "pid": 1, "tid": 1, "syscall": syscall, "ret": 0, **fields})
+    assert engine.findings, "the rename of unsynced data is a finding that names the file"
+    session = SimpleNamespace(engine=engine, mode="run", header={"argv": [evil]},
+                              config=EngineConfig(include=[f"/d/{evil}*"]))
+    with open(os.devnull, "w") as screen:
+        dashboard = Dashboard(session, screen, None, "/")
+    console = Console(file=io.StringIO(), width=150, color_system=None, force_terminal=False)
+    for part in (dashboard._process_rows(10, 150), dashboard._process_rows(10, 150, totals=True),
+                 dashboard._file_rows(10, 150), dashboard._findings_panel(engine.findings, 5, 150),
+                 dashboard._status()):
+        console.print(part)
+    shown = console.file.getvalue()
+    assert "\x1b" not in shown and "\nFS000" not in shown
+    escaped = r"\e[2J\e[31mowned\nFS000"
+    assert f"{escaped} --x" in shown                      # the process
+    assert f"/d/{escaped} ← {escaped}.tmp" in shown       # the file, renamed
+    assert f"scope: /d/{escaped}*" in shown
+    finding = next(line for line in shown.splitlines() if engine.findings[0].rule in line)
+    assert escaped in finding
+
+
+def test_a_file_named_with_escape_sequences_shows_escaped_in_a_real_terminal(pane, tmp_path):
+    script = 'printf data > "$(printf "evil\\033[7mname\\033[2J")"'
+    screen = traced_in_pane(pane, tmp_path, "--live", "--", "sh", "-c", script)
+    _, final = screen.frames_until_exit()
+    assert (tmp_path / "status.txt").read_text().strip() == "0", final
+    assert (tmp_path / "evil\x1b[7mname\x1b[2J").read_text() == "data"
+    # The settled Files panel names it, escaped: the terminal neither cleared nor went reverse-video.
+    row = next((line for line in final.splitlines() if "evil" in line and "│" in line), None)
+    assert row is not None and r"evil\e[7mname\e[2J" in row, final

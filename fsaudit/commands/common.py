@@ -67,8 +67,8 @@ def open_view(live: Optional[bool], session, cwd: str):
         raise fail(str(exc), EXIT_USAGE) from None
 
 
-def require_tracing(need_strace: bool = False) -> None:
-    failed = first_failure(run_checks(need_strace))
+def require_tracing() -> None:
+    failed = first_failure(run_checks())
     if failed:
         raise fail(f"cannot trace: {failed.line()}", EXIT_CANNOT_TRACE)
 

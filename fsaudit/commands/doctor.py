@@ -9,7 +9,8 @@ from .common import EXIT_CANNOT_TRACE
 
 
 def command() -> None:
-    """Check root/CAP_BPF, bcc, kernel headers, tracefs, tracepoints and strace."""
+    """Check capabilities (CAP_BPF + CAP_PERFMON, or CAP_SYS_ADMIN), bcc, kernel headers, tracefs,
+    tracepoints; seccomp user notification (for --inject) and binutils (for --stacks) warn only."""
     checks = run_checks()
     for check in checks:
         typer.echo(check.line())
