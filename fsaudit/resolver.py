@@ -253,6 +253,8 @@ class Resolver:
             path = os.path.normpath(os.path.join(proc.cwd, decode_path(raw1)))
             proc.image = Image.at_exec(pid, path)
             event = {"t": t, "pid": pid, "tid": tid, "syscall": "exec", "path": path, "ret": 0}
+            if a0 != tid:   # a thread other than the main one exec'd: it now has the process's id
+                event["old_tid"] = a0
             try:
                 with open(f"/proc/{pid}/cmdline", "rb") as f:
                     event["argv"] = [os.fsdecode(a) for a in f.read().split(b"\0")[:-1]]

@@ -26,6 +26,7 @@ DEFAULT_BACKLOG_MIB = 32
 # Records analysed between two copies out of the ring: a few milliseconds'
 # work, so the ring is emptied long before a burst could fill it.
 ANALYSIS_BATCH = 128
+TRACEFS_ROOTS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")   # where tracefs may be mounted
 LOST, EPOCH, SPAWNER = 0, 1, 2        # slots of the probe's `counters` array
 TRACED, SPAWNED = 1, 2                # values of the probe's `traced` map
 
@@ -51,6 +52,19 @@ def _tgid(tid: int) -> int:
         return tid
 
 
+def exit_says_group_dead() -> bool:
+    """Does sched_process_exit say whether the exiting thread is its process's
+    last (its `group_dead` field, in recent kernels)? Without it the probe
+    takes the main thread's exit for the process's (docs/events.md)."""
+    for root in TRACEFS_ROOTS:
+        try:
+            with open(f"{root}/events/sched/sched_process_exit/format") as fmt:
+                return any(" group_dead;" in line for line in fmt)
+        except OSError:
+            continue
+    return False
+
+
 class TracerError(Exception):
     """The host cannot trace (the message says why); exit status 3."""
 
@@ -66,6 +80,8 @@ class Tracer:
             raise TracerError(f"cannot import bcc ({exc}); run `make setup` or `fsaudit doctor`") from None
         try:
             cflags = [f"-DRINGBUF_PAGES={ringbuf_pages}", "-w"] + (["-DSTACKS"] if stacks else [])
+            if exit_says_group_dead():
+                cflags.append("-DEXIT_GROUP_DEAD")
             source = inline_headers(PROBE_SOURCE.read_text(), str(PROBE_SOURCE))
             self.bpf = BPF(text=source.encode(), cflags=cflags)
         except Exception as exc:   # bcc raises bare Exception on compile/load failure

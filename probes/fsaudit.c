@@ -380,7 +380,7 @@ RAW_TRACEPOINT_PROBE(sys_enter) {
     }
     if (nr == __NR_exit_group) {
         u64 code = in.args[0] & 0xff;
-        exit_info.update(&pid, &code);
+        exit_info.insert(&pid, &code);   // unless a fatal signal came first (see signal_deliver)
         // exit() has flushed stdio by now; _exit() has not.
         report_stdio_lost(pid, tid);
         return 0;
@@ -564,6 +564,19 @@ TRACEPOINT_PROBE(sched, sched_process_exec) {
     u8 st = 1;
     traced.update(&pid, &st);
     stdio_files.delete(&pid);
+    // A thread other than the main one that execs now has the process's id
+    // (the kernel killed the others, the main one included): its write run
+    // and slot under its old id end here, or they would never be freed.
+    // Any exec ends the old image's run before the exec event, while its
+    // fds (some close on exec) still resolve.
+    u32 old_tid = args->old_pid;
+    flush_run(pid, old_tid);
+    if (old_tid != tid) {
+        runs.delete(&old_tid);
+        inflight.delete(&old_tid);
+    }
+    // The SIGKILL those threads got is not the new program's fate.
+    exit_info.delete(&pid);
     struct event *e = reserve(pid, tid, EV_EXEC);
     if (!e) return 0;
     e->ts = e->ts_first = bpf_ktime_get_ns();
@@ -593,7 +606,10 @@ TRACEPOINT_PROBE(signal, signal_deliver) {
     if (args->sa_handler != 0 && sig != 9) return 0;
     if (sig <= 0 || sig > 31 || !((fatal >> sig) & 1)) return 0;
     u64 info = (u64)sig << 8;
-    exit_info.update(&pid, &info);
+    // The first fatal signal or exit_group decides, as in the kernel: the
+    // SIGKILL that ends the other threads (of exit_group, a fatal signal or
+    // an exec) is not how the process ended.
+    exit_info.insert(&pid, &info);
     report_stdio_lost(pid, (u32)bpf_get_current_pid_tgid());
     return 0;
 }
@@ -605,7 +621,17 @@ TRACEPOINT_PROBE(sched, sched_process_exit) {
     flush_run(pid, tid);
     runs.delete(&tid);
     inflight.delete(&tid);
+#ifdef EXIT_GROUP_DEAD
+    // The process lives while any of its threads does: its main thread may
+    // pthread_exit first, or be killed by another thread's exec.
+    if (!args->group_dead) return 0;
+#else
+    // This kernel's tracepoint does not say which thread is the last: the
+    // main thread's exit stands for the process's, so what its other threads
+    // do afterwards, or a program exec'd by one of them, is not seen
+    // (docs/events.md).
     if (pid != tid) return 0;
+#endif
     struct event *e = reserve(pid, tid, EV_EXIT);
     if (e) {
         e->ts = e->ts_first = bpf_ktime_get_ns();
