@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import mmap
 import os
+import pwd
 import shutil
 import subprocess
 import threading
@@ -53,6 +54,11 @@ def _inheritable_fds() -> list[int]:
         except OSError:      # the listing's own fd, closed by now
             pass
     return fds
+
+
+def _login_environment(user: pwd.struct_passwd) -> dict[str, str]:
+    """What login(1) sets from the account's entry (an empty shell means /bin/sh)."""
+    return {"HOME": user.pw_dir, "USER": user.pw_name, "LOGNAME": user.pw_name, "SHELL": user.pw_shell or "/bin/sh"}
 
 
 def _tgid(tid: int) -> int:
@@ -111,14 +117,16 @@ class Tracer:
     def _set_counter(self, slot: int, value: int) -> None:
         self.counters[ctypes.c_int(slot)] = ctypes.c_uint64(value)
 
-    def spawn(self, argv: list[str], user: str | None = None, injections: list | None = None,
+    def spawn(self, argv: list[str], user: pwd.struct_passwd | None = None, injections: list | None = None,
               stdio: tuple[int, int, int] | None = None, env: dict | None = None) -> subprocess.Popen:
         """Start argv gated: the kernel marks our fork child and traces it from its exec on.
 
         The command gets every fd we were given that is not close-on-exec, as
         the kernel passes them on at an exec (fsaudit's own fds are all
         close-on-exec); stdio: our fds to give it as its 0, 1 and 2 instead.
-        env: the command's environment (default: ours).
+        user: run it as that account, as a login would: its uid, its gid and
+        the groups that list it (initgroups), and HOME, USER, LOGNAME and
+        SHELL from its entry. env: the command's environment (default: ours).
         With injections, the child arms the seccomp filter before its exec."""
         injector = None
         if injections:
@@ -129,6 +137,11 @@ class Tracer:
             # Answering starts before the fork: the child's own calls between
             # arming and exec (closing fds) already wait for an answer.
             injector.start()
+        identity: dict = {}
+        if user is not None:
+            identity = {"user": user.pw_uid, "group": user.pw_gid,
+                        "extra_groups": os.getgrouplist(user.pw_name, user.pw_gid)}
+            env = {**(os.environ if env is None else env), **_login_environment(user)}
         stdin, stdout, stderr = stdio or (None, None, None)
         if self.symbolizer:
             # CPython executables get Python frames once registered by build-id;
@@ -144,9 +157,9 @@ class Tracer:
             # pass_fds rather than close_fds=False, which would have Popen use
             # glibc's posix_spawn: that leaves glibc's internal signals (32, 33)
             # ignored in the command.
-            child = subprocess.Popen(argv, user=user, stdin=stdin, stdout=stdout, stderr=stderr, env=env,
+            child = subprocess.Popen(argv, stdin=stdin, stdout=stdout, stderr=stderr, env=env,
                                      pass_fds=[fd for fd in inheritable if fd > 2],
-                                     preexec_fn=injector.arm_in_child if injector else None)
+                                     preexec_fn=injector.arm_in_child if injector else None, **identity)
         finally:
             self._set_counter(SPAWNER, 0)
             if injector:
