@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import mmap
 import os
+import pwd
 import shutil
 import subprocess
 import threading
@@ -42,6 +43,23 @@ def _run_record(tid: int, run) -> tuple:
     if not hasattr(run, "stack"):
         return record
     return record + tuple(run.stack) + (0,) * (2 * PY_FRAMES)   # a run has no Python stack
+
+
+def _inheritable_fds() -> list[int]:
+    """Our fds that an exec passes on: those without close-on-exec."""
+    fds = []
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            if os.get_inheritable(int(name)):
+                fds.append(int(name))
+        except OSError:      # the listing's own fd, closed by now
+            pass
+    return fds
+
+
+def _login_environment(user: pwd.struct_passwd) -> dict[str, str]:
+    """What login(1) sets from the account's entry (an empty shell means /bin/sh)."""
+    return {"HOME": user.pw_dir, "USER": user.pw_name, "LOGNAME": user.pw_name, "SHELL": user.pw_shell or "/bin/sh"}
 
 
 def _tgid(tid: int) -> int:
@@ -115,13 +133,17 @@ class Tracer:
     def _set_counter(self, slot: int, value: int) -> None:
         self.counters[ctypes.c_int(slot)] = ctypes.c_uint64(value)
 
-    def spawn(self, argv: list[str], user: str | None = None, injections: list | None = None,
+    def spawn(self, argv: list[str], user: pwd.struct_passwd | None = None, injections: list | None = None,
               stdio: tuple[int, int, int] | None = None, env: dict | None = None) -> subprocess.Popen:
         """Start argv gated: the kernel marks our fork child and traces it from its exec on.
 
-        With injections, the child arms the seccomp filter before its exec.
-        stdio: our fds to give the command as its 0, 1 and 2 (default: our own 0-2).
-        env: the command's environment (default: ours)."""
+        The command gets every fd we were given that is not close-on-exec, as
+        the kernel passes them on at an exec (fsaudit's own fds are all
+        close-on-exec); stdio: our fds to give it as its 0, 1 and 2 instead.
+        user: run it as that account, as a login would: its uid, its gid and
+        the groups that list it (initgroups), and HOME, USER, LOGNAME and
+        SHELL from its entry. env: the command's environment (default: ours).
+        With injections, the child arms the seccomp filter before its exec."""
         injector = None
         if injections:
             from .inject import Injector
@@ -131,22 +153,35 @@ class Tracer:
             # Answering starts before the fork: the child's own calls between
             # arming and exec (closing fds) already wait for an answer.
             injector.start()
+        identity: dict = {}
+        if user is not None:
+            identity = {"user": user.pw_uid, "group": user.pw_gid,
+                        "extra_groups": os.getgrouplist(user.pw_name, user.pw_gid)}
+            env = {**(os.environ if env is None else env), **_login_environment(user)}
         stdin, stdout, stderr = stdio or (None, None, None)
         if self.symbolizer:
             # CPython executables get Python frames once registered by build-id;
             # the command itself may be one, or a script run by one.
             register_images(self.bpf, [shutil.which(argv[0]) or argv[0]])
+        # The command's fds: Popen moves stdio into place as 0-2; the others are ours, as they are.
+        inheritable = _inheritable_fds()
+        given = {fd: fd for fd in inheritable}
+        if stdio:
+            given.update(enumerate(stdio))
         self._set_counter(SPAWNER, os.getpid())
         try:
-            child = subprocess.Popen(argv, user=user, stdin=stdin, stdout=stdout, stderr=stderr, env=env,
-                                     preexec_fn=injector.arm_in_child if injector else None)
+            # pass_fds rather than close_fds=False, which would have Popen use
+            # glibc's posix_spawn: that leaves glibc's internal signals (32, 33)
+            # ignored in the command.
+            child = subprocess.Popen(argv, stdin=stdin, stdout=stdout, stderr=stderr, env=env,
+                                     pass_fds=[fd for fd in inheritable if fd > 2],
+                                     preexec_fn=injector.arm_in_child if injector else None, **identity)
         finally:
             self._set_counter(SPAWNER, 0)
             if injector:
                 injector.child_started()
         self._command_pid = child.pid
-        # The command starts in our cwd with our fds 0-2 or stdio (Popen closes the rest).
-        self._adopt(child.pid, os.getcwd(), os.getpid(), only=dict(enumerate(stdio or (0, 1, 2))))
+        self._adopt(child.pid, os.getcwd(), os.getpid(), only=given)
         return child
 
     def _past_exec(self, tid: int) -> bool:

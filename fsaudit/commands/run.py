@@ -17,7 +17,9 @@ from .common import EXIT_CANNOT_TRACE, EXIT_USAGE, fail
 
 def command(
     argv: List[str] = typer.Argument(..., metavar="-- COMMAND [ARGS...]", help="The command to trace."),
-    user: Optional[str] = typer.Option(None, "--user", help="Run the command as USER (the tracer stays root)."),
+    user: Optional[str] = typer.Option(None, "--user", help="Run the command as USER, as a login would: USER's uid, "
+                                       "gid and supplementary groups, and HOME, USER, LOGNAME and SHELL from its "
+                                       "passwd entry (the tracer stays root)."),
     inject: List[str] = typer.Option([], "--inject", metavar="SYSCALL=ERRNO[@N|@N+][:path=GLOB]",
                                      help="Make the Nth call (default every call) of SYSCALL in the tree fail "
                                           "with ERRNO without running it (repeatable)."),
@@ -38,9 +40,10 @@ def command(
     except InjectionError as exc:
         raise fail(str(exc), EXIT_USAGE) from None
     options = common.output_options(json_path, events, sarif, junit, format, fail_on, path, exclude, config)
+    account = None
     if user is not None:
         try:
-            pwd.getpwnam(user)
+            account = pwd.getpwnam(user)
         except KeyError:
             raise fail(f"--user {user}: no such user", EXIT_USAGE) from None
     common.require_tracing()
@@ -54,7 +57,7 @@ def command(
     except TracerError as exc:
         raise fail(str(exc), EXIT_CANNOT_TRACE) from None
     try:
-        child = tracer.spawn(argv, user=user, injections=injections, stdio=view.command_stdio(),
+        child = tracer.spawn(argv, user=account, injections=injections, stdio=view.command_stdio(),
                              env=perf_map_environment(os.environ) if stacks else None)
     except (OSError, ValueError) as exc:
         tracer.stop()
