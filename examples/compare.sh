@@ -17,7 +17,7 @@ while IFS=$'\t' read -r name command; do
   argv=("${argv[@]//\{build\}/$build}")
   argv=("${argv[@]//\{src\}/$src}")
   work=$(mktemp -d)
-  (cd "$work" && "$fsaudit" run --fail-on never --json "$reports/$name.json" -- "${argv[@]}" >/dev/null) \
+  (cd "$work" && "$fsaudit" run --fail-on never --json "$reports/$name.json" -o /dev/null -- "${argv[@]}" >/dev/null) \
     || { echo "compare: $name failed (see above)" >&2; rm -rf "$work"; exit 1; }
   rm -rf "$work"
 done < "$src/examples.tsv"

@@ -125,14 +125,23 @@ HEADER_SCHEMA = "fsaudit.events/1"
 
 
 class EventLogWriter:
-    """Writes the JSON Lines event log; ensure_ascii keeps surrogate escapes reversible."""
+    """Writes the JSON Lines event log; ensure_ascii keeps surrogate escapes reversible.
+
+    finish() ends the log with a trailer, {"trailer": "fsaudit.events/1",
+    "events": N}: a log without one was cut short (fsaudit was killed, or
+    the disk filled), and N tells a reader that no line went missing."""
 
     def __init__(self, stream: IO[str], header: dict) -> None:
         self._stream = stream
+        self.events = 0
         self._stream.write(json.dumps({"schema": HEADER_SCHEMA, **header}) + "\n")
 
     def write(self, event: dict) -> None:
         self._stream.write(json.dumps(event, separators=(",", ":")) + "\n")
+        self.events += 1
+
+    def finish(self) -> None:
+        self._stream.write(json.dumps({"trailer": HEADER_SCHEMA, "events": self.events}) + "\n")
 
 
 class EventLogError(Exception):

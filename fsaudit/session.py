@@ -18,18 +18,24 @@ from .config import load_config
 from .engine import Engine
 from .events import EventLogWriter
 from .inject import InjectionError, parse_injection
+from .outputfile import Output, OutputError, StandardStream, open_outputs
 from .printable import printable
 from .report import build_report, exit_status, render_junit, render_sarif, render_text
 
 SEVERITIES = ("error", "warning", "info", "never")
+EXIT_OUTPUT_FAILED = 2     # an output could not be written (the others were)
 
 
 @dataclass
 class OutputOptions:
-    json_path: Path | None = None
-    events_path: Path | None = None
-    sarif_path: Path | None = None
-    junit_path: Path | None = None
+    """Where each output goes: a path, "-" for stdout, or None (not written;
+    the summary: stderr for run and attach, whose stdout is the command's,
+    stdout for report)."""
+    json_path: str | None = None
+    events_path: str | None = None
+    sarif_path: str | None = None
+    junit_path: str | None = None
+    summary_path: str | None = None
     format: str = "text"
     fail_on: str = "error"
     paths: list[str] = field(default_factory=list)
@@ -46,8 +52,19 @@ class Session:
         self.engine = Engine(self.config)
         self.started_at = datetime.now(timezone.utc)
         self.started = time.monotonic()
-        self._event_file = open(options.events_path, "w", encoding="ascii") if options.events_path else None
-        self._log = EventLogWriter(self._event_file, {"mode": mode, **header}) if self._event_file else None
+        # Opened before anything is traced: a path that cannot be written
+        # stops fsaudit before the command starts (OutputError).
+        requested = {"--events": options.events_path, "--json": options.json_path, "--sarif": options.sarif_path,
+                     "--junit": options.junit_path, "-o": options.summary_path}
+        self._outputs: dict[str, Output] = open_outputs(
+            {option: path for option, path in requested.items() if path is not None},
+            stdout_taken_by="the summary" if mode == "report" else None)
+        if "-o" not in self._outputs:
+            default = ("stdout", sys.stdout) if mode == "report" else ("stderr", sys.stderr)
+            self._outputs["-o"] = StandardStream(*default)
+        self._log = EventLogWriter(self._outputs["--events"].stream, {"mode": mode, **header}) \
+            if "--events" in self._outputs else None
+        self._log_failure: OSError | None = None
         # What the report must say besides findings: things fsaudit could not
         # see or do (warnings), and why the report may miss events (incomplete).
         self.warnings: list[str] = []
@@ -70,13 +87,27 @@ class Session:
         log = self._log
         for event in events:
             if log:
-                log.write(event)
+                try:
+                    log.write(event)
+                except OSError as exc:     # the analysis goes on; finish() reports the log lost
+                    self._log_failure, log, self._log = exc, None, None
             feed(event)
 
     def finish(self, target: dict, duration_s: float | None = None) -> int | None:
-        """Close the analysis, write every requested output; return the findings' exit status or None."""
-        if self._event_file:
-            self._event_file.close()
+        """Close the analysis and write every requested output; return the exit
+        status it calls for: EXIT_OUTPUT_FAILED when an output could not be
+        written, else the findings' status or None."""
+        failures: list[str] = []
+        events = self._outputs.pop("--events", None)
+        if events:
+            if self._log_failure is None:
+                failure = _write(events, lambda _stream: self._log.finish())
+            else:
+                events.discard()
+                failure = str(events.error(self._log_failure))
+            if failure:
+                failures.append(failure)
+                self.warn(f"the event log was not written: {failure}", now=False)
         exit_info = target.get("exit") or {}
         self.engine.finish(exit_info if exit_info else None)
         if self.header.get("inject"):
@@ -89,20 +120,41 @@ class Session:
                               duration_s=duration_s, tool_version=__version__,
                               warnings=self.warnings, incomplete=self.incomplete_reasons)
         opts = self.options
-        if opts.json_path:
-            with opts.json_path.open("w") as out:
-                _write_json(report, out)
-        if opts.sarif_path:
-            with opts.sarif_path.open("w") as out:
-                _write_json(render_sarif(report), out)
-        if opts.junit_path:
-            opts.junit_path.write_text(render_junit(report, opts.fail_on))
-        if opts.format == "json":
-            _write_json(report, sys.stdout)
-        else:
-            sys.stdout.write(render_text(report))
-        sys.stdout.flush()
-        return exit_status(report, opts.fail_on)
+        writers = {"--json": lambda out: _write_json(report, out),
+                   "--sarif": lambda out: _write_json(render_sarif(report), out),
+                   "--junit": lambda out: out.write(render_junit(report, opts.fail_on)),
+                   "-o": (lambda out: _write_json(report, out)) if opts.format == "json"
+                   else (lambda out: out.write(render_text(report)))}
+        for option, output in self._outputs.items():
+            failure = _write(output, writers[option])
+            if failure:
+                failures.append(failure)
+        for failure in failures:
+            _say(f"fsaudit: {failure}")
+        return EXIT_OUTPUT_FAILED if failures else exit_status(report, opts.fail_on)
+
+
+def _write(output: Output, write) -> str | None:
+    """Write one output whole and commit it; None, or the line that says why it could not be."""
+    try:
+        write(output.stream)
+    except OSError as exc:
+        output.discard()
+        return str(output.error(exc))
+    try:
+        output.commit()
+    except OutputError as exc:
+        return str(exc)
+    return None
+
+
+def _say(line: str) -> None:
+    """A line on stderr, which may itself be the output that failed."""
+    try:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+    except OSError:
+        pass
 
 
 def _write_json(document: dict, stream) -> None:

@@ -53,7 +53,7 @@ def build(tmp_path_factory):
 
 class Traced:
     def __init__(self, proc: subprocess.CompletedProcess, events_path: Path, report_path: Path) -> None:
-        """Parses the event log and report that `fsaudit run` wrote."""
+        """Parses the event log and report that `fsaudit run` wrote; its summary is in stderr."""
         self.returncode = proc.returncode
         self.stdout = proc.stdout
         self.stderr = proc.stderr
@@ -61,6 +61,8 @@ class Traced:
             lines = f.read().splitlines()
         self.header = json.loads(lines[0])
         self.events = [json.loads(line) for line in lines[1:]]
+        # The writer ends a whole log with {"trailer": ..., "events": N}.
+        self.trailer = self.events.pop() if self.events and "trailer" in self.events[-1] else None
         self.report = json.loads(report_path.read_text())
         self.events_path = events_path
         self.report_path = report_path

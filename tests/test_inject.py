@@ -32,7 +32,7 @@ def data_events(traced, name="data.txt") -> list[dict]:
 ])
 def test_c_program_coping_with_an_injected_failure(trace, build, mode, spec, expected):
     traced = trace([str(build("faults")), mode], "--inject", spec)
-    assert error_rules(traced) == expected, traced.stdout
+    assert error_rules(traced) == expected, traced.stderr
     injected = [e for e in traced.events if e.get("injected")]
     assert len(injected) == 1 and injected[0]["injection"] == spec
     assert injected[0]["path"].endswith("/data.txt")
@@ -82,7 +82,7 @@ def test_injection_that_never_fires_is_reported(trace, build):
     assert traced.report["target"]["injections"] == [
         {"spec": "fsync=EIO@1", "syscall": "fsync", "errno": "EIO", "nth": 1, "onward": False,
          "path": None, "fired": 0}]
-    assert "injection fsync=EIO@1: never fired" in traced.stdout
+    assert "injection fsync=EIO@1: never fired" in traced.stderr
 
 
 @pytest.mark.parametrize("mode, expected, status", [
@@ -92,7 +92,7 @@ def test_injection_that_never_fires_is_reported(trace, build):
 ])
 def test_python_program_coping_with_an_injected_fsync_failure(trace, mode, expected, status):
     traced = trace([sys.executable, str(PROGRAMS / "pyfaults.py"), mode], "--inject", "fsync=EIO@1")
-    assert error_rules(traced) == expected, traced.stdout
+    assert error_rules(traced) == expected, traced.stderr
     assert traced.returncode == status
     assert [e["ret"] for e in data_events(traced) if e["syscall"] == "fsync"][0] == "EIO"
 

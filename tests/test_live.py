@@ -230,15 +230,16 @@ def test_no_log_file_at_all_the_command_output_is_still_drained(monkeypatch):
 
 
 def test_not_live_into_pipes_a_progress_line_and_no_escape_codes(bpf, build, tmp_path):
-    result = fsaudit("run", "--no-live", "--fail-on", "never", "--", str(build("slowsave")), "12", "250", "0",
-                     cwd=tmp_path)
+    result = fsaudit("run", "--no-live", "--fail-on", "never", "-o", "summary.txt",
+                     "--", str(build("slowsave")), "12", "250", "0", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     progress = result.stderr.splitlines()
     line = re.compile(r"fsaudit: tracing \d+\.\d s: [\d,]+ events?, [\d,]+ files?, [\d,]+ findings?")
     assert progress and all(line.fullmatch(text) for text in progress), result.stderr
     assert "\r" not in result.stderr
-    assert "FS101 rename-unsynced-data" in result.stdout
-    assert "\x1b" not in result.stdout + result.stderr
+    summary = (tmp_path / "summary.txt").read_text()
+    assert "FS101 rename-unsynced-data" in summary
+    assert "\x1b" not in result.stdout + result.stderr + summary
 
 
 def test_the_progress_line_says_when_analysis_outlasts_tracing():
@@ -263,8 +264,8 @@ def test_the_progress_line_says_when_analysis_outlasts_tracing():
 def test_a_short_run_has_no_progress_line_and_no_dashboard_into_a_pipe(bpf, tmp_path):
     result = fsaudit("run", "--", "true", cwd=tmp_path)
     assert result.returncode == 0
-    assert result.stderr == ""
-    assert result.stdout == "No findings.\n"
+    assert result.stdout == ""
+    assert result.stderr == "No findings.\n"
 
 
 def test_live_without_a_terminal_is_a_usage_error(bpf, tmp_path):

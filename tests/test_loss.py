@@ -48,7 +48,7 @@ def test_every_lost_event_is_counted_and_reported(bpf, build, tmp_path):
     assert sum(e["count"] for e in tiny.of("lost")) == lost
     finding = next(f for f in tiny.report["findings"] if f["rule"] == "FS902")
     assert str(lost) in finding["message"]
-    assert "incomplete" in tiny.stdout
+    assert "incomplete" in tiny.stderr
 
 
 def test_a_storm_larger_than_ring_and_backlog_memory_is_not_lost(bpf, build, tmp_path):

@@ -219,7 +219,7 @@ def test_fs901_io_uring_or_aio(trace, build, tmp_path, mode):
     t = run_modes(trace, build, tmp_path, mode)
     if mode == "fs901":
         assert found(t, tmp_path) == {("FS901", None)}
-        used = "io_uring_setup" if "io_uring" in t.stderr else "io_setup"
+        used = "io_uring_setup" if "io_uring" in t.stderr.splitlines() else "io_setup"
         assert t.of(used) and isinstance(t.of(used)[0]["ret"], int)
     else:
         # io_uring_setup(0 entries) is refused with EINVAL: no I/O can go that way

@@ -47,7 +47,7 @@ def test_finding_names_the_function_file_and_line_of_the_call(trace, compiled):
                               frame("main", "main")]
     opened = t.of("openat", path=str(t.events_path.parent / "data.tmp"))[0]
     assert opened["stack"][:2] == ["open64", frame("save_naive", "open")]
-    assert f"    at: {frame('save_naive', 'rename')}" in t.stdout
+    assert f"    at: {frame('save_naive', 'rename')}" in t.stderr
 
 
 def test_sarif_result_is_located_at_the_line_of_code(trace, compiled):
@@ -120,7 +120,7 @@ def test_cpython_finding_points_at_the_python_line(trace, tmp_path):
     t = trace(["/usr/bin/python3.11", str(app)], "--stacks", "--sarif", "report.sarif")
     assert finding(t, "FS101", "/record.json.tmp")["stack"] == [
         "rename", f"save ({app}:7)", f"<module> ({app}:10)"]
-    assert f"    at: save ({app}:7)" in t.stdout
+    assert f"    at: save ({app}:7)" in t.stderr
     sarif = json.loads((tmp_path / "report.sarif").read_text())
     result = next(r for r in sarif["runs"][0]["results"] if r["ruleId"] == "FS101")
     assert result["locations"][0]["physicalLocation"] == {"artifactLocation": {"uri": app.as_uri()},

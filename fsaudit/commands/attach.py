@@ -25,9 +25,9 @@ def _argv(pid: int) -> list[str]:
 def command(
     pid: int = typer.Argument(..., help="The process to trace."),
     duration: Optional[float] = typer.Option(None, "--duration", help="Detach after SECONDS."),
-    json_path: Optional[Path] = common.JsonOpt, events: Optional[Path] = common.EventsOpt,
-    sarif: Optional[Path] = common.SarifOpt, junit: Optional[Path] = common.JunitOpt,
-    format: str = common.FormatOpt, fail_on: str = common.FailOnOpt,
+    json_path: Optional[str] = common.JsonOpt, events: Optional[str] = common.EventsOpt,
+    sarif: Optional[str] = common.SarifOpt, junit: Optional[str] = common.JunitOpt,
+    output: Optional[str] = common.OutputOpt, format: str = common.FormatOpt, fail_on: str = common.FailOnOpt,
     path: List[str] = common.PathOpt, exclude: List[str] = common.ExcludeOpt,
     config: Optional[Path] = common.ConfigOpt, live: Optional[bool] = common.LiveOpt,
     stacks: bool = common.StacksOpt,
@@ -35,7 +35,7 @@ def command(
     """Trace PID (and what it forks from now on) until it exits, Ctrl-C, or --duration."""
     from ..tracer import Tracer, TracerError
 
-    options = common.output_options(json_path, events, sarif, junit, format, fail_on, path, exclude, config)
+    options = common.output_options(json_path, events, sarif, junit, output, format, fail_on, path, exclude, config)
     if pid <= 0 or not os.path.isdir(f"/proc/{pid}"):
         raise fail(f"no process with pid {pid}", EXIT_USAGE)
     if duration is not None and duration <= 0:

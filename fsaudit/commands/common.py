@@ -13,11 +13,16 @@ from ..session import SEVERITIES, OutputOptions
 
 EXIT_FINDINGS, EXIT_USAGE, EXIT_CANNOT_TRACE = 1, 2, 3
 
-JsonOpt = typer.Option(None, "--json", help="Write the JSON report here.", dir_okay=False)
-EventsOpt = typer.Option(None, "--events", help="Write every event as JSON Lines here.", dir_okay=False)
-SarifOpt = typer.Option(None, "--sarif", help="Write SARIF 2.1.0 here.", dir_okay=False)
-JunitOpt = typer.Option(None, "--junit", help="Write JUnit XML here.", dir_okay=False)
-FormatOpt = typer.Option("text", "--format", help="What goes to stdout at the end: text or json.")
+JsonOpt = typer.Option(None, "--json", metavar="PATH", help="Write the JSON report here (- for stdout).")
+EventsOpt = typer.Option(None, "--events", metavar="PATH",
+                         help="Write every event as JSON Lines here (- for stdout).")
+SarifOpt = typer.Option(None, "--sarif", metavar="PATH", help="Write SARIF 2.1.0 here (- for stdout).")
+JunitOpt = typer.Option(None, "--junit", metavar="PATH", help="Write JUnit XML here (- for stdout).")
+OutputOpt = typer.Option(None, "-o", "--output", metavar="PATH",
+                         help="Write the summary here instead of stderr (- for stdout).")
+ReportOutputOpt = typer.Option(None, "-o", "--output", metavar="PATH",
+                               help="Write the summary here instead of stdout.")
+FormatOpt = typer.Option("text", "--format", help="The summary's form: text or json.")
 FailOnOpt = typer.Option("error", "--fail-on", help="Lowest severity that makes the exit status 1: error, warning, info, never.")
 PathOpt = typer.Option([], "--path", help="Only files matching this glob are in scope (repeatable).")
 ExcludeOpt = typer.Option([], "--exclude", help="Files matching this glob are out of scope (repeatable).")
@@ -33,8 +38,8 @@ def fail(message: str, code: int) -> "typer.Exit":
     return typer.Exit(code)
 
 
-def output_options(json_path: Optional[Path], events: Optional[Path], sarif: Optional[Path], junit: Optional[Path],
-                   format: str, fail_on: str, path: list[str], exclude: list[str],
+def output_options(json_path: Optional[str], events: Optional[str], sarif: Optional[str], junit: Optional[str],
+                   output: Optional[str], format: str, fail_on: str, path: list[str], exclude: list[str],
                    config: Optional[Path]) -> OutputOptions:
     if format not in ("text", "json"):
         raise fail(f"--format must be text or json, not {format!r}", EXIT_USAGE)
@@ -43,18 +48,21 @@ def output_options(json_path: Optional[Path], events: Optional[Path], sarif: Opt
     if config is not None and not config.is_file():
         raise fail(f"--config {config}: no such file", EXIT_USAGE)
     return OutputOptions(json_path=json_path, events_path=events, sarif_path=sarif, junit_path=junit,
-                         format=format, fail_on=fail_on, paths=path, excludes=exclude, config_path=config)
+                         summary_path=output, format=format, fail_on=fail_on, paths=path, excludes=exclude, config_path=config)
 
 
 def start_session(options: OutputOptions, mode: str, header: dict):
+    """The session, with every output already created: call it before the
+    command starts or the tracer attaches, so that a bad path runs nothing."""
+    from ..outputfile import OutputError
     from ..session import Session
 
     try:
         return Session(options, mode, header)
     except ConfigError as exc:
         raise fail(f"configuration: {exc}", EXIT_USAGE) from None
-    except OSError as exc:
-        raise fail(f"cannot write {exc.filename}: {exc.strerror}", EXIT_USAGE) from None
+    except OutputError as exc:
+        raise fail(str(exc), EXIT_USAGE) from None
 
 
 def open_view(live: Optional[bool], session, cwd: str):

@@ -14,14 +14,14 @@ from .common import EXIT_USAGE, fail
 
 def command(
     log: Path = typer.Argument(..., help="An event log written by --events."),
-    json_path: Optional[Path] = common.JsonOpt, events: Optional[Path] = common.EventsOpt,
-    sarif: Optional[Path] = common.SarifOpt, junit: Optional[Path] = common.JunitOpt,
-    format: str = common.FormatOpt, fail_on: str = common.FailOnOpt,
+    json_path: Optional[str] = common.JsonOpt, events: Optional[str] = common.EventsOpt,
+    sarif: Optional[str] = common.SarifOpt, junit: Optional[str] = common.JunitOpt,
+    output: Optional[str] = common.ReportOutputOpt, format: str = common.FormatOpt, fail_on: str = common.FailOnOpt,
     path: List[str] = common.PathOpt, exclude: List[str] = common.ExcludeOpt,
     config: Optional[Path] = common.ConfigOpt,
 ) -> None:
     """Replay EVENTS.jsonl through the same engine as a live run (no root needed)."""
-    options = common.output_options(json_path, events, sarif, junit, format, fail_on, path, exclude, config)
+    options = common.output_options(json_path, events, sarif, junit, output, format, fail_on, path, exclude, config)
     try:
         stream = open(log, encoding="utf-8")
     except OSError as exc:

@@ -23,9 +23,9 @@ def command(
     inject: List[str] = typer.Option([], "--inject", metavar="SYSCALL=ERRNO[@N|@N+][:path=GLOB]",
                                      help="Make the Nth call (default every call) of SYSCALL in the tree fail "
                                           "with ERRNO without running it (repeatable)."),
-    json_path: Optional[Path] = common.JsonOpt, events: Optional[Path] = common.EventsOpt,
-    sarif: Optional[Path] = common.SarifOpt, junit: Optional[Path] = common.JunitOpt,
-    format: str = common.FormatOpt, fail_on: str = common.FailOnOpt,
+    json_path: Optional[str] = common.JsonOpt, events: Optional[str] = common.EventsOpt,
+    sarif: Optional[str] = common.SarifOpt, junit: Optional[str] = common.JunitOpt,
+    output: Optional[str] = common.OutputOpt, format: str = common.FormatOpt, fail_on: str = common.FailOnOpt,
     path: List[str] = common.PathOpt, exclude: List[str] = common.ExcludeOpt,
     config: Optional[Path] = common.ConfigOpt, live: Optional[bool] = common.LiveOpt,
     stacks: bool = common.StacksOpt,
@@ -39,7 +39,7 @@ def command(
         injections = [parse_injection(spec) for spec in inject]
     except InjectionError as exc:
         raise fail(str(exc), EXIT_USAGE) from None
-    options = common.output_options(json_path, events, sarif, junit, format, fail_on, path, exclude, config)
+    options = common.output_options(json_path, events, sarif, junit, output, format, fail_on, path, exclude, config)
     account = None
     if user is not None:
         try:
