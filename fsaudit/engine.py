@@ -267,6 +267,7 @@ class Engine:
                           "symlink": self._on_new_name, "symlinkat": self._on_new_name,
                           "mknod": self._on_mknod, "mknodat": self._on_mknod,
                           "fork": self._on_fork, "exec": self._on_exec, "exit": self._on_exit,
+                          "adopt": self._on_adopt,
                           "lost": self._on_lost, "runtime": self._on_runtime, "close": self._on_close}
         for names, handler in ((WRITE_SYSCALLS, self._on_write), (COPY_SYSCALLS, self._on_copy),
                                (RENAME_SYSCALLS, self._on_rename), (LINK_SYSCALLS, self._on_link),
@@ -697,6 +698,12 @@ class Engine:
             info = self.processes[child] = ProcessInfo(child)
         info.ppid = parent.pid
         info.exe, info.argv, info.runtime = parent.exe, parent.argv, parent.runtime
+
+    def _on_adopt(self, event: dict) -> None:
+        info = self.processes[event["pid"]]
+        info.ppid = event.get("ppid", info.ppid)
+        info.exe = event.get("exe") or info.exe
+        info.argv = event.get("argv") or info.argv
 
     def _on_exec(self, event: dict) -> None:
         info = self.processes[event["pid"]]

@@ -6,6 +6,7 @@ import ctypes
 import mmap
 import os
 import pwd
+import select
 import shutil
 import subprocess
 import threading
@@ -13,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from .attach_tree import (AttachError, Pinned, children, pin_child, read_running, read_stat,
+                          unseen_warning)
 from .events import EV_WRITE_RUN, PY_FRAMES, InjectedRecord, RecordLayout, open_flag_names
 from .resolver import O_CLOEXEC, Fd, Process, Resolver, kind_of_link
 from .cpython import attach_process, inline_headers, register_images
@@ -116,6 +119,9 @@ class Tracer:
         self._command_pid: int | None = None
         self._command_execd = False
         self._lost_reported = 0
+        self._pinned: dict[int, Pinned] = {}      # attach: the processes it adopted, by pidfd, until they exit
+        self._exits = select.poll()               # their pidfds, readable once exited
+        self._registered: set[str] = set()        # --stacks: executables told to the probe
         self.traced = self.bpf["traced"]
         self.counters = self.bpf["counters"]
         self._ring = RingReader(self.bpf["events"].map_fd, ringbuf_pages * mmap.PAGESIZE)
@@ -221,42 +227,89 @@ class Tracer:
         with self._injected_lock:
             self._injected.extend(records)
 
-    def attach(self, pid: int) -> None:
-        """Trace pid from now on; its open fds are announced as `inherit` events."""
-        self.traced[ctypes.c_uint32(pid)] = ctypes.c_uint8(TRACED)
-        try:
-            cwd = os.readlink(f"/proc/{pid}/cwd")
-        except OSError:
-            cwd = "/"
-        self._adopt(pid, cwd, pid)
+    def attach(self, target: Pinned, warn: Callable[[str], None]) -> int:
+        """Trace target and every process of its tree from now on; return how many
+        processes were adopted (target included). Raises AttachError when target
+        exited while the probe loaded (its PID may name another process by now).
+
+        The target is marked first, so whatever it forks from now on is traced by
+        the probe; its existing descendants are then taken one by one, each marked
+        before its own children are read, until a pass over the adopted processes
+        finds none left (a subreaper among them may have been given orphans since
+        its last pass). warn: what could not be read of a process."""
+        if not self._adopt_running(target, None, warn):
+            target.close()
+            raise AttachError(f"pid {target.pid} exited while fsaudit was loading; nothing was traced"
+                              + ("" if read_stat(target.pid) is None else
+                                 f" (pid {target.pid} now names another process, which is not traced)"))
+        # fsaudit itself is in the tree when attached to its own shell: never trace it.
+        adopted, known, itself = [target], {target.pid}, os.getpid()
+        while True:
+            found = []
+            for parent in adopted:
+                unseen = children(parent.pid) - known - {itself}
+                if not unseen or not parent.alive():   # alive after the read: they were its children
+                    continue
+                for child in unseen:
+                    known.add(child)
+                    if self.traced.get(ctypes.c_uint32(child)) is not None:
+                        continue      # forked since its parent was marked: the probe has it
+                    pinned = pin_child(child, parent.pid)
+                    if pinned is None:
+                        continue
+                    if self._adopt_running(pinned, parent.pid, warn):
+                        found.append(pinned)
+                    else:
+                        pinned.close()
+            if not found:
+                return len(adopted)
+            adopted += found
+
+    def _adopt_running(self, pinned: Pinned, ppid: int | None, warn: Callable[[str], None]) -> bool:
+        """Mark one running process traced and seed it like a fork child of the tree
+        (an `adopt` event with its parent, its cwd and open fds, its runtime); False,
+        and unmarked, if it has exited. ppid: its parent in the tree, None for the target."""
+        pid = pinned.pid
+        if not pinned.alive():
+            return False
+        key = ctypes.c_uint32(pid)
+        self.traced[key] = ctypes.c_uint8(TRACED)
+        if not pinned.alive():
+            # Gone before it was marked, so the probe will never see it exit: the
+            # entry would keep the tree alive, or trace whoever gets the PID next.
+            self.traced.pop(key, None)
+            return False
+        self._pinned[pinned.pidfd] = pinned
+        self._exits.register(pinned.pidfd, select.POLLIN)
+        seen = read_running(pid)
+        if ppid is None:
+            stat = read_stat(pid)
+            ppid = stat.ppid if stat else 0
+        t = round((time.monotonic_ns() - self.t0_ns) / 1e9, 6)
+        self.on_events([{"t": t, "pid": pid, "tid": pid, "syscall": "adopt", "ppid": ppid, "exe": seen.exe,
+                         "argv": pinned.argv, "ret": 0}])
+        self._seed(pid, seen.cwd, seen.fds, running=True)
+        problem = unseen_warning(pid, seen)
+        if problem:
+            warn(problem)
         if self.symbolizer:
-            try:
-                register_images(self.bpf, [os.readlink(f"/proc/{pid}/exe")])
-            except OSError:
-                pass
+            if seen.exe and seen.exe not in self._registered:
+                self._registered.add(seen.exe)
+                register_images(self.bpf, [seen.exe])
             attach_process(self.bpf, pid)
         self._announce_runtime(pid)
+        return True
 
     def _announce_runtime(self, pid: int) -> None:
         """An attached process has mapped its libraries long ago: its runtime is known now."""
         t = round((time.monotonic_ns() - self.t0_ns) / 1e9, 6)
         self.on_events(self.resolver.announce_running(pid, t))
 
-    def _adopt(self, pid: int, cwd: str, fd_owner: int, only: dict[int, int] | None = None) -> None:
-        """Seed the resolver with a process's cwd and the fds it holds (read from
-        fd_owner's /proc entries; only: the process's fd -> fd_owner's fd it is a
-        copy of), and log those fds as `inherit` events."""
-        proc = self.resolver.procs[pid] = Process(pid, cwd)
-        if self.symbolizer and fd_owner == pid:     # attached: its code is mapped already
-            proc.space = AddressSpace.from_proc(pid)
-        t = round((time.monotonic_ns() - self.t0_ns) / 1e9, 6)
-        events = []
-        if only is None:
-            try:
-                only = {int(name): int(name) for name in os.listdir(f"/proc/{fd_owner}/fd")}
-            except OSError:
-                only = {}
-        for fd, owner_fd in sorted(only.items()):
+    def _adopt(self, pid: int, cwd: str, fd_owner: int, only: dict[int, int]) -> None:
+        """Seed the resolver with the cwd and fds of a process fsaudit starts:
+        only maps each of its fds to the fd of fd_owner (fsaudit) it is a copy of."""
+        fds = {}
+        for fd, owner_fd in only.items():
             try:
                 target = os.readlink(f"/proc/{fd_owner}/fd/{owner_fd}")
                 with open(f"/proc/{fd_owner}/fdinfo/{owner_fd}") as info:
@@ -265,6 +318,19 @@ class Tracer:
                 continue
             if owner_fd != fd:   # Popen dup2()ed it into place, which clears close-on-exec
                 flags &= ~O_CLOEXEC
+            fds[fd] = (target, flags)
+        self._seed(pid, cwd, fds, running=False)
+
+    def _seed(self, pid: int, cwd: str, fds: dict[int, tuple[str, int]], running: bool) -> None:
+        """Give the resolver a process's cwd and the fds it holds (fd -> link
+        target, open flags), and log those fds as `inherit` events. running: it
+        was running before tracing began, so its code is mapped already."""
+        proc = self.resolver.procs[pid] = Process(pid, cwd)
+        if self.symbolizer and running:
+            proc.space = AddressSpace.from_proc(pid)
+        t = round((time.monotonic_ns() - self.t0_ns) / 1e9, 6)
+        events = []
+        for fd, (target, flags) in sorted(fds.items()):
             entry = proc.fds[fd] = Fd(target, kind_of_link(target), flags)
             events.append({"t": t, "pid": pid, "tid": pid, "syscall": "inherit", "fd": fd,
                            "path": entry.path, "kind": entry.kind, "flags": open_flag_names(flags), "ret": 0})
@@ -272,7 +338,22 @@ class Tracer:
             self.on_events(events)
 
     def tree_alive(self) -> bool:
+        """Whether any process of the tree is still traced. An adopted process
+        that exited just as it was marked (after the probe's exit tracepoint
+        ran, before its pidfd said so) left its entry behind: drop it."""
+        for pidfd, _ in self._exits.poll(0):
+            self._exits.unregister(pidfd)
+            pinned = self._pinned.pop(pidfd)
+            pinned.close()
+            if not self._forked_in_tree(pinned):
+                self.traced.pop(ctypes.c_uint32(pinned.pid), None)
         return len(self.traced) > 0
+
+    def _forked_in_tree(self, gone: Pinned) -> bool:
+        """The PID of an exited adopted process names a new process that a traced one forked."""
+        stat = read_stat(gone.pid)
+        return (stat is not None and stat.start_time != gone.start_time
+                and self.traced.get(ctypes.c_uint32(stat.ppid)) is not None)
 
     def lost_events(self) -> int:
         return self.counters[ctypes.c_int(LOST)].value
@@ -336,8 +417,15 @@ class Tracer:
         self._drain(progress)
         self._backlog.add_records([_run_record(tid.value, run) for tid, run in self.bpf["runs"].items() if run.calls])
         self._drain(progress)
+        self.close()
+
+    def close(self) -> None:
+        """Unload without delivering what the kernel still holds (stop() delivers it first)."""
         self._ring.close()
         self._backlog.close()
         self.bpf.cleanup()
         if self.symbolizer:
             self.symbolizer.close()
+        for pinned in self._pinned.values():
+            pinned.close()
+        self._pinned = {}

@@ -12,6 +12,8 @@ from conftest import fsaudit
     (["run", "--fail-on", "sometimes", "--", "true"], "--fail-on must be one of"),
     (["report", "/nonexistent/events.jsonl"], "/nonexistent/events.jsonl"),
     (["rules", "FS999"], "unknown rule 'FS999'"),
+    *((["attach", "--duration", bad, "1"], f"--duration must be a positive number of seconds, not {bad}")
+      for bad in ("nan", "inf", "-1", "0")),
 ])
 def test_bad_usage_is_one_line_and_exit_2(args, says):
     result = fsaudit(*args)
