@@ -184,7 +184,7 @@ def fsaudit_run(world: Path, *options: str) -> list[str]:
 
 
 def events_of(world: Path) -> list[dict]:
-    return [json.loads(line) for line in (world / "events.jsonl").read_text().splitlines()[1:]]
+    return [json.loads(line) for line in (world / "events.jsonl").read_text().splitlines()[1:-1]]   # header, events, trailer
 
 
 @pytest.mark.parametrize("options, by_design", [
@@ -233,7 +233,7 @@ def test_a_shell_redirect_to_fd_3_reaches_the_command(bpf, tmp_path):
                             cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert out.read_text() == "via-fd3\n"
-    logged = [json.loads(line) for line in events.read_text().splitlines()[1:]]
+    logged = [json.loads(line) for line in events.read_text().splitlines()[1:-1]]   # header, events, trailer
     assert [e["path"] for e in logged if e["syscall"] == "write"] == [str(out)]
 
 
