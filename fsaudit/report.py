@@ -81,6 +81,7 @@ def build_report(engine, *, mode: str, target: dict, started_at: str, duration_s
     summary = Counter(f.severity for f in findings)
     lost = engine.counts.lost_events
     incomplete = ([f"{lost} events were lost"] if lost else []) + list(incomplete)
+    config = engine.config
     return {
         "schema": SCHEMA,
         "tool": {"name": "fsaudit", "version": tool_version},
@@ -93,6 +94,9 @@ def build_report(engine, *, mode: str, target: dict, started_at: str, duration_s
         "warnings": list(warnings),
         "counts": {"events": engine.counts.events, "lost_events": lost,
                    "processes": len(engine.processes), "files": len(files)},
+        "config": {"path": config.path, "suppressed": [
+            {"rule": s.rule, "path": s.path, "reason": s.reason, "hidden": hidden}
+            for s, hidden in zip(config.suppressions, engine.hidden_by_suppression())]},
         "processes": [_process(info) for info in engine.processes.values()],
         "files": sorted(files, key=lambda f: f["path"]),
         "findings": [{key: getattr(f, key) for key in FINDING_KEYS} for f in findings],
@@ -116,6 +120,12 @@ def render_text(report: dict) -> str:
         reasons = report.get("incomplete") or [f"{report['counts']['lost_events']} events were lost"]
         lines.append(f"WARNING: this report is incomplete: {printable('; '.join(reasons))}.")
     lines.extend(f"warning: {printable(warning)}" for warning in report.get("warnings", ()))
+    config = report["config"]
+    if config["path"]:
+        lines.append(f"config: {printable(config['path'])}")
+        lines.extend(f"  suppressed {printable(s['rule'])} on {printable(s['path'])}: {s['hidden']} "
+                     f"finding{'s' * (s['hidden'] != 1)} hidden ({printable(s['reason'])})"
+                     for s in config["suppressed"])
     for injection in report["target"].get("injections", []):
         fired = injection["fired"]
         lines.append(f"injection {printable(injection['spec'])}: "
