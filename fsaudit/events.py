@@ -148,7 +148,6 @@ class EventLogError(Exception):
 # a list whose items are read as strings (flags and prot are only searched).
 _NONE = type(None)
 _NUMBER, _INT, _STR, _LIST, _STRINGS = (int, float), (int,), (str,), (list,), (list,)
-_ALL_STR = frozenset({str})
 EVENT_FIELDS: dict[str, tuple] = {
     "t": _NUMBER, "pid": _INT, "tid": _INT, "syscall": _STR, "ret": (int, str), "fd": _INT,
     "child": _INT, "calls": _INT, "bytes": _INT, "size_max": _INT, "count": _INT, "length": _INT,
@@ -174,10 +173,15 @@ def _wrong_field(record: dict, fields: dict[str, tuple]) -> str | None:
     """What is wrong with a field of record that fields names (the field and its value), else None."""
     for key, value in record.items():
         allowed = fields.get(key)
-        if allowed is None or (value.__class__ in allowed
-                               and (allowed is not _STRINGS or {*map(type, value)} <= _ALL_STR)):
+        if allowed is None or (value.__class__ in allowed and allowed is not _STRINGS):
             continue
-        if key == "flags" and value.__class__ is int and record.get("syscall") in INT_FLAGS_SYSCALLS:
+        if allowed is _STRINGS and value.__class__ is list:
+            try:
+                "".join(value)          # the quickest check that every item is a string
+                continue
+            except TypeError:
+                pass
+        elif key == "flags" and value.__class__ is int and record.get("syscall") in INT_FLAGS_SYSCALLS:
             continue
         return f"field {key} must be {_expected(allowed)}, not {printable(json.dumps(value)[:60])}"
     return None
