@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import pwd
+import stat
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +30,8 @@ class EngineConfig:
     disabled: set[str] = field(default_factory=set)
     severity: dict[str, str] = field(default_factory=dict)
     suppressions: list[Suppression] = field(default_factory=list)
+    path: str | None = None     # the file applied (absolute), None for the defaults
+    warnings: list[str] = field(default_factory=list)   # files found but not applied, and why
 
 
 def _string_list(table: dict, key: str, where: str) -> list[str]:
@@ -36,14 +41,65 @@ def _string_list(table: dict, key: str, where: str) -> list[str]:
     return value
 
 
-def _find_default() -> tuple[dict, str] | None:
-    if Path("fsaudit.toml").is_file():
-        return _load(Path("fsaudit.toml")), "fsaudit.toml"
-    if Path("pyproject.toml").is_file():
-        tool = _load(Path("pyproject.toml")).get("tool", {})
-        if "fsaudit" in tool:
-            return tool["fsaudit"], "pyproject.toml [tool.fsaudit]"
+def _distrusted(path: Path) -> str | None:
+    """Why a config file found in the current directory is not applied, else None:
+    whoever can write it decides what fsaudit reports (one suppression turns a run
+    with an error into "No findings")."""
+    owners = {0, os.geteuid()}
+    if os.geteuid() == 0 and os.environ.get("SUDO_UID", "").isdigit():
+        owners.add(int(os.environ["SUDO_UID"]))     # `sudo fsaudit run` in one's own checkout
+    link, target = path.lstat(), path.stat()
+    for owner in (link.st_uid, target.st_uid):
+        if owner not in owners:
+            try:
+                name = f"{pwd.getpwuid(owner).pw_name} (uid {owner})"
+            except KeyError:
+                name = f"uid {owner}"
+            return f"owned by {name}, not by root or the user running fsaudit"
+    if target.st_mode & 0o022:
+        return f"writable by group or others (mode {stat.S_IMODE(target.st_mode):04o})"
     return None
+
+
+def _find_default(warnings: list[str]) -> tuple[dict, str, str] | None:
+    """The settings of fsaudit.toml, else of pyproject.toml's [tool.fsaudit], in the
+    current directory: (table, its name for messages, the file's absolute path). A
+    file that is not to be trusted is skipped with a warning."""
+    for name in ("fsaudit.toml", "pyproject.toml"):
+        path = Path(name)
+        if not path.is_file():
+            continue
+        absolute = os.path.abspath(name)
+        distrust = _distrusted(path)
+        if distrust is None:
+            if name == "fsaudit.toml":
+                return _load(path), name, absolute
+            table = _tool_table(_load(path))
+            if table is not None:
+                return table, "pyproject.toml [tool.fsaudit]", absolute
+        elif name == "fsaudit.toml" or _configures_fsaudit(path):
+            warnings.append(f"{absolute} not applied: {distrust} (--config {absolute} applies it)")
+    return None
+
+
+def _tool_table(document: dict) -> dict | None:
+    tool = document.get("tool", {})
+    if not isinstance(tool, dict):
+        raise ConfigError("pyproject.toml: tool must be a table")
+    if "fsaudit" not in tool:
+        return None
+    if not isinstance(tool["fsaudit"], dict):
+        raise ConfigError("pyproject.toml: tool.fsaudit must be a table")
+    return tool["fsaudit"]
+
+
+def _configures_fsaudit(path: Path) -> bool:
+    """An untrusted pyproject.toml matters only if it has [tool.fsaudit]; its errors do not."""
+    try:
+        tool = tomllib.loads(path.read_text()).get("tool")
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return False
+    return isinstance(tool, dict) and "fsaudit" in tool
 
 
 def _load(path: Path) -> dict:
@@ -59,14 +115,16 @@ def load_config(path: Path | None, paths: list[str], excludes: list[str]) -> Eng
     """The config file's settings, with command-line --path/--exclude added."""
     from .rules import RULES_BY_CODE
 
-    found = (_load(path), str(path)) if path else _find_default()
-    table, where = found if found else ({}, "config")
+    warnings: list[str] = []
+    found = (_load(path), str(path), os.path.abspath(path)) if path else _find_default(warnings)
+    table, where, applied = found if found else ({}, "config", None)
     known = {"path", "exclude", "disable", "severity", "suppress"}
     for key in table:
         if key not in known:
             raise ConfigError(f"{where}: unknown key {key!r} (known: {', '.join(sorted(known))})")
     config = EngineConfig(include=_string_list(table, "path", where) + list(paths),
-                          exclude=_string_list(table, "exclude", where) + list(excludes))
+                          exclude=_string_list(table, "exclude", where) + list(excludes),
+                          path=applied, warnings=warnings)
     for code in _string_list(table, "disable", where):
         if code not in RULES_BY_CODE:
             raise ConfigError(f"{where}.disable: unknown rule {code!r}")

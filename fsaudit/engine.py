@@ -235,7 +235,7 @@ def _stack(event: dict | None, evidence: list) -> list | None:
 
 class Engine:
     def __init__(self, config: EngineConfig | None = None, *, root_pid: int | None = None) -> None:
-        config = config or EngineConfig()
+        config = self.config = config or EngineConfig()
         self._include = list(config.include)
         self._exclude = list(config.exclude)
         self._suppressions = [(s.rule, s.path) for s in config.suppressions]
@@ -254,6 +254,7 @@ class Engine:
         self.root_exit: dict | None = None
         self.dirty_since_send: set[FileState] = set()   # became dirty after the latest send (FS106)
         self._findings: dict[tuple, Finding] = {}
+        self._hidden: dict[tuple, int] = {}             # a suppressed finding's key -> its suppression's index
         self._gone: set[str] = set()                    # paths known not to exist (unlinked, renamed away)
         self.pending_dirs: set[FileState] = set()       # directories with pending entries
         self._pinned: set[FileState] = set()            # shown by the live view: never settled
@@ -280,6 +281,11 @@ class Engine:
     @property
     def findings(self) -> list[Finding]:
         return list(self._findings.values())
+
+    def hidden_by_suppression(self) -> list[int]:
+        """How many findings each of config.suppressions hid, in order."""
+        counts = Counter(self._hidden.values())
+        return [counts[index] for index in range(len(self._suppressions))]
 
     def enabled(self, code: str) -> bool:
         return code in self._enabled
@@ -392,8 +398,13 @@ class Engine:
         if found is not None:
             found.count += count
             return
-        if path and any(rule == code and fnmatchcase(path, glob) for rule, glob in self._suppressions):
+        if key in self._hidden:
             return
+        if path:
+            for index, (rule, glob) in enumerate(self._suppressions):
+                if rule == code and fnmatchcase(path, glob):
+                    self._hidden[key] = index
+                    return
         rule = RULES_BY_CODE[code]
         finding = self._findings[key] = Finding(
             rule=code, name=rule.name, severity=self._severity.get(code, rule.severity),

@@ -8,6 +8,8 @@ import os
 import struct
 from typing import IO, Iterator
 
+from .printable import printable
+
 PATH_LEN = 256
 STACK_WORDS = 48     # STACK_SCAN + STACK_DEPTH in probes/fsaudit.c
 PY_FRAMES = 8
@@ -148,33 +150,133 @@ class EventLogError(Exception):
     """A malformed event log; the message names the line."""
 
 
-def read_event_log(stream: IO[str], warn) -> tuple[dict, Iterator[dict]]:
-    """Parse the header, then yield events. A truncated last line is reported via warn and skipped."""
-    first = stream.readline()
+# The fields of an event that the engine and rules read, with the types they
+# can read: a field of another type is an input error, not a traceback later.
+# Other fields pass through unread. Checked per event, by the exact class of
+# each field present (bool is no integer here: no writer makes one). _STRINGS:
+# a list whose items are read as strings (flags and prot are only searched).
+_NONE = type(None)
+_NUMBER, _INT, _STR, _LIST, _STRINGS = (int, float), (int,), (str,), (list,), (list,)
+EVENT_FIELDS: dict[str, tuple] = {
+    "t": _NUMBER, "pid": _INT, "tid": _INT, "syscall": _STR, "ret": (int, str), "fd": _INT,
+    "child": _INT, "calls": _INT, "bytes": _INT, "size_max": _INT, "count": _INT, "length": _INT,
+    "size_before": (int, _NONE), "latency_us": (int, float, _NONE), "path": _STR, "path2": _STR,
+    "kind": _STR, "injection": _STR, "name": _STR, "version": (str, _NONE), "code": (int, _NONE),
+    "signal": (int, _NONE), "flags": _LIST, "prot": _LIST, "rwf": _STRINGS, "argv": _STRINGS,
+    "stack": _STRINGS,
+}
+INT_FLAGS_SYSCALLS = frozenset({"fork", "close_range"})   # their flags are the raw number
+HEADER_FIELDS: dict[str, tuple] = {"mode": _STR, "host": _STR, "kernel": _STR, "pid": _INT,
+                                   "argv": _STRINGS, "inject": _STRINGS}
+_TYPE_NAMES = {int: "an integer", str: "a string", list: "a list", _NONE: "null"}
+
+
+def _expected(allowed: tuple) -> str:
+    if allowed is _STRINGS:
+        return "a list of strings"
+    return " or ".join("a number" if kind is float else _TYPE_NAMES[kind]
+                       for kind in allowed if not (kind is int and float in allowed))
+
+
+def _wrong_field(record: dict, fields: dict[str, tuple]) -> str | None:
+    """What is wrong with a field of record that fields names (the field and its value), else None."""
+    for key, value in record.items():
+        allowed = fields.get(key)
+        if allowed is None or (value.__class__ in allowed and allowed is not _STRINGS):
+            continue
+        if allowed is _STRINGS and value.__class__ is list:
+            try:
+                "".join(value)          # the quickest check that every item is a string
+                continue
+            except TypeError:
+                pass
+        elif key == "flags" and value.__class__ is int and record.get("syscall") in INT_FLAGS_SYSCALLS:
+            continue
+        return f"field {key} must be {_expected(allowed)}, not {printable(json.dumps(value)[:60])}"
+    return None
+
+
+def _wrong_value(event: dict) -> str | None:
+    """What the engine cannot take in an event whose fields have the right types, else None."""
+    if event["pid"] < 1 and event["syscall"] != "lost":     # the tracer's own records have pid 0
+        return "field pid must be at least 1"
+    if event.get("calls", 1) < 1:
+        return "field calls must be at least 1"
+    if event["syscall"] == "runtime" and "name" not in event:
+        return "a runtime event needs a name"
+    return None
+
+
+def _decode(line: str, number: int):
     try:
-        header = json.loads(first)
+        return json.loads(line)
+    except RecursionError:
+        raise EventLogError(f"line {number}: JSON nested too deeply") from None
+
+
+TRAILER_KEY = "trailer"
+
+
+class EventLog:
+    """An event log being read: its header, then events() once. When events()
+    is exhausted, `incomplete` says why the log may lack events (no trailer:
+    the writer was stopped; or the trailer counts other lines than were read),
+    else None."""
+
+    def __init__(self, header: dict, lines: Iterator[tuple[int, str]], warn) -> None:
+        self.header = header
+        self.incomplete: str | None = None
+        self._lines = lines
+        self._warn = warn
+
+    def events(self) -> Iterator[dict]:
+        trailer = None            # (line number, events it counts): only the last line may be one
+        read = 0
+        for number, line in self._lines:
+            if trailer is not None:
+                raise EventLogError(f"line {trailer[0]}: a trailer before the end of the log")
+            try:
+                event = _decode(line, number)
+            except json.JSONDecodeError as exc:
+                if line.endswith("\n"):
+                    raise EventLogError(f"line {number}: malformed JSON ({exc.msg})") from None
+                self._warn(f"line {number}: truncated last line skipped")
+                break
+            if event.__class__ is not dict or "syscall" not in event or "pid" not in event or "ret" not in event:
+                if event.__class__ is dict and TRAILER_KEY in event:
+                    trailer = (number, _trailer_count(event, number))
+                    continue
+                raise EventLogError(f"line {number}: not an event (needs syscall, pid and ret)")
+            wrong = _wrong_field(event, EVENT_FIELDS) or _wrong_value(event)
+            if wrong is not None:
+                raise EventLogError(f"line {number}: {wrong}")
+            read += 1
+            yield event
+        if trailer is None:
+            self.incomplete = ("the event log ends without its trailer (fsaudit stopped before it "
+                               f"finished writing): {read} events read")
+        elif trailer[1] != read:
+            self.incomplete = f"the event log's trailer counts {trailer[1]} events, but it has {read}"
+
+
+def _trailer_count(record: dict, number: int) -> int:
+    count = record.get("events")
+    if record[TRAILER_KEY] != HEADER_SCHEMA or count.__class__ is not int or count < 0:
+        raise EventLogError(f"line {number}: not an fsaudit trailer "
+                            f"(expected {{\"{TRAILER_KEY}\": \"{HEADER_SCHEMA}\", \"events\": N}})")
+    return count
+
+
+def read_event_log(stream: IO[str], warn) -> EventLog:
+    """Read and check the header; the events follow from EventLog.events().
+    warn(message) reports a truncated last line, which is skipped."""
+    try:
+        header = _decode(stream.readline(), 1)
     except json.JSONDecodeError:
         raise EventLogError("line 1: not a JSON header") from None
-    if not isinstance(header, dict) or header.get("schema") != HEADER_SCHEMA:
+    if header.__class__ is not dict or header.get("schema") != HEADER_SCHEMA:
         raise EventLogError(f"line 1: not an fsaudit event log (expected schema {HEADER_SCHEMA})")
-
-    def events() -> Iterator[dict]:
-        pending = None
-        for number, line in enumerate(stream, start=2):
-            if pending is not None:
-                raise EventLogError(f"line {pending[0]}: {pending[1]}")
-            try:
-                event = json.loads(line)
-            except json.JSONDecodeError as exc:
-                pending = (number, f"malformed JSON ({exc.msg})")
-                if not line.endswith("\n"):
-                    warn(f"line {number}: truncated last line skipped")
-                    return
-                continue
-            if not isinstance(event, dict) or "syscall" not in event or "pid" not in event:
-                raise EventLogError(f"line {number}: not an event (needs syscall and pid)")
-            yield event
-        if pending is not None:
-            raise EventLogError(f"line {pending[0]}: {pending[1]}")
-
-    return header, events()
+    wrong = _wrong_field(header, HEADER_FIELDS)
+    if wrong is not None:
+        raise EventLogError(f"line 1: header {wrong}")
+    return EventLog(header, enumerate(stream, start=2), warn)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import re
 
-# C0 controls, DEL, C1 controls, and the surrogates surrogateescape makes.
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\udc80-\udcff]")
+# C0 controls, DEL, C1 controls, and surrogates: those surrogateescape makes, and
+# any other a hand-edited event log can carry (no encoder writes a lone one).
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\x1b": "\\e"}
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import xml.etree.ElementTree as ET
 from collections import Counter, defaultdict
-from pathlib import Path
 from urllib.parse import quote
 
 from .printable import printable
@@ -81,6 +81,7 @@ def build_report(engine, *, mode: str, target: dict, started_at: str, duration_s
     summary = Counter(f.severity for f in findings)
     lost = engine.counts.lost_events
     incomplete = ([f"{lost} events were lost"] if lost else []) + list(incomplete)
+    config = engine.config
     return {
         "schema": SCHEMA,
         "tool": {"name": "fsaudit", "version": tool_version},
@@ -93,6 +94,9 @@ def build_report(engine, *, mode: str, target: dict, started_at: str, duration_s
         "warnings": list(warnings),
         "counts": {"events": engine.counts.events, "lost_events": lost,
                    "processes": len(engine.processes), "files": len(files)},
+        "config": {"path": config.path, "suppressed": [
+            {"rule": s.rule, "path": s.path, "reason": s.reason, "hidden": hidden}
+            for s, hidden in zip(config.suppressions, engine.hidden_by_suppression())]},
         "processes": [_process(info) for info in engine.processes.values()],
         "files": sorted(files, key=lambda f: f["path"]),
         "findings": [{key: getattr(f, key) for key in FINDING_KEYS} for f in findings],
@@ -109,15 +113,24 @@ def exit_status(report: dict, fail_on: str) -> int | None:
 
 
 def render_text(report: dict) -> str:
+    """The summary. Every string a traced program or a log could choose (paths,
+    messages naming them, process names, frames) goes through printable()."""
     lines = []
     if not report["complete"]:
         reasons = report.get("incomplete") or [f"{report['counts']['lost_events']} events were lost"]
         lines.append(f"WARNING: this report is incomplete: {printable('; '.join(reasons))}.")
     lines.extend(f"warning: {printable(warning)}" for warning in report.get("warnings", ()))
+    config = report["config"]
+    if config["path"]:
+        lines.append(f"config: {printable(config['path'])}")
+        lines.extend(f"  suppressed {printable(s['rule'])} on {printable(s['path'])}: {s['hidden']} "
+                     f"finding{'s' * (s['hidden'] != 1)} hidden ({printable(s['reason'])})"
+                     for s in config["suppressed"])
     for injection in report["target"].get("injections", []):
         fired = injection["fired"]
-        lines.append(f"injection {injection['spec']}: " + (f"failed {fired} call{'s' * (fired != 1)}" if fired
-                                                           else "never fired (no matching call was made)"))
+        lines.append(f"injection {printable(injection['spec'])}: "
+                     + (f"failed {fired} call{'s' * (fired != 1)}" if fired
+                        else "never fired (no matching call was made)"))
     if not report["findings"]:
         lines.append("No findings.")
         return "\n".join(lines) + "\n"
@@ -131,11 +144,11 @@ def render_text(report: dict) -> str:
         lines.append(f"{severity.upper()} ({len(group)})")
         for finding in group:
             times = f" (x{finding['count']})" if finding["count"] > 1 else ""
-            lines.append(f"  {finding['rule']} {finding['name']}{times}: {finding['message']}")
+            lines.append(f"  {finding['rule']} {finding['name']}{times}: {printable(finding['message'])}")
             if finding.get("stack"):
-                lines.append(f"    at: {code_frame(finding['stack']) or finding['stack'][0]}")
-            lines.append(f"    fix: {finding['fix']}")
-            lines.extend(f"    note: {note}" for note in finding.get("notes", ()))
+                lines.append(f"    at: {printable(code_frame(finding['stack']) or finding['stack'][0])}")
+            lines.append(f"    fix: {printable(finding['fix'])}")
+            lines.extend(f"    note: {printable(note)}" for note in finding.get("notes", ()))
     return "\n".join(lines) + "\n"
 
 
@@ -155,36 +168,53 @@ def code_frame(stack: list) -> str | None:
                 located[0][0] if located else None)
 
 
+def _raw_bytes(path: str) -> bytes:
+    """The bytes a path was made of (a log can also carry surrogates os.fsdecode never makes)."""
+    try:
+        return os.fsencode(path)
+    except UnicodeEncodeError:
+        return path.encode("utf-8", "surrogatepass")
+
+
+def _uri(path: str) -> str:
+    """A file URI (absolute paths) or a relative reference: the raw bytes percent-encoded,
+    so that any name, not UTF-8 or with control characters, is a valid URI."""
+    quoted = quote(_raw_bytes(path), safe="/")
+    return "file://" + quoted if path.startswith("/") else quoted
+
+
 def _source_location(frame: str) -> dict:
     match = FRAME_LOCATION.match(frame)
-    path = match["file"]
-    uri = Path(path).as_uri() if path.startswith("/") else quote(path)
-    return {"physicalLocation": {"artifactLocation": {"uri": uri}, "region": {"startLine": int(match["line"])}},
-            "message": {"text": frame}}
+    return {"physicalLocation": {"artifactLocation": {"uri": _uri(match["file"])},
+                                 "region": {"startLine": int(match["line"])}},
+            "message": {"text": printable(frame)}}
 
 
 def render_sarif(report: dict) -> dict:
+    """SARIF 2.1.0, valid UTF-8 whatever the names: text through printable(), URIs percent-encoded."""
     rule_index = {rule.code: index for index, rule in enumerate(RULES)}
     results = []
     for finding in report["findings"]:
         result = {"ruleId": finding["rule"], "ruleIndex": rule_index[finding["rule"]],
-                  "level": SARIF_LEVEL[finding["severity"]], "message": {"text": finding["message"]},
-                  "properties": {"pid": finding["pid"], "count": finding["count"], "fix": finding["fix"],
-                                 "runtime": finding["runtime"], "notes": finding.get("notes", []),
-                                 "evidence": finding["evidence"]}}
+                  "level": SARIF_LEVEL[finding["severity"]], "message": {"text": printable(finding["message"])},
+                  "properties": {"pid": finding["pid"], "count": finding["count"], "fix": printable(finding["fix"]),
+                                 "runtime": finding["runtime"] and printable(finding["runtime"]),
+                                 "notes": [printable(note) for note in finding.get("notes", [])],
+                                 "evidence": [{key: printable(value) if isinstance(value, str) else value
+                                               for key, value in event.items()} for event in finding["evidence"]]}}
         locations = []
         source = code_frame(finding.get("stack") or [])
         if source:
             # The line of code first: it is what code-scanning views annotate.
             locations.append(_source_location(source))
         if finding["path"]:
-            locations.append({"physicalLocation": {"artifactLocation": {"uri": "file://" + finding["path"]}}})
+            locations.append({"physicalLocation": {"artifactLocation": {"uri": _uri(finding["path"])}}})
         if locations:
             result["locations"] = locations
         if finding.get("stack"):
             result["stacks"] = [{"message": {"text": "where the call was made"}, "frames": [
                 {"location": _source_location(frame) if FRAME_LOCATION.match(frame)
-                 else {"message": {"text": frame}}} for frame in finding["stack"]]}]
+                 else {"message": {"text": printable(frame)}}} for frame in finding["stack"]]}]
         results.append(result)
     return {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
@@ -201,9 +231,14 @@ def render_sarif(report: dict) -> dict:
     }
 
 
+# What XML 1.0 cannot carry at all, not even as a character reference.
+_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
 def _xml_text(text: str) -> str:
-    """Paths keep undecodable bytes as surrogates (surrogateescape); XML cannot carry them."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    """text for an XML attribute or element: control characters and undecodable bytes
+    (surrogates) escaped by printable(), and nothing left that XML 1.0 forbids."""
+    return _NOT_XML.sub(lambda match: f"\\u{ord(match.group()):04x}", printable(text))
 
 
 def render_junit(report: dict, fail_on: str) -> str:
@@ -224,7 +259,7 @@ def render_junit(report: dict, fail_on: str) -> str:
             group = by_rule_path[(rule.code, path)]
             case = ET.SubElement(suite, "testcase", classname=f"{rule.code} {rule.name}", name=_xml_text(path))
             tests += 1
-            text = _xml_text("\n".join(f"{f['message']}\nfix: {f['fix']}" for f in group))
+            text = "\n".join(f"{_xml_text(f['message'])}\nfix: {_xml_text(f['fix'])}" for f in group)
             if any(SEVERITY_RANK[f["severity"]] <= limit for f in group):
                 failures += 1
                 failure = ET.SubElement(case, "failure", type=group[0]["severity"], message=_xml_text(group[0]["message"]))

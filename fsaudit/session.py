@@ -69,6 +69,8 @@ class Session:
         # see or do (warnings), and why the report may miss events (incomplete).
         self.warnings: list[str] = []
         self.incomplete_reasons: list[str] = []
+        for message in self.config.warnings:      # config files found but not applied
+            self.warn(message)
 
     def warn(self, message: str, now: bool = True) -> None:
         """A warning for the summary and the report; now: also one line on stderr at once

@@ -28,10 +28,11 @@ def command(
         raise fail(f"{log}: {exc.strerror}", EXIT_USAGE) from None
     with stream:
         try:
-            header, events_iter = read_event_log(stream, lambda msg: typer.echo(f"fsaudit: {log}: {msg}", err=True))
+            recorded = read_event_log(stream, lambda message: session.warn(f"{log}: {message}"))
+            header = recorded.header
             session = common.start_session(options, "report", {k: v for k, v in header.items() if k != "schema"})
             batch: list[dict] = []
-            for event in events_iter:
+            for event in recorded.events():
                 batch.append(event)
                 if len(batch) >= 4096:
                     session.feed(batch)
@@ -41,6 +42,8 @@ def command(
             raise fail(f"{log}: {exc}", EXIT_USAGE) from None
         except UnicodeDecodeError as exc:
             raise fail(f"{log}: not UTF-8 text ({exc.reason} at byte {exc.start})", EXIT_USAGE) from None
+    if recorded.incomplete:
+        session.mark_incomplete(recorded.incomplete)
     # pid and exit are left to the engine: the recorded root process's own events.
     findings_status = session.finish({"argv": header.get("argv", [])})
     raise typer.Exit(findings_status or 0)
