@@ -17,7 +17,7 @@ from . import __version__
 from .config import load_config
 from .engine import Engine
 from .events import EventLogWriter
-from .inject import InjectionError, parse_injection
+from .tracing.inject import InjectionError, parse_injection
 from .outputfile import Output, OutputError, StandardStream, open_outputs
 from .printable import printable
 from .report import build_report, exit_status, render_junit, render_sarif, render_text

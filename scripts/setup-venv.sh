@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# .venv with fsaudit installed (editable: probes/ and docs/ are read from the
+# .venv with fsaudit installed (editable: the package data, probes and rule pages, is read from the
 # checkout) and Debian's system bcc made importable, deliberately: only the
 # bcc package directory is linked, not all of dist-packages.
 set -euo pipefail

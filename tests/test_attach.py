@@ -15,8 +15,8 @@ import jsonschema
 import pytest
 
 from conftest import FSAUDIT, ROOT, Traced, fsaudit
-from fsaudit.attach_tree import pin
-from fsaudit.tracer import Tracer
+from fsaudit.tracing.attach_tree import pin
+from fsaudit.tracing.tracer import Tracer
 
 # A shell whose child, already running when fsaudit attaches, appends a line every 0.2 s.
 APPENDER = "(echo ready; while :; do echo tick >> appended.log; sleep 0.2; done) & wait"

@@ -21,12 +21,12 @@ import pytest
 
 from conftest import ROOT
 
-from fsaudit import cpython
-from fsaudit.cpython import PY_FILE_MAX, PyCodes, addr2line
+from fsaudit.tracing import cpython
+from fsaudit.tracing.cpython import PY_FILE_MAX, PyCodes, addr2line
 from fsaudit.events import EV_PYCODE
 
 PYTHON311 = "/usr/bin/python3.11"
-HEADER = ROOT / "probes" / "cpython.h"
+HEADER = ROOT / "fsaudit" / "tracing" / "probes" / "cpython.h"
 
 # Every sampled syscall of this program (fsync, fdatasync, rename) has a
 # stack the test knows: `# @name` marks the line a frame must show. The 8

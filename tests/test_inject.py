@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from conftest import PROGRAMS, fsaudit
-from fsaudit.inject import InjectionError, parse_injection
+from fsaudit.tracing.inject import InjectionError, parse_injection
 
 ERROR_RULES = {"FS201", "FS202", "FS203", "FS204"}
 

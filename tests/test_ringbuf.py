@@ -17,7 +17,7 @@ import pytest
 from conftest import ROOT
 
 from fsaudit.events import PATH_LEN, PY_FRAMES, RECORD_FIELDS, STACK_WORDS, RecordLayout
-from fsaudit.ringbuf import Backlog
+from fsaudit.tracing.ringbuf import Backlog
 
 PRINT_LAYOUT = r"""
 #include <stddef.h>
@@ -33,7 +33,7 @@ int main(void) {
 
 def c_layout(tmp_path, stacks: bool) -> tuple[int, ...]:
     """offsetof path, path2 and sizeof struct event as the C compiler lays them out."""
-    source = (ROOT / "probes" / "fsaudit.c").read_text()
+    source = (ROOT / "fsaudit" / "tracing" / "probes" / "fsaudit.c").read_text()
     declarations = re.search(r"^#define PATH_LEN.*?^struct event \{.*?^\};", source, re.S | re.M).group(0)
     program = tmp_path / "layout.c"
     program.write_text(("#define STACKS\n" if stacks else "") + PRINT_LAYOUT % declarations)

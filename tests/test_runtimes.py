@@ -25,7 +25,7 @@ import pytest
 
 from conftest import ROOT, fsaudit
 
-from fsaudit import runtimes
+from fsaudit.tracing import runtimes
 from fsaudit.engine import Engine
 from fsaudit.fixes import FIXES
 from fsaudit.report import build_report

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 from conftest import Traced
-from fsaudit import tracer
+from fsaudit.tracing import tracer
 
 
 def _exits(t: Traced, pid: int) -> list[dict]:

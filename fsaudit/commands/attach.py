@@ -30,8 +30,8 @@ def command(
 ) -> None:
     """Trace PID and its descendants (those running now and those it starts) until they
     exit, Ctrl-C, SIGTERM or SIGHUP, or --duration."""
-    from ..attach_tree import AttachError, pin
-    from ..tracer import Tracer, TracerError
+    from ..tracing.attach_tree import AttachError, pin
+    from ..tracing.tracer import Tracer, TracerError
 
     options = common.output_options(json_path, events, sarif, junit, output, format, fail_on, path, exclude, config)
     if duration is not None and not (math.isfinite(duration) and duration > 0):

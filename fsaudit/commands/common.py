@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from ..config import ConfigError
-from ..doctor import first_failure, run_checks
+from ..tracing.host import first_failure, run_checks
 from ..session import SEVERITIES, OutputOptions
 
 EXIT_FINDINGS, EXIT_USAGE, EXIT_CANNOT_TRACE = 1, 2, 3
@@ -89,7 +89,7 @@ def tracer_sizes() -> dict[str, int]:
     before the rest go to a temporary file."""
     import os
 
-    from ..tracer import DEFAULT_BACKLOG_MIB, DEFAULT_RINGBUF_PAGES
+    from ..tracing.tracer import DEFAULT_BACKLOG_MIB, DEFAULT_RINGBUF_PAGES
 
     pages = os.environ.get("FSAUDIT_RINGBUF_PAGES", "") or str(DEFAULT_RINGBUF_PAGES)
     if not pages.isdigit() or int(pages) < 1 or int(pages) & (int(pages) - 1):

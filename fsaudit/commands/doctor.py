@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ..doctor import first_failure, run_checks
+from ..tracing.host import first_failure, run_checks
 from .common import EXIT_CANNOT_TRACE
 
 

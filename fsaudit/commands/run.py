@@ -31,9 +31,9 @@ def command(
     stacks: bool = common.StacksOpt,
 ) -> None:
     """Trace COMMAND and every process it starts; exit with its status unless findings say otherwise."""
-    from ..inject import InjectionError, parse_injection
-    from ..stacks import perf_map_environment
-    from ..tracer import Tracer, TracerError
+    from ..tracing.inject import InjectionError, parse_injection
+    from ..tracing.stacks import perf_map_environment
+    from ..tracing.tracer import Tracer, TracerError
 
     try:
         injections = [parse_injection(spec) for spec in inject]

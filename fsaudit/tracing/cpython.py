@@ -15,6 +15,7 @@ versions lay their frames out differently. Their processes get no Python frames.
 
 from __future__ import annotations
 
+import importlib.resources
 import mmap
 import os
 import re
@@ -32,12 +33,13 @@ PT_NOTE, PT_PHDR, NT_GNU_BUILD_ID = 4, 6, 3
 BUILD_ID_LEN = 20             # struct py_build_id
 _PHDR = struct.Struct("<IIQQQQQQ")   # Elf64_Phdr
 _CODECS = {1: "latin-1", 2: "utf-16-le", 4: "utf-32-le"}   # PyUnicode kinds
-PROBES = Path(__file__).resolve().parent.parent / "probes"
+# The probe sources are package data: an installed wheel traces as a checkout does.
+PROBES = importlib.resources.files(__package__) / "probes"
 _LOCAL_INCLUDE = re.compile(r'^#include "(\w+\.h)"$', re.MULTILINE)
 
 
 def inline_headers(source: str, name: str) -> str:
-    """BPF source (from the file name) with each `#include "x.h"` of probes/
+    """BPF source (from the file name) with each `#include "x.h"` of PROBES
     replaced by the header's text. bcc rewrites its map syntax
     (py_procs.lookup(...)) in the main source only: a header that uses it must
     be part of that text. #line keeps compiler messages at the right file and line."""

@@ -1,4 +1,4 @@
-"""The live tracer: loads probes/fsaudit.c with bcc and streams resolved events."""
+"""The live tracer: loads probes/fsaudit.c (package data) with bcc and streams resolved events."""
 
 from __future__ import annotations
 
@@ -11,18 +11,17 @@ import shutil
 import subprocess
 import threading
 import time
-from pathlib import Path
 from typing import Callable
 
 from .attach_tree import (AttachError, Pinned, children, pin_child, read_running, read_stat,
                           unseen_warning)
-from .events import EV_WRITE_RUN, PY_FRAMES, InjectedRecord, RecordLayout, open_flag_names
+from ..events import EV_WRITE_RUN, PY_FRAMES, InjectedRecord, RecordLayout, open_flag_names
 from .resolver import O_CLOEXEC, Fd, Process, Resolver, kind_of_link
-from .cpython import attach_process, inline_headers, register_images
+from .cpython import PROBES, attach_process, inline_headers, register_images
 from .ringbuf import Backlog, RingReader
 from .stacks import AddressSpace, Symbolizer
 
-PROBE_SOURCE = Path(__file__).resolve().parent.parent / "probes" / "fsaudit.c"
+PROBE_SOURCE = PROBES / "fsaudit.c"
 DEFAULT_RINGBUF_PAGES = 4096          # 16 MiB: ~150 000 records (96 bytes plus their paths)
 # Records analysis has not reached wait in memory up to this much, then in
 # a temporary file (ringbuf.Backlog).
