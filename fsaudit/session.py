@@ -14,8 +14,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import __version__
-from .config import load_config
-from .engine import Engine
+from .analysis.config import load_config
+from .analysis.engine import Engine
 from .events import EventLogWriter
 from .tracing.inject import InjectionError, parse_injection
 from .outputfile import Output, OutputError, StandardStream, open_outputs

@@ -8,10 +8,10 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from fsaudit.config import EngineConfig
-from fsaudit.engine import Engine, SettledFile
+from fsaudit.analysis.config import EngineConfig
+from fsaudit.analysis.engine import Engine, SettledFile
 from fsaudit.report import build_report, exit_status, render_junit, render_sarif, render_text
-from fsaudit.rules import RULES
+from fsaudit.analysis.rules import RULES
 
 PID = 100
 D = "/srv/app"
@@ -745,7 +745,7 @@ def test_rule_catalogue(rule):
 
 
 def test_suppression_by_rule_and_path_glob():
-    from fsaudit.config import Suppression
+    from fsaudit.analysis.config import Suppression
 
     s = Stream()
     fd = s.open("/tmp/scratch")

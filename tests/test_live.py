@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import FSAUDIT, fsaudit
-from fsaudit.engine import Engine
+from fsaudit.analysis.engine import Engine
 from fsaudit.live import ProgressLine, file_state, format_bytes, shorten_path
 
 UNITS = {"B": 1, "KiB": 1024, "MiB": 1024 ** 2, "GiB": 1024 ** 3}
@@ -320,7 +320,7 @@ def test_names_from_the_traced_program_are_escaped_on_the_dashboard(tmp_path):
 
     from rich.console import Console
 
-    from fsaudit.config import EngineConfig
+    from fsaudit.analysis.config import EngineConfig
     from fsaudit.live import Dashboard
 
     evil = "\x1b[2J\x1b[31mowned\nFS000"

@@ -26,10 +26,10 @@ import pytest
 from conftest import ROOT, fsaudit
 
 from fsaudit.tracing import runtimes
-from fsaudit.engine import Engine
-from fsaudit.fixes import FIXES
+from fsaudit.analysis.engine import Engine
+from fsaudit.analysis.fixes import FIXES
 from fsaudit.report import build_report
-from fsaudit.rules import RULES_BY_CODE
+from fsaudit.analysis.rules import RULES_BY_CODE
 
 EXAMPLES = ROOT / "examples"
 # Runtime names by the examples' directory, and the runtime's sync API that its fixes name

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from ..config import ConfigError
+from ..analysis.config import ConfigError
 from ..tracing.host import first_failure, run_checks
 from ..session import SEVERITIES, OutputOptions
 

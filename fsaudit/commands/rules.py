@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import importlib.resources
 from typing import Optional
 
 import typer
 
 from .common import EXIT_USAGE, fail
 
-DOCS = Path(__file__).resolve().parent.parent.parent / "docs" / "rules"
+# Each rule's page is package data beside the rules, so an installed wheel prints it in full.
+PAGES = importlib.resources.files("fsaudit.analysis.rules") / "pages"
 
 
 def command(code: Optional[str] = typer.Argument(None, help="A rule code such as FS101.")) -> None:
     """List the rule catalogue, or print one rule's documentation."""
-    from ..rules import RULES, RULES_BY_CODE
+    from ..analysis.rules import RULES, RULES_BY_CODE
 
     if code is None:
         for rule in RULES:
@@ -23,9 +24,9 @@ def command(code: Optional[str] = typer.Argument(None, help="A rule code such as
     rule = RULES_BY_CODE.get(code.upper())
     if rule is None:
         raise fail(f"unknown rule {code!r}; `fsaudit rules` lists them", EXIT_USAGE)
-    from ..fixes import FIXES
+    from ..analysis.fixes import FIXES
 
-    doc = DOCS / f"{rule.code}.md"
+    doc = PAGES / f"{rule.code}.md"
     typer.echo(doc.read_text() if doc.is_file() else f"{rule.code} {rule.name} ({rule.severity})\n\n{rule.summary}\n\nFix: {rule.fix}")
     by_runtime = FIXES.get(rule.code)
     if by_runtime:
