@@ -8,7 +8,7 @@ import os
 import struct
 from typing import IO, Iterator
 
-from .printable import printable
+from .outputs.printable import printable
 
 PATH_LEN = 256
 STACK_WORDS = 48     # STACK_SCAN + STACK_DEPTH in probes/fsaudit.c

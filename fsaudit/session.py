@@ -18,9 +18,9 @@ from .analysis.config import load_config
 from .analysis.engine import Engine
 from .events import EventLogWriter
 from .tracing.inject import InjectionError, parse_injection
-from .outputfile import Output, OutputError, StandardStream, open_outputs
-from .printable import printable
-from .report import build_report, exit_status, render_junit, render_sarif, render_text
+from .outputs.outputfile import Output, OutputError, StandardStream, open_outputs
+from .outputs.printable import printable
+from .outputs.report import build_report, exit_status, render_junit, render_sarif, render_text
 
 SEVERITIES = ("error", "warning", "info", "never")
 EXIT_OUTPUT_FAILED = 2     # an output could not be written (the others were)

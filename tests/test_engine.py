@@ -10,7 +10,7 @@ import pytest
 
 from fsaudit.analysis.config import EngineConfig
 from fsaudit.analysis.engine import Engine, SettledFile
-from fsaudit.report import build_report, exit_status, render_junit, render_sarif, render_text
+from fsaudit.outputs.report import build_report, exit_status, render_junit, render_sarif, render_text
 from fsaudit.analysis.rules import RULES
 
 PID = 100

@@ -17,7 +17,7 @@ import pytest
 
 from conftest import FSAUDIT, fsaudit
 from fsaudit.analysis.engine import Engine
-from fsaudit.live import ProgressLine, file_state, format_bytes, shorten_path
+from fsaudit.outputs.live import ProgressLine, file_state, format_bytes, shorten_path
 
 UNITS = {"B": 1, "KiB": 1024, "MiB": 1024 ** 2, "GiB": 1024 ** 3}
 LIVE_KEYS = "q stop tracing"            # the dashboard's key line; the final screen has none
@@ -211,7 +211,7 @@ def test_a_full_tmpdir_drops_the_command_output_and_the_command_still_finishes(p
 
 def test_no_log_file_at_all_the_command_output_is_still_drained(monkeypatch):
     """mkstemp fails ($TMPDIR and every fallback unusable): the pty is read to its end all the same."""
-    from fsaudit import live
+    from fsaudit.outputs import live
 
     monkeypatch.setattr(live.tempfile, "tempdir", "/nonexistent/fsaudit-tmp")
     output = live.CommandOutput(os.terminal_size((80, 24)), stdin_is_screen=False)
@@ -321,7 +321,7 @@ def test_names_from_the_traced_program_are_escaped_on_the_dashboard(tmp_path):
     from rich.console import Console
 
     from fsaudit.analysis.config import EngineConfig
-    from fsaudit.live import Dashboard
+    from fsaudit.outputs.live import Dashboard
 
     evil = "\x1b[2J\x1b[31mowned\nFS000"
     engine = Engine()

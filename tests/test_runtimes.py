@@ -28,7 +28,7 @@ from conftest import ROOT, fsaudit
 from fsaudit.tracing import runtimes
 from fsaudit.analysis.engine import Engine
 from fsaudit.analysis.fixes import FIXES
-from fsaudit.report import build_report
+from fsaudit.outputs.report import build_report
 from fsaudit.analysis.rules import RULES_BY_CODE
 
 EXAMPLES = ROOT / "examples"

@@ -54,7 +54,7 @@ def output_options(json_path: Optional[str], events: Optional[str], sarif: Optio
 def start_session(options: OutputOptions, mode: str, header: dict):
     """The session, with every output already created: call it before the
     command starts or the tracer attaches, so that a bad path runs nothing."""
-    from ..outputfile import OutputError
+    from ..outputs.outputfile import OutputError
     from ..session import Session
 
     try:
@@ -67,7 +67,7 @@ def start_session(options: OutputOptions, mode: str, header: dict):
 
 def open_view(live: Optional[bool], session, cwd: str):
     """The dashboard or the progress line (fsaudit.live); --live without a terminal is a usage error."""
-    from ..live import NoTerminal, open_view as open_live_view
+    from ..outputs.live import NoTerminal, open_view as open_live_view
 
     try:
         return open_live_view(live, session, cwd)

@@ -8,7 +8,7 @@ from typing import List
 
 import typer
 
-from ..report import SCHEMA
+from ..outputs.report import SCHEMA
 from .common import EXIT_USAGE, fail
 
 COLUMNS = ("report", "runtime", "writes", "bytes", "size p50", "size max", "fsync", "fdatasync",

@@ -9,7 +9,7 @@ from collections import Counter, defaultdict
 from urllib.parse import quote
 
 from .printable import printable
-from .analysis.rules import RULES
+from ..analysis.rules import RULES
 
 SCHEMA = "fsaudit.report/1"
 SEVERITY_ORDER = ("error", "warning", "info")
