@@ -16,7 +16,7 @@ from pathlib import Path
 from . import __version__
 from .analysis.config import load_config
 from .analysis.engine import Engine
-from .events import EventLogWriter
+from .eventlog import EventLogWriter
 from .tracing.inject import InjectionError, parse_injection
 from .outputs.outputfile import Output, OutputError, StandardStream, open_outputs
 from .outputs.printable import printable

@@ -23,7 +23,7 @@ from conftest import ROOT
 
 from fsaudit.tracing import cpython
 from fsaudit.tracing.cpython import PY_FILE_MAX, PyCodes, addr2line
-from fsaudit.events import EV_PYCODE
+from fsaudit.tracing.record import EV_PYCODE
 
 PYTHON311 = "/usr/bin/python3.11"
 HEADER = ROOT / "fsaudit" / "tracing" / "probes" / "cpython.h"

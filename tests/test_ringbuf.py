@@ -16,7 +16,7 @@ import pytest
 
 from conftest import ROOT
 
-from fsaudit.events import PATH_LEN, PY_FRAMES, RECORD_FIELDS, STACK_WORDS, RecordLayout
+from fsaudit.tracing.record import PATH_LEN, PY_FRAMES, RECORD_FIELDS, STACK_WORDS, RecordLayout
 from fsaudit.tracing.ringbuf import Backlog
 
 PRINT_LAYOUT = r"""

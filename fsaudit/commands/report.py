@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from ..events import EventLogError, read_event_log
+from ..eventlog import EventLogError, read_event_log
 from . import common
 from .common import EXIT_USAGE, fail
 

@@ -22,7 +22,6 @@ import re
 import shutil
 import struct
 import time
-from pathlib import Path
 from typing import Iterable, Iterator
 
 from .runtimes import ELF_MAGIC, _Elf

@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from ..events import SYSCALLS
+from .record import SYSCALLS
 
 SYSCALL_NUMBERS = {name: nr for nr, name in SYSCALLS.items()}
 # Process-lifecycle calls cannot be failed meaningfully (the tracer follows them).

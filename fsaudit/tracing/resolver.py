@@ -14,7 +14,7 @@ import stat
 import time
 from dataclasses import dataclass, field
 
-from ..events import (
+from .record import (
     EV_AUXV, EV_EXEC, EV_EXIT, EV_FORK, EV_PYCODE, EV_STDIO_LOST, EV_WRITE_RUN, PY_FRAMES, RECORD_FIELDS,
     STACK_WORDS, InjectedRecord, MAP_FLAGS, MS_FLAGS, PROT_FLAGS,
     RENAME_FLAGS, RWF_FLAGS, SFR_FLAGS, SYSCALLS, decode_path, flag_names, open_flag_names, ret_value,

@@ -15,7 +15,7 @@ from typing import Callable
 
 from .attach_tree import (AttachError, Pinned, children, pin_child, read_running, read_stat,
                           unseen_warning)
-from ..events import EV_WRITE_RUN, PY_FRAMES, InjectedRecord, RecordLayout, open_flag_names
+from .record import EV_WRITE_RUN, PY_FRAMES, InjectedRecord, RecordLayout, open_flag_names
 from .resolver import O_CLOEXEC, Fd, Process, Resolver, kind_of_link
 from .cpython import PROBES, attach_process, inline_headers, register_images
 from .ringbuf import Backlog, RingReader

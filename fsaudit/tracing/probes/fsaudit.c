@@ -28,7 +28,7 @@
 #define PY_FRAMES 8        // CPython frames per stack, innermost first (a power of 2)
 #endif
 
-// Shared with fsaudit/events.py (RecordLayout): keep the layout in step.
+// Shared with fsaudit/tracing/record.py (RecordLayout): keep the layout in step.
 struct event {
     u64 ts;          // ktime ns at syscall exit (runs: last write)
     u64 ts_first;    // syscalls: entry time (writes: exit); runs: first write's exit
