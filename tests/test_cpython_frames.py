@@ -1,4 +1,4 @@
-"""--stacks, Python frames: probes/cpython.h and fsaudit/cpython.py.
+"""--stacks, Python frames: fsaudit/tracing/probes/cpython.h and fsaudit/tracing/cpython.py.
 
 The kernel part runs for real (`fsaudit run --stacks`) on a Python 3.11
 program whose every fsync, fdatasync and rename has a known stack, written
