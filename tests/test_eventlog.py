@@ -162,9 +162,9 @@ def _replay_here(log: Path, out: Path) -> tuple[int, str]:
     stdout, stderr = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
         try:
-            report_command.command(log, json_path=out / "r.json", events=None, sarif=out / "r.sarif",
-                                   junit=out / "r.xml", format="text", fail_on="never", path=[], exclude=[],
-                                   config=None)
+            report_command.command(log, json_path=str(out / "r.json"), events=None, sarif=str(out / "r.sarif"),
+                                   junit=str(out / "r.xml"), output=None, format="text", fail_on="never", path=[],
+                                   exclude=[], config=None)
         except typer.Exit as exc:
             return exc.exit_code, stderr.getvalue()
     raise AssertionError("fsaudit report returned without an exit status")

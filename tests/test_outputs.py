@@ -31,17 +31,11 @@ def leftovers(directory: Path) -> list[str]:
 
 @pytest.fixture
 def log(bpf, tmp_path) -> Path:
-    """A recorded event log without its trailer, which fsaudit report reads today."""
-    recorded = tmp_path / "recorded.jsonl"
+    """A recorded event log, whole (it ends with its trailer)."""
+    recorded = tmp_path / "log.jsonl"
     result = fsaudit("run", "--events", str(recorded), "--", "true", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    lines = recorded.read_text().splitlines(keepends=True)
-    if "trailer" in json.loads(lines[-1]):
-        lines.pop()
-    replayable = tmp_path / "log.jsonl"
-    replayable.write_text("".join(lines))
-    recorded.unlink()
-    return replayable
+    return recorded
 
 
 # Item: the summary is not the command's output.

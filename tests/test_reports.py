@@ -151,10 +151,11 @@ def test_malformed_event_log_is_exit_2_naming_the_line(recorded, tmp_path):
         assert f"line {number}:" in proc.stderr and str(log) in proc.stderr
         assert report is None
     # a malformed last line that is complete (ends with a newline) is an error too, not "truncated"
+    # (in place of the trailer: a line after the trailer is an error of its own)
     log = tmp_path / "badlast.jsonl"
-    log.write_text("".join(lines + ["{oops\n"]))
+    log.write_text("".join(lines[:-1] + ["{oops\n"]))
     proc, _ = replay(recorded, log=log, cwd=tmp_path)
-    assert proc.returncode == 2 and f"line {len(lines) + 1}:" in proc.stderr
+    assert proc.returncode == 2 and f"line {len(lines)}: malformed JSON" in proc.stderr, proc.stderr
 
 
 def test_truncated_last_line_is_reported_and_skipped(recorded, tmp_path):

@@ -61,8 +61,10 @@ class StandardStream(Output):
 
     def __init__(self, label: str, stream: IO[str]) -> None:
         # Paths that are not UTF-8 reach the text as surrogate escapes: write
-        # their original bytes back rather than fail.
-        stream.reconfigure(errors="surrogateescape")
+        # their original bytes back rather than fail. (A stream put in place of
+        # sys.stdout by a caller, such as a test harness, may not have it.)
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="surrogateescape")
         super().__init__(label, stream)
 
     def discard(self) -> None:

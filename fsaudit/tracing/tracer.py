@@ -64,6 +64,13 @@ def _login_environment(user: pwd.struct_passwd) -> dict[str, str]:
     return {"HOME": user.pw_dir, "USER": user.pw_name, "LOGNAME": user.pw_name, "SHELL": user.pw_shell or "/bin/sh"}
 
 
+def _exe(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return None
+
+
 def _tgid(tid: int) -> int:
     try:
         with open(f"/proc/{tid}/status") as status:
@@ -271,6 +278,14 @@ class Tracer:
         pid = pinned.pid
         if not pinned.alive():
             return False
+        if self.symbolizer:
+            # Before it is marked: its first traced call must already find where
+            # its Python frames are, or that call's stack has none.
+            exe = _exe(pid)
+            if exe and exe not in self._registered:
+                self._registered.add(exe)
+                register_images(self.bpf, [exe])
+            attach_process(self.bpf, pid)
         key = ctypes.c_uint32(pid)
         self.traced[key] = ctypes.c_uint8(TRACED)
         if not pinned.alive():
@@ -280,6 +295,7 @@ class Tracer:
             return False
         self._pinned[pinned.pidfd] = pinned
         self._exits.register(pinned.pidfd, select.POLLIN)
+        # Read once marked: an fd opened meanwhile is seen here or by the probe.
         seen = read_running(pid)
         if ppid is None:
             stat = read_stat(pid)
@@ -291,11 +307,6 @@ class Tracer:
         problem = unseen_warning(pid, seen)
         if problem:
             warn(problem)
-        if self.symbolizer:
-            if seen.exe and seen.exe not in self._registered:
-                self._registered.add(seen.exe)
-                register_images(self.bpf, [seen.exe])
-            attach_process(self.bpf, pid)
         self._announce_runtime(pid)
         return True
 
