@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Callable, NoReturn, Optional
 
 import typer
 
-from ..analysis.config import ConfigError
-from ..tracing.host import first_failure, run_checks
-from ..session import SEVERITIES, OutputOptions
-
-EXIT_FINDINGS, EXIT_USAGE, EXIT_CANNOT_TRACE = 1, 2, 3
+from .. import api
+from ..api import EXIT_CANNOT_TRACE, EXIT_USAGE  # noqa: F401  (the other commands exit with these)
 
 JsonOpt = typer.Option(None, "--json", metavar="PATH", help="Write the JSON report here (- for stdout).")
 EventsOpt = typer.Option(None, "--events", metavar="PATH",
@@ -40,68 +37,18 @@ def fail(message: str, code: int) -> "typer.Exit":
 
 def output_options(json_path: Optional[str], events: Optional[str], sarif: Optional[str], junit: Optional[str],
                    output: Optional[str], format: str, fail_on: str, path: list[str], exclude: list[str],
-                   config: Optional[Path]) -> OutputOptions:
-    if format not in ("text", "json"):
-        raise fail(f"--format must be text or json, not {format!r}", EXIT_USAGE)
-    if fail_on not in SEVERITIES:
-        raise fail(f"--fail-on must be one of {', '.join(SEVERITIES)}, not {fail_on!r}", EXIT_USAGE)
-    if config is not None and not config.is_file():
-        raise fail(f"--config {config}: no such file", EXIT_USAGE)
-    return OutputOptions(json_path=json_path, events_path=events, sarif_path=sarif, junit_path=junit,
-                         summary_path=output, format=format, fail_on=fail_on, paths=path, excludes=exclude, config_path=config)
+                   config: Optional[Path]) -> api.OutputOptions:
+    """The outputs as the options name them; fsaudit.api checks them."""
+    return api.OutputOptions(json_path=json_path, events_path=events, sarif_path=sarif, junit_path=junit,
+                             summary_path=output, format=format, fail_on=fail_on, paths=path, excludes=exclude,
+                             config_path=config)
 
 
-def start_session(options: OutputOptions, mode: str, header: dict):
-    """The session, with every output already created: call it before the
-    command starts or the tracer attaches, so that a bad path runs nothing."""
-    from ..outputs.outputfile import OutputError
-    from ..session import Session
-
+def exit_with(entry: Callable[..., api.Result], *args, **kwargs) -> NoReturn:
+    """Call one fsaudit.api entry point and exit with its status; an api.Error
+    becomes one line on stderr and its exit code."""
     try:
-        return Session(options, mode, header)
-    except ConfigError as exc:
-        raise fail(f"configuration: {exc}", EXIT_USAGE) from None
-    except OutputError as exc:
-        raise fail(str(exc), EXIT_USAGE) from None
-
-
-def open_view(live: Optional[bool], session, cwd: str):
-    """The dashboard or the progress line (fsaudit.live); --live without a terminal is a usage error."""
-    from ..outputs.live import NoTerminal, open_view as open_live_view
-
-    try:
-        return open_live_view(live, session, cwd)
-    except NoTerminal as exc:
-        raise fail(str(exc), EXIT_USAGE) from None
-
-
-def require_tracing() -> None:
-    failed = first_failure(run_checks())
-    if failed:
-        raise fail(f"cannot trace: {failed.line()}", EXIT_CANNOT_TRACE)
-
-
-def tracer_sizes() -> dict[str, int]:
-    """The tracer's buffers, from the environment: FSAUDIT_RINGBUF_PAGES, the
-    kernel ring buffer in pages (a power of 2; larger absorbs longer bursts
-    while fsaudit is off the CPU, tests shrink it to force losses), and
-    FSAUDIT_BACKLOG_MIB, the records awaiting analysis that stay in memory
-    before the rest go to a temporary file."""
-    import os
-
-    from ..tracing.tracer import DEFAULT_BACKLOG_MIB, DEFAULT_RINGBUF_PAGES
-
-    pages = os.environ.get("FSAUDIT_RINGBUF_PAGES", "") or str(DEFAULT_RINGBUF_PAGES)
-    if not pages.isdigit() or int(pages) < 1 or int(pages) & (int(pages) - 1):
-        raise fail(f"FSAUDIT_RINGBUF_PAGES={pages}: must be a power of 2 (pages)", EXIT_USAGE)
-    backlog = os.environ.get("FSAUDIT_BACKLOG_MIB", "") or str(DEFAULT_BACKLOG_MIB)
-    if not backlog.isdigit():
-        raise fail(f"FSAUDIT_BACKLOG_MIB={backlog}: must be a whole number of MiB", EXIT_USAGE)
-    return {"ringbuf_pages": int(pages), "backlog_mib": int(backlog)}
-
-
-def host_header() -> dict:
-    import os
-    import socket
-
-    return {"host": socket.gethostname(), "kernel": os.uname().release}
+        result = entry(*args, **kwargs)
+    except api.Error as exc:
+        raise fail(str(exc), exc.exit_code) from None
+    raise typer.Exit(result.status)

@@ -1,0 +1,352 @@
+"""fsaudit as a library: trace a command, attach to a running process, analyse a recorded log.
+
+The `run`, `attach` and `report` commands only parse their options and call
+these, as the pytest plugin and `crash` are to. Each entry point writes
+every output that OutputOptions asks for and returns a Result, or raises an
+Error whose exit_code is what the command line exits with.
+
+Tracing needs root (or CAP_BPF and CAP_PERFMON) and the main thread: the
+trace loop installs signal handlers while it runs. Two environment variables
+size the tracer's buffers: FSAUDIT_RINGBUF_PAGES, the kernel ring buffer in
+pages (a power of 2; larger absorbs longer bursts while fsaudit is off the
+CPU, tests shrink it to force losses), and FSAUDIT_BACKLOG_MIB, the records
+awaiting analysis that stay in memory before the rest go to a temporary file.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import pwd
+import signal
+import socket
+import subprocess
+import time
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
+
+from .analysis.config import ConfigError
+from .analysis.engine import Finding
+from .eventlog import EventLogError, read_event_log
+from .outputs.outputfile import OutputError
+from .session import SEVERITIES, OutputOptions, Session
+from .tracing.inject import InjectionError, parse_injection
+
+# The tracer, its helpers and the live view are imported where they are used:
+# the tracer's modules alone take 0.13 s, which `report` has no use for.
+if TYPE_CHECKING:
+    from .outputs.live import View
+    from .tracing.tracer import Tracer
+
+__all__ = ["OutputOptions", "Result", "Error", "UsageError", "CannotTrace", "CannotStart",
+           "ViewFactory", "no_view", "terminal_view", "trace_command", "attach", "analyse_log"]
+
+EXIT_USAGE, EXIT_CANNOT_TRACE, EXIT_CANNOT_START = 2, 3, 127
+# While tracing, run passes these on to the command; attach detaches on them
+# and writes every output (`timeout` sends SIGTERM, a closed terminal SIGHUP).
+HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+REPLAY_BATCH = 4096          # events handed to the session at a time by analyse_log
+
+
+class Error(Exception):
+    """fsaudit cannot do what was asked: the message says why in one line, and each
+    kind's exit_code is the command line's exit status for it."""
+    exit_code: int
+
+
+class UsageError(Error):
+    """Bad options or input: an option's value, an output path, the configuration, an
+    event log, a process that cannot be attached to. Nothing was traced."""
+    exit_code = EXIT_USAGE
+
+
+class CannotTrace(Error):
+    """The host cannot trace (the message names the failed check and its fix)."""
+    exit_code = EXIT_CANNOT_TRACE
+
+
+class CannotStart(Error):
+    """The command to trace could not be started (not found, not executable, ...)."""
+    exit_code = EXIT_CANNOT_START
+
+
+@dataclass
+class Result:
+    """What one trace or analysis came to, once every output has been written."""
+    status: int                  # what the command line exits with (each entry point says how it is chosen)
+    findings: list[Finding]      # those the report lists (suppressed ones are not)
+
+
+# What is shown while tracing: called with the session and the directory the
+# traced program's relative paths start from, before the tracer loads.
+ViewFactory = Callable[[Session, str], "View"]
+
+
+def no_view(session: Session, cwd: str) -> View:
+    """Nothing shown while tracing; the command keeps fsaudit's stdin, stdout and stderr."""
+    from .outputs.live import View
+
+    return View()
+
+
+def terminal_view(live: bool | None) -> ViewFactory:
+    """What the command line shows: the dashboard when live is True, or by default when
+    stdout is a terminal; else a progress line on stderr. With live True and no
+    terminal to draw on, opening the view raises UsageError."""
+    def open_(session: Session, cwd: str) -> View:
+        from .outputs.live import NoTerminal, open_view
+
+        try:
+            return open_view(live, session, cwd)
+        except NoTerminal as exc:
+            raise UsageError(str(exc)) from None
+
+    return open_
+
+
+def trace_command(argv: Sequence[str], outputs: OutputOptions | None = None, *, user: str | None = None,
+                  inject: Sequence[str] = (), stacks: bool = False, view: ViewFactory = no_view) -> Result:
+    """Start argv, trace it and every process it starts until the last of them has
+    exited, then write every output.
+
+    Every output is created before the command starts: a path that cannot be
+    written runs nothing. user: run the command as that account, as a login
+    would (the tracer stays root). inject: SYSCALL=ERRNO[@N|@N+][:path=GLOB]
+    specs, calls made to fail without running. stacks: name the code behind
+    each finding. view: what is shown while tracing; after its `q` tracing
+    ends and the command finishes untraced.
+
+    While tracing, SIGINT, SIGTERM and SIGHUP sent to fsaudit are passed on to
+    the command, except a SIGINT when stdin is a terminal: a Ctrl-C typed
+    there reaches the command directly, as it shares fsaudit's process group.
+
+    Result.status: 1 when a finding is at or above outputs.fail_on, 2 when an
+    output could not be written (the others were), else the command's own exit
+    status (128+N when signal N killed it). Raises UsageError, CannotTrace or
+    CannotStart, having run nothing or stopped what it had started."""
+    from .tracing.stacks import perf_map_environment
+
+    argv = list(argv)
+    if not argv:
+        raise UsageError("no command to trace")
+    try:
+        injections = [parse_injection(spec) for spec in inject]
+    except InjectionError as exc:
+        raise UsageError(str(exc)) from None
+    outputs = _checked(outputs)
+    account = None
+    if user is not None:
+        try:
+            account = pwd.getpwnam(user)
+        except KeyError:
+            raise UsageError(f"--user {user}: no such user") from None
+    _require_tracing()
+    header = {**_host_header(), "argv": argv}
+    if inject:
+        header["inject"] = list(inject)
+    session = _session(outputs, "run", header)
+    shown = view(session, os.getcwd())
+    tracer = _tracer(session, stacks)
+    try:
+        child = tracer.spawn(argv, user=account, injections=injections, stdio=shown.command_stdio(),
+                             env=perf_map_environment(os.environ) if stacks else None)
+    except (OSError, ValueError) as exc:
+        tracer.stop()
+        raise CannotStart(f"cannot start {argv[0]}: {getattr(exc, 'strerror', None) or exc}") from None
+    except subprocess.SubprocessError:   # only --inject runs code between fork and exec
+        tracer.stop()
+        raise CannotTrace("cannot arm --inject: the kernel refused the seccomp user-notification filter") from None
+    interactive = os.isatty(0)
+
+    def forward(signum, _frame):
+        if child.poll() is None and not (signum == signal.SIGINT and interactive):
+            os.kill(child.pid, signum)
+
+    with _handling_signals(forward):
+        _trace(tracer, shown, lambda: child.poll() is None or tracer.tree_alive(), command=child)
+    shown.settle()
+    status = child.returncode
+    # After `q` the exit was not observed: the engine judges as after a detach.
+    exit_info = None if shown.stop_requested else {"code": status if status >= 0 else None,
+                                                   "signal": -status if status < 0 else None}
+    decided = session.finish({"argv": argv, "pid": child.pid, "exit": exit_info})   # findings or a failed output
+    if decided is None:
+        decided = status if status >= 0 else 128 - status
+    return Result(decided, session.engine.findings)
+
+
+def attach(pid: int, outputs: OutputOptions | None = None, *, duration: float | None = None,
+           stacks: bool = False, view: ViewFactory = no_view,
+           on_attached: Callable[[int], None] = lambda descendants: None) -> Result:
+    """Trace the running process pid and its descendants, those running now and those
+    they start, until they have all exited, SIGINT, SIGTERM or SIGHUP, the view's
+    `q`, or duration seconds; then detach and write every output.
+
+    pid is pinned (a pidfd and its start time) before the tracer loads, so a
+    PID that another process takes meanwhile is never traced in its place.
+    on_attached: called with the number of existing descendants once they are
+    all traced, before the view starts.
+
+    Result.status: 1 when a finding is at or above outputs.fail_on, 2 when an
+    output could not be written (the others were), else 0. Raises UsageError
+    (no such process, a zombie, a kernel thread, a thread rather than a
+    process, one that exited while the tracer loaded) or CannotTrace."""
+    from .tracing.attach_tree import AttachError, pin
+
+    outputs = _checked(outputs)
+    if duration is not None and not (math.isfinite(duration) and duration > 0):
+        raise UsageError(f"--duration must be a positive number of seconds, not {duration:g}")
+    if pid <= 0:
+        raise UsageError(f"no process with pid {pid}")
+    with ExitStack() as until_adopted:
+        try:
+            # Held from before the probe loads: if the process exits meanwhile, its
+            # PID can go to another process, which must not be traced in its place.
+            target = pin(pid)
+        except AttachError as exc:
+            raise UsageError(str(exc)) from None
+        until_adopted.callback(target.close)
+        _require_tracing()
+        session = _session(outputs, "attach", {**_host_header(), "argv": target.argv, "pid": pid})
+        try:
+            cwd = os.readlink(f"/proc/{pid}/cwd")     # for the view's file names
+        except OSError:
+            cwd = "/"
+        stop = {"now": False}
+        with _handling_signals(lambda *_: stop.update(now=True)):
+            shown = view(session, cwd)
+            tracer = _tracer(session, stacks)
+            until_adopted.pop_all()       # tracer.attach closes the pin when it fails, the tracer's close() after
+            try:
+                adopted = tracer.attach(target, session.warn)
+            except AttachError as exc:
+                tracer.close()
+                raise UsageError(str(exc)) from None
+            on_attached(adopted - 1)
+            deadline = time.monotonic() + duration if duration else None
+            _trace(tracer, shown, lambda: (tracer.tree_alive() and not stop["now"]
+                                           and (deadline is None or time.monotonic() < deadline)))
+            shown.settle()
+            findings_status = session.finish({"argv": target.argv, "pid": pid, "exit": None, "adopted": adopted})
+    return Result(findings_status or 0, session.engine.findings)
+
+
+def analyse_log(path: str | os.PathLike, outputs: OutputOptions | None = None) -> Result:
+    """Replay an event log written by --events through the same engine as a live
+    run (no root needed) and write every output; the summary goes to stdout
+    unless outputs says otherwise. A log cut short (no trailer, or fewer events
+    than its trailer counts) is analysed as far as it goes, and the report says
+    it is incomplete.
+
+    Result.status: 1 when a finding is at or above outputs.fail_on, 2 when an
+    output could not be written (the others were), else 0. Raises UsageError
+    when the log cannot be read or is not an event log."""
+    outputs = _checked(outputs)
+    try:
+        stream = open(path, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"{path}: {exc.strerror}") from None
+    with stream:
+        try:
+            recorded = read_event_log(stream, lambda message: session.warn(f"{path}: {message}"))
+            header = recorded.header
+            session = _session(outputs, "report", {k: v for k, v in header.items() if k != "schema"})
+            batch: list[dict] = []
+            for event in recorded.events():
+                batch.append(event)
+                if len(batch) >= REPLAY_BATCH:
+                    session.feed(batch)
+                    batch = []
+            session.feed(batch)
+        except EventLogError as exc:
+            raise UsageError(f"{path}: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    if recorded.incomplete:
+        session.mark_incomplete(recorded.incomplete)
+    # pid and exit are left to the engine: the recorded root process's own events.
+    findings_status = session.finish({"argv": header.get("argv", [])})
+    return Result(findings_status or 0, session.engine.findings)
+
+
+# The trace loop, which run and attach share.
+
+def _trace(tracer: Tracer, view: View, tracing: Callable[[], bool], command: subprocess.Popen | None = None) -> None:
+    """Show the view and analyse what the tracer takes in while tracing() holds and
+    the view has not been quit (`q`); then stop the tracer, the view showing its
+    progress through what it still holds (seconds, after a storm). command:
+    after `q` it finishes untraced, and the view waits for it. The view is
+    stopped (the terminal given back) on every path; settle() is the caller's."""
+    try:
+        try:
+            view.start(tracer.t0_ns)
+            while tracing() and not view.stop_requested:
+                tracer.poll()
+                view.tick()
+        finally:
+            tracer.stop(progress=view.catch_up)
+        if command is not None and view.stop_requested:
+            view.wait_for(command)
+    finally:
+        view.stop()
+
+
+@contextmanager
+def _handling_signals(handler) -> Iterator[None]:
+    previous = {signum: signal.signal(signum, handler) for signum in HANDLED_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, restored in previous.items():
+            signal.signal(signum, restored)
+
+
+def _checked(outputs: OutputOptions | None) -> OutputOptions:
+    outputs = outputs or OutputOptions()
+    if outputs.format not in ("text", "json"):
+        raise UsageError(f"--format must be text or json, not {outputs.format!r}")
+    if outputs.fail_on not in SEVERITIES:
+        raise UsageError(f"--fail-on must be one of {', '.join(SEVERITIES)}, not {outputs.fail_on!r}")
+    if outputs.config_path is not None and not outputs.config_path.is_file():
+        raise UsageError(f"--config {outputs.config_path}: no such file")
+    return outputs
+
+
+def _session(outputs: OutputOptions, mode: str, header: dict) -> Session:
+    """The session, with every output already created: made before the command
+    starts or the tracer attaches, so that a bad path runs nothing."""
+    try:
+        return Session(outputs, mode, header)
+    except ConfigError as exc:
+        raise UsageError(f"configuration: {exc}") from None
+    except OutputError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _require_tracing() -> None:
+    from .tracing.host import first_failure, run_checks
+
+    failed = first_failure(run_checks())
+    if failed:
+        raise CannotTrace(f"cannot trace: {failed.line()}")
+
+
+def _tracer(session: Session, stacks: bool) -> Tracer:
+    """The tracer, loaded, feeding the session; its buffers sized from the environment."""
+    from .tracing.tracer import DEFAULT_BACKLOG_MIB, DEFAULT_RINGBUF_PAGES, Tracer, TracerError
+
+    pages = os.environ.get("FSAUDIT_RINGBUF_PAGES", "") or str(DEFAULT_RINGBUF_PAGES)
+    if not pages.isdigit() or int(pages) < 1 or int(pages) & (int(pages) - 1):
+        raise UsageError(f"FSAUDIT_RINGBUF_PAGES={pages}: must be a power of 2 (pages)")
+    backlog = os.environ.get("FSAUDIT_BACKLOG_MIB", "") or str(DEFAULT_BACKLOG_MIB)
+    if not backlog.isdigit():
+        raise UsageError(f"FSAUDIT_BACKLOG_MIB={backlog}: must be a whole number of MiB")
+    try:
+        return Tracer(session.feed, stacks=stacks, ringbuf_pages=int(pages), backlog_mib=int(backlog))
+    except TracerError as exc:
+        raise CannotTrace(str(exc)) from None
+
+
+def _host_header() -> dict:
+    return {"host": socket.gethostname(), "kernel": os.uname().release}

@@ -1,0 +1,102 @@
+"""fsaudit.api called directly, as the pytest plugin and `crash` call it: no typer, no terminal.
+
+The commands' behaviour is held by test_cli, test_attach and test_live; these
+hold what the library promises its callers: the Result, the errors and
+their exit codes, signal handlers given back, the command's stdio left alone.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+
+import pytest
+
+from fsaudit import api
+
+HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def found(findings, root) -> set[tuple[str, str]]:
+    return {(f.rule, os.path.relpath(f.path, root)) for f in findings}
+
+
+def quiet(tmp_path, **options) -> api.OutputOptions:
+    """Outputs with the summary out of the test's way."""
+    return api.OutputOptions(summary_path=str(tmp_path / "summary.txt"), **options)
+
+
+def test_trace_command_returns_the_findings_and_replaying_its_log_gives_the_same(bpf, build, tmp_path, monkeypatch):
+    exe = build("rules")
+    for mode in ("fs101", "fs101_ok"):
+        (tmp_path / mode).mkdir()
+    monkeypatch.chdir(tmp_path)
+    log = tmp_path / "events.jsonl"
+    handlers = [signal.getsignal(signum) for signum in HANDLED]
+
+    traced = api.trace_command([str(exe), "fs101", "fs101_ok", "status=3"],
+                               quiet(tmp_path, events_path=str(log), fail_on="error"))
+
+    assert found(traced.findings, tmp_path) == {("FS101", "fs101/a.tmp")}
+    assert traced.status == 1            # an error finding, at --fail-on error, outranks the command's 3
+    assert [signal.getsignal(signum) for signum in HANDLED] == handlers
+    replayed = api.analyse_log(log, quiet(tmp_path, fail_on="never"))
+    assert found(replayed.findings, tmp_path) == {("FS101", "fs101/a.tmp")}
+    assert replayed.status == 0
+
+
+def test_without_findings_the_status_is_the_commands_and_its_stdio_is_fsaudits(bpf, tmp_path, capfd):
+    # In scope only tmp_path: the command's stdout is pytest's capture file, left unsynced (FS105).
+    result = api.trace_command(["sh", "-c", "echo from the command; exit 3"],
+                               quiet(tmp_path, paths=[f"{tmp_path}/*"]))
+    assert (result.status, result.findings) == (3, [])
+    assert capfd.readouterr().out == "from the command\n"     # no view: nothing took the command's stdout
+
+
+def test_killed_by_a_signal_is_128_plus_its_number(bpf, tmp_path):
+    assert api.trace_command(["sh", "-c", "kill -TERM $$"], quiet(tmp_path)).status == 128 + signal.SIGTERM
+
+
+def test_attach_calls_on_attached_once_tracing_and_returns_what_the_tree_did(bpf, tmp_path):
+    target = subprocess.Popen(["sh", "-c", "echo ready; read go; echo data > a.tmp; mv a.tmp a.dat"],
+                              cwd=tmp_path, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert target.stdout.readline() == "ready\n"
+        told = []
+
+        def attached(descendants: int) -> None:
+            told.append(descendants)
+            target.stdin.write("go\n")     # only now does the target write and rename: all of it traced
+            target.stdin.close()
+
+        result = api.attach(target.pid, quiet(tmp_path, fail_on="never"), duration=120, on_attached=attached)
+    finally:
+        target.kill()
+        target.wait()
+    assert told == [0]
+    assert found(result.findings, tmp_path) == {("FS101", "a.tmp"), ("FS102", ".")}
+    assert result.status == 0
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda tmp: api.trace_command([], quiet(tmp)), api.UsageError, "no command to trace"),
+    (lambda tmp: api.trace_command(["true"], quiet(tmp, fail_on="sometimes")), api.UsageError,
+     "--fail-on must be one of error, warning, info, never, not 'sometimes'"),
+    (lambda tmp: api.attach(0, quiet(tmp)), api.UsageError, "no process with pid 0"),
+    (lambda tmp: api.analyse_log(tmp / "absent.jsonl", quiet(tmp)), api.UsageError, "absent.jsonl: No such file"),
+])
+def test_bad_input_is_a_usage_error_before_anything_runs(call, error, message, tmp_path):
+    with pytest.raises(error) as raised:
+        call(tmp_path)
+    assert message in str(raised.value)
+    assert raised.value.exit_code == 2
+    assert not (tmp_path / "summary.txt").exists()
+
+
+def test_a_command_that_cannot_start_is_exit_code_127_and_writes_no_report(bpf, tmp_path):
+    with pytest.raises(api.CannotStart) as raised:
+        api.trace_command([str(tmp_path / "absent")], quiet(tmp_path, json_path=str(tmp_path / "r.json")))
+    assert str(raised.value) == f"cannot start {tmp_path / 'absent'}: No such file or directory"
+    assert raised.value.exit_code == 127
+    assert not (tmp_path / "r.json").exists()
