@@ -21,8 +21,8 @@ def command(
     config: Optional[Path] = common.ConfigOpt, live: Optional[bool] = common.LiveOpt,
     stacks: bool = common.StacksOpt,
 ) -> None:
-    """Trace PID and its descendants (those running now and those it starts) until they
-    exit, Ctrl-C, SIGTERM or SIGHUP, or --duration."""
+    """Trace PID and its descendants, running and new, until they exit, Ctrl-C, SIGTERM, SIGHUP or --duration."""
+
     def attached(descendants: int) -> None:
         typer.echo(f"fsaudit: attached to pid {pid} and {descendants} existing "
                    f"descendant{'' if descendants == 1 else 's'}", err=True)
