@@ -30,6 +30,7 @@ from .analysis.config import ConfigError
 from .analysis.engine import Finding
 from .eventlog import EventLogError, read_event_log
 from .outputs.outputfile import OutputError
+from .outputs.registry import SUMMARY_FORMATS
 from .session import SEVERITIES, OutputOptions, Session
 from .tracing.inject import InjectionError, parse_injection
 
@@ -304,8 +305,8 @@ def _handling_signals(handler) -> Iterator[None]:
 
 def _checked(outputs: OutputOptions | None) -> OutputOptions:
     outputs = outputs or OutputOptions()
-    if outputs.format not in ("text", "json"):
-        raise UsageError(f"--format must be text or json, not {outputs.format!r}")
+    if outputs.format not in SUMMARY_FORMATS:
+        raise UsageError(f"--format must be {' or '.join(SUMMARY_FORMATS)}, not {outputs.format!r}")
     if outputs.fail_on not in SEVERITIES:
         raise UsageError(f"--fail-on must be one of {', '.join(SEVERITIES)}, not {outputs.fail_on!r}")
     if outputs.config_path is not None and not outputs.config_path.is_file():

@@ -96,7 +96,7 @@ def test_bad_input_is_a_usage_error_before_anything_runs(call, error, message, t
 
 def test_a_command_that_cannot_start_is_exit_code_127_and_writes_no_report(bpf, tmp_path):
     with pytest.raises(api.CannotStart) as raised:
-        api.trace_command([str(tmp_path / "absent")], quiet(tmp_path, json_path=str(tmp_path / "r.json")))
+        api.trace_command([str(tmp_path / "absent")], quiet(tmp_path, files={"json": str(tmp_path / "r.json")}))
     assert str(raised.value) == f"cannot start {tmp_path / 'absent'}: No such file or directory"
     assert raised.value.exit_code == 127
     assert not (tmp_path / "r.json").exists()

@@ -10,7 +10,10 @@ import pytest
 
 from fsaudit.analysis.config import EngineConfig
 from fsaudit.analysis.engine import Engine, SettledFile
-from fsaudit.outputs.report import build_report, exit_status, render_junit, render_sarif, render_text
+from fsaudit.outputs.junit import render_junit
+from fsaudit.outputs.report import build_report, exit_status
+from fsaudit.outputs.sarif import render_sarif
+from fsaudit.outputs.text import render_text
 from fsaudit.analysis.rules import RULES
 
 PID = 100
@@ -711,9 +714,9 @@ def test_processes_and_report():
     assert report["summary"] == {"error": 1, "warning": 0, "info": 0}   # FS105 leaves the data to FS101
     assert "python3 (pid 100)" in report["findings"][0]["message"]
     assert exit_status(report, "error") == 1 and exit_status(report, "never") is None
-    text = render_text(report)
+    text = render_text(report, "error")
     assert "FS101 rename-unsynced-data" in text and "fix:" in text
-    sarif = render_sarif(report)
+    sarif = render_sarif(report, "error")
     assert sarif["version"] == "2.1.0" and len(sarif["runs"][0]["tool"]["driver"]["rules"]) == len(RULES)
     assert sarif["runs"][0]["results"][0]["ruleId"] == "FS101"
     junit = ET.fromstring(render_junit(report, "error"))
@@ -725,7 +728,7 @@ def test_clean_report():
     s.save(D + "/db")
     s.exit(0)
     report = _report(analyse(s.events))
-    assert render_text(report) == "No findings.\n"
+    assert render_text(report, "error") == "No findings.\n"
     assert exit_status(report, "info") is None
     assert report["processes"][0]["io"]["fsync_latency_p50_us"] == 500
 
@@ -735,7 +738,7 @@ def test_incomplete_report():
     s.ev("lost", pid=0, count=2)
     report = _report(analyse(s.events))
     assert report["complete"] is False and report["counts"]["lost_events"] == 2
-    assert "incomplete" in render_text(report)
+    assert "incomplete" in render_text(report, "error")
 
 
 @pytest.mark.parametrize("rule", RULES, ids=lambda r: r.code)

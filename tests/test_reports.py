@@ -6,6 +6,7 @@ and infos feeds most tests; the exit-status tests trace their own short runs.
 
 from __future__ import annotations
 
+import io
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -14,6 +15,7 @@ import jsonschema
 import pytest
 
 from conftest import ROOT, fsaudit
+from fsaudit.outputs.registry import FILE_OPTIONS, FORMATS, SUMMARY_FORMATS, write
 
 SCHEMAS = ROOT / "tests" / "schemas"
 REPORT_SCHEMA = ROOT / "docs" / "report.schema.json"
@@ -118,6 +120,53 @@ def test_junit_has_one_failing_testcase_per_finding_at_or_above_fail_on(recorded
     assert _failing_cases(junit.read_text()) == expected
     if fail_on == "never":   # the live run's own JUnit file, written with --fail-on never
         assert _failing_cases(recorded.junit.read_text()) == []
+
+
+# The registry of formats
+
+
+# What `recorded` asked `run` to write for each file option.
+RECORDED_FILES = {"--json": "report.json", "--sarif": "report.sarif", "--junit": "report.xml"}
+
+
+@pytest.mark.parametrize("name", sorted(FORMATS))
+def test_every_registered_format_renders_the_recorded_report_as_run_wrote_it(recorded, name):
+    """A format is a pure function of the report document: rendering the recorded
+    document again gives the bytes `run` wrote (to its file, or as the summary on stderr)."""
+    fmt = FORMATS[name]
+    rendering = fmt.render(recorded.report, "never")
+    assert isinstance(rendering, (str, dict))
+    written = io.StringIO()
+    write(fmt, recorded.report, "never", written)
+    assert written.getvalue()
+    if fmt.option:
+        assert written.getvalue() == (recorded.dir / RECORDED_FILES[fmt.option]).read_text()
+    else:
+        assert recorded.proc.stderr.endswith(written.getvalue())
+
+
+@pytest.mark.parametrize("name", [*FORMATS, "yaml"])
+def test_format_accepts_the_registrys_summary_formats_and_nothing_else(recorded, tmp_path, name):
+    proc = fsaudit("report", str(recorded.events), "--fail-on", "never", "--format", name, "-o", "summary", cwd=tmp_path)
+    if name in SUMMARY_FORMATS:
+        assert proc.returncode == 0, proc.stderr
+        assert (tmp_path / "summary").read_text()
+    else:
+        choices = " or ".join(SUMMARY_FORMATS)
+        assert proc.returncode == 2 and proc.stderr == f"fsaudit: --format must be {choices}, not {name!r}\n"
+        assert not (tmp_path / "summary").exists()
+
+
+@pytest.mark.parametrize("command", ["run", "attach", "report"])
+def test_each_command_offers_the_registrys_file_options_and_format_choices(command):
+    import typer
+
+    from fsaudit.cli import app
+
+    params = {name: param for param in typer.main.get_command(app).commands[command].params for name in param.opts}
+    for option, fmt in FILE_OPTIONS.items():
+        assert params[option].help == fmt.help, option
+    assert all(name in params["--format"].help for name in SUMMARY_FORMATS)
 
 
 # Replay

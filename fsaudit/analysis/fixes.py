@@ -2,7 +2,8 @@
 
 A finding's fix is FIXES[code][runtime] when its process's runtime has one,
 else the rule's own (generic) fix, which is also what C programs get. Runtime
-names are those of fsaudit.runtimes.
+names are those fsaudit.tracing.runtimes gives (read from the runtime events:
+analysis does not import tracing; tests/test_rule_catalogue.py checks the keys).
 """
 
 from __future__ import annotations

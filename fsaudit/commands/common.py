@@ -9,17 +9,20 @@ import typer
 
 from .. import api
 from ..api import EXIT_CANNOT_TRACE, EXIT_USAGE  # noqa: F401  (the other commands exit with these)
+from ..outputs.registry import FORMATS, SUMMARY_FORMATS
 
-JsonOpt = typer.Option(None, "--json", metavar="PATH", help="Write the JSON report here (- for stdout).")
+# The file options of the formats (outputs.registry) that have one: format name -> option.
+FILE_OPTS = {fmt.name: typer.Option(None, fmt.option, metavar="PATH", help=fmt.help)
+             for fmt in FORMATS.values() if fmt.option}
+JsonOpt, SarifOpt, JunitOpt = FILE_OPTS["json"], FILE_OPTS["sarif"], FILE_OPTS["junit"]
 EventsOpt = typer.Option(None, "--events", metavar="PATH",
                          help="Write every event as JSON Lines here (- for stdout).")
-SarifOpt = typer.Option(None, "--sarif", metavar="PATH", help="Write SARIF 2.1.0 here (- for stdout).")
-JunitOpt = typer.Option(None, "--junit", metavar="PATH", help="Write JUnit XML here (- for stdout).")
 OutputOpt = typer.Option(None, "-o", "--output", metavar="PATH",
                          help="Write the summary here instead of stderr (- for stdout).")
 ReportOutputOpt = typer.Option(None, "-o", "--output", metavar="PATH",
                                help="Write the summary here instead of stdout.")
-FormatOpt = typer.Option("text", "--format", help="The summary's form: text or json.")
+FORMAT_CHOICES = " or ".join(SUMMARY_FORMATS)
+FormatOpt = typer.Option("text", "--format", help=f"The summary's form: {FORMAT_CHOICES}.")
 FailOnOpt = typer.Option("error", "--fail-on", help="Lowest severity that makes the exit status 1: error, warning, info, never.")
 PathOpt = typer.Option([], "--path", help="Only files matching this glob are in scope (repeatable).")
 ExcludeOpt = typer.Option([], "--exclude", help="Files matching this glob are out of scope (repeatable).")
@@ -39,9 +42,9 @@ def output_options(json_path: Optional[str], events: Optional[str], sarif: Optio
                    output: Optional[str], format: str, fail_on: str, path: list[str], exclude: list[str],
                    config: Optional[Path]) -> api.OutputOptions:
     """The outputs as the options name them; fsaudit.api checks them."""
-    return api.OutputOptions(json_path=json_path, events_path=events, sarif_path=sarif, junit_path=junit,
-                             summary_path=output, format=format, fail_on=fail_on, paths=path, excludes=exclude,
-                             config_path=config)
+    files = {name: path for name, path in (("json", json_path), ("sarif", sarif), ("junit", junit)) if path is not None}
+    return api.OutputOptions(events_path=events, files=files, summary_path=output, format=format, fail_on=fail_on,
+                             paths=path, excludes=exclude, config_path=config)
 
 
 def exit_with(entry: Callable[..., api.Result], *args, **kwargs) -> NoReturn:

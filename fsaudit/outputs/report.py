@@ -1,20 +1,14 @@
-"""The report (schema fsaudit.report/1) built from an engine, and its text, SARIF and JUnit renderings."""
+"""The report document (schema fsaudit.report/1) built from an engine: what every
+format renders (outputs.registry)."""
 
 from __future__ import annotations
 
-import os
 import re
-import xml.etree.ElementTree as ET
-from collections import Counter, defaultdict
-from urllib.parse import quote
-
-from .printable import printable
-from ..analysis.rules import RULES
+from collections import Counter
 
 SCHEMA = "fsaudit.report/1"
 SEVERITY_ORDER = ("error", "warning", "info")
 SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITY_ORDER)}
-SARIF_LEVEL = {"error": "error", "warning": "warning", "info": "note"}
 FINDING_KEYS = ("rule", "name", "severity", "pid", "tid", "path", "target_path", "message",
                 "evidence", "runtime", "stack", "fix", "notes", "count")
 
@@ -112,46 +106,7 @@ def exit_status(report: dict, fail_on: str) -> int | None:
     return 1 if any(SEVERITY_RANK[f["severity"]] <= limit for f in report["findings"]) else None
 
 
-def render_text(report: dict) -> str:
-    """The summary. Every string a traced program or a log could choose (paths,
-    messages naming them, process names, frames) goes through printable()."""
-    lines = []
-    if not report["complete"]:
-        reasons = report.get("incomplete") or [f"{report['counts']['lost_events']} events were lost"]
-        lines.append(f"WARNING: this report is incomplete: {printable('; '.join(reasons))}.")
-    lines.extend(f"warning: {printable(warning)}" for warning in report.get("warnings", ()))
-    config = report["config"]
-    if config["path"]:
-        lines.append(f"config: {printable(config['path'])}")
-        lines.extend(f"  suppressed {printable(s['rule'])} on {printable(s['path'])}: {s['hidden']} "
-                     f"finding{'s' * (s['hidden'] != 1)} hidden ({printable(s['reason'])})"
-                     for s in config["suppressed"])
-    for injection in report["target"].get("injections", []):
-        fired = injection["fired"]
-        lines.append(f"injection {printable(injection['spec'])}: "
-                     + (f"failed {fired} call{'s' * (fired != 1)}" if fired
-                        else "never fired (no matching call was made)"))
-    if not report["findings"]:
-        lines.append("No findings.")
-        return "\n".join(lines) + "\n"
-    summary = report["summary"]
-    lines.append("fsaudit: " + ", ".join(f"{summary[s]} {s}" for s in SEVERITY_ORDER if summary[s]))
-    for severity in SEVERITY_ORDER:
-        group = [f for f in report["findings"] if f["severity"] == severity]
-        if not group:
-            continue
-        lines.append("")
-        lines.append(f"{severity.upper()} ({len(group)})")
-        for finding in group:
-            times = f" (x{finding['count']})" if finding["count"] > 1 else ""
-            lines.append(f"  {finding['rule']} {finding['name']}{times}: {printable(finding['message'])}")
-            if finding.get("stack"):
-                lines.append(f"    at: {printable(code_frame(finding['stack']) or finding['stack'][0])}")
-            lines.append(f"    fix: {printable(finding['fix'])}")
-            lines.extend(f"    note: {printable(note)}" for note in finding.get("notes", ()))
-    return "\n".join(lines) + "\n"
-
-
+# How a finding's stack frame names its source line; the text and SARIF formats both read it.
 FRAME_LOCATION = re.compile(r"^(?P<function>.*) \((?P<file>.+):(?P<line>\d+)\)$")
 
 
@@ -166,109 +121,3 @@ def code_frame(stack: list) -> str | None:
     located = [(frame, match["file"]) for frame in stack if (match := FRAME_LOCATION.match(frame))]
     return next((frame for frame, path in located if not path.startswith(SYSTEM_SOURCES)),
                 located[0][0] if located else None)
-
-
-def _raw_bytes(path: str) -> bytes:
-    """The bytes a path was made of (a log can also carry surrogates os.fsdecode never makes)."""
-    try:
-        return os.fsencode(path)
-    except UnicodeEncodeError:
-        return path.encode("utf-8", "surrogatepass")
-
-
-def _uri(path: str) -> str:
-    """A file URI (absolute paths) or a relative reference: the raw bytes percent-encoded,
-    so that any name, not UTF-8 or with control characters, is a valid URI."""
-    quoted = quote(_raw_bytes(path), safe="/")
-    return "file://" + quoted if path.startswith("/") else quoted
-
-
-def _source_location(frame: str) -> dict:
-    match = FRAME_LOCATION.match(frame)
-    return {"physicalLocation": {"artifactLocation": {"uri": _uri(match["file"])},
-                                 "region": {"startLine": int(match["line"])}},
-            "message": {"text": printable(frame)}}
-
-
-def render_sarif(report: dict) -> dict:
-    """SARIF 2.1.0, valid UTF-8 whatever the names: text through printable(), URIs percent-encoded."""
-    rule_index = {rule.code: index for index, rule in enumerate(RULES)}
-    results = []
-    for finding in report["findings"]:
-        result = {"ruleId": finding["rule"], "ruleIndex": rule_index[finding["rule"]],
-                  "level": SARIF_LEVEL[finding["severity"]], "message": {"text": printable(finding["message"])},
-                  "properties": {"pid": finding["pid"], "count": finding["count"], "fix": printable(finding["fix"]),
-                                 "runtime": finding["runtime"] and printable(finding["runtime"]),
-                                 "notes": [printable(note) for note in finding.get("notes", [])],
-                                 "evidence": [{key: printable(value) if isinstance(value, str) else value
-                                               for key, value in event.items()} for event in finding["evidence"]]}}
-        locations = []
-        source = code_frame(finding.get("stack") or [])
-        if source:
-            # The line of code first: it is what code-scanning views annotate.
-            locations.append(_source_location(source))
-        if finding["path"]:
-            locations.append({"physicalLocation": {"artifactLocation": {"uri": _uri(finding["path"])}}})
-        if locations:
-            result["locations"] = locations
-        if finding.get("stack"):
-            result["stacks"] = [{"message": {"text": "where the call was made"}, "frames": [
-                {"location": _source_location(frame) if FRAME_LOCATION.match(frame)
-                 else {"message": {"text": printable(frame)}}} for frame in finding["stack"]]}]
-        results.append(result)
-    return {
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {
-                "name": "fsaudit", "version": report["tool"]["version"],
-                "rules": [{"id": rule.code, "name": rule.name, "shortDescription": {"text": rule.summary},
-                           "help": {"text": rule.fix},
-                           "defaultConfiguration": {"level": SARIF_LEVEL[rule.severity]}} for rule in RULES],
-            }},
-            "results": results,
-        }],
-    }
-
-
-# What XML 1.0 cannot carry at all, not even as a character reference.
-_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-
-
-def _xml_text(text: str) -> str:
-    """text for an XML attribute or element: control characters and undecodable bytes
-    (surrogates) escaped by printable(), and nothing left that XML 1.0 forbids."""
-    return _NOT_XML.sub(lambda match: f"\\u{ord(match.group()):04x}", printable(text))
-
-
-def render_junit(report: dict, fail_on: str) -> str:
-    """One testcase per rule x file with findings (one passing testcase for a rule without any)."""
-    limit = SEVERITY_RANK.get(fail_on, -1)
-    by_rule_path: dict[tuple, list] = defaultdict(list)
-    for finding in report["findings"]:
-        by_rule_path[(finding["rule"], finding["path"] or "(process)")].append(finding)
-    suite = ET.Element("testsuite", name="fsaudit")
-    tests = failures = 0
-    for rule in RULES:
-        paths = sorted(path for code, path in by_rule_path if code == rule.code)
-        if not paths:
-            ET.SubElement(suite, "testcase", classname=f"{rule.code} {rule.name}", name="all files")
-            tests += 1
-            continue
-        for path in paths:
-            group = by_rule_path[(rule.code, path)]
-            case = ET.SubElement(suite, "testcase", classname=f"{rule.code} {rule.name}", name=_xml_text(path))
-            tests += 1
-            text = "\n".join(f"{_xml_text(f['message'])}\nfix: {_xml_text(f['fix'])}" for f in group)
-            if any(SEVERITY_RANK[f["severity"]] <= limit for f in group):
-                failures += 1
-                failure = ET.SubElement(case, "failure", type=group[0]["severity"], message=_xml_text(group[0]["message"]))
-                failure.text = text
-            else:
-                ET.SubElement(case, "system-out").text = text
-    suite.set("tests", str(tests))
-    suite.set("failures", str(failures))
-    root = ET.Element("testsuites", name="fsaudit", tests=str(tests), failures=str(failures))
-    root.append(suite)
-    ET.indent(root)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
