@@ -24,6 +24,7 @@ import struct
 import time
 from typing import Iterable, Iterator
 
+from .record import Record
 from .runtimes import ELF_MAGIC, _Elf
 
 PY_LAYOUT_311 = 1             # the one layout probes/cpython.h knows
@@ -222,14 +223,15 @@ def _text(raw: bytes, desc: int, tail: bool) -> str:
 
 
 class _Code:
-    def __init__(self, record: tuple) -> None:
-        args, path, path2 = record[7:13], record[13], record[14]
-        file_len = min((args[3] >> 8) * (args[3] & 0xFF), PY_FILE_MAX)
-        qual_len = min((args[4] >> 8) * (args[4] & 0xFF), PY_QUAL_MAX)
-        self.filename = _text(path[:file_len], args[3], tail=True)
-        self.qualname = _text(path[file_len + 1:file_len + 1 + qual_len], args[4], tail=False)
-        self.firstlineno = args[1] - (1 << 64) if args[1] >= 1 << 63 else args[1]
-        self.parts = {0: path2[:args[2]]}   # line table offset -> bytes
+    def __init__(self, record: Record) -> None:
+        # Filled by py_ship (probes/cpython.h), which says what each field holds.
+        file_desc, qual_desc, path = record.arg3, record.arg4, record.path
+        file_len = min((file_desc >> 8) * (file_desc & 0xFF), PY_FILE_MAX)
+        qual_len = min((qual_desc >> 8) * (qual_desc & 0xFF), PY_QUAL_MAX)
+        self.filename = _text(path[:file_len], file_desc, tail=True)
+        self.qualname = _text(path[file_len + 1:file_len + 1 + qual_len], qual_desc, tail=False)
+        self.firstlineno = record.arg1 - (1 << 64) if record.arg1 >= 1 << 63 else record.arg1
+        self.parts = {0: record.path2[:record.arg2]}   # line table offset -> bytes
         self._table: bytes | None = None
         self._lines: dict[int, int] = {}
 
@@ -261,16 +263,15 @@ class PyCodes:
         self._space: dict[int, int] = {}                 # pid -> space
         self._codes: dict[int, dict[int, _Code]] = {}    # space -> code address -> code
 
-    def add(self, pid: int, record: tuple) -> None:
-        """An EV_PYCODE raw record (events.RecordLayout)."""
-        offset, args = record[6], record[7:13]
-        code, space = args[0], args[5]
+    def add(self, pid: int, record: Record) -> None:
+        """An EV_PYCODE raw record (py_ship in probes/cpython.h)."""
+        offset, code, space = record.ret, record.arg0, record.arg5
         self._space[pid] = space
         codes = self._codes.setdefault(space, {})
         if offset == 0:
             codes[code] = _Code(record)   # also replaces a freed code object's reused address
         elif code in codes:
-            codes[code].add_part(offset, (record[13] + record[14])[:args[2]])
+            codes[code].add_part(offset, (record.path + record.path2)[:record.arg2])
 
     def fork(self, parent: int, child: int) -> None:
         if parent in self._space:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from .record import (
     EV_AUXV, EV_EXEC, EV_EXIT, EV_FORK, EV_PYCODE, EV_STDIO_LOST, EV_WRITE_RUN, PY_FRAMES, RECORD_FIELDS,
-    STACK_WORDS, InjectedRecord, MAP_FLAGS, MS_FLAGS, PROT_FLAGS,
+    STACK_WORDS, InjectedRecord, MAP_FLAGS, MS_FLAGS, PROT_FLAGS, Record,
     RENAME_FLAGS, RWF_FLAGS, SFR_FLAGS, SYSCALLS, decode_path, flag_names, open_flag_names, ret_value,
 )
 from .cpython import PyCodes
@@ -210,6 +210,7 @@ class Resolver:
         stack = None
         if len(rec) > RECORD_FIELDS:
             stack, rec = rec[RECORD_FIELDS:], rec[:RECORD_FIELDS]
+        # Record's fields, in its order: unpacking names them at the least cost (tests/test_ringbuf.py).
         ts, ts_first, pid, tid, nr, _epoch, ret, a0, a1, a2, a3, a4, a5, raw1, raw2 = rec
         out: list[dict] = []
         t = self._t(ts)
@@ -218,7 +219,7 @@ class Resolver:
             self._auxv(proc, a0, a1)
             return out
         if nr == EV_PYCODE:
-            self.pycodes.add(pid, rec)
+            self.pycodes.add(pid, Record._make(rec))
             return out
         pending_runtime = proc.image is not None and not proc.image.decided
         if pending_runtime and nr in (EV_WRITE_RUN, EV_FORK, EV_STDIO_LOST, EV_EXIT):

@@ -1,7 +1,7 @@
 """--stacks: the user stacks the probe captures, turned into frames.
 
 The probe sends, per event, the words at the user stack pointer and the
-frame-pointer chain (see STACK_SCAN in probes/fsaudit.c). A frame-pointer walk
+frame-pointer chain (see STACK_SCAN in probes/fsaudit.h). A frame-pointer walk
 starts at the caller's caller whenever libc's syscall wrapper keeps no frame
 (Debian's glibc keeps none), so the caller itself is taken from the words at
 the stack pointer: the first one that is a return address, i.e. points into
@@ -28,9 +28,9 @@ import struct
 import subprocess
 from dataclasses import dataclass, field
 
+from .record import STACK_SCAN
 from .runtimes import _Elf
 
-STACK_SCAN = 32                 # words at the stack pointer, then the frame-pointer chain
 MAX_FRAMES = 16
 PT_LOAD, PT_INTERP = 1, 3
 STT_FUNC, STT_GNU_IFUNC = 2, 10
