@@ -24,14 +24,13 @@ import struct
 import time
 from typing import Iterable, Iterator
 
+from .elf import ELF_MAGIC, PT_NOTE, PT_PHDR, Elf, is_elf64_le
 from .record import Record
-from .runtimes import ELF_MAGIC, _Elf
 
 PY_LAYOUT_311 = 1             # the one layout probes/cpython.h knows
 PY_FILE_MAX, PY_QUAL_MAX = 176, 76   # bytes of co_filename / co_qualname shipped (probes/cpython.h)
-PT_NOTE, PT_PHDR, NT_GNU_BUILD_ID = 4, 6, 3
+NT_GNU_BUILD_ID = 3
 BUILD_ID_LEN = 20             # struct py_build_id
-_PHDR = struct.Struct("<IIQQQQQQ")   # Elf64_Phdr
 _CODECS = {1: "latin-1", 2: "utf-16-le", 4: "utf-32-le"}   # PyUnicode kinds
 # The probe sources are package data: an installed wheel traces as a checkout does.
 PROBES = importlib.resources.files(__package__) / "probes"
@@ -65,18 +64,16 @@ def image_facts(path: str) -> tuple[bytes, int] | None:
 
 
 def _image_facts(data) -> tuple[bytes, int] | None:
-    if data[4] != 2 or data[5] != 1:     # ELFCLASS64, little-endian
+    if not is_elf64_le(data):
         return None
-    elf = _Elf(data)
+    elf = Elf(data)
     if not elf.sections:
         return None
     symbols = elf.symbols(("_PyRuntime", "Py_Version"))
     version = elf.read_virtual(symbols["Py_Version"], 4) if len(symbols) == 2 else None
     if not version or len(version) < 4 or struct.unpack("<I", version)[0] >> 16 != 0x030B:
         return None
-    phoff, = struct.unpack_from("<Q", data, 0x20)
-    phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
-    phdrs = [_PHDR.unpack_from(data, phoff + i * phentsize) for i in range(phnum)]
+    phdrs = elf.segments()
     if not any(p[0] == PT_PHDR for p in phdrs):   # the probe computes the load bias from it
         return None
     for p_type, _, offset, _, _, filesz, _, align in phdrs:
