@@ -15,9 +15,9 @@ from typing import Callable
 
 from .attach_tree import (AttachError, Pinned, children, pin_child, read_running, read_stat,
                           unseen_warning)
-from .record import (ARG_FIELDS, EV_WRITE_RUN, PY_FRAMES, InjectedRecord, Record, RecordLayout,
-                     open_flag_names)
-from .resolver import O_CLOEXEC, Fd, Process, Resolver, kind_of_link
+from .record import ARG_FIELDS, EV_WRITE_RUN, PY_FRAMES, InjectedRecord, Record, RecordLayout
+from .resolver import Fd, Process, Resolver, kind_of_link
+from .syscalls import O_CLOEXEC, open_flag_names
 from .cpython import PROBES, attach_process, inline_headers, register_images
 from .ringbuf import Backlog, RingReader
 from .stacks import AddressSpace, Symbolizer
