@@ -23,7 +23,7 @@ from conftest import ROOT
 
 from fsaudit.tracing import cpython
 from fsaudit.tracing.cpython import PY_FILE_MAX, PyCodes, addr2line
-from fsaudit.tracing.record import EV_PYCODE
+from fsaudit.tracing.record import EV_PYCODE, PATH_LEN, Record
 
 PYTHON311 = "/usr/bin/python3.11"
 HEADER = ROOT / "fsaudit" / "tracing" / "probes" / "cpython.h"
@@ -272,18 +272,18 @@ def test_truncated_location_table_gives_the_lines_it_covers():
 
 
 def record(code: int, *, ret: int = 0, firstlineno: int = 0, filename: str = "", qualname: str = "",
-           kinds: tuple[int, int] = (1, 1), table: bytes = b"", space: int = 7) -> tuple:
+           kinds: tuple[int, int] = (1, 1), table: bytes = b"", space: int = 7) -> Record:
     """An EV_PYCODE raw record, laid out as probes/cpython.h fills it."""
+    fixed = dict(ts=0, ts_first=0, pid=1, tid=1, nr=EV_PYCODE, epoch=0, ret=ret, arg0=code, arg5=space)
     if ret:   # a line table chunk: its bytes in path and path2
-        data = table.ljust(512, b"\0")
-        return (0, 0, 1, 1, EV_PYCODE, 0, ret, code, 0, len(table), 0, 0, space, data[:256], data[256:])
+        data = table.ljust(2 * PATH_LEN, b"\0")
+        return Record(**fixed, arg1=0, arg2=len(table), arg3=0, arg4=0, path=data[:PATH_LEN], path2=data[PATH_LEN:])
     codecs = {1: "latin-1", 2: "utf-16-le", 4: "utf-32-le"}
     file_bytes, qual_bytes = filename.encode(codecs[kinds[0]]), qualname.encode(codecs[kinds[1]])
     file_shipped = file_bytes[-PY_FILE_MAX:]
-    path = (file_shipped + b"\0" + qual_bytes[:cpython.PY_QUAL_MAX]).ljust(256, b"\0")
-    return (0, 0, 1, 1, EV_PYCODE, 0, 0, code, firstlineno, min(len(table), 256),
-            len(filename) << 8 | kinds[0], len(qualname) << 8 | kinds[1], space,
-            path, table[:256].ljust(256, b"\0"))
+    path = (file_shipped + b"\0" + qual_bytes[:cpython.PY_QUAL_MAX]).ljust(PATH_LEN, b"\0")
+    return Record(**fixed, arg1=firstlineno, arg2=min(len(table), PATH_LEN), arg3=len(filename) << 8 | kinds[0],
+                  arg4=len(qualname) << 8 | kinds[1], path=path, path2=table[:PATH_LEN].ljust(PATH_LEN, b"\0"))
 
 
 def table_of(code: types.CodeType) -> dict:

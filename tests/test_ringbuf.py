@@ -1,9 +1,10 @@
 """The user side of the ring buffer: record layout and backlog.
 
 RingReader itself needs a live BPF map; every traced test reads through it,
-and test_loss.py pushes it hardest. Here: the layout against the C struct
-(compiled by gcc from probes/fsaudit.c's own text), records cut to their
-data, and the backlog's order.
+and test_loss.py pushes it hardest. Here: the record's user side
+(tracing/record.py) against probes/fsaudit.h as the C compiler reads it,
+constant by constant and field by field, records cut to their data, the
+resolver reading each field by its name, and the backlog's order.
 """
 
 from __future__ import annotations
@@ -16,38 +17,76 @@ import pytest
 
 from conftest import ROOT
 
-from fsaudit.tracing.record import PATH_LEN, PY_FRAMES, RECORD_FIELDS, STACK_WORDS, RecordLayout
+from fsaudit.tracing import record
+from fsaudit.tracing.record import (EV_WRITE_RUN, PATH_INDEX, PATH_LEN, PY_FRAMES, RECORD_FIELDS,
+                                    STACK_WORDS, Record, RecordLayout)
+from fsaudit.tracing.resolver import Fd, Process, Resolver
 from fsaudit.tracing.ringbuf import Backlog
+from fsaudit.tracing.tracer import _kernel_order
 
-PRINT_LAYOUT = r"""
-#include <stddef.h>
-#include <stdio.h>
-typedef unsigned long long u64; typedef long long s64; typedef unsigned int u32; typedef int s32;
-%s
-int main(void) {
-    printf("%%zu %%zu %%zu\n", offsetof(struct event, path), offsetof(struct event, path2), sizeof(struct event));
-    return 0;
-}
-"""
+HEADER = ROOT / "fsaudit" / "tracing" / "probes" / "fsaudit.h"
+C_TYPES = "typedef unsigned long long u64; typedef long long s64; typedef unsigned int u32; typedef int s32;"
 
 
-def c_layout(tmp_path, stacks: bool) -> tuple[int, ...]:
-    """offsetof path, path2 and sizeof struct event as the C compiler lays them out."""
-    source = (ROOT / "fsaudit" / "tracing" / "probes" / "fsaudit.c").read_text()
-    declarations = re.search(r"^#define PATH_LEN.*?^struct event \{.*?^\};", source, re.S | re.M).group(0)
+def run_c(tmp_path, body: str, stacks: bool) -> list[str]:
+    """The lines a C program printing body's printf calls writes, with probes/fsaudit.h included."""
     program = tmp_path / "layout.c"
-    program.write_text(("#define STACKS\n" if stacks else "") + PRINT_LAYOUT % declarations)
-    subprocess.run(["gcc", "-o", tmp_path / "layout", program], check=True)
-    return tuple(int(n) for n in subprocess.run([tmp_path / "layout"], capture_output=True, text=True,
-                                                check=True).stdout.split())
+    program.write_text(f"""#include <stddef.h>
+#include <stdio.h>
+{C_TYPES}
+#include "fsaudit.h"
+int main(void) {{
+{body}
+    return 0;
+}}
+""")
+    exe = tmp_path / "layout"
+    subprocess.run(["gcc", *(["-DSTACKS"] if stacks else []), f"-I{HEADER.parent}", "-o", exe, program], check=True)
+    return subprocess.run([exe], capture_output=True, text=True, check=True).stdout.splitlines()
+
+
+def test_record_py_has_every_constant_of_the_header(tmp_path):
+    names = re.findall(r"^#define (\w+)", HEADER.read_text(), re.M)
+    assert len(names) >= 11
+    values = run_c(tmp_path, "\n".join(f'    printf("%lld\\n", (long long)({name}));' for name in names), stacks=False)
+    assert {name: getattr(record, name, None) for name in names} == dict(zip(names, map(int, values)))
+
+
+def python_layout(stacks: bool) -> list[tuple[str, int, int, str]]:
+    """(C member, offset, size, struct format) of each member RecordLayout
+    unpacks, in the record's byte order: Record's fields before path (arg<i> is
+    args[i]), the stack members, path and path2."""
+    formats = list(zip(Record._fields[:PATH_INDEX], RecordLayout.HEAD[1:], strict=True))
+    if stacks:
+        formats += RecordLayout.STACK_MEMBERS
+    formats += [(name, f"{PATH_LEN}s") for name in Record._fields[PATH_INDEX:]]
+    layout, offset = [], 0
+    for name, fmt in formats:
+        size = struct.calcsize("=" + fmt)
+        layout.append((re.sub(r"^arg(\d)$", r"args[\1]", name), offset, size, fmt))
+        offset += size
+    return layout
 
 
 @pytest.mark.parametrize("stacks", [False, True])
-def test_record_layout_is_struct_event(tmp_path, stacks):
-    path, path2, size = c_layout(tmp_path, stacks)
-    layout = RecordLayout(stacks)
-    assert layout.path_offset == path
-    assert path2 == path + PATH_LEN and size == path2 + PATH_LEN
+def test_record_layout_is_struct_event_field_by_field(tmp_path, stacks):
+    """Each member's name, offset, size and signedness (of its elements; path's
+    are bytes, unsigned in Python); the members end where struct event does, so
+    a member only the header has leaves the ones after it, or the size, wrong."""
+    layout = python_layout(stacks)
+    lines = []
+    for member, _, _, fmt in layout:
+        element = f"((struct event *)0)->{member}" + ("[0]" if fmt[:-1].isdigit() else "")
+        signed = "0" if fmt[-1] == "s" else f"(__typeof__({element}))-1 < 0"
+        lines.append(f'    printf("%zu %zu %d\\n", offsetof(struct event, {member}), '
+                     f'sizeof(((struct event *)0)->{member}), {signed});')
+    lines.append('    printf("%zu\\n", sizeof(struct event));')
+    out = run_c(tmp_path, "\n".join(lines), stacks)
+    assert [tuple(map(int, line.split())) for line in out[:-1]] == \
+        [(offset, size, int(fmt[-1] in "bhilq")) for _, offset, size, fmt in layout]
+    _, offset, size, _ = layout[-1]
+    assert int(out[-1]) == offset + size
+    assert RecordLayout(stacks).path_offset == next(o for m, o, _, _ in layout if m == "path")
 
 
 def ring_record(payload: bytes) -> bytes:
@@ -82,6 +121,32 @@ def test_stack_fields_follow_the_paths_in_the_tuple():
     assert record[:13] == HEAD
     assert record[13].rstrip(b"\0") == b"/x" and record[14] == b""
     assert record[RECORD_FIELDS:] == stack + codes + lasti
+
+
+def test_the_resolver_and_the_tracer_read_each_field_by_its_name():
+    """The resolver names a record's values by unpacking them in Record's order
+    (the cheapest way): records made by name must come out as those names say."""
+    pid, tid, fdcwd = 4000, 4001, (1 << 64) - 100   # AT_FDCWD as the u64 the kernel sends
+    resolver = Resolver(t0_ns=0)
+    proc = resolver.procs[pid] = Process(pid, "/w")
+    proc.fds[5] = Fd("/w/f", "file")
+    common = dict(pid=pid, tid=tid, epoch=9)
+    run = Record(**common, ts=3_500_000_000, ts_first=3_000_000_000, nr=EV_WRITE_RUN, ret=0,
+                 arg0=5, arg1=2, arg2=300, arg3=200, arg4=1, arg5=0)
+    assert resolver.resolve(run) == [{"t": 3.5, "pid": pid, "tid": tid, "syscall": "write", "fd": 5, "path": "/w/f",
+                                      "kind": "file", "calls": 2, "bytes": 300, "size_max": 200, "t_first": 3.0,
+                                      "ret": 300}]
+    rename = Record(**common, ts=4_000_000_000, ts_first=0, nr=316, ret=0, arg0=fdcwd, arg1=0, arg2=fdcwd,
+                    arg3=0, arg4=1, arg5=0, path=b"a\0", path2=b"b\0")
+    assert resolver.resolve(rename) == [{"t": 4.0, "pid": pid, "tid": tid, "syscall": "renameat2", "ret": 0,
+                                         "path": "/w/a", "path2": "/w/b", "flags": ["RENAME_NOREPLACE"]}]
+    mmap = Record(**common, ts=0, ts_first=0, nr=9, ret=0x7000, arg0=0, arg1=4096, arg2=3, arg3=1, arg4=5, arg5=0)
+    assert resolver.resolve(mmap) == [{"t": 0.0, "pid": pid, "tid": tid, "syscall": "mmap", "ret": 0,
+                                       "length": 4096, "prot": ["PROT_READ", "PROT_WRITE"], "flags": ["MAP_SHARED"],
+                                       "fd": 5, "path": "/w/f", "kind": "file", "addr": 0x7000}]
+    pipe = Record(**common, ts=0, ts_first=0, nr=293, ret=0, arg0=0, arg1=0, arg2=0, arg3=0, arg4=0, arg5=8 | 9 << 32)
+    assert resolver.resolve(pipe) == [{"t": 0.0, "pid": pid, "tid": tid, "syscall": "pipe2", "ret": 0, "fds": [8, 9]}]
+    assert _kernel_order(run) == (9, True) and _kernel_order(pipe) == (9, False)
 
 
 def test_backlog_hands_out_records_oldest_first_across_parts():

@@ -24,13 +24,13 @@ import struct
 import time
 from typing import Iterable, Iterator
 
-from .runtimes import ELF_MAGIC, _Elf
+from .elf import ELF_MAGIC, PT_NOTE, PT_PHDR, Elf, is_elf64_le
+from .record import Record
 
 PY_LAYOUT_311 = 1             # the one layout probes/cpython.h knows
 PY_FILE_MAX, PY_QUAL_MAX = 176, 76   # bytes of co_filename / co_qualname shipped (probes/cpython.h)
-PT_NOTE, PT_PHDR, NT_GNU_BUILD_ID = 4, 6, 3
+NT_GNU_BUILD_ID = 3
 BUILD_ID_LEN = 20             # struct py_build_id
-_PHDR = struct.Struct("<IIQQQQQQ")   # Elf64_Phdr
 _CODECS = {1: "latin-1", 2: "utf-16-le", 4: "utf-32-le"}   # PyUnicode kinds
 # The probe sources are package data: an installed wheel traces as a checkout does.
 PROBES = importlib.resources.files(__package__) / "probes"
@@ -64,18 +64,16 @@ def image_facts(path: str) -> tuple[bytes, int] | None:
 
 
 def _image_facts(data) -> tuple[bytes, int] | None:
-    if data[4] != 2 or data[5] != 1:     # ELFCLASS64, little-endian
+    if not is_elf64_le(data):
         return None
-    elf = _Elf(data)
+    elf = Elf(data)
     if not elf.sections:
         return None
     symbols = elf.symbols(("_PyRuntime", "Py_Version"))
     version = elf.read_virtual(symbols["Py_Version"], 4) if len(symbols) == 2 else None
     if not version or len(version) < 4 or struct.unpack("<I", version)[0] >> 16 != 0x030B:
         return None
-    phoff, = struct.unpack_from("<Q", data, 0x20)
-    phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
-    phdrs = [_PHDR.unpack_from(data, phoff + i * phentsize) for i in range(phnum)]
+    phdrs = elf.segments()
     if not any(p[0] == PT_PHDR for p in phdrs):   # the probe computes the load bias from it
         return None
     for p_type, _, offset, _, _, filesz, _, align in phdrs:
@@ -222,14 +220,15 @@ def _text(raw: bytes, desc: int, tail: bool) -> str:
 
 
 class _Code:
-    def __init__(self, record: tuple) -> None:
-        args, path, path2 = record[7:13], record[13], record[14]
-        file_len = min((args[3] >> 8) * (args[3] & 0xFF), PY_FILE_MAX)
-        qual_len = min((args[4] >> 8) * (args[4] & 0xFF), PY_QUAL_MAX)
-        self.filename = _text(path[:file_len], args[3], tail=True)
-        self.qualname = _text(path[file_len + 1:file_len + 1 + qual_len], args[4], tail=False)
-        self.firstlineno = args[1] - (1 << 64) if args[1] >= 1 << 63 else args[1]
-        self.parts = {0: path2[:args[2]]}   # line table offset -> bytes
+    def __init__(self, record: Record) -> None:
+        # Filled by py_ship (probes/cpython.h), which says what each field holds.
+        file_desc, qual_desc, path = record.arg3, record.arg4, record.path
+        file_len = min((file_desc >> 8) * (file_desc & 0xFF), PY_FILE_MAX)
+        qual_len = min((qual_desc >> 8) * (qual_desc & 0xFF), PY_QUAL_MAX)
+        self.filename = _text(path[:file_len], file_desc, tail=True)
+        self.qualname = _text(path[file_len + 1:file_len + 1 + qual_len], qual_desc, tail=False)
+        self.firstlineno = record.arg1 - (1 << 64) if record.arg1 >= 1 << 63 else record.arg1
+        self.parts = {0: record.path2[:record.arg2]}   # line table offset -> bytes
         self._table: bytes | None = None
         self._lines: dict[int, int] = {}
 
@@ -261,16 +260,15 @@ class PyCodes:
         self._space: dict[int, int] = {}                 # pid -> space
         self._codes: dict[int, dict[int, _Code]] = {}    # space -> code address -> code
 
-    def add(self, pid: int, record: tuple) -> None:
-        """An EV_PYCODE raw record (events.RecordLayout)."""
-        offset, args = record[6], record[7:13]
-        code, space = args[0], args[5]
+    def add(self, pid: int, record: Record) -> None:
+        """An EV_PYCODE raw record (py_ship in probes/cpython.h)."""
+        offset, code, space = record.ret, record.arg0, record.arg5
         self._space[pid] = space
         codes = self._codes.setdefault(space, {})
         if offset == 0:
             codes[code] = _Code(record)   # also replaces a freed code object's reused address
         elif code in codes:
-            codes[code].add_part(offset, (record[13] + record[14])[:args[2]])
+            codes[code].add_part(offset, (record.path + record.path2)[:record.arg2])
 
     def fork(self, parent: int, child: int) -> None:
         if parent in self._space:

@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from .record import SYSCALLS
+from .syscalls import AT_FDCWD, SYSCALLS
 
 SYSCALL_NUMBERS = {name: nr for nr, name in SYSCALLS.items()}
 # Process-lifecycle calls cannot be failed meaningfully (the tracer follows them).
@@ -48,7 +48,6 @@ PATH_ARGS = {
 DIRFD_ARG = {"openat": 0, "openat2": 0, "unlinkat": 0, "mkdirat": 0, "mknodat": 0,
              "renameat": 0, "renameat2": 0, "linkat": 0}
 ADDRESS_SYSCALLS = frozenset({"msync", "munmap"})   # first argument is a mapped address
-AT_FDCWD = -100
 
 
 class InjectionError(ValueError):

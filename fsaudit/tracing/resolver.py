@@ -16,24 +16,18 @@ from dataclasses import dataclass, field
 
 from .record import (
     EV_AUXV, EV_EXEC, EV_EXIT, EV_FORK, EV_PYCODE, EV_STDIO_LOST, EV_WRITE_RUN, PY_FRAMES, RECORD_FIELDS,
-    STACK_WORDS, InjectedRecord, MAP_FLAGS, MS_FLAGS, PROT_FLAGS,
-    RENAME_FLAGS, RWF_FLAGS, SFR_FLAGS, SYSCALLS, decode_path, flag_names, open_flag_names, ret_value,
+    STACK_WORDS, InjectedRecord, Record, decode_path,
+)
+from .syscalls import (
+    AT_FDCWD, AT_REMOVEDIR, CLONE_FILES, CLOSE_RANGE_CLOEXEC, F_DUPFD, F_DUPFD_CLOEXEC, F_SETFD, F_SETFL,
+    FD_CLOEXEC, MAP_FLAGS, MS_FLAGS, O_ACCMODE, O_APPEND, O_CLOEXEC, O_CREAT, O_DIRECT, O_DIRECTORY, O_DSYNC,
+    O_NONBLOCK, O_TRUNC, O_WRONLY, PROT_EXEC, PROT_FLAGS, RENAME_FLAGS, RWF_FLAGS, SFR_FLAGS, SYSCALLS,
+    flag_names, open_flag_names, ret_value,
 )
 from .cpython import PyCodes
 from .runtimes import Image
 from .stacks import AddressSpace, Symbolizer
 
-AT_FDCWD = -100
-O_CLOEXEC = 0o2000000
-O_SYNC_BITS = 0o10000          # O_DSYNC, also part of O_SYNC
-O_DIRECT = 0o40000
-O_DIRECTORY = 0o200000
-O_CREAT = 0o100
-O_TRUNC = 0o1000
-O_ACCMODE = 3
-CLONE_FILES = 0x400
-AT_REMOVEDIR = 0x200
-F_DUPFD, F_SETFD, F_SETFL, F_DUPFD_CLOEXEC = 0, 2, 4, 1030
 # What the dynamic loader does after exec, before the program's own code runs
 # (read-only opens, maps, closes): a runtime is decided at the first call that is not.
 LOADER_SYSCALLS = frozenset({"open", "openat", "openat2", "mmap", "munmap", "close"})
@@ -210,6 +204,7 @@ class Resolver:
         stack = None
         if len(rec) > RECORD_FIELDS:
             stack, rec = rec[RECORD_FIELDS:], rec[:RECORD_FIELDS]
+        # Record's fields, in its order: unpacking names them at the least cost (tests/test_ringbuf.py).
         ts, ts_first, pid, tid, nr, _epoch, ret, a0, a1, a2, a3, a4, a5, raw1, raw2 = rec
         out: list[dict] = []
         t = self._t(ts)
@@ -218,7 +213,7 @@ class Resolver:
             self._auxv(proc, a0, a1)
             return out
         if nr == EV_PYCODE:
-            self.pycodes.add(pid, rec)
+            self.pycodes.add(pid, Record._make(rec))
             return out
         pending_runtime = proc.image is not None and not proc.image.decided
         if pending_runtime and nr in (EV_WRITE_RUN, EV_FORK, EV_STDIO_LOST, EV_EXIT):
@@ -300,7 +295,7 @@ class Resolver:
 
     @staticmethod
     def _fd_modes(entry: Fd, event: dict) -> None:
-        if entry.flags & O_SYNC_BITS:
+        if entry.flags & O_DSYNC:   # O_SYNC includes it
             event["o_sync"] = True
         if entry.flags & O_DIRECT:
             event["o_direct"] = True
@@ -335,7 +330,7 @@ class Resolver:
         self._open_common(proc, event, ok, ret, AT_FDCWD, path, a[1], a[2], out)
 
     def _on_creat(self, proc, event, ok, ret, a, path, path2, out):
-        self._open_common(proc, event, ok, ret, AT_FDCWD, path, 0o1101, a[1], out)
+        self._open_common(proc, event, ok, ret, AT_FDCWD, path, O_WRONLY | O_CREAT | O_TRUNC, a[1], out)
 
     def _on_openat(self, proc, event, ok, ret, a, path, path2, out):
         self._open_common(proc, event, ok, ret, _s32(a[0]), path, a[2], a[3], out)
@@ -363,7 +358,7 @@ class Resolver:
         event.update(first=first, last=min(last, 1 << 31), flags=flags)
         if ok:
             hit = [fd for fd in proc.fds if first <= fd <= last]
-            if flags & 4:   # CLOSE_RANGE_CLOEXEC marks, does not close
+            if flags & CLOSE_RANGE_CLOEXEC:
                 for fd in hit:
                     proc.fds[fd].flags |= O_CLOEXEC
                 event["closed"] = []
@@ -396,11 +391,12 @@ class Resolver:
             entry = self._fd_event(proc, event, fd, out)
             event["flags"] = open_flag_names(a[2])
             if ok:   # F_SETFL can change O_APPEND/O_DIRECT/O_NONBLOCK, not O_SYNC
-                entry.flags = (entry.flags & ~(O_DIRECT | 0o2000 | 0o4000)) | (a[2] & (O_DIRECT | 0o2000 | 0o4000))
+                settable = O_APPEND | O_DIRECT | O_NONBLOCK
+                entry.flags = (entry.flags & ~settable) | (a[2] & settable)
         elif cmd == F_SETFD:
             entry = proc.fds.get(fd)
             if entry is not None and ok:
-                entry.flags = (entry.flags | O_CLOEXEC) if a[2] & 1 else (entry.flags & ~O_CLOEXEC)
+                entry.flags = (entry.flags | O_CLOEXEC) if a[2] & FD_CLOEXEC else (entry.flags & ~O_CLOEXEC)
             event.update(fd=fd, cmd="F_SETFD")
         else:
             event.update(fd=fd, cmd=cmd)
@@ -447,10 +443,10 @@ class Resolver:
             self._fd_event(proc, event, fd, out)
             if ok:
                 proc.maps[ret] = (a[1], event["path"])
-                if a[2] & 4 and proc.space is not None:    # PROT_EXEC: code, for --stacks
+                if a[2] & PROT_EXEC and proc.space is not None:    # code, for --stacks
                     proc.space.map(ret, a[1], event["path"], a[5])
-                if (a[2] & 4 and proc.image is not None and proc.image.library_mapped(event["path"])
-                        and proc.image.decided):   # PROT_EXEC: a library's code, dlopen'ed late
+                if (a[2] & PROT_EXEC and proc.image is not None and proc.image.library_mapped(event["path"])
+                        and proc.image.decided):   # a library's code, dlopen'ed late
                     self._runtime(proc, event["tid"], event["t"], out)
         if ok:
             event["addr"] = ret

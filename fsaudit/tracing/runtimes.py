@@ -16,7 +16,7 @@ with none of the others' signatures). Signatures, strongest first:
   1.13+) or a .note.go.buildid section.
 - rust: "rustc version" in the .comment section (version inside).
 
-Only ELF is read (x86-64 Linux), with the standard library. Shared libraries
+Only ELF is read (x86-64 Linux, through elf.py). Shared libraries
 are mapped by the dynamic loader after exec, so the caller collects them from
 the process's mmap calls (or /proc/PID/maps for a process that was already
 running) and asks again when a signature library shows up late (dlopen).
@@ -32,17 +32,11 @@ import struct
 from dataclasses import dataclass
 from typing import Iterable
 
-ELF_MAGIC = b"\x7fELF"
-SHT_DYNSYM, SHT_DYNAMIC, SHT_GNU_HASH = 11, 6, 0x6FFFFFF6
-DT_NULL, DT_NEEDED = 0, 1
-SHN_UNDEF, SHN_XINDEX = 0, 0xFFFF
+from .elf import ELF_MAGIC, Elf, is_elf64_le
+
 GO_BUILDINFO_MAGIC = b"\xff Go buildinf:"
 # Exported symbols that name a runtime; looked up one by one in the exe's dynamic symbol table.
 SIGNATURE_SYMBOLS = ("_PyRuntime", "napi_module_register", "mono_jit_init", "DotNetRuntimeDebugHeader")
-
-_SECTION = struct.Struct("<IIQQQQIIQQ")   # Elf64_Shdr
-_SYMBOL = struct.Struct("<IBBHQQ")        # Elf64_Sym
-_DYN = struct.Struct("<qQ")               # Elf64_Dyn
 
 CORECLR_LIBRARIES = ("libcoreclr.so", "libclrjit.so", "libSystem.Native.so")
 _PYTHON_NAME = re.compile(r"(?:lib)?python(\d+(?:\.\d+)?)")
@@ -75,106 +69,6 @@ class Runtime:
         return {"name": self.name, "version": self.version, "signature": self.signature}
 
 
-class _Elf:
-    """Section-level reader over a mapped ELF64 little-endian file."""
-
-    def __init__(self, data) -> None:
-        self.data = data
-        shoff, = struct.unpack_from("<Q", data, 0x28)
-        shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
-        if not shoff or shentsize != _SECTION.size:
-            self.sections = []
-            return
-        first = _SECTION.unpack_from(data, shoff)
-        if shnum == 0:              # extended numbering: the count is in section 0
-            shnum = first[5]
-        if shstrndx == SHN_XINDEX:
-            shstrndx = first[6]
-        self.sections = [_SECTION.unpack_from(data, shoff + i * shentsize) for i in range(shnum)]
-        names_offset = self.sections[shstrndx][4] if shstrndx < shnum else 0
-        self.by_name = {self._string(names_offset, s[0]): s for s in self.sections}
-
-    def _string(self, table_offset: int, index: int) -> str:
-        start = table_offset + index
-        end = self.data.find(b"\0", start)
-        return self.data[start:end].decode("latin-1")
-
-    def section(self, name: str) -> bytes | None:
-        found = self.by_name.get(name) if self.sections else None
-        if found is None or found[1] == 8:     # SHT_NOBITS has no bytes in the file
-            return None
-        return self.data[found[4]:found[4] + found[5]]
-
-    def _of_type(self, sh_type: int):
-        return next((s for s in self.sections if s[1] == sh_type), None)
-
-    def needed(self) -> tuple:
-        dynamic = self._of_type(SHT_DYNAMIC)
-        if dynamic is None or dynamic[6] >= len(self.sections):
-            return ()
-        strtab = self.sections[dynamic[6]][4]
-        names = []
-        for offset in range(dynamic[4], dynamic[4] + dynamic[5], _DYN.size):
-            tag, value = _DYN.unpack_from(self.data, offset)
-            if tag == DT_NULL:
-                break
-            if tag == DT_NEEDED:
-                names.append(self._string(strtab, value))
-        return tuple(names)
-
-    def exports(self, names: Iterable[str]) -> frozenset:
-        """Which of names the dynamic symbol table defines."""
-        return frozenset(self.symbols(names))
-
-    def symbols(self, names: Iterable[str]) -> dict[str, int]:
-        """The values of those of names the dynamic symbol table defines: by the
-        GNU hash table where there is one (node exports ~70 000 symbols), else by a scan."""
-        gnu_hash = self._of_type(SHT_GNU_HASH)
-        dynsym = self.sections[gnu_hash[6]] if gnu_hash is not None else self._of_type(SHT_DYNSYM)
-        if dynsym is None or dynsym[6] >= len(self.sections):
-            return {}
-        strtab = self.sections[dynsym[6]][4]
-        if gnu_hash is not None:
-            found = {n: self._gnu_lookup(gnu_hash[4], dynsym[4], strtab, n) for n in names}
-            return {n: value for n, value in found.items() if value is not None}
-        wanted, found = set(names), {}
-        for offset in range(dynsym[4], dynsym[4] + dynsym[5], _SYMBOL.size):
-            st_name, _, _, shndx, value, _ = _SYMBOL.unpack_from(self.data, offset)
-            if shndx != SHN_UNDEF and self._string(strtab, st_name) in wanted:
-                found[self._string(strtab, st_name)] = value
-        return found
-
-    def _gnu_lookup(self, table: int, dynsym: int, strtab: int, name: str) -> int | None:
-        nbuckets, symoffset, bloom_size, _ = struct.unpack_from("<IIII", self.data, table)
-        if not nbuckets:
-            return None
-        h = 5381
-        for byte in name.encode():
-            h = (h * 33 + byte) & 0xFFFFFFFF
-        buckets = table + 16 + bloom_size * 8
-        chains = buckets + nbuckets * 4
-        index, = struct.unpack_from("<I", self.data, buckets + (h % nbuckets) * 4)
-        if index < symoffset:
-            return None
-        while True:
-            chained, = struct.unpack_from("<I", self.data, chains + (index - symoffset) * 4)
-            if (chained | 1) == (h | 1):
-                st_name, _, _, shndx, value, _ = _SYMBOL.unpack_from(self.data, dynsym + index * _SYMBOL.size)
-                if shndx != SHN_UNDEF and self._string(strtab, st_name) == name:
-                    return value
-            if chained & 1:
-                return None
-            index += 1
-
-    def read_virtual(self, address: int, size: int) -> bytes | None:
-        """Bytes at a virtual address, through the section that holds it."""
-        for s in self.sections:
-            if s[1] != 8 and s[3] and s[3] <= address < s[3] + s[5]:
-                start = s[4] + address - s[3]
-                return self.data[start:start + size]
-        return None
-
-
 def _uvarint(data: bytes, pos: int) -> tuple[int, int]:
     value = shift = 0
     while True:
@@ -186,7 +80,7 @@ def _uvarint(data: bytes, pos: int) -> tuple[int, int]:
         shift += 7
 
 
-def _go_version(elf: _Elf, buildinfo: bytes) -> str | None:
+def _go_version(elf: Elf, buildinfo: bytes) -> str | None:
     """The Go version in a .go.buildinfo header: inline since Go 1.18 (flag 2),
     before that a pointer to a Go string header."""
     if len(buildinfo) < 32:
@@ -212,7 +106,7 @@ def _go_version(elf: _Elf, buildinfo: bytes) -> str | None:
 
 
 def _parse(data) -> ElfFacts:
-    elf = _Elf(data)
+    elf = Elf(data)
     if not elf.sections:
         return ElfFacts()
     buildinfo = elf.section(".go.buildinfo")
@@ -248,8 +142,7 @@ def read_elf(path: str) -> ElfFacts | None:
         facts = None
         if st.st_size >= 64:
             with mmap.mmap(fd, 0, access=mmap.ACCESS_READ) as data:
-                # ELFCLASS64, little-endian: the only binaries this tracer's hosts run.
-                if data[:4] == ELF_MAGIC and data[4] == 2 and data[5] == 1:
+                if is_elf64_le(data):
                     try:
                         facts = _parse(data)
                     except (struct.error, IndexError, ValueError):

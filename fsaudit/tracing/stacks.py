@@ -1,7 +1,7 @@
 """--stacks: the user stacks the probe captures, turned into frames.
 
 The probe sends, per event, the words at the user stack pointer and the
-frame-pointer chain (see STACK_SCAN in probes/fsaudit.c). A frame-pointer walk
+frame-pointer chain (see STACK_SCAN in probes/fsaudit.h). A frame-pointer walk
 starts at the caller's caller whenever libc's syscall wrapper keeps no frame
 (Debian's glibc keeps none), so the caller itself is taken from the words at
 the stack pointer: the first one that is a return address, i.e. points into
@@ -28,14 +28,10 @@ import struct
 import subprocess
 from dataclasses import dataclass, field
 
-from .runtimes import _Elf
+from .elf import PT_INTERP, PT_LOAD, SHN_UNDEF, SHT_NOBITS, STT_FUNC, STT_GNU_IFUNC, SYMBOL, Elf, is_elf64_le
+from .record import STACK_SCAN
 
-STACK_SCAN = 32                 # words at the stack pointer, then the frame-pointer chain
 MAX_FRAMES = 16
-PT_LOAD, PT_INTERP = 1, 3
-STT_FUNC, STT_GNU_IFUNC = 2, 10
-_PHDR = struct.Struct("<IIQQQQQQ")
-_SYMBOL = struct.Struct("<IBBHQQ")
 # Frames below the program's own entry: nobody's code to fix.
 STARTUP_FRAMES = frozenset({"_start", "__libc_start_main", "__libc_start_call_main", "__libc_start_main_impl",
                             "runtime.goexit", "runtime.main", "runtime.goexit.abi0"})
@@ -99,33 +95,31 @@ class ElfImage:
         with open(path, "rb") as f:
             self._data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
         data = self._data
-        if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
+        if not is_elf64_le(data):
             raise ValueError("not an ELF64 little-endian file")
-        self.entry, phoff = struct.unpack_from("<QQ", data, 0x18)
-        phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
-        for i in range(phnum):
-            p_type, _, offset, vaddr, _, filesz, memsz, _ = _PHDR.unpack_from(data, phoff + i * phentsize)
+        elf = Elf(data)
+        self.entry = elf.entry
+        for p_type, _, offset, vaddr, _, filesz, memsz, _ in elf.segments():
             if p_type == PT_LOAD:
                 self.loads.append((offset, filesz, vaddr, memsz))
             elif p_type == PT_INTERP:
                 self.interp = data[offset:offset + filesz].split(b"\0", 1)[0].decode("latin-1")
-        elf = _Elf(data)
         if elf.sections:
             self.has_lines = ".debug_line" in elf.by_name or ".zdebug_line" in elf.by_name
             self._read_symbols(elf)
 
-    def _read_symbols(self, elf: _Elf) -> None:
+    def _read_symbols(self, elf: Elf) -> None:
         best: dict[int, tuple[int, str]] = {}
         for table in (".symtab", ".dynsym"):
             section = elf.by_name.get(table)
-            if section is None or section[1] == 8 or section[6] >= len(elf.sections):
+            if section is None or section[1] == SHT_NOBITS or section[6] >= len(elf.sections):
                 continue
             strtab = elf.sections[section[6]][4]
-            for offset in range(section[4], section[4] + section[5], _SYMBOL.size):
-                st_name, info, _, shndx, value, size = _SYMBOL.unpack_from(self._data, offset)
-                if shndx == 0 or not value or (info & 0xF) not in (STT_FUNC, STT_GNU_IFUNC):
+            for offset in range(section[4], section[4] + section[5], SYMBOL.size):
+                st_name, info, _, shndx, value, size = SYMBOL.unpack_from(self._data, offset)
+                if shndx == SHN_UNDEF or not value or (info & 0xF) not in (STT_FUNC, STT_GNU_IFUNC):
                     continue
-                name = elf._string(strtab, st_name)
+                name = elf.string(strtab, st_name)
                 known = best.get(value)
                 # Of aliases at one address, the public name: fewer leading underscores.
                 if known is None or len(name) - len(name.lstrip("_")) < len(known[1]) - len(known[1].lstrip("_")):

@@ -15,8 +15,9 @@ from typing import Callable
 
 from .attach_tree import (AttachError, Pinned, children, pin_child, read_running, read_stat,
                           unseen_warning)
-from .record import EV_WRITE_RUN, PY_FRAMES, InjectedRecord, RecordLayout, open_flag_names
-from .resolver import O_CLOEXEC, Fd, Process, Resolver, kind_of_link
+from .record import ARG_FIELDS, EV_WRITE_RUN, PY_FRAMES, InjectedRecord, Record, RecordLayout
+from .resolver import Fd, Process, Resolver, kind_of_link
+from .syscalls import O_CLOEXEC, open_flag_names
 from .cpython import PROBES, attach_process, inline_headers, register_images
 from .ringbuf import Backlog, RingReader
 from .stacks import AddressSpace, Symbolizer
@@ -35,13 +36,15 @@ TRACED, SPAWNED = 1, 2                # values of the probe's `traced` map
 
 
 def _kernel_order(rec: tuple) -> tuple[int, bool]:
+    # A Record's epoch and nr, by position: the sort key of every record (tests/test_ringbuf.py).
     return rec[5], rec[4] == EV_WRITE_RUN
 
 
 def _run_record(tid: int, run) -> tuple:
-    """A write run read out of the kernel's `runs` map, as the probe would have submitted it."""
-    record = (run.ts_last, run.ts_first, run.pid, tid, EV_WRITE_RUN, run.epoch, run.bytes,
-              run.fd, run.calls, run.bytes, run.size_max, run.nr, 0, b"", b"")
+    """A write run read out of the kernel's `runs` map, as the probe would have submitted it (flush_run)."""
+    record = Record(ts=run.ts_last, ts_first=run.ts_first, pid=run.pid, tid=tid, nr=EV_WRITE_RUN, epoch=run.epoch,
+                    ret=run.bytes, arg0=run.fd, arg1=run.calls, arg2=run.bytes, arg3=run.size_max, arg4=run.nr,
+                    arg5=0)
     if not hasattr(run, "stack"):
         return record
     return record + tuple(run.stack) + (0,) * (2 * PY_FRAMES)   # a run has no Python stack
@@ -227,7 +230,8 @@ class Tracer:
             runs.__delitem__(key)
         epoch = self.counters[ctypes.c_int(EPOCH)].value + 1
         self._set_counter(EPOCH, epoch)
-        record = InjectedRecord((ts, ts, pid, tid, nr, epoch, -err, *args, *raw_paths))
+        record = InjectedRecord(ts=ts, ts_first=ts, pid=pid, tid=tid, nr=nr, epoch=epoch, ret=-err,
+                                path=raw_paths[0], path2=raw_paths[1], **dict(zip(ARG_FIELDS, args)))
         record.injection = injection.spec
         records.append(record)
         with self._injected_lock:

@@ -1,7 +1,7 @@
 // Python frames of CPython 3.11 processes, for `fsaudit run --stacks`.
 //
-// Included by fsaudit.c (with -DSTACKS) after its maps, reserve()/submit(),
-// current_epoch() and EV_* defines; bcc rewrites its map syntax in the main
+// Included by fsaudit.c (with -DSTACKS) after its maps, reserve()/submit()
+// and current_epoch(); bcc rewrites its map syntax in the main
 // source only, so the tracer pastes this header in (cpython.inline_headers).
 // Everything is read here, at syscall time:
 // user space sees events tens of milliseconds late, when the process may be
@@ -13,9 +13,9 @@
 // and that user space registered in py_images by GNU build-id get frames;
 // any other Python (other versions, libpython3.x.so builds) gets none.
 
-// PY_FRAMES (frames per stack, innermost first) and EV_PYCODE (the pseudo
-// syscall number of a code object's event) are fsaudit.c's: its event has
-// room for a Python stack.
+// struct event, PATH_LEN, PY_FRAMES (frames per stack, innermost first) and
+// EV_PYCODE (the pseudo syscall number of a code object's event) are
+// fsaudit.h's: its event has room for a Python stack.
 
 // CPython 3.11 x86-64 layout. Each value is the expression in its comment,
 // evaluated against /usr/include/python3.11 with Py_BUILD_CORE (3.11.2 and

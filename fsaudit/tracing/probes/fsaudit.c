@@ -7,47 +7,9 @@
 // doubles bcc's compile time (measured 1.5 s -> 0.76 s).
 #include <asm/unistd_64.h>
 
-#define PATH_LEN 256
+// struct event and its constants, shared with user space.
+#include "fsaudit.h"
 
-// Pseudo syscall numbers for events that are not one syscall.
-#define EV_WRITE_RUN  -1   // aggregated successful full writes on one fd
-#define EV_FORK       -2
-#define EV_EXEC       -3
-#define EV_EXIT       -4
-#define EV_STDIO_LOST -5   // bytes still in a stdio buffer when the process dies
-#define EV_AUXV       -6   // --stacks: where exec put the program and its loader
-#define EV_PYCODE     -7   // --stacks: a CPython code object's names and line table (cpython.h)
-
-#ifdef STACKS
-// A user stack: the words at the stack pointer (where the caller's return
-// address is, which a frame-pointer walk skips when libc's syscall wrapper
-// keeps no frame), then the frame-pointer chain.
-#define STACK_SCAN 32
-#define STACK_DEPTH 16
-#define STACK_WORDS (STACK_SCAN + STACK_DEPTH)
-#define PY_FRAMES 8        // CPython frames per stack, innermost first (a power of 2)
-#endif
-
-// Shared with fsaudit/tracing/record.py (RecordLayout): keep the layout in step.
-struct event {
-    u64 ts;          // ktime ns at syscall exit (runs: last write)
-    u64 ts_first;    // syscalls: entry time (writes: exit); runs: first write's exit
-    u32 pid;         // tgid
-    u32 tid;
-    s32 nr;          // syscall number or EV_*
-    u32 epoch;
-    s64 ret;
-    u64 args[6];     // runs: fd, calls, bytes, max size, syscall nr
-#ifdef STACKS
-    u64 stack[STACK_WORDS];
-    u64 py_code[PY_FRAMES];    // CPython: code object addresses, 0-terminated
-    u32 py_lasti[PY_FRAMES];   // and each frame's instruction index
-#endif
-    // Last: a record ends where its data does (see submit), so an event
-    // without paths crosses the ring buffer as a sixth of its full size.
-    char path[PATH_LEN];
-    char path2[PATH_LEN];
-};
 #define PATH_OFFSET __builtin_offsetof(struct event, path)
 #define PATH2_OFFSET __builtin_offsetof(struct event, path2)
 
