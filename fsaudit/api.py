@@ -146,32 +146,32 @@ def trace_command(argv: Sequence[str], outputs: OutputOptions | None = None, *, 
     header = {**_host_header(), "argv": argv}
     if inject:
         header["inject"] = list(inject)
-    session = _session(outputs, "run", header)
-    shown = view(session, os.getcwd())
-    tracer = _tracer(session, stacks)
-    try:
-        child = tracer.spawn(argv, user=account, injections=injections, stdio=shown.command_stdio(),
-                             env=perf_map_environment(os.environ) if stacks else None)
-    except (OSError, ValueError) as exc:
-        tracer.stop()
-        raise CannotStart(f"cannot start {argv[0]}: {getattr(exc, 'strerror', None) or exc}") from None
-    except subprocess.SubprocessError:   # only --inject runs code between fork and exec
-        tracer.stop()
-        raise CannotTrace("cannot arm --inject: the kernel refused the seccomp user-notification filter") from None
-    interactive = os.isatty(0)
+    with _session(outputs, "run", header) as session:   # abandoned (files removed) if anything fails
+        shown = view(session, os.getcwd())
+        tracer = _tracer(session, stacks)
+        try:
+            child = tracer.spawn(argv, user=account, injections=injections, stdio=shown.command_stdio(),
+                                 env=perf_map_environment(os.environ) if stacks else None)
+        except (OSError, ValueError) as exc:
+            tracer.stop()
+            raise CannotStart(f"cannot start {argv[0]}: {getattr(exc, 'strerror', None) or exc}") from None
+        except subprocess.SubprocessError:   # only --inject runs code between fork and exec
+            tracer.stop()
+            raise CannotTrace("cannot arm --inject: the kernel refused the seccomp user-notification filter") from None
+        interactive = os.isatty(0)
 
-    def forward(signum, _frame):
-        if child.poll() is None and not (signum == signal.SIGINT and interactive):
-            os.kill(child.pid, signum)
+        def forward(signum, _frame):
+            if child.poll() is None and not (signum == signal.SIGINT and interactive):
+                os.kill(child.pid, signum)
 
-    with _handling_signals(forward):
-        _trace(tracer, shown, lambda: child.poll() is None or tracer.tree_alive(), command=child)
-    shown.settle()
-    status = child.returncode
-    # After `q` the exit was not observed: the engine judges as after a detach.
-    exit_info = None if shown.stop_requested else {"code": status if status >= 0 else None,
-                                                   "signal": -status if status < 0 else None}
-    decided = session.finish({"argv": argv, "pid": child.pid, "exit": exit_info})   # findings or a failed output
+        with _handling_signals(forward):
+            _trace(tracer, shown, lambda: child.poll() is None or tracer.tree_alive(), command=child)
+        shown.settle()
+        status = child.returncode
+        # After `q` the exit was not observed: the engine judges as after a detach.
+        exit_info = None if shown.stop_requested else {"code": status if status >= 0 else None,
+                                                       "signal": -status if status < 0 else None}
+        decided = session.finish({"argv": argv, "pid": child.pid, "exit": exit_info})   # findings or a failed output
     if decided is None:
         decided = status if status >= 0 else 128 - status
     return Result(decided, session.engine.findings)
@@ -210,26 +210,27 @@ def attach(pid: int, outputs: OutputOptions | None = None, *, duration: float | 
         until_adopted.callback(target.close)
         _require_tracing()
         session = _session(outputs, "attach", {**_host_header(), "argv": target.argv, "pid": pid})
-        try:
-            cwd = os.readlink(f"/proc/{pid}/cwd")     # for the view's file names
-        except OSError:
-            cwd = "/"
-        stop = {"now": False}
-        with _handling_signals(lambda *_: stop.update(now=True)):
-            shown = view(session, cwd)
-            tracer = _tracer(session, stacks)
-            until_adopted.pop_all()       # tracer.attach closes the pin when it fails, the tracer's close() after
+        with session:   # abandoned (files removed) if anything fails
             try:
-                adopted = tracer.attach(target, session.warn)
-            except AttachError as exc:
-                tracer.close()
-                raise UsageError(str(exc)) from None
-            on_attached(adopted - 1)
-            deadline = time.monotonic() + duration if duration else None
-            _trace(tracer, shown, lambda: (tracer.tree_alive() and not stop["now"]
-                                           and (deadline is None or time.monotonic() < deadline)))
-            shown.settle()
-            findings_status = session.finish({"argv": target.argv, "pid": pid, "exit": None, "adopted": adopted})
+                cwd = os.readlink(f"/proc/{pid}/cwd")     # for the view's file names
+            except OSError:
+                cwd = "/"
+            stop = {"now": False}
+            with _handling_signals(lambda *_: stop.update(now=True)):
+                shown = view(session, cwd)
+                tracer = _tracer(session, stacks)
+                until_adopted.pop_all()       # tracer.attach closes the pin when it fails, the tracer's close() after
+                try:
+                    adopted = tracer.attach(target, session.warn)
+                except AttachError as exc:
+                    tracer.close()
+                    raise UsageError(str(exc)) from None
+                on_attached(adopted - 1)
+                deadline = time.monotonic() + duration if duration else None
+                _trace(tracer, shown, lambda: (tracer.tree_alive() and not stop["now"]
+                                               and (deadline is None or time.monotonic() < deadline)))
+                shown.settle()
+                findings_status = session.finish({"argv": target.argv, "pid": pid, "exit": None, "adopted": adopted})
     return Result(findings_status or 0, session.engine.findings)
 
 
@@ -253,13 +254,14 @@ def analyse_log(path: str | os.PathLike, outputs: OutputOptions | None = None) -
             recorded = read_event_log(stream, lambda message: session.warn(f"{path}: {message}"))
             header = recorded.header
             session = _session(outputs, "report", {k: v for k, v in header.items() if k != "schema"})
-            batch: list[dict] = []
-            for event in recorded.events():
-                batch.append(event)
-                if len(batch) >= REPLAY_BATCH:
-                    session.feed(batch)
-                    batch = []
-            session.feed(batch)
+            with session:       # abandoned (files removed) if the log turns out malformed
+                batch: list[dict] = []
+                for event in recorded.events():
+                    batch.append(event)
+                    if len(batch) >= REPLAY_BATCH:
+                        session.feed(batch)
+                        batch = []
+                session.feed(batch)
         except EventLogError as exc:
             raise UsageError(f"{path}: {exc}") from None
         except UnicodeDecodeError as exc:

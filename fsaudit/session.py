@@ -71,6 +71,23 @@ class Session:
         for message in self.config.warnings:      # config files found but not applied
             self.warn(message)
 
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, kind, _exc, _tb) -> None:
+        if kind is not None:
+            self.abandon()
+
+    def abandon(self) -> None:
+        """Give up without writing anything: the files opened for the outputs
+        are closed and their temporary files removed. The command line exits
+        anyway; a library caller (a pytest session) would keep two descriptors
+        per failed call otherwise."""
+        for output in self._outputs.values():
+            if not isinstance(output, StandardStream):
+                output.discard()
+        self._outputs.clear()
+
     def warn(self, message: str, now: bool = True) -> None:
         """A warning for the summary and the report; now: also one line on stderr at once
         (not while the dashboard has the screen)."""

@@ -100,3 +100,18 @@ def test_a_command_that_cannot_start_is_exit_code_127_and_writes_no_report(bpf, 
     assert str(raised.value) == f"cannot start {tmp_path / 'absent'}: No such file or directory"
     assert raised.value.exit_code == 127
     assert not (tmp_path / "r.json").exists()
+
+
+def test_a_failed_call_keeps_no_descriptor_and_no_temporary_file(tmp_path):
+    """A library caller lives on after an error (a pytest session): the outputs
+    opened for a call that failed are closed and their temporary files gone."""
+    log = tmp_path / "bad.jsonl"
+    log.write_text('{"schema": "fsaudit.events/1"}\n{"t": 1, "pid": "x", "tid": 1, "syscall": "write", "ret": 0}\n')
+    out = tmp_path / "out"
+    out.mkdir()
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(3):
+        with pytest.raises(api.UsageError):
+            api.analyse_log(log, quiet(tmp_path, files={"json": str(out / "r.json")}, events_path=str(out / "e.jsonl")))
+    assert len(os.listdir("/proc/self/fd")) == before
+    assert os.listdir(out) == []

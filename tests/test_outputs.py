@@ -288,5 +288,5 @@ def test_event_log_ends_with_a_trailer_counting_its_events(bpf, log, tmp_path):
     result = fsaudit("report", str(log), "--events", "again.jsonl", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     again = (tmp_path / "again.jsonl").read_text().splitlines()
-    assert again[1:-1] == log.read_text().splitlines()[1:]
+    assert again[1:-1] == log.read_text().splitlines()[1:-1]
     assert json.loads(again[-1]) == {"trailer": "fsaudit.events/1", "events": len(again) - 2}

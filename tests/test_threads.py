@@ -101,7 +101,7 @@ def test_group_dead_is_read_from_the_tracepoint_format(tmp_path, monkeypatch):
 
 def test_without_group_dead_the_main_thread_exit_ends_the_process(bpf, build, tmp_path):
     """The probe as loaded on a kernel whose tracepoint lacks the field."""
-    code = ("import sys; from fsaudit import tracer; tracer.exit_says_group_dead = lambda: False; "
+    code = ("import sys; from fsaudit.tracing import tracer; tracer.exit_says_group_dead = lambda: False; "
             "sys.argv[0] = 'fsaudit'; from fsaudit.cli import main; main()")
     events, report = tmp_path / "events.jsonl", tmp_path / "report.json"
     proc = subprocess.run([sys.executable, "-c", code, "run", "--fail-on", "never", "--events", str(events),
