@@ -91,22 +91,23 @@ def has_bpf_program(holder: int) -> bool:
     return False
 
 
-def stopped_while_loading(target: int, tmp_path: Path) -> subprocess.Popen | None:
+def stopped_while_loading(target: int, tmp_path: Path, attempts: int = 3) -> subprocess.Popen:
     """`fsaudit attach target`, stopped (SIGSTOP) once it has pinned target and
     before its probe is loaded, so that whatever happens to target now happens
-    during the load; None if the load was quicker than this (then try again)."""
-    proc = start_attach(target, tmp_path)
-    deadline = time.monotonic() + WAIT
-    while not holds_pidfd_of(proc.pid, target):
-        assert proc.poll() is None, proc.stderr.read().decode()
-        assert time.monotonic() < deadline, "fsaudit never pinned the target with a pidfd"
-        time.sleep(0.005)
-    proc.send_signal(signal.SIGSTOP)
-    if not has_bpf_program(proc.pid):
-        return proc
-    proc.kill()
-    proc.wait()
-    return None
+    during the load. A load quicker than the stop is tried again."""
+    for _ in range(attempts):
+        proc = start_attach(target, tmp_path)
+        deadline = time.monotonic() + WAIT
+        while not holds_pidfd_of(proc.pid, target):
+            assert proc.poll() is None, proc.stderr.read().decode()
+            assert time.monotonic() < deadline, "fsaudit never pinned the target with a pidfd"
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGSTOP)
+        if not has_bpf_program(proc.pid):
+            return proc
+        proc.kill()
+        proc.wait()
+    pytest.fail(f"fsaudit loaded its probe before it could be stopped, {attempts} times")
 
 
 def test_attach_takes_the_children_already_running(bpf, tmp_path):
@@ -236,11 +237,7 @@ def test_a_zombie_child_is_not_adopted_and_the_tree_ends_with_its_parent(bpf, tm
 def test_target_exiting_while_fsaudit_loads_ends_the_attach(bpf, tmp_path):
     target = subprocess.Popen(["sleep", "60"])
     try:
-        for _ in range(3):
-            proc = stopped_while_loading(target.pid, tmp_path)
-            if proc:
-                break
-        assert proc, "fsaudit loaded its probe before it could be stopped, three times"
+        proc = stopped_while_loading(target.pid, tmp_path)
         target.kill()
         target.wait()
         proc.send_signal(signal.SIGCONT)
@@ -270,11 +267,7 @@ def test_a_reused_pid_is_never_traced_as_the_target(bpf, tmp_path):
     target = subprocess.Popen(["sleep", "60"])
     impostor = None
     try:
-        for _ in range(3):
-            proc = stopped_while_loading(target.pid, tmp_path)
-            if proc:
-                break
-        assert proc, "fsaudit loaded its probe before it could be stopped, three times"
+        proc = stopped_while_loading(target.pid, tmp_path)
         target.kill()
         target.wait()
         impostor = fork_with_pid(target.pid, ["sh", "-c", "while :; do echo x >> impostor.log; sleep 0.05; done"],
