@@ -14,7 +14,7 @@ import time
 from typing import Callable
 
 from .attach_tree import (AttachError, Pinned, children, pin_child, read_running, read_stat,
-                          unseen_warning)
+                          tgid_of, unseen_warning)
 from .record import ARG_FIELDS, EV_WRITE_RUN, PY_FRAMES, InjectedRecord, Record, RecordLayout
 from .resolver import Fd, Process, Resolver, kind_of_link
 from .syscalls import O_CLOEXEC, open_flag_names
@@ -72,14 +72,6 @@ def _exe(pid: int) -> str | None:
         return os.readlink(f"/proc/{pid}/exe")
     except OSError:
         return None
-
-
-def _tgid(tid: int) -> int:
-    try:
-        with open(f"/proc/{tid}/status") as status:
-            return next(int(line.split()[1]) for line in status if line.startswith("Tgid:"))
-    except (OSError, StopIteration):
-        return tid
 
 
 def exit_says_group_dead() -> bool:
@@ -220,7 +212,7 @@ class Tracer:
         so far, and a write run the thread begins next sorts after it. (Not
         an atomic add: a kernel event on another CPU in these microseconds
         may share the number; only cross-thread order can differ.)"""
-        pid = _tgid(tid)
+        pid = tgid_of(tid) or tid
         records = []
         runs = self.bpf["runs"]
         key = ctypes.c_uint32(tid)
