@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 from .analysis.config import ConfigError
-from .analysis.engine import Finding
+from .analysis.findings import Finding
 from .eventlog import EventLogError, read_event_log
 from .outputs.outputfile import OutputError
 from .outputs.registry import SUMMARY_FORMATS

@@ -3,18 +3,20 @@ sequence and stays quiet on its correct twin."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import xml.etree.ElementTree as ET
 
 import pytest
 
 from fsaudit.analysis.config import EngineConfig
-from fsaudit.analysis.engine import Engine, SettledFile
+from fsaudit.analysis.engine import Engine
+from fsaudit.analysis.model import MOOT_WHEN_SETTLED, FileState, SettledFile
 from fsaudit.outputs.junit import render_junit
 from fsaudit.outputs.report import build_report, exit_status
 from fsaudit.outputs.sarif import render_sarif
 from fsaudit.outputs.text import render_text
-from fsaudit.analysis.rules import RULES
+from fsaudit.analysis.rules import RULES, RULES_BY_CODE
 
 PID = 100
 D = "/srv/app"
@@ -805,7 +807,7 @@ def test_settled_files_are_compacted():
 
 def test_settling_is_invisible_in_findings_and_report(monkeypatch):
     settled = analyse(_settling_story().events)
-    monkeypatch.setattr(Engine, "_settle", lambda self, path: None)
+    monkeypatch.setattr(Engine, "settle", lambda self, path: None)
     kept = analyse(_settling_story().events)
     assert not any(isinstance(state, SettledFile) for state in kept.files.values())
     assert settled.findings == kept.findings
@@ -831,3 +833,38 @@ def test_pinned_states_stay_the_same_objects():
     for event in s.events[-3:]:
         engine.feed(event)
     assert state.unlinked
+
+
+def test_a_file_with_anything_in_progress_is_not_settled():
+    """SettledFile keeps only some fields: each of the others must either keep a file
+    from settling when it is set, or be moot once settled. A field added to FileState
+    without deciding which fails here."""
+    kept = set(SettledFile.__slots__)
+    for field in dataclasses.fields(FileState):
+        if field.name in kept or field.name in MOOT_WHEN_SETTLED or field.name in ("path", "is_dir"):
+            continue
+        state = FileState("/srv/f", False, True)
+        assert state.settled
+        setattr(state, field.name, {"set": True} if field.default is None else not field.default)
+        assert not state.settled, f"FileState.{field.name} set, yet the file would be settled (and it dropped)"
+
+
+def test_a_settled_file_reads_every_other_field_as_its_default():
+    state = FileState("/srv/f", False, True, writes=3, syncs=1)
+    settled = SettledFile(state)
+    for field in dataclasses.fields(FileState):
+        if field.name not in SettledFile.__slots__ and field.name != "is_dir":
+            assert getattr(settled, field.name) == field.default, field.name
+    revived = settled.revive()
+    assert all(getattr(revived, f.name) == getattr(state, f.name) for f in dataclasses.fields(FileState))
+
+
+def test_a_rule_mark_keeps_the_file_until_the_rule_forgets_it():
+    """Rule state lives in FileState.marks under the rule's code: set, the file does not settle."""
+    rule = RULES_BY_CODE["FS204"]
+    state = FileState("/srv/f", False, True)
+    rule.remember(state, {"syscall": "close"})
+    assert rule.recall(state) == {"syscall": "close"} and not state.settled
+    assert RULES_BY_CODE["FS107"].recall(state) is None
+    rule.forget(state)
+    assert state.marks is None and state.settled

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
     from ..engine import Engine
+    from ..model import FileState, SettledFile
 
 WRITE_SYSCALLS = frozenset({"write", "pwrite64", "writev", "pwritev", "pwritev2"})
 COPY_SYSCALLS = frozenset({"sendfile", "copy_file_range", "splice"})
@@ -67,3 +68,22 @@ class Rule:
 
     def on_finish(self, engine: Engine) -> None:
         """Called once at the end of observation, after the tree's exit is known."""
+
+    # What a rule remembers about a file lives in the file's state, under the rule's code,
+    # so that the engine keeps it (and does not settle the file) without knowing the rule.
+
+    def recall(self, state: FileState | SettledFile):
+        marks = state.marks
+        return marks.get(self.code) if marks else None
+
+    def remember(self, state: FileState, value) -> None:
+        if state.marks is None:
+            state.marks = {}
+        state.marks[self.code] = value
+
+    def forget(self, state: FileState) -> None:
+        marks = state.marks
+        if marks:
+            marks.pop(self.code, None)
+            if not marks:
+                state.marks = None

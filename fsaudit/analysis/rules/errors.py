@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from .base import LINK_SYSCALLS, RENAME_SYSCALLS, WRITE_SYSCALLS, Rule, nbytes
 
 SYNC_SYSCALLS = frozenset({"fsync", "fdatasync", "msync", "sync_file_range"})
 WRITE_ERRORS = frozenset({"EIO", "ENOSPC", "EDQUOT", "EFBIG"})
 CLOSE_ERRORS = frozenset({"EIO", "ENOSPC", "EDQUOT"})
+
+
+@dataclass(slots=True)
+class LostWrite:
+    """FS203's mark: the first failed or short write since the file was whole, and the bytes still missing."""
+
+    first_failure: dict
+    lost_bytes: int
 
 
 class FsyncRetryAfterError(Rule):
@@ -78,40 +88,43 @@ class WriteErrorIgnored(Rule):
                 self._lost(engine, path, event, count - ret)
             elif ret:
                 state = engine.files.get(path)
-                if state is not None and state.lost_bytes:
+                loss = self.recall(state) if state is not None else None
+                if loss is not None:
                     # Bytes written after the failure are taken as the program redoing what was lost.
-                    state.lost_bytes = max(0, state.lost_bytes - ret)
-                    if not state.lost_bytes:
-                        state.failed_write = None
+                    loss.lost_bytes -= ret
+                    if loss.lost_bytes <= 0:
+                        self.forget(state)
             return
         state = engine.files.get(path)
-        if state is not None and state.lost_bytes and ret == 0:
+        if state is not None and ret == 0 and self.recall(state) is not None:
             self._report(engine, state, event, f"then {event['syscall']}ed it successfully")
 
-    @staticmethod
-    def _lost(engine, path, event, lost):
+    def _lost(self, engine, path, event, lost):
         state = engine.node(path)
         if state.in_scope and not state.is_dir:
-            state.lost_bytes += lost
-            state.failed_write = state.failed_write or event
+            loss = self.recall(state)
+            if loss is None:
+                self.remember(state, LostWrite(event, lost))
+            else:
+                loss.lost_bytes += lost
 
     def on_finish(self, engine):
         if not engine.tree_exited_ok:
             return
         for state in engine.files.values():
-            if state.lost_bytes:
+            if self.recall(state) is not None:
                 self._report(engine, state, None, "then exited with status 0")
 
     def _report(self, engine, state, event, what):
-        failed = state.failed_write
+        loss = self.recall(state)
+        failed = loss.first_failure
         ret = failed["ret"]
         how = f"failed with {ret}" if isinstance(ret, str) else f"was short ({ret} of {failed.get('count')})"
         engine.report(self.code, event or failed, state.path,
-                      f"{engine.process_label(failed['pid'])} lost {nbytes(state.lost_bytes)} to {state.path} "
+                      f"{engine.process_label(failed['pid'])} lost {nbytes(loss.lost_bytes)} to {state.path} "
                       f"when {failed['syscall']} {how}, never wrote them again, {what}",
                       [failed, event])
-        state.lost_bytes = 0
-        state.failed_write = None
+        self.forget(state)
 
 
 class CloseErrorIgnored(Rule):
@@ -124,14 +137,14 @@ class CloseErrorIgnored(Rule):
         if event.get("ret") not in CLOSE_ERRORS:
             return
         state = engine.files.get(event.get("path") or "")
-        if state is not None and state.in_scope and state.writes and state.failed_close is None:
-            state.failed_close = event
+        if state is not None and state.in_scope and state.writes and self.recall(state) is None:
+            self.remember(state, event)
 
     def on_finish(self, engine):
         if not engine.tree_exited_ok:
             return
         for state in engine.files.values():
-            failed = state.failed_close
+            failed = self.recall(state)
             if failed is not None:
                 engine.report(self.code, failed, state.path,
                               f"{engine.process_label(failed['pid'])} exited 0 although close() of "

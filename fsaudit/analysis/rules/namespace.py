@@ -133,15 +133,16 @@ class AckBeforeDurable(Rule):
             dirty = state.dirty_first or state.map_event
             if engine.has_intent(state):
                 self._report(engine, state, dirty, event)
-            elif state.ack_event is None:
+            elif self.recall(state) is None:
                 # Intent may still show up later (the fsync after the reply): decide at the end.
-                state.ack_event, state.ack_dirty_event = event, dirty
+                self.remember(state, (dirty, event))
         engine.dirty_since_send.clear()
 
     def on_finish(self, engine):
         for state in engine.files.values():
-            if state.ack_event is not None and engine.has_intent(state):
-                self._report(engine, state, state.ack_dirty_event, state.ack_event)
+            acked = self.recall(state)
+            if acked is not None and engine.has_intent(state):
+                self._report(engine, state, *acked)
 
     def _report(self, engine, state, dirty, send):
         engine.report(self.code, send, state.path,
@@ -169,15 +170,15 @@ class TruncateInPlace(Rule):
                 return
             state = engine.node(event["path"])
             if state.in_scope and not state.is_dir:
-                state.truncated_event = event
+                self.remember(state, event)
             return
         if event.get("kind") != "file" or not event.get("ret"):
             return
         state = engine.files.get(event["path"])
-        if state is None or state.truncated_event is None:
+        truncated = self.recall(state) if state is not None else None
+        if truncated is None:
             return
-        truncated = state.truncated_event
-        state.truncated_event = None
+        self.forget(state)
         size = truncated.get("size_before")
         held = f"holding {nbytes(size)}" if size is not None else "an existing file"
         engine.report(self.code, event, state.path,

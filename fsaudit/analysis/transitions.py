@@ -1,0 +1,387 @@
+"""How each event changes the model (fsaudit.analysis.model): one function per kind of
+call, `(engine, event) -> None`, run after the rules' hooks have seen the state before it.
+HANDLERS maps a syscall name to its function; Engine.feed looks it up once per event."""
+
+from __future__ import annotations
+
+import os.path
+
+from .model import FileState, PendingEntries, ProcessInfo
+from .rules.base import (
+    COPY_SYSCALLS, LINK_SYSCALLS, OPEN_SYSCALLS, RENAME_SYSCALLS, UNLINK_SYSCALLS, WRITE_SYSCALLS,
+    discards_content, is_synced_write, succeeded,
+)
+
+# A directory sync failing with these says "not supported here", not "data lost" (rules.md).
+DIR_SYNC_ERRORS_NOT_DATA_LOSS = frozenset({"EINVAL", "EBADF", "EROFS"})
+
+
+def run_call_sizes(calls: int, nbytes: int, size_max: int | None) -> list[tuple[int, int]]:
+    """(size, calls) pairs for a write run, which the kernel folds into calls, bytes
+    and the largest call. Exact for single calls, uniform runs, and runs of two.
+    Otherwise the run is taken as largest-size calls plus one remainder, the way
+    buffered writers write (full buffers, then the tail), when the bytes allow
+    it; else as one largest call and the rest at their mean."""
+    if calls == 1:
+        return [(nbytes, 1)]
+    if not size_max:      # a log from before runs carried their largest call
+        return [(nbytes // calls, calls)]
+    rest = nbytes - size_max * (calls - 1)
+    if rest == size_max:
+        return [(size_max, calls)]
+    if 0 < rest < size_max:
+        return [(size_max, calls - 1), (rest, 1)]
+    return [(size_max, 1), ((nbytes - size_max) // (calls - 1), calls - 1)]
+
+
+# Shared steps.
+
+def file_event(engine, event: dict) -> FileState | None:
+    """The in-scope regular file an fd event is about, else None."""
+    if event.get("kind") != "file":
+        return None
+    path = event.get("path")
+    if not path:
+        return None
+    state = engine.node(path)
+    return state if state.in_scope and not state.is_dir else None
+
+
+def make_dirty(engine, state: FileState, event: dict, nbytes: int, calls: int) -> None:
+    if state.dirty_first is None:
+        state.dirty_first = event
+        engine.dirty_since_send.add(state)
+    state.dirty_last = event
+    state.dirty_bytes += nbytes
+    state.dirty_writes += calls
+
+
+def mark_intent(engine, state: FileState) -> None:
+    state.intent = True
+    engine.node(os.path.dirname(state.path), is_dir=True).child_intent = True
+
+
+def sync_attempted(state: FileState, event: dict) -> None:
+    """Remember whether the latest sync of this file failed in a way that can lose data."""
+    ret = event.get("ret")
+    if isinstance(ret, str) and not (state.is_dir and ret in DIR_SYNC_ERRORS_NOT_DATA_LOSS):
+        state.failed_sync = event
+        state.failed_sync_reported = False
+    else:
+        state.failed_sync = None
+
+
+def pend(engine, directory: str, code: str, event: dict, name: str, intent: bool = False) -> None:
+    state = engine.node(directory, is_dir=True)
+    if state.pending is None:
+        state.pending = {}
+        engine.pending_dirs.add(state)
+    key = (code, event["pid"])
+    entries = state.pending.get(key)
+    if entries is None:
+        state.pending[key] = PendingEntries(event, event, name, intent=intent)
+    else:
+        entries.last = event
+        entries.count += 1
+        entries.intent = entries.intent or intent
+
+
+def move(engine, old: str, new: str) -> None:
+    """The state of old (and of everything under it, for a directory) now lives at new."""
+    files = engine.files
+    state = files.pop(old, None)
+    engine.dirty_since_send.discard(files.pop(new, None))
+    engine.gone.add(old)
+    engine.gone.discard(new)
+    if state is None:
+        return
+    state.path = new
+    state.renamed_from, state.renamed_index = old, engine.index
+    state.in_scope = engine.in_scope(new)
+    state.created_event, state.created_index = None, 0   # the rename's own directory entry is what matters now
+    files[new] = state
+    if state.is_dir:
+        prefix = old + "/"
+        for child in [p for p in files if p.startswith(prefix)]:
+            moved = files.pop(child)
+            moved.path = new + child[len(old):]
+            moved.in_scope = engine.in_scope(moved.path)
+            files[moved.path] = moved
+
+
+# Data.
+
+def on_write(engine, event: dict) -> None:
+    nbytes = event.get("ret")
+    if not isinstance(nbytes, int) or nbytes <= 0:
+        return
+    state = file_event(engine, event)
+    if state is None:
+        return
+    calls = event.get("calls", 1)
+    state.writes += calls
+    state.bytes_written += nbytes
+    io = engine.processes[event["pid"]].io
+    io.writes += calls
+    io.bytes_written += nbytes
+    for size, count in run_call_sizes(calls, nbytes, event.get("size_max")):
+        io.write_sizes[size] += count
+    o_direct = event.get("o_direct")
+    if o_direct:
+        io.o_direct_writes += calls
+    if is_synced_write(event):
+        io.o_sync_writes += calls
+        mark_intent(engine, state)
+        return
+    make_dirty(engine, state, event, nbytes, calls)
+    if o_direct and state.odirect_event is None:
+        state.odirect_event = event
+
+
+def on_copy(engine, event: dict) -> None:
+    nbytes = event.get("bytes") or 0
+    if not succeeded(event) or nbytes <= 0:
+        return
+    state = file_event(engine, event)
+    if state is None:
+        return
+    state.writes += 1
+    state.bytes_written += nbytes
+    make_dirty(engine, state, event, nbytes, 1)
+
+
+def on_truncate(engine, event: dict) -> None:
+    if not succeeded(event):
+        return
+    if event["syscall"] == "truncate":
+        state = engine.node(event["path"]) if event.get("path") else None
+        state = state if state is not None and state.in_scope and not state.is_dir else None
+    else:
+        state = file_event(engine, event)
+    if state is None:
+        return
+    size_before = event.get("size_before")
+    if size_before is None or size_before != event.get("length"):
+        make_dirty(engine, state, event, 0, 0)
+
+
+def on_fallocate(engine, event: dict) -> None:
+    state = file_event(engine, event) if succeeded(event) else None
+    if state is not None:
+        make_dirty(engine, state, event, 0, 0)
+
+
+def on_mmap(engine, event: dict) -> None:
+    if not succeeded(event) or "MAP_SHARED" not in event.get("flags", ()) or "PROT_WRITE" not in event.get("prot", ()):
+        return
+    state = file_event(engine, event)
+    if state is not None and state.map_event is None:
+        state.map_event = event
+        engine.dirty_since_send.add(state)
+
+
+# Barriers.
+
+def on_msync(engine, event: dict) -> None:
+    state = engine.files.get(event.get("path") or "")
+    if state is None:
+        return
+    sync_attempted(state, event)
+    if succeeded(event) and "MS_SYNC" in event.get("flags", ()):
+        state.map_event = None
+
+
+def on_fsync(engine, event: dict) -> None:
+    path = event.get("path")
+    if not path:
+        return
+    state = engine.files.get(path)
+    kind = event.get("kind")
+    is_dir = kind == "dir" or (state is not None and state.is_dir)
+    if not is_dir and kind != "file":
+        return
+    state = engine.node(path, is_dir)
+    # A directory outside --path still holds in-scope entries: its syncs always count.
+    if not is_dir and not state.in_scope:
+        return
+    io = engine.processes[event["pid"]].io
+    if is_dir:
+        io.dir_syncs += 1
+    else:
+        if event["syscall"] == "fsync":
+            io.fsync += 1
+        else:
+            io.fdatasync += 1
+        latency = event.get("latency_us")
+        if latency is not None:
+            io.fsync_latencies_us.append(latency)
+            state.sync_latencies_us.append(latency)
+    sync_attempted(state, event)
+    if not succeeded(event):
+        return
+    state.syncs += 1
+    state.last_sync_at = event.get("t")
+    state.last_sync_index = engine.index
+    if is_dir:
+        state.pending = None
+        engine.pending_dirs.discard(state)
+    else:
+        state.clear_dirty()
+        engine.dirty_since_send.discard(state)
+        mark_intent(engine, state)
+
+
+def on_sync_file_range(engine, event: dict) -> None:
+    state = file_event(engine, event)
+    if state is None:
+        return
+    engine.processes[event["pid"]].io.sync_file_range += 1
+    sync_attempted(state, event)
+    if succeeded(event) and state.is_dirty:
+        state.sfr_event = event
+
+
+def on_sync(engine, event: dict) -> None:
+    """sync/syncfs: every file and directory entry is on disk (FS304 reports the call)."""
+    if not succeeded(event):
+        return
+    for state in engine.files.values():
+        if state.is_dirty:
+            state.clear_dirty()
+        state.last_sync_index = engine.index
+    for directory in engine.pending_dirs:
+        directory.pending = None
+    engine.pending_dirs.clear()
+
+
+# Names.
+
+def on_open(engine, event: dict) -> None:
+    kind = event.get("kind")
+    path = event.get("path")
+    if not succeeded(event) or kind not in ("file", "dir") or not path:
+        return
+    flags = event.get("flags", ())
+    created = "O_CREAT" in flags and (event.get("created") or "O_EXCL" in flags or path in engine.gone)
+    state = engine.node(path, kind == "dir")
+    if created:
+        engine.gone.discard(path)
+        state.created_event = event
+        state.created_index = engine.index
+    if ("O_TRUNC" in flags and state.in_scope and not state.is_dir
+            and discards_content(event)):
+        make_dirty(engine, state, event, 0, 0)
+
+
+def on_mkdir(engine, event: dict) -> None:
+    if succeeded(event) and event.get("path"):
+        engine.gone.discard(event["path"])
+        state = engine.node(event["path"], is_dir=True)
+        state.created_event = event
+        state.created_index = engine.index
+
+
+def on_mknod(engine, event: dict) -> None:
+    if succeeded(event) and event.get("path"):
+        engine.gone.discard(event["path"])
+
+
+def on_new_name(engine, event: dict) -> None:
+    if succeeded(event) and event.get("path2"):
+        engine.gone.discard(event["path2"])
+
+
+def on_rename(engine, event: dict) -> None:
+    old, new = event.get("path"), event.get("path2")
+    if not succeeded(event) or not old or not new:
+        return
+    engine.processes[event["pid"]].io.renames += 1
+    move(engine, old, new)
+    if engine.in_scope(new) or engine.in_scope(old):
+        old_dir, new_dir = os.path.dirname(old), os.path.dirname(new)
+        pend(engine, new_dir, "FS102", event, new)
+        if old_dir != new_dir:
+            pend(engine, old_dir, "FS102", event, new)
+
+
+def on_link(engine, event: dict) -> None:
+    new = event.get("path2")
+    if not succeeded(event) or not new:
+        return
+    engine.gone.discard(new)
+    engine.processes[event["pid"]].io.links += 1
+    if engine.in_scope(new):
+        pend(engine, os.path.dirname(new), "FS102", event, new)
+
+
+def on_unlink(engine, event: dict) -> None:
+    path = event.get("path")
+    if not succeeded(event) or not path:
+        return
+    state = engine.files.pop(path, None)
+    if state is not None:
+        state.unlinked = True
+    engine.gone.add(path)
+    engine.dirty_since_send.discard(state)
+    if engine.in_scope(path):
+        pend(engine, os.path.dirname(path), "FS104", event, path, intent=state is not None and state.intent)
+
+
+def on_close(engine, event: dict) -> None:
+    engine.settle(engine.files.get(event.get("path")))
+
+
+# Processes.
+
+def on_fork(engine, event: dict) -> None:
+    child = event.get("child")
+    if not child:
+        return
+    parent = engine.processes[event["pid"]]
+    info = engine.processes.get(child)
+    if info is None:
+        info = engine.processes[child] = ProcessInfo(child)
+    info.ppid = parent.pid
+    info.exe, info.argv, info.runtime = parent.exe, parent.argv, parent.runtime
+
+
+def on_adopt(engine, event: dict) -> None:
+    info = engine.processes[event["pid"]]
+    info.ppid = event.get("ppid", info.ppid)
+    info.exe = event.get("exe") or info.exe
+    info.argv = event.get("argv") or info.argv
+
+
+def on_exec(engine, event: dict) -> None:
+    info = engine.processes[event["pid"]]
+    info.exe = event.get("path", info.exe)
+    info.runtime = None     # a new image: its `runtime` event follows
+    if event.get("argv"):
+        info.argv = event["argv"]
+
+
+def on_runtime(engine, event: dict) -> None:
+    engine.processes[event["pid"]].runtime = {"name": event["name"], "version": event.get("version")}
+
+
+def on_exit(engine, event: dict) -> None:
+    info = engine.processes[event["pid"]]
+    info.exited = True
+    info.exit_code = event.get("code")
+    info.exit_signal = event.get("signal")
+
+
+def on_lost(engine, event: dict) -> None:
+    engine.counts.lost_events += event.get("count", 0)
+
+
+HANDLERS = {"fsync": on_fsync, "fdatasync": on_fsync, "sync_file_range": on_sync_file_range,
+            "sync": on_sync, "syncfs": on_sync, "msync": on_msync, "mmap": on_mmap,
+            "truncate": on_truncate, "ftruncate": on_truncate, "fallocate": on_fallocate,
+            "mkdir": on_mkdir, "mkdirat": on_mkdir, "symlink": on_new_name, "symlinkat": on_new_name,
+            "mknod": on_mknod, "mknodat": on_mknod, "close": on_close,
+            "fork": on_fork, "exec": on_exec, "exit": on_exit, "adopt": on_adopt,
+            "lost": on_lost, "runtime": on_runtime}
+for _names, _handler in ((WRITE_SYSCALLS, on_write), (COPY_SYSCALLS, on_copy), (RENAME_SYSCALLS, on_rename),
+                         (LINK_SYSCALLS, on_link), (UNLINK_SYSCALLS, on_unlink), (OPEN_SYSCALLS, on_open)):
+    HANDLERS.update(dict.fromkeys(_names, _handler))
