@@ -1,3 +1,9 @@
 """fsaudit: find where a program's data would not survive a crash."""
 
-__version__ = "0.1.0"
+from importlib import metadata
+
+DISTRIBUTION = "fsaudit-ebpf"
+try:
+    __version__ = metadata.version(DISTRIBUTION)
+except metadata.PackageNotFoundError:     # imported from a checkout that was never installed
+    __version__ = "0+unknown"

@@ -8,11 +8,26 @@ import sys
 import typer
 from typer.exceptions import TyperException
 
+from . import DISTRIBUTION, __version__
 from .commands import attach, compare, doctor, report, rules, run
 from .commands.common import EXIT_USAGE
 
 app = typer.Typer(add_completion=False,
                   help="Find where a program's data would not survive a crash or power cut.")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"fsaudit {__version__} ({DISTRIBUTION})")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")) -> None:
+    """Find where a program's data would not survive a crash or power cut."""
+
+
 app.command("run", context_settings={"allow_interspersed_args": False})(run.command)
 app.command("attach")(attach.command)
 app.command("report")(report.command)

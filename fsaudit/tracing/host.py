@@ -85,16 +85,33 @@ def _binutils_check() -> Check:
                  "apt-get install binutils", required=False)
 
 
-def run_checks() -> list[Check]:
-    checks = [_capabilities_check()]
+def _bcc_check() -> Check:
+    # The fixes name the distribution's packages, not `make setup`: fsaudit may be
+    # installed from a wheel, far from a checkout.
     try:
-        import bcc  # noqa: F401  (the import is the check)
-        checks.append(Check("bcc", True, "system bcc importable"))
+        import bcc
     except ImportError:
-        checks.append(Check("bcc", False, "cannot import bcc (Debian python3-bpfcc)", "run `make setup`"))
-    build = f"/lib/modules/{os.uname().release}/build"
-    checks.append(Check("kernel headers", os.path.isdir(build), build,
-                        "run `make setup` (installs linux-headers-amd64 and links them)"))
+        return Check("bcc", False, "cannot import bcc",
+                     "install the distribution's bcc (Debian/Ubuntu: apt-get install python3-bpfcc) and run "
+                     "fsaudit with that Python: a venv or pipx needs --system-site-packages "
+                     "(the PyPI package named bcc is unrelated)")
+    version = getattr(bcc, "__version__", None) or "version unknown"
+    return Check("bcc", True, f"bcc {version} ({os.path.dirname(os.path.realpath(bcc.__file__))})")
+
+
+def _headers_check() -> Check:
+    release = os.uname().release
+    build = f"/lib/modules/{release}/build"
+    if os.path.isdir(build):
+        return Check("kernel headers", True, f"{build} -> {os.path.realpath(build)}")
+    return Check("kernel headers", False, f"{build} missing (bcc compiles the probe against them)",
+                 "install your kernel's headers (Debian: apt-get install linux-headers-$(uname -r), or "
+                 f"linux-headers-amd64 for a kernel without packaged headers, linked as {build})")
+
+
+def run_checks() -> list[Check]:
+    checks = [Check("kernel", True, f"Linux {os.uname().release} ({os.uname().machine})"),
+              _capabilities_check(), _bcc_check(), _headers_check()]
     checks += _tracefs_checks()
     checks += [_seccomp_check(), _binutils_check()]
     return checks
