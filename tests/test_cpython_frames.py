@@ -1,4 +1,4 @@
-"""--stacks, Python frames: fsaudit/tracing/probes/cpython.h and fsaudit/tracing/cpython.py.
+"""--stacks, Python frames: fsaudit/tracing/probes/cpython.h and fsaudit/tracing/stacks/cpython.py.
 
 The kernel part runs for real (`fsaudit run --stacks`) on a Python 3.11
 program whose every fsync, fdatasync and rename has a known stack, written
@@ -21,8 +21,8 @@ import pytest
 
 from conftest import ROOT
 
-from fsaudit.tracing import cpython
-from fsaudit.tracing.cpython import PY_FILE_MAX, PyCodes, addr2line
+from fsaudit.tracing.stacks import cpython
+from fsaudit.tracing.stacks.cpython import PY_FILE_MAX, PyCodes, addr2line
 from fsaudit.tracing.record import EV_PYCODE, PATH_LEN, Record
 
 PYTHON311 = "/usr/bin/python3.11"

@@ -24,9 +24,9 @@ from .syscalls import (
     O_NONBLOCK, O_TRUNC, O_WRONLY, PROT_EXEC, PROT_FLAGS, RENAME_FLAGS, RWF_FLAGS, SFR_FLAGS, SYSCALLS,
     flag_names, open_flag_names, ret_value,
 )
-from .cpython import PyCodes
+from .stacks.cpython import PyCodes
 from .runtimes import Image
-from .stacks import AddressSpace, Symbolizer
+from .stacks.native import AddressSpace, Symbolizer
 
 # What the dynamic loader does after exec, before the program's own code runs
 # (read-only opens, maps, closes): a runtime is decided at the first call that is not.

@@ -18,9 +18,9 @@ from .attach_tree import (AttachError, Pinned, children, pin_child, read_running
 from .record import ARG_FIELDS, EV_WRITE_RUN, PY_FRAMES, InjectedRecord, Record, RecordLayout
 from .resolver import Fd, Process, Resolver, kind_of_link
 from .syscalls import O_CLOEXEC, open_flag_names
-from .cpython import PROBES, attach_process, inline_headers, register_images
+from .stacks.cpython import PROBES, attach_process, inline_headers, register_images
 from .ringbuf import Backlog, RingReader
-from .stacks import AddressSpace, Symbolizer
+from .stacks.native import AddressSpace, Symbolizer
 
 PROBE_SOURCE = PROBES / "fsaudit.c"
 DEFAULT_RINGBUF_PAGES = 4096          # 16 MiB: ~150 000 records (96 bytes plus their paths)
