@@ -16,7 +16,7 @@ from typing import Callable
 from .attach_tree import (AttachError, Pinned, children, pin_child, read_running, read_stat,
                           tgid_of, unseen_warning)
 from .record import ARG_FIELDS, EV_WRITE_RUN, PY_FRAMES, InjectedRecord, Record, RecordLayout
-from .resolver import Fd, Process, Resolver, kind_of_link
+from .resolve import Fd, Process, Resolver, kind_of_link
 from .syscalls import O_CLOEXEC, open_flag_names
 from .stacks.cpython import PROBES, attach_process, inline_headers, register_images
 from .ringbuf import Backlog, RingReader

@@ -14,19 +14,19 @@ import stat
 import time
 from dataclasses import dataclass, field
 
-from .record import (
+from ..record import (
     EV_AUXV, EV_EXEC, EV_EXIT, EV_FORK, EV_PYCODE, EV_STDIO_LOST, EV_WRITE_RUN, PY_FRAMES, RECORD_FIELDS,
     STACK_WORDS, InjectedRecord, Record, decode_path,
 )
-from .syscalls import (
+from ..syscalls import (
     AT_FDCWD, AT_REMOVEDIR, CLONE_FILES, CLOSE_RANGE_CLOEXEC, F_DUPFD, F_DUPFD_CLOEXEC, F_SETFD, F_SETFL,
     FD_CLOEXEC, MAP_FLAGS, MS_FLAGS, O_ACCMODE, O_APPEND, O_CLOEXEC, O_CREAT, O_DIRECT, O_DIRECTORY, O_DSYNC,
     O_NONBLOCK, O_TRUNC, O_WRONLY, PROT_EXEC, PROT_FLAGS, RENAME_FLAGS, RWF_FLAGS, SFR_FLAGS, SYSCALLS,
     flag_names, open_flag_names, ret_value,
 )
-from .stacks.cpython import PyCodes
-from .runtimes import Image
-from .stacks.native import AddressSpace, Symbolizer
+from ..stacks.cpython import PyCodes
+from ..runtimes import Image
+from ..stacks.native import AddressSpace, Symbolizer
 
 # What the dynamic loader does after exec, before the program's own code runs
 # (read-only opens, maps, closes): a runtime is decided at the first call that is not.
