@@ -1,18 +1,10 @@
-"""Turns raw kernel records into resolved events: fds to absolute paths and kinds.
-
-Keeps, per process, the fd table (dup aliases, fork copies, CLOEXEC at exec,
-close_range), the cwd and the file mappings. Fds it has never seen opened
-(inherited before tracing began) are read once from /proc and announced with
-an `inherit` event, so that the log replays without /proc.
-"""
+"""Resolver: raw kernel records in kernel order, resolved event dicts out."""
 
 from __future__ import annotations
 
 import ctypes
 import os
-import stat
 import time
-from dataclasses import dataclass, field
 
 from ..record import (
     EV_AUXV, EV_EXEC, EV_EXIT, EV_FORK, EV_PYCODE, EV_STDIO_LOST, EV_WRITE_RUN, PY_FRAMES, RECORD_FIELDS,
@@ -20,53 +12,18 @@ from ..record import (
 )
 from ..syscalls import (
     AT_FDCWD, AT_REMOVEDIR, CLONE_FILES, CLOSE_RANGE_CLOEXEC, F_DUPFD, F_DUPFD_CLOEXEC, F_SETFD, F_SETFL,
-    FD_CLOEXEC, MAP_FLAGS, MS_FLAGS, O_ACCMODE, O_APPEND, O_CLOEXEC, O_CREAT, O_DIRECT, O_DIRECTORY, O_DSYNC,
+    FD_CLOEXEC, MAP_FLAGS, MS_FLAGS, O_ACCMODE, O_APPEND, O_CLOEXEC, O_CREAT, O_DIRECT, O_DIRECTORY,
     O_NONBLOCK, O_TRUNC, O_WRONLY, PROT_EXEC, PROT_FLAGS, RENAME_FLAGS, RWF_FLAGS, SFR_FLAGS, SYSCALLS,
     flag_names, open_flag_names, ret_value,
 )
 from ..stacks.cpython import PyCodes
 from ..runtimes import Image
 from ..stacks.native import AddressSpace, Symbolizer
+from .fdtable import Fd, Process, ProcessTable, kind_of_link, s32
 
 # What the dynamic loader does after exec, before the program's own code runs
 # (read-only opens, maps, closes): a runtime is decided at the first call that is not.
 LOADER_SYSCALLS = frozenset({"open", "openat", "openat2", "mmap", "munmap", "close"})
-
-
-@dataclass
-class Fd:
-    path: str
-    kind: str            # file, dir, socket, pipe, tty, anon, unknown
-    flags: int = 0
-
-
-@dataclass
-class Process:
-    pid: int
-    cwd: str
-    fds: dict[int, Fd] = field(default_factory=dict)
-    maps: dict[int, tuple[int, str]] = field(default_factory=dict)   # addr -> (length, path)
-    image: Image | None = None      # the program exec'd under tracing, for its runtime
-    space: AddressSpace | None = None   # --stacks: its executable mappings
-
-
-def kind_of_link(target: str) -> str:
-    if target.startswith("socket:"):
-        return "socket"
-    if target.startswith("pipe:"):
-        return "pipe"
-    if target.startswith("anon_inode:") or target.startswith("/memfd:"):
-        return "anon"
-    if target.startswith("/dev/pts/") or target.startswith("/dev/tty"):
-        return "tty"
-    if target.startswith("/"):
-        try:
-            mode = os.stat(target).st_mode
-        except OSError:
-            return "file"
-        return "dir" if stat.S_ISDIR(mode) else "file" if stat.S_ISREG(mode) else "other"
-    return "unknown"
-
 
 _libc = ctypes.CDLL(None, use_errno=True)
 SYS_STATX, STATX_BTIME, AT_STATX_DONT_SYNC = 332, 0x800, 0x4000
@@ -97,12 +54,7 @@ def _loader_like(event: dict) -> bool:
     return not name.startswith("open") or (flags[:1] == ["O_RDONLY"] and "O_CREAT" not in flags)
 
 
-def _s32(value: int) -> int:
-    value &= 0xFFFFFFFF
-    return value - (1 << 32) if value & 0x80000000 else value
-
-
-class Resolver:
+class Resolver(ProcessTable):
     """Stateful: feed raw records in kernel order, get resolved event dicts back."""
 
     def __init__(self, t0_ns: int, symbolizer: Symbolizer | None = None) -> None:
@@ -117,18 +69,6 @@ class Resolver:
 
     def _t(self, ns: int) -> float:
         return round((ns - self.t0_ns) / 1e9, 6)
-
-    def process(self, pid: int) -> Process:
-        proc = self.procs.get(pid)
-        if proc is None:
-            try:
-                cwd = os.readlink(f"/proc/{pid}/cwd")
-            except OSError:
-                cwd = "/"
-            proc = self.procs[pid] = Process(pid, cwd)
-            if self.symbolizer:
-                proc.space = AddressSpace.from_proc(pid)
-        return proc
 
     def _stack(self, proc: Process, stack: tuple, event: dict) -> None:
         """--stacks: the record's user stack, symbolized, as the event's `stack`.
@@ -155,13 +95,6 @@ class Resolver:
         if loader is not None:
             proc.space.map_image(loader, base)
 
-    def _runtime(self, proc: Process, tid: int, t: float, out: list[dict]) -> None:
-        """A `runtime` event when the process image's runtime is first known (at its
-        first call past the dynamic loader) or changes (a signature library dlopen'ed)."""
-        runtime = proc.image.decide()
-        if runtime is not None:
-            out.append({"t": t, "pid": proc.pid, "tid": tid, "syscall": "runtime", **runtime.fields(), "ret": 0})
-
     def announce_running(self, pid: int, t: float) -> list[dict]:
         """The runtime of a process traced from the middle of its life (attach),
         whose libraries are all mapped already."""
@@ -170,26 +103,6 @@ class Resolver:
         out: list[dict] = []
         self._runtime(proc, pid, t, out)
         return out
-
-    def _fd(self, proc: Process, fd: int, tid: int, t: float, out: list[dict]) -> Fd:
-        """The fd's entry, reading it once from /proc when it predates tracing."""
-        entry = proc.fds.get(fd)
-        if entry is None:
-            try:
-                target = os.readlink(f"/proc/{proc.pid}/fd/{fd}")
-                kind = kind_of_link(target)
-            except OSError:
-                target, kind = f"fd:{fd}", "unknown"
-            entry = proc.fds[fd] = Fd(target, kind)
-            out.append({"t": t, "pid": proc.pid, "tid": tid, "syscall": "inherit", "fd": fd,
-                        "path": target, "kind": kind, "ret": 0})
-        return entry
-
-    def _abs(self, proc: Process, dirfd: int, path: str, tid: int, t: float, out: list[dict]) -> str:
-        if path.startswith("/"):
-            return os.path.normpath(path)
-        base = proc.cwd if dirfd == AT_FDCWD else self._fd(proc, dirfd, tid, t, out).path
-        return os.path.normpath(os.path.join(base, path))
 
     def _open_kind(self, path: str, flags: int) -> str:
         if flags & O_DIRECTORY:
@@ -219,7 +132,7 @@ class Resolver:
         if pending_runtime and nr in (EV_WRITE_RUN, EV_FORK, EV_STDIO_LOST, EV_EXIT):
             self._runtime(proc, tid, t, out)    # none of these is the dynamic loader's doing
         if nr == EV_WRITE_RUN:
-            fd = _s32(a0)
+            fd = s32(a0)
             entry = self._fd(proc, fd, tid, t, out)
             event = {"t": t, "pid": pid, "tid": tid, "syscall": "write", "fd": fd,
                      "path": entry.path, "kind": entry.kind, "calls": a1, "bytes": a2,
@@ -258,7 +171,7 @@ class Resolver:
             out.append(event)
             return out
         if nr == EV_STDIO_LOST:
-            fd = _s32(a0)
+            fd = s32(a0)
             entry = self._fd(proc, fd, tid, t, out)
             out.append({"t": t, "pid": pid, "tid": tid, "syscall": "stdio_lost", "fd": fd, "path": entry.path,
                         "kind": entry.kind, "bytes": a1, "file_ptr": a2, "ret": 0})
@@ -293,13 +206,6 @@ class Resolver:
         out.append(event)
         return out
 
-    @staticmethod
-    def _fd_modes(entry: Fd, event: dict) -> None:
-        if entry.flags & O_DSYNC:   # O_SYNC includes it
-            event["o_sync"] = True
-        if entry.flags & O_DIRECT:
-            event["o_direct"] = True
-
     # Per-syscall decoding. Signature: (proc, event, ok, ret, args, path, path2, out).
 
     def _open_common(self, proc, event, ok, ret, dirfd, path, flags, mode, out):
@@ -333,7 +239,7 @@ class Resolver:
         self._open_common(proc, event, ok, ret, AT_FDCWD, path, O_WRONLY | O_CREAT | O_TRUNC, a[1], out)
 
     def _on_openat(self, proc, event, ok, ret, a, path, path2, out):
-        self._open_common(proc, event, ok, ret, _s32(a[0]), path, a[2], a[3], out)
+        self._open_common(proc, event, ok, ret, s32(a[0]), path, a[2], a[3], out)
 
     _on_openat2 = _on_openat
 
@@ -342,13 +248,8 @@ class Resolver:
             proc.fds[ret] = Fd("memfd", "anon")
             event["fd"] = ret
 
-    def _fd_event(self, proc, event, fd, out) -> Fd:
-        entry = self._fd(proc, fd, event["tid"], event["t"], out)
-        event.update(fd=fd, path=entry.path, kind=entry.kind)
-        return entry
-
     def _on_close(self, proc, event, ok, ret, a, path, path2, out):
-        fd = _s32(a[0])
+        fd = s32(a[0])
         self._fd_event(proc, event, fd, out)
         if "injected" not in event:   # a real close frees the fd even when it fails
             proc.fds.pop(fd, None)
@@ -375,16 +276,16 @@ class Resolver:
             proc.fds[ret] = Fd(entry.path, entry.kind, flags)
 
     def _on_dup(self, proc, event, ok, ret, a, path, path2, out):
-        self._dup(proc, event, ok, ret, _s32(a[0]), False, out)
+        self._dup(proc, event, ok, ret, s32(a[0]), False, out)
 
     def _on_dup2(self, proc, event, ok, ret, a, path, path2, out):
-        self._dup(proc, event, ok, ret, _s32(a[0]), False, out)
+        self._dup(proc, event, ok, ret, s32(a[0]), False, out)
 
     def _on_dup3(self, proc, event, ok, ret, a, path, path2, out):
-        self._dup(proc, event, ok, ret, _s32(a[0]), bool(a[2] & O_CLOEXEC), out)
+        self._dup(proc, event, ok, ret, s32(a[0]), bool(a[2] & O_CLOEXEC), out)
 
     def _on_fcntl(self, proc, event, ok, ret, a, path, path2, out):
-        fd, cmd = _s32(a[0]), a[1]
+        fd, cmd = s32(a[0]), a[1]
         if cmd in (F_DUPFD, F_DUPFD_CLOEXEC):
             self._dup(proc, event, ok, ret, fd, cmd == F_DUPFD_CLOEXEC, out)
         elif cmd == F_SETFL:
@@ -402,7 +303,7 @@ class Resolver:
             event.update(fd=fd, cmd=cmd)
 
     def _on_write(self, proc, event, ok, ret, a, path, path2, out):
-        entry = self._fd_event(proc, event, _s32(a[0]), out)
+        entry = self._fd_event(proc, event, s32(a[0]), out)
         if event["syscall"] in ("write", "pwrite64"):
             event["count"] = a[2]
         else:
@@ -414,30 +315,30 @@ class Resolver:
     _on_pwrite64 = _on_writev = _on_pwritev = _on_pwritev2 = _on_write
 
     def _on_fsync(self, proc, event, ok, ret, a, path, path2, out):
-        self._fd_event(proc, event, _s32(a[0]), out)
+        self._fd_event(proc, event, s32(a[0]), out)
 
     _on_fdatasync = _on_fsync
 
     def _on_syncfs(self, proc, event, ok, ret, a, path, path2, out):
-        self._fd_event(proc, event, _s32(a[0]), out)
+        self._fd_event(proc, event, s32(a[0]), out)
 
     def _on_sync_file_range(self, proc, event, ok, ret, a, path, path2, out):
-        self._fd_event(proc, event, _s32(a[0]), out)
+        self._fd_event(proc, event, s32(a[0]), out)
         event.update(offset=a[1], nbytes=a[2], flags=flag_names(a[3], SFR_FLAGS))
 
     def _on_ftruncate(self, proc, event, ok, ret, a, path, path2, out):
-        self._fd_event(proc, event, _s32(a[0]), out)
+        self._fd_event(proc, event, s32(a[0]), out)
         event["length"] = a[1]
 
     def _on_truncate(self, proc, event, ok, ret, a, path, path2, out):
         event.update(path=self._abs(proc, AT_FDCWD, path, event["tid"], event["t"], out), length=a[1])
 
     def _on_fallocate(self, proc, event, ok, ret, a, path, path2, out):
-        self._fd_event(proc, event, _s32(a[0]), out)
+        self._fd_event(proc, event, s32(a[0]), out)
         event.update(mode=a[1], offset=a[2], length=a[3])
 
     def _on_mmap(self, proc, event, ok, ret, a, path, path2, out):
-        fd = _s32(a[4])
+        fd = s32(a[4])
         event.update(length=a[1], prot=flag_names(a[2], PROT_FLAGS), flags=flag_names(a[3] & 0x3F, MAP_FLAGS))
         if fd >= 0:
             self._fd_event(proc, event, fd, out)
@@ -483,7 +384,7 @@ class Resolver:
         self._moved(proc, event, ok)
 
     def _on_renameat(self, proc, event, ok, ret, a, path, path2, out):
-        self._two_paths(proc, event, _s32(a[0]), path, _s32(a[2]), path2, out)
+        self._two_paths(proc, event, s32(a[0]), path, s32(a[2]), path2, out)
         if event["syscall"] == "renameat2":
             event["flags"] = flag_names(a[4], RENAME_FLAGS)
         self._moved(proc, event, ok)
@@ -507,13 +408,13 @@ class Resolver:
         self._two_paths(proc, event, AT_FDCWD, path, AT_FDCWD, path2, out)
 
     def _on_linkat(self, proc, event, ok, ret, a, path, path2, out):
-        self._two_paths(proc, event, _s32(a[0]), path, _s32(a[2]), path2, out)
+        self._two_paths(proc, event, s32(a[0]), path, s32(a[2]), path2, out)
 
     def _on_symlink(self, proc, event, ok, ret, a, path, path2, out):
         event.update(target=path, path2=self._abs(proc, AT_FDCWD, path2, event["tid"], event["t"], out))
 
     def _on_symlinkat(self, proc, event, ok, ret, a, path, path2, out):
-        event.update(target=path, path2=self._abs(proc, _s32(a[1]), path2, event["tid"], event["t"], out))
+        event.update(target=path, path2=self._abs(proc, s32(a[1]), path2, event["tid"], event["t"], out))
 
     def _on_unlink(self, proc, event, ok, ret, a, path, path2, out):
         event["path"] = self._abs(proc, AT_FDCWD, path, event["tid"], event["t"], out)
@@ -521,12 +422,12 @@ class Resolver:
     _on_rmdir = _on_mkdir = _on_mknod = _on_unlink
 
     def _on_unlinkat(self, proc, event, ok, ret, a, path, path2, out):
-        event["path"] = self._abs(proc, _s32(a[0]), path, event["tid"], event["t"], out)
+        event["path"] = self._abs(proc, s32(a[0]), path, event["tid"], event["t"], out)
         if a[2] & AT_REMOVEDIR:
             event["flags"] = ["AT_REMOVEDIR"]
 
     def _on_mkdirat(self, proc, event, ok, ret, a, path, path2, out):
-        event["path"] = self._abs(proc, _s32(a[0]), path, event["tid"], event["t"], out)
+        event["path"] = self._abs(proc, s32(a[0]), path, event["tid"], event["t"], out)
 
     _on_mknodat = _on_mkdirat
 
@@ -537,7 +438,7 @@ class Resolver:
         event["path"] = new
 
     def _on_fchdir(self, proc, event, ok, ret, a, path, path2, out):
-        entry = self._fd_event(proc, event, _s32(a[0]), out)
+        entry = self._fd_event(proc, event, s32(a[0]), out)
         if ok:
             proc.cwd = entry.path
 
@@ -560,7 +461,7 @@ class Resolver:
     def _fd_pair(self, proc, event, ok, pair, kind):
         """pipe/socketpair: the probe read the two new fds from user memory."""
         if ok:
-            fds = [_s32(pair), _s32(pair >> 32)]
+            fds = [s32(pair), s32(pair >> 32)]
             for fd in fds:
                 proc.fds[fd] = Fd(f"{kind}:{fd}", kind)
             event["fds"] = fds
@@ -574,17 +475,17 @@ class Resolver:
         self._fd_pair(proc, event, ok, a[5], "socket")
 
     def _on_sendto(self, proc, event, ok, ret, a, path, path2, out):
-        entry = self._fd(proc, _s32(a[0]), event["tid"], event["t"], out)
-        event.update(fd=_s32(a[0]), kind=entry.kind)
+        entry = self._fd(proc, s32(a[0]), event["tid"], event["t"], out)
+        event.update(fd=s32(a[0]), kind=entry.kind)
 
     _on_sendmsg = _on_sendmmsg = _on_sendto
 
     def _on_sendfile(self, proc, event, ok, ret, a, path, path2, out):
-        self._fd_event(proc, event, _s32(a[0]), out)
-        event.update(fd_in=_s32(a[1]), bytes=max(ret, 0))
+        self._fd_event(proc, event, s32(a[0]), out)
+        event.update(fd_in=s32(a[1]), bytes=max(ret, 0))
 
     def _on_copy_file_range(self, proc, event, ok, ret, a, path, path2, out):
-        self._fd_event(proc, event, _s32(a[2]), out)
-        event.update(fd_in=_s32(a[0]), bytes=max(ret, 0))
+        self._fd_event(proc, event, s32(a[2]), out)
+        event.update(fd_in=s32(a[0]), bytes=max(ret, 0))
 
     _on_splice = _on_copy_file_range
