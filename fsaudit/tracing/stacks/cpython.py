@@ -27,6 +27,7 @@ from typing import Iterable, Iterator
 from ..elf import ELF_MAGIC, PT_NOTE, PT_PHDR, Elf, is_elf64_le
 from ..record import Record
 
+# PY_*, BUILD_ID_LEN: probes/cpython.h's; AT_*, NT_*: <elf.h>'s (tests/test_cpython_frames.py compares them).
 PY_LAYOUT_311 = 1             # the one layout probes/cpython.h knows
 PY_FILE_MAX, PY_QUAL_MAX = 176, 76   # bytes of co_filename / co_qualname shipped (probes/cpython.h)
 NT_GNU_BUILD_ID = 3
