@@ -126,7 +126,7 @@ def trace_command(argv: Sequence[str], outputs: OutputOptions | None = None, *, 
     output could not be written (the others were), else the command's own exit
     status (128+N when signal N killed it). Raises UsageError, CannotTrace or
     CannotStart, having run nothing or stopped what it had started."""
-    from .tracing.stacks import perf_map_environment
+    from .tracing.stacks.native import perf_map_environment
 
     argv = list(argv)
     if not argv:

@@ -1,4 +1,4 @@
-"""--stacks, Python frames: fsaudit/tracing/probes/cpython.h and fsaudit/tracing/cpython.py.
+"""--stacks, Python frames: fsaudit/tracing/probes/cpython.h and fsaudit/tracing/stacks/cpython.py.
 
 The kernel part runs for real (`fsaudit run --stacks`) on a Python 3.11
 program whose every fsync, fdatasync and rename has a known stack, written
@@ -21,8 +21,8 @@ import pytest
 
 from conftest import ROOT
 
-from fsaudit.tracing import cpython
-from fsaudit.tracing.cpython import PY_FILE_MAX, PyCodes, addr2line
+from fsaudit.tracing.stacks import cpython
+from fsaudit.tracing.stacks.cpython import PY_FILE_MAX, PyCodes, addr2line
 from fsaudit.tracing.record import EV_PYCODE, PATH_LEN, Record
 
 PYTHON311 = "/usr/bin/python3.11"
@@ -217,6 +217,27 @@ int main(void) {{
     out = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.splitlines()
     assert [line.split() for line in out[:-1]] == [[name, value] for name, value, _ in defines]
     assert out[-1] == f"kind {7 << 2} compact {0x20} ascii {0x40}"
+
+
+@pytest.mark.skipif(not shutil.which("cc"), reason="no C compiler")
+def test_cpython_py_has_the_constants_of_the_header(tmp_path):
+    """Each PY_* constant of stacks/cpython.py is the #define of its name in
+    probes/cpython.h, BUILD_ID_LEN is struct py_build_id's size, and the auxv
+    and note types are <elf.h>'s: the header's defines and struct compiled."""
+    text = HEADER.read_text()
+    defines = "\n".join(re.findall(r"^#define .*$", text, re.M))
+    build_id = re.search(r"^struct py_build_id \{$.*?^\};$", text, re.M | re.S).group(0)
+    names = sorted(name for name, value in vars(cpython).items() if name.startswith("PY_") and isinstance(value, int))
+    assert {"PY_LAYOUT_311", "PY_LAYOUT_PENDING", "PY_FILE_MAX", "PY_QUAL_MAX"} <= set(names)
+    expressions = {**{name: name for name in names}, "BUILD_ID_LEN": "sizeof(struct py_build_id)",
+                   "AT_PHDR": "AT_PHDR", "AT_PHNUM": "AT_PHNUM", "NT_GNU_BUILD_ID": "NT_GNU_BUILD_ID"}
+    prints = "".join(f'    printf("%lld\\n", (long long)({expression}));\n' for expression in expressions.values())
+    source = tmp_path / "constants.c"
+    source.write_text(f"#include <elf.h>\n#include <stdio.h>\ntypedef unsigned char u8;\n{defines}\n{build_id}\n"
+                      f"int main(void) {{\n{prints}    return 0;\n}}\n")
+    subprocess.run(["cc", "-o", tmp_path / "constants", source], check=True)
+    out = subprocess.run([tmp_path / "constants"], capture_output=True, text=True, check=True).stdout.split()
+    assert {name: getattr(cpython, name) for name in expressions} == dict(zip(expressions, map(int, out)))
 
 
 @functools.cache

@@ -1,4 +1,4 @@
-"""tracing/elf.py, the one ELF reader of runtimes, cpython and stacks,
+"""tracing/elf.py, the one ELF reader of runtimes, stacks.cpython and stacks.native,
 against binutils' readelf on binaries of this host."""
 
 from __future__ import annotations

@@ -5,12 +5,16 @@ program coped."""
 from __future__ import annotations
 
 import json
+import re
+import shutil
+import subprocess
 import sys
 
 import pytest
 
-from conftest import PROGRAMS, fsaudit
-from fsaudit.tracing.inject import InjectionError, parse_injection
+from conftest import PROGRAMS, ROOT, fsaudit
+from fsaudit.tracing.inject import PATH_ARGS, InjectionError, parse_injection
+from fsaudit.tracing.syscalls import SYSCALLS
 
 ERROR_RULES = {"FS201", "FS202", "FS203", "FS204"}
 
@@ -146,3 +150,21 @@ def test_path_taking_calls_are_read_from_the_callers_memory(trace, tmp_path):
     opens = [e for e in traced.of("openat") if e["path"] == str(tmp_path / "secret.txt")]
     assert [(e["ret"], e.get("injected")) for e in opens] == [("EACCES", True)]
     assert [i["fired"] for i in traced.report["target"]["injections"]] == [1, 1]
+
+
+@pytest.mark.skipif(not shutil.which("cc"), reason="no C compiler")
+def test_path_args_are_the_probe_s(tmp_path):
+    """PATH_ARGS says what the probe's path_args() says, syscall by syscall:
+    the function compiled as it is in probes/fsaudit.c, asked for every
+    traced syscall (its 0xf and 0xff: no such argument)."""
+    source = (ROOT / "fsaudit" / "tracing" / "probes" / "fsaudit.c").read_text()
+    function = re.search(r"^static __always_inline int path_args\(s64 nr\) \{$.*?^\}$", source, re.M | re.S)
+    names = list(SYSCALLS.values())
+    program = tmp_path / "path_args.c"
+    calls = "".join(f'    printf("%d\\n", path_args(__NR_{name}));\n' for name in names)
+    program.write_text("#include <stdio.h>\n#include <asm/unistd_64.h>\ntypedef long long s64;\n"
+                       f"{function.group(0)}\nint main(void) {{\n{calls}    return 0;\n}}\n")
+    subprocess.run(["cc", "-o", tmp_path / "path_args", program], check=True)
+    out = subprocess.run([tmp_path / "path_args"], capture_output=True, text=True, check=True).stdout.split()
+    probe = {name: tuple(i if i < 6 else None for i in (int(pa) >> 4, int(pa) & 0xF)) for name, pa in zip(names, out)}
+    assert {name: args for name, args in probe.items() if args != (None, None)} == PATH_ARGS

@@ -20,7 +20,7 @@ from conftest import ROOT
 from fsaudit.tracing import record
 from fsaudit.tracing.record import (EV_WRITE_RUN, PATH_INDEX, PATH_LEN, PY_FRAMES, RECORD_FIELDS,
                                     STACK_WORDS, Record, RecordLayout)
-from fsaudit.tracing.resolver import Fd, Process, Resolver
+from fsaudit.tracing.resolve import Fd, Process, Resolver
 from fsaudit.tracing.ringbuf import Backlog
 from fsaudit.tracing.tracer import _kernel_order
 

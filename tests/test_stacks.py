@@ -167,6 +167,6 @@ def test_attach_to_cpython_gets_python_frames(bpf, tmp_path):
     (bytes.fromhex("ff 50"), False),                      # call [rax+disp8] cut short
 ])
 def test_a_return_address_follows_a_call_instruction(code, is_call):
-    from fsaudit.tracing.stacks import follows_call
+    from fsaudit.tracing.stacks.native import follows_call
 
     assert follows_call(b"\x90" * 7 + code) is is_call

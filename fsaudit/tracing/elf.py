@@ -1,9 +1,10 @@
 """The one ELF reader: ELF64 little-endian files (x86-64 Linux), with the standard library.
 
 Used for a program's runtime (runtimes), the CPython executables the probe
-reads frames of (cpython) and the symbols of captured stacks (stacks). Reads
-what they need, no more: the header, program headers, sections, the dynamic
-section's DT_NEEDED names and symbols, each as the raw tuple of its struct.
+reads frames of (stacks.cpython) and the symbols of captured stacks
+(stacks.native). Reads what they need, no more: the header, program headers,
+sections, the dynamic section's DT_NEEDED names and symbols, each as the raw
+tuple of its struct.
 Damaged files raise struct.error, IndexError or ValueError.
 """
 

@@ -36,7 +36,7 @@ SYSCALL_NUMBERS = {name: nr for nr, name in SYSCALLS.items()}
 # Process-lifecycle calls cannot be failed meaningfully (the tracer follows them).
 NOT_INJECTABLE = frozenset({"clone", "clone3", "fork", "vfork"})
 
-# Arguments that are path strings, as in probes/fsaudit.c path_args().
+# Arguments that are path strings, as in probes/fsaudit.c path_args() (tests/test_inject.py compares them).
 PATH_ARGS = {
     "open": (0, None), "creat": (0, None), "truncate": (0, None), "unlink": (0, None),
     "mkdir": (0, None), "rmdir": (0, None), "chdir": (0, None), "mknod": (0, None),

@@ -16,11 +16,11 @@ from typing import Callable
 from .attach_tree import (AttachError, Pinned, children, pin_child, read_running, read_stat,
                           tgid_of, unseen_warning)
 from .record import ARG_FIELDS, EV_WRITE_RUN, PY_FRAMES, InjectedRecord, Record, RecordLayout
-from .resolver import Fd, Process, Resolver, kind_of_link
+from .resolve import Fd, Process, Resolver, kind_of_link
 from .syscalls import O_CLOEXEC, open_flag_names
-from .cpython import PROBES, attach_process, inline_headers, register_images
+from .stacks.cpython import PROBES, attach_process, inline_headers, register_images
 from .ringbuf import Backlog, RingReader
-from .stacks import AddressSpace, Symbolizer
+from .stacks.native import AddressSpace, Symbolizer
 
 PROBE_SOURCE = PROBES / "fsaudit.c"
 DEFAULT_RINGBUF_PAGES = 4096          # 16 MiB: ~150 000 records (96 bytes plus their paths)
@@ -99,7 +99,7 @@ class Tracer:
         try:
             from bcc import BPF
         except ImportError as exc:
-            raise TracerError(f"cannot import bcc ({exc}); run `make setup` or `fsaudit doctor`") from None
+            raise TracerError(f"cannot import bcc ({exc}); `fsaudit doctor` says how to install it") from None
         try:
             cflags = [f"-DRINGBUF_PAGES={ringbuf_pages}", "-w"] + (["-DSTACKS"] if stacks else [])
             if exit_says_group_dead():

@@ -2,12 +2,12 @@
 //
 // Included by fsaudit.c (with -DSTACKS) after its maps, reserve()/submit()
 // and current_epoch(); bcc rewrites its map syntax in the main
-// source only, so the tracer pastes this header in (cpython.inline_headers).
+// source only, so the tracer pastes this header in (stacks/cpython.py, inline_headers).
 // Everything is read here, at syscall time:
 // user space sees events tens of milliseconds late, when the process may be
 // gone. A stack is code object addresses plus instruction indexes; each code
 // object's names and line table cross once per process image as EV_PYCODE
-// events, and fsaudit/tracing/cpython.py turns the pair into "qualname (file:line)".
+// events, and fsaudit/tracing/stacks/cpython.py turns the pair into "qualname (file:line)".
 //
 // Only CPython 3.11 executables that export _PyRuntime (libpython linked in)
 // and that user space registered in py_images by GNU build-id get frames;
@@ -107,7 +107,7 @@ struct py_scratch {
     u32 depth;                    // frames in codes so far
 };
 
-// Filled by fsaudit/tracing/cpython.py: build-id -> CPython image.
+// Filled by fsaudit/tracing/stacks/cpython.py: build-id -> CPython image.
 BPF_HASH(py_images, struct py_build_id, struct py_image, 64);
 BPF_HASH(py_procs, u32, struct py_proc, 65536);
 // Code objects already shipped: key -> fingerprint of the code object, so

@@ -28,8 +28,8 @@ import struct
 import subprocess
 from dataclasses import dataclass, field
 
-from .elf import PT_INTERP, PT_LOAD, SHN_UNDEF, SHT_NOBITS, STT_FUNC, STT_GNU_IFUNC, SYMBOL, Elf, is_elf64_le
-from .record import STACK_SCAN
+from ..elf import PT_INTERP, PT_LOAD, SHN_UNDEF, SHT_NOBITS, STT_FUNC, STT_GNU_IFUNC, SYMBOL, Elf, is_elf64_le
+from ..record import STACK_SCAN
 
 MAX_FRAMES = 16
 # Frames below the program's own entry: nobody's code to fix.

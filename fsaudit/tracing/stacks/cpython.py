@@ -24,16 +24,17 @@ import struct
 import time
 from typing import Iterable, Iterator
 
-from .elf import ELF_MAGIC, PT_NOTE, PT_PHDR, Elf, is_elf64_le
-from .record import Record
+from ..elf import ELF_MAGIC, PT_NOTE, PT_PHDR, Elf, is_elf64_le
+from ..record import Record
 
+# PY_*, BUILD_ID_LEN: probes/cpython.h's; AT_*, NT_*: <elf.h>'s (tests/test_cpython_frames.py compares them).
 PY_LAYOUT_311 = 1             # the one layout probes/cpython.h knows
 PY_FILE_MAX, PY_QUAL_MAX = 176, 76   # bytes of co_filename / co_qualname shipped (probes/cpython.h)
 NT_GNU_BUILD_ID = 3
 BUILD_ID_LEN = 20             # struct py_build_id
 _CODECS = {1: "latin-1", 2: "utf-16-le", 4: "utf-32-le"}   # PyUnicode kinds
-# The probe sources are package data: an installed wheel traces as a checkout does.
-PROBES = importlib.resources.files(__package__) / "probes"
+# The probe sources are package data (of fsaudit.tracing): an installed wheel traces as a checkout does.
+PROBES = importlib.resources.files("fsaudit.tracing") / "probes"
 _LOCAL_INCLUDE = re.compile(r'^#include "(\w+\.h)"$', re.MULTILINE)
 
 

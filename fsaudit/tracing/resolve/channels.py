@@ -1,0 +1,48 @@
+"""Decoders of the calls on fds that are not files: sockets, pipes, and the
+kernel's asynchronous I/O (io_uring_setup, io_submit)."""
+
+from __future__ import annotations
+
+from .fdtable import Fd, ProcessTable, s32
+
+
+class ChannelDecoders(ProcessTable):
+    """socket, accept, accept4, socketpair, pipe, pipe2, sendto, sendmsg, sendmmsg, io_uring_setup, io_submit."""
+
+    def _new_fd(self, proc, event, ok, ret, kind):
+        if ok:
+            proc.fds[ret] = Fd(f"{kind}:{ret}", kind)
+            event["fd"] = ret
+
+    def _on_socket(self, proc, event, ok, ret, a, path, path2, out):
+        self._new_fd(proc, event, ok, ret, "socket")
+
+    _on_accept = _on_accept4 = _on_socket
+
+    def _on_io_uring_setup(self, proc, event, ok, ret, a, path, path2, out):
+        self._new_fd(proc, event, ok, ret, "anon")
+
+    def _on_io_submit(self, proc, event, ok, ret, a, path, path2, out):
+        event["ctx"] = a[0]
+
+    def _fd_pair(self, proc, event, ok, pair, kind):
+        """pipe/socketpair: the probe read the two new fds from user memory."""
+        if ok:
+            fds = [s32(pair), s32(pair >> 32)]
+            for fd in fds:
+                proc.fds[fd] = Fd(f"{kind}:{fd}", kind)
+            event["fds"] = fds
+
+    def _on_pipe(self, proc, event, ok, ret, a, path, path2, out):
+        self._fd_pair(proc, event, ok, a[5], "pipe")
+
+    _on_pipe2 = _on_pipe
+
+    def _on_socketpair(self, proc, event, ok, ret, a, path, path2, out):
+        self._fd_pair(proc, event, ok, a[5], "socket")
+
+    def _on_sendto(self, proc, event, ok, ret, a, path, path2, out):
+        entry = self._fd(proc, s32(a[0]), event["tid"], event["t"], out)
+        event.update(fd=s32(a[0]), kind=entry.kind)
+
+    _on_sendmsg = _on_sendmmsg = _on_sendto

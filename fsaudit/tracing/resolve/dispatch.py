@@ -1,0 +1,183 @@
+"""Resolver: raw kernel records in kernel order, resolved event dicts out.
+
+The process events (write runs, fork, exec, exit, stdio_lost, and with
+--stacks the auxiliary vector and Python code objects) are decoded here; every
+syscall by its family's `_on_<name>` decoder (files, data, namespace,
+channels), looked up once per record in a table built at start.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from ..record import (
+    EV_AUXV, EV_EXEC, EV_EXIT, EV_FORK, EV_PYCODE, EV_STDIO_LOST, EV_WRITE_RUN, PY_FRAMES, RECORD_FIELDS,
+    STACK_WORDS, InjectedRecord, Record, decode_path,
+)
+from ..runtimes import Image
+from ..stacks.cpython import PyCodes
+from ..stacks.native import AddressSpace, Symbolizer
+from ..syscalls import CLONE_FILES, O_CLOEXEC, SYSCALLS, ret_value
+from .channels import ChannelDecoders
+from .data import DataDecoders
+from .fdtable import Fd, Process, s32
+from .files import FileDecoders
+from .namespace import NamespaceDecoders
+
+# What the dynamic loader does after exec, before the program's own code runs
+# (read-only opens, maps, closes): a runtime is decided at the first call that is not.
+LOADER_SYSCALLS = frozenset({"open", "openat", "openat2", "mmap", "munmap", "close"})
+
+
+def _loader_like(event: dict) -> bool:
+    name = event["syscall"]
+    if name not in LOADER_SYSCALLS:
+        return False
+    flags = event.get("flags", ())
+    return not name.startswith("open") or (flags[:1] == ["O_RDONLY"] and "O_CREAT" not in flags)
+
+
+class Resolver(FileDecoders, DataDecoders, NamespaceDecoders, ChannelDecoders):
+    """Stateful: feed raw records in kernel order, get resolved event dicts back."""
+
+    def __init__(self, t0_ns: int, symbolizer: Symbolizer | None = None) -> None:
+        self.t0_ns = t0_ns
+        self.symbolizer = symbolizer
+        self.pycodes = PyCodes() if symbolizer else None
+        self.realtime_offset_ns = time.time_ns() - time.monotonic_ns()
+        self._entry_ns = 0   # entry time of the syscall being resolved
+        # nr -> (name, decoder or None), built once: the per-event path does one lookup.
+        self._decoders = {nr: (name, getattr(self, "_on_" + name, None)) for nr, name in SYSCALLS.items()}
+        self.procs: dict[int, Process] = {}
+
+    def _t(self, ns: int) -> float:
+        return round((ns - self.t0_ns) / 1e9, 6)
+
+    def _stack(self, proc: Process, stack: tuple, event: dict) -> None:
+        """--stacks: the record's user stack, symbolized, as the event's `stack`.
+        A CPython process's Python frames replace the interpreter's own: the
+        native frames are kept down to the first one in the executable."""
+        if proc.space is None or not any(stack):
+            return
+        words, py_code = stack[:STACK_WORDS], stack[STACK_WORDS:STACK_WORDS + PY_FRAMES]
+        python = self.pycodes.frames(proc.pid, py_code, stack[STACK_WORDS + PY_FRAMES:]) if py_code[0] else []
+        until = proc.image.exe if python and proc.image else None
+        frames = self.symbolizer.frames(proc.pid, proc.space, words, until=until) + python
+        if frames:
+            event["stack"] = frames
+
+    def _auxv(self, proc: Process, entry: int, base: int) -> None:
+        """Where exec put the program (AT_ENTRY, against its ELF entry) and its loader (AT_BASE)."""
+        proc.space = AddressSpace()
+        exe = proc.image.exe if proc.image else None
+        image = self.symbolizer.image(exe) if exe else None
+        if image is None:
+            return
+        proc.space.map_image(image, entry - image.entry)
+        loader = self.symbolizer.image(image.interp) if image.interp and base else None
+        if loader is not None:
+            proc.space.map_image(loader, base)
+
+    def announce_running(self, pid: int, t: float) -> list[dict]:
+        """The runtime of a process traced from the middle of its life (attach),
+        whose libraries are all mapped already."""
+        proc = self.process(pid)
+        proc.image = Image.running(pid)
+        out: list[dict] = []
+        self._runtime(proc, pid, t, out)
+        return out
+
+    def resolve(self, rec: tuple) -> list[dict]:
+        """One raw record -> zero or more resolved events (inherit events first)."""
+        stack = None
+        if len(rec) > RECORD_FIELDS:
+            stack, rec = rec[RECORD_FIELDS:], rec[:RECORD_FIELDS]
+        # Record's fields, in its order: unpacking names them at the least cost (tests/test_ringbuf.py).
+        ts, ts_first, pid, tid, nr, _epoch, ret, a0, a1, a2, a3, a4, a5, raw1, raw2 = rec
+        out: list[dict] = []
+        t = self._t(ts)
+        proc = self.process(pid)
+        if nr == EV_AUXV:
+            self._auxv(proc, a0, a1)
+            return out
+        if nr == EV_PYCODE:
+            self.pycodes.add(pid, Record._make(rec))
+            return out
+        pending_runtime = proc.image is not None and not proc.image.decided
+        if pending_runtime and nr in (EV_WRITE_RUN, EV_FORK, EV_STDIO_LOST, EV_EXIT):
+            self._runtime(proc, tid, t, out)    # none of these is the dynamic loader's doing
+        if nr == EV_WRITE_RUN:
+            fd = s32(a0)
+            entry = self._fd(proc, fd, tid, t, out)
+            event = {"t": t, "pid": pid, "tid": tid, "syscall": "write", "fd": fd,
+                     "path": entry.path, "kind": entry.kind, "calls": a1, "bytes": a2,
+                     "size_max": a3, "t_first": self._t(ts_first), "ret": a2}
+            self._fd_modes(entry, event)
+            if stack:
+                self._stack(proc, stack, event)
+            out.append(event)
+            return out
+        if nr == EV_FORK:
+            child = self.procs[a0] = Process(a0, proc.cwd)
+            child.fds = proc.fds if a1 & CLONE_FILES else {k: Fd(v.path, v.kind, v.flags) for k, v in proc.fds.items()}
+            child.maps = dict(proc.maps)
+            child.image = proc.image.copy() if proc.image else None
+            child.space = proc.space.copy() if proc.space else None
+            if self.pycodes:
+                self.pycodes.fork(pid, a0)
+            out.append({"t": t, "pid": pid, "tid": tid, "syscall": "fork", "child": a0, "flags": a1, "ret": a0})
+            return out
+        if nr == EV_EXEC:
+            proc.fds = {k: v for k, v in proc.fds.items() if not v.flags & O_CLOEXEC}
+            proc.maps = {}
+            if proc.space is not None:
+                proc.space = AddressSpace()      # until the new image's auxiliary vector
+                self.pycodes.forget(pid)
+            path = os.path.normpath(os.path.join(proc.cwd, decode_path(raw1)))
+            proc.image = Image.at_exec(pid, path)
+            event = {"t": t, "pid": pid, "tid": tid, "syscall": "exec", "path": path, "ret": 0}
+            if a0 != tid:   # a thread other than the main one exec'd: it now has the process's id
+                event["old_tid"] = a0
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    event["argv"] = [os.fsdecode(a) for a in f.read().split(b"\0")[:-1]]
+            except OSError:
+                pass
+            out.append(event)
+            return out
+        if nr == EV_STDIO_LOST:
+            fd = s32(a0)
+            entry = self._fd(proc, fd, tid, t, out)
+            out.append({"t": t, "pid": pid, "tid": tid, "syscall": "stdio_lost", "fd": fd, "path": entry.path,
+                        "kind": entry.kind, "bytes": a1, "file_ptr": a2, "ret": 0})
+            return out
+        if nr == EV_EXIT:
+            code, sig = ret & 0xFF, (ret >> 8) & 0xFF
+            out.append({"t": t, "pid": pid, "tid": tid, "syscall": "exit",
+                        "code": None if sig else code, "signal": sig or None, "ret": 0})
+            self.procs.pop(pid, None)
+            if self.pycodes:
+                self.pycodes.forget(pid)
+            return out
+        name, handler = self._decoders.get(nr, (str(nr), None))
+        if name in ("clone", "clone3", "fork", "vfork"):
+            if pending_runtime:
+                self._runtime(proc, tid, t, out)
+            return out   # the fork event already says it; only their flags were needed
+        event = {"t": t, "pid": pid, "tid": tid, "syscall": name, "ret": ret_value(ret)}
+        if rec.__class__ is InjectedRecord:
+            event["injected"] = True
+            event["injection"] = rec.injection
+        self._entry_ns = ts_first
+        ok = ret >= 0
+        if handler is not None:
+            handler(proc, event, ok, ret, (a0, a1, a2, a3, a4, a5), decode_path(raw1), decode_path(raw2), out)
+        if name in ("fsync", "fdatasync"):
+            event["latency_us"] = (ts - ts_first) // 1000
+        if stack:
+            self._stack(proc, stack, event)
+        if pending_runtime and not _loader_like(event):
+            self._runtime(proc, tid, t, out)
+        out.append(event)
+        return out

@@ -1,0 +1,116 @@
+"""What resolving keeps per process: its fd table, cwd, mappings and image.
+
+ProcessTable is the base of Resolver and of each decoder family: the process
+table and the lookups every decoder shares. Fds never seen opened (inherited
+before tracing began) are read once from /proc and announced with an
+`inherit` event, so that the log replays without /proc.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field
+
+from ..runtimes import Image
+from ..stacks.native import AddressSpace, Symbolizer
+from ..syscalls import AT_FDCWD, O_DIRECT, O_DSYNC
+
+
+@dataclass
+class Fd:
+    path: str
+    kind: str            # file, dir, socket, pipe, tty, anon, unknown
+    flags: int = 0
+
+
+@dataclass
+class Process:
+    pid: int
+    cwd: str
+    fds: dict[int, Fd] = field(default_factory=dict)
+    maps: dict[int, tuple[int, str]] = field(default_factory=dict)   # addr -> (length, path)
+    image: Image | None = None      # the program exec'd under tracing, for its runtime
+    space: AddressSpace | None = None   # --stacks: its executable mappings
+
+
+def kind_of_link(target: str) -> str:
+    if target.startswith("socket:"):
+        return "socket"
+    if target.startswith("pipe:"):
+        return "pipe"
+    if target.startswith("anon_inode:") or target.startswith("/memfd:"):
+        return "anon"
+    if target.startswith("/dev/pts/") or target.startswith("/dev/tty"):
+        return "tty"
+    if target.startswith("/"):
+        try:
+            mode = os.stat(target).st_mode
+        except OSError:
+            return "file"
+        return "dir" if stat.S_ISDIR(mode) else "file" if stat.S_ISREG(mode) else "other"
+    return "unknown"
+
+
+def s32(value: int) -> int:
+    """An int argument (an fd, a dirfd) from the u64 the probe ships it in."""
+    value &= 0xFFFFFFFF
+    return value - (1 << 32) if value & 0x80000000 else value
+
+
+class ProcessTable:
+    """Every traced process by pid; Resolver sets both attributes."""
+
+    procs: dict[int, Process]
+    symbolizer: Symbolizer | None
+
+    def process(self, pid: int) -> Process:
+        proc = self.procs.get(pid)
+        if proc is None:
+            try:
+                cwd = os.readlink(f"/proc/{pid}/cwd")
+            except OSError:
+                cwd = "/"
+            proc = self.procs[pid] = Process(pid, cwd)
+            if self.symbolizer:
+                proc.space = AddressSpace.from_proc(pid)
+        return proc
+
+    def _runtime(self, proc: Process, tid: int, t: float, out: list[dict]) -> None:
+        """A `runtime` event when the process image's runtime is first known (at its
+        first call past the dynamic loader) or changes (a signature library dlopen'ed)."""
+        runtime = proc.image.decide()
+        if runtime is not None:
+            out.append({"t": t, "pid": proc.pid, "tid": tid, "syscall": "runtime", **runtime.fields(), "ret": 0})
+
+    def _fd(self, proc: Process, fd: int, tid: int, t: float, out: list[dict]) -> Fd:
+        """The fd's entry, reading it once from /proc when it predates tracing."""
+        entry = proc.fds.get(fd)
+        if entry is None:
+            try:
+                target = os.readlink(f"/proc/{proc.pid}/fd/{fd}")
+                kind = kind_of_link(target)
+            except OSError:
+                target, kind = f"fd:{fd}", "unknown"
+            entry = proc.fds[fd] = Fd(target, kind)
+            out.append({"t": t, "pid": proc.pid, "tid": tid, "syscall": "inherit", "fd": fd,
+                        "path": target, "kind": kind, "ret": 0})
+        return entry
+
+    def _abs(self, proc: Process, dirfd: int, path: str, tid: int, t: float, out: list[dict]) -> str:
+        if path.startswith("/"):
+            return os.path.normpath(path)
+        base = proc.cwd if dirfd == AT_FDCWD else self._fd(proc, dirfd, tid, t, out).path
+        return os.path.normpath(os.path.join(base, path))
+
+    def _fd_event(self, proc, event, fd, out) -> Fd:
+        entry = self._fd(proc, fd, event["tid"], event["t"], out)
+        event.update(fd=fd, path=entry.path, kind=entry.kind)
+        return entry
+
+    @staticmethod
+    def _fd_modes(entry: Fd, event: dict) -> None:
+        if entry.flags & O_DSYNC:   # O_SYNC includes it
+            event["o_sync"] = True
+        if entry.flags & O_DIRECT:
+            event["o_direct"] = True
