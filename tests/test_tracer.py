@@ -177,5 +177,5 @@ def test_doctor_reports_every_check(bpf):
     result = fsaudit("doctor")
     assert result.returncode == 0
     names = [line.split("]")[1].split(":")[0].strip() for line in result.stdout.splitlines()]
-    assert names == ["capabilities", "bcc", "kernel headers", "tracefs", "tracepoints",
+    assert names == ["kernel", "capabilities", "bcc", "kernel headers", "tracefs", "tracepoints",
                      "seccomp user notification", "binutils"]
