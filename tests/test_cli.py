@@ -1,5 +1,7 @@
 """Bad command lines: one line on stderr and exit status 2, never a traceback."""
 
+from pathlib import Path
+
 import pytest
 
 from conftest import fsaudit
@@ -29,3 +31,16 @@ def test_bare_fsaudit_is_the_usage_on_stderr_and_exit_2():
     assert "Usage:" in result.stderr and "doctor" in result.stderr
     assert not any(line.startswith("fsaudit:") for line in result.stderr.splitlines())    # no empty message
     assert "Traceback" not in result.stderr
+
+
+def test_a_rule_is_found_by_name_and_printed_as_its_page_off_a_terminal():
+    by_name, by_code = fsaudit("rules", "rename-unsynced-data"), fsaudit("rules", "fs101")
+    page = (Path(__file__).resolve().parent.parent / "fsaudit/analysis/rules/pages/FS101.md").read_text()
+    assert by_name.returncode == by_code.returncode == 0
+    assert by_name.stdout == by_code.stdout and by_name.stdout.startswith(page)
+    assert "\x1b[" not in by_name.stdout and "## Fix by runtime" in by_name.stdout
+
+
+def test_version():
+    result = fsaudit("--version")
+    assert result.returncode == 0 and result.stdout.startswith("fsaudit ") and "(fsaudit-ebpf)" in result.stdout

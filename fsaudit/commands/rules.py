@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import importlib.resources
+import sys
 from typing import Optional
 
 import typer
+from rich.console import Console
+from rich.markdown import Markdown
 
 from .common import EXIT_USAGE, fail
 
@@ -13,22 +16,26 @@ from .common import EXIT_USAGE, fail
 PAGES = importlib.resources.files("fsaudit.analysis.rules") / "pages"
 
 
-def command(code: Optional[str] = typer.Argument(None, help="A rule code such as FS101.")) -> None:
-    """List the rule catalogue, or print one rule's documentation."""
+def command(code: Optional[str] = typer.Argument(
+        None, help="A rule's code or name, such as FS101 or rename-unsynced-data.")) -> None:
+    """List the rule catalogue, or print one rule's documentation (as Markdown on a terminal)."""
+    from ..analysis.fixes import FIXES
     from ..analysis.rules import RULES, RULES_BY_CODE
 
     if code is None:
         for rule in RULES:
             typer.echo(f"{rule.code}  {rule.name:<30} {rule.severity:<8} {rule.summary}")
         return
-    rule = RULES_BY_CODE.get(code.upper())
+    rule = RULES_BY_CODE.get(code.upper()) or next((r for r in RULES if r.name == code.lower()), None)
     if rule is None:
         raise fail(f"unknown rule {code!r}; `fsaudit rules` lists them", EXIT_USAGE)
-    from ..analysis.fixes import FIXES
-
     doc = PAGES / f"{rule.code}.md"
-    typer.echo(doc.read_text() if doc.is_file() else f"{rule.code} {rule.name} ({rule.severity})\n\n{rule.summary}\n\nFix: {rule.fix}")
+    text = doc.read_text() if doc.is_file() else f"{rule.code} {rule.name} ({rule.severity})\n\n{rule.summary}\n\nFix: {rule.fix}\n"
     by_runtime = FIXES.get(rule.code)
     if by_runtime:
-        typer.echo("## Fix by runtime (the fix findings carry)\n")
-        typer.echo("\n".join(f"- {runtime}: {fix}" for runtime, fix in by_runtime.items()))
+        text += "\n## Fix by runtime (the fix findings carry)\n\n"
+        text += "\n".join(f"- {runtime}: {fix}" for runtime, fix in by_runtime.items()) + "\n"
+    if sys.stdout.isatty():
+        Console().print(Markdown(text))
+    else:
+        typer.echo(text, nl=False)
