@@ -17,11 +17,12 @@ from conftest import fsaudit
 
 NOBODY = pwd.getpwnam("nobody").pw_uid
 REASON = "scratch files, rewritten on every start"
-# Hides both FS101 findings of the recording (fs101/a.tmp and dirfd/sub/t.tmp).
+# Hides both FS101 findings of the recording (fs101/a.tmp and dirfd/sub/t.tmp), wherever
+# the file that says so is (the recording is in a directory of its own).
 SUPPRESS = f"""\
 [[suppress]]
 rule = "FS101"
-path = "*.tmp"
+path = "/**/*.tmp"
 reason = "{REASON}"
 
 [[suppress]]
@@ -112,7 +113,7 @@ def test_config_given_with_option_is_applied_whoever_owns_it(events, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert fs101(report) == [] and report["warnings"] == []
     assert report["config"] == {"path": str(path), "suppressed": [
-        {"rule": "FS101", "path": "*.tmp", "reason": REASON, "hidden": 2},
+        {"rule": "FS101", "path": "/**/*.tmp", "reason": REASON, "hidden": 2},
         {"rule": "FS102", "path": "/nowhere/*", "reason": "matches nothing", "hidden": 0}]}
 
 
@@ -123,7 +124,7 @@ def test_the_summary_and_the_report_name_the_config_applied(events, tmp_path):
     assert [s["hidden"] for s in report["config"]["suppressed"]] == [2, 0]
     lines = proc.stdout.splitlines()
     assert f"config: {path}" in lines
-    assert f"  suppressed FS101 on *.tmp: 2 findings hidden ({REASON})" in lines
+    assert f"  suppressed FS101 on /**/*.tmp: 2 findings hidden ({REASON})" in lines
     assert "  suppressed FS102 on /nowhere/*: 0 findings hidden (matches nothing)" in lines
     # without a config file, the report says none applied, and the summary says nothing of it
     path.unlink()
