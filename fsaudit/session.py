@@ -129,9 +129,8 @@ class Session:
         exit_info = target.get("exit") or {}
         self.engine.finish(exit_info if exit_info else None)
         for glob in self.engine.scope.unmatched():
-            if glob.origin == "--path":     # a config file's `path` may be meant for other programs too
-                relative = "" if glob.startswith("/") else f" (relative to {glob.base})"
-                self.warn(f"--path {glob!r} matched nothing in this run{relative}")
+            relative = "" if glob.startswith("/") else f" (relative to {glob.base})"
+            self.warn(f"--path {glob!r} matched nothing in this run{relative}")
         if self.header.get("inject"):
             target = {**target, "injections": [_injection_outcome(spec, self.engine.injections_fired.get(spec, 0))
                                                for spec in self.header["inject"]]}

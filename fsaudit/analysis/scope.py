@@ -14,7 +14,9 @@ class Scope:
         include, exclude = Globs(include), Globs(exclude)
         self._included = include.match if include else None
         self._excluded = exclude.match if exclude else None
-        self._unmatched = [g for g in include.globs if not g.negated]
+        # A --path that matched nothing is a warning (a typo would read as "No findings");
+        # a config file's may be written for other programs too.
+        self._unmatched = [g for g in include.globs if g.origin == "--path" and not g.negated]
 
     def contains(self, path: str | None) -> bool:
         # Not cached: it runs when a path gets its FileState (which keeps the answer) and on
@@ -28,5 +30,5 @@ class Scope:
         return self._included is None or self._included(path)
 
     def unmatched(self) -> list[Glob]:
-        """The include globs (negations aside) that no path tested so far has matched."""
+        """The --path globs (negations aside) that no path tested so far has matched."""
         return list(self._unmatched)
