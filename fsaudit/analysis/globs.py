@@ -5,8 +5,8 @@ directory for a command-line option) or as an absolute path. It is rewritten as 
 pattern from the filesystem root and compiled by pathspec's GitIgnoreSpecPattern,
 the flavour that replicates git, so `*`, `?`, `[...]`, `**`, `dir/` and `!` mean
 what they mean in a .gitignore. A leading `/` makes a glob absolute rather than
-anchoring it to the base (an absolute path must be writable); `./name` anchors a
-single name to the base, as any glob with a `/` before its end already is.
+anchoring it to the base (fsaudit sees absolute paths, many outside any project);
+`./name` anchors a single name to the base, as a `/` before a glob's end does.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import os
 import re
 
 from pathspec.patterns.gitignore import GitIgnorePatternError
+# _DIR_MARK names the regex group of a match through a directory above the path: private
+# to pathspec, so tests/test_config.py checks Globs against GitIgnoreSpec itself.
 from pathspec.patterns.gitignore.spec import _DIR_MARK, GitIgnoreSpecPattern
 
 _SPECIAL = re.compile(r"([\\*?\[\]])")
@@ -46,7 +48,7 @@ class Glob(str):
                 body = f"{root}/**/{body}"
         try:
             pattern = GitIgnoreSpecPattern(body)
-        except (GitIgnorePatternError, ValueError):
+        except GitIgnorePatternError:
             pattern = None
         if pattern is None or pattern.regex is None:      # pathspec drops an unclosed [, as git does
             raise GlobError("not a glob that can match a path")
