@@ -128,6 +128,9 @@ class Session:
                 self.warn(f"the event log was not written: {failure}", now=False)
         exit_info = target.get("exit") or {}
         self.engine.finish(exit_info if exit_info else None)
+        for glob in self.engine.scope.unmatched():
+            relative = "" if glob.startswith("/") else f" (relative to {glob.base})"
+            self.warn(f"--path {glob!r} matched nothing in this run{relative}")
         if self.header.get("inject"):
             target = {**target, "injections": [_injection_outcome(spec, self.engine.injections_fired.get(spec, 0))
                                                for spec in self.header["inject"]]}

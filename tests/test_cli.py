@@ -1,5 +1,6 @@
 """Bad command lines: one line on stderr and exit status 2, never a traceback."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -44,3 +45,30 @@ def test_a_rule_is_found_by_name_and_printed_as_its_page_off_a_terminal():
 def test_version():
     result = fsaudit("--version")
     assert result.returncode == 0 and result.stdout.startswith("fsaudit ") and "(fsaudit-ebpf)" in result.stdout
+
+
+@pytest.fixture
+def empty_log(tmp_path):
+    """An event log of a run that did nothing."""
+    log = tmp_path / "empty.jsonl"
+    log.write_text('{"schema": "fsaudit.events/1", "mode": "run", "argv": ["true"]}\n'
+                   '{"trailer": "fsaudit.events/1", "events": 0}\n')
+    return log
+
+
+@pytest.mark.parametrize("option, says", [
+    (["--path", "!"], "--path '!': an empty glob matches nothing"),
+    (["--exclude", "/a/["], "--exclude '/a/[': not a glob that can match a path"),
+])
+def test_a_bad_glob_option_is_one_line_and_exit_2(empty_log, option, says):
+    result = fsaudit("report", str(empty_log), *option)
+    assert result.returncode == 2
+    assert result.stderr == f"fsaudit: configuration: {says}\n"
+
+
+def test_a_path_option_that_matched_nothing_is_a_warning_on_stderr_and_in_the_report(empty_log, tmp_path):
+    result = fsaudit("report", str(empty_log), "--path", "data/**", "--json", "r.json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    warning = f"--path 'data/**' matched nothing in this run (relative to {tmp_path})"
+    assert result.stderr == f"fsaudit: warning: {warning}\n"
+    assert json.loads((tmp_path / "r.json").read_text())["warnings"] == [warning]

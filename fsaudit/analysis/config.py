@@ -1,4 +1,5 @@
-"""fsaudit.toml / [tool.fsaudit]: rules on/off, severity overrides, scope, suppressions."""
+"""fsaudit.toml / [tool.fsaudit]: rules on/off, severity overrides, scope, suppressions and
+roles by glob; found as ruff finds its own (docs/config.md)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,15 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .globs import Glob, GlobError
+
 SEVERITY_NAMES = ("error", "warning", "info")
+ROLES = ("data", "log", "cache", "lock", "temp", "volatile", "stdio")     # rules.md, "role"
+# Looked for in each directory from the current one up, in this order: as ruff prefers
+# ruff.toml to a pyproject.toml in the same directory, and skips a pyproject.toml
+# that has no table of its own.
+CONFIG_NAMES = ("fsaudit.toml", "pyproject.toml")
+REPOSITORY_MARKERS = (".git", ".hg", ".svn")    # the search stops at a repository's root
 
 
 class ConfigError(Exception):
@@ -19,19 +28,29 @@ class ConfigError(Exception):
 @dataclass
 class Suppression:
     rule: str
-    path: str
+    path: str       # a glob: a Glob from a config file, a plain str is relative to the cwd
     reason: str
 
 
 @dataclass
 class EngineConfig:
+    # Globs (fsaudit.analysis.globs): Glob objects, or str relative to the current directory.
     include: list[str] = field(default_factory=list)
     exclude: list[str] = field(default_factory=list)
     disabled: set[str] = field(default_factory=set)
     severity: dict[str, str] = field(default_factory=dict)
     suppressions: list[Suppression] = field(default_factory=list)
+    roles: list[tuple[Glob, str]] = field(default_factory=list)    # in the order written
     path: str | None = None     # the file applied (absolute), None for the defaults
     warnings: list[str] = field(default_factory=list)   # files found but not applied, and why
+
+    def role_for(self, path: str) -> str | None:
+        """The role the configuration gives an absolute path: that of the last `roles`
+        glob naming it (or a directory above it), else None."""
+        for glob, role in reversed(self.roles):
+            if glob.match(path):
+                return role
+        return None
 
 
 def _string_list(table: dict, key: str, where: str) -> list[str]:
@@ -42,7 +61,7 @@ def _string_list(table: dict, key: str, where: str) -> list[str]:
 
 
 def _distrusted(path: Path) -> str | None:
-    """Why a config file found in the current directory is not applied, else None:
+    """Why a config file found by the search is not applied, else None:
     whoever can write it decides what fsaudit reports (one suppression turns a run
     with an error into "No findings")."""
     owners = {0, os.geteuid()}
@@ -61,35 +80,39 @@ def _distrusted(path: Path) -> str | None:
     return None
 
 
-def _find_default(warnings: list[str]) -> tuple[dict, str, str] | None:
-    """The settings of fsaudit.toml, else of pyproject.toml's [tool.fsaudit], in the
-    current directory: (table, its name for messages, the file's absolute path). A
-    file that is not to be trusted is skipped with a warning."""
-    for name in ("fsaudit.toml", "pyproject.toml"):
-        path = Path(name)
-        if not path.is_file():
-            continue
-        absolute = os.path.abspath(name)
-        distrust = _distrusted(path)
-        if distrust is None:
-            if name == "fsaudit.toml":
-                return _load(path), name, absolute
-            table = _tool_table(_load(path))
-            if table is not None:
-                return table, "pyproject.toml [tool.fsaudit]", absolute
-        elif name == "fsaudit.toml" or _configures_fsaudit(path):
-            warnings.append(f"{absolute} not applied: {distrust} (--config {absolute} applies it)")
+def _discover(warnings: list[str]) -> tuple[dict, str, str] | None:
+    """The settings of the nearest fsaudit.toml, or pyproject.toml with [tool.fsaudit], in
+    the current directory or its parents up to a repository's root: (table, its name for
+    messages, the file's absolute path). A file that is not to be trusted is skipped with
+    a warning, and the search goes on."""
+    cwd = Path(os.getcwd())
+    for directory in (cwd, *cwd.parents):
+        for name in CONFIG_NAMES:
+            path = directory / name
+            if not path.is_file():
+                continue
+            distrust = _distrusted(path)
+            if distrust is None:
+                if name == "fsaudit.toml":
+                    return _load(path), str(path), str(path)
+                table = _tool_table(_load(path), path)
+                if table is not None:
+                    return table, f"{path} [tool.fsaudit]", str(path)
+            elif name == "fsaudit.toml" or _configures_fsaudit(path):
+                warnings.append(f"{path} not applied: {distrust} (--config {path} applies it)")
+        if any(os.path.lexists(directory / marker) for marker in REPOSITORY_MARKERS):
+            return None
     return None
 
 
-def _tool_table(document: dict) -> dict | None:
+def _tool_table(document: dict, path: Path) -> dict | None:
     tool = document.get("tool", {})
     if not isinstance(tool, dict):
-        raise ConfigError("pyproject.toml: tool must be a table")
+        raise ConfigError(f"{path}: tool must be a table")
     if "fsaudit" not in tool:
         return None
     if not isinstance(tool["fsaudit"], dict):
-        raise ConfigError("pyproject.toml: tool.fsaudit must be a table")
+        raise ConfigError(f"{path}: tool.fsaudit must be a table")
     return tool["fsaudit"]
 
 
@@ -111,20 +134,56 @@ def _load(path: Path) -> dict:
         raise ConfigError(f"{path}: {exc}") from None
 
 
+def _given(path: Path) -> tuple[dict, str, str]:
+    """The settings of the file --config names (whoever owns it: the user chose it); of a
+    pyproject.toml, its [tool.fsaudit] table."""
+    document = _load(path)
+    if path.name != "pyproject.toml":
+        return document, str(path), os.path.abspath(path)
+    table = _tool_table(document, path)
+    if table is None:
+        raise ConfigError(f"{path}: no [tool.fsaudit] table")
+    return table, f"{path} [tool.fsaudit]", os.path.abspath(path)
+
+
+def _glob(text: str, base: str, origin: str, where: str | None = None, alone: bool = False) -> Glob:
+    """text as a Glob written at origin; where: the key to name in an error; alone: not in
+    a list, where a negation (which only takes out what an earlier glob names) is a mistake."""
+    where = where or origin
+    named = f"{where} {text!r}" if where.startswith("--") else f"{where}: {text!r}"
+    if alone and text.startswith("!"):
+        raise ConfigError(f"{named}: a negated glob on its own matches nothing")
+    try:
+        return Glob(text, base, origin)
+    except GlobError as exc:
+        raise ConfigError(f"{named}: {exc}") from None
+
+
+def _globs(texts: list[str], base: str, origin: str) -> list[Glob]:
+    return [_glob(text, base, origin, f"{origin}[{index}]") for index, text in enumerate(texts)]
+
+
 def load_config(path: Path | None, paths: list[str], excludes: list[str]) -> EngineConfig:
-    """The config file's settings, with command-line --path/--exclude added."""
+    """The config file's settings, with command-line --path/--exclude added (after the
+    file's globs: a later glob decides, so `--path '!x'` can take out what the file names).
+    The file's relative globs start from its directory, the options' from the current one."""
     from .rules import RULES_BY_CODE
 
     warnings: list[str] = []
-    found = (_load(path), str(path), os.path.abspath(path)) if path else _find_default(warnings)
+    found = _given(path) if path else _discover(warnings)
     table, where, applied = found if found else ({}, "config", None)
-    known = {"path", "exclude", "disable", "severity", "suppress"}
+    known = {"path", "exclude", "disable", "severity", "suppress", "roles"}
     for key in table:
         if key not in known:
             raise ConfigError(f"{where}: unknown key {key!r} (known: {', '.join(sorted(known))})")
-    config = EngineConfig(include=_string_list(table, "path", where) + list(paths),
-                          exclude=_string_list(table, "exclude", where) + list(excludes),
-                          path=applied, warnings=warnings)
+    cwd = os.getcwd()
+    base = os.path.dirname(applied) if applied else cwd
+    config = EngineConfig(
+        include=(_globs(_string_list(table, "path", where), base, f"{where}.path")
+                 + [_glob(text, cwd, "--path") for text in paths]),
+        exclude=(_globs(_string_list(table, "exclude", where), base, f"{where}.exclude")
+                 + [_glob(text, cwd, "--exclude") for text in excludes]),
+        path=applied, warnings=warnings)
     for code in _string_list(table, "disable", where):
         if code not in RULES_BY_CODE:
             raise ConfigError(f"{where}.disable: unknown rule {code!r}")
@@ -150,5 +209,13 @@ def load_config(path: Path | None, paths: list[str], excludes: list[str]) -> Eng
                 raise ConfigError(f"{here}.{key} is required (a non-empty string)")
         if item["rule"] not in RULES_BY_CODE:
             raise ConfigError(f"{here}.rule: unknown rule {item['rule']!r}")
-        config.suppressions.append(Suppression(item["rule"], item["path"], item["reason"]))
+        glob = _glob(item["path"], base, f"{here}.path", alone=True)
+        config.suppressions.append(Suppression(item["rule"], glob, item["reason"]))
+    roles = table.get("roles", {})
+    if not isinstance(roles, dict):
+        raise ConfigError(f"{where}.roles must be a table of GLOB = \"{'|'.join(ROLES)}\"")
+    for text, role in roles.items():
+        if role not in ROLES:
+            raise ConfigError(f"{where}.roles.{text!r}: {role!r} is not a role ({', '.join(ROLES)})")
+        config.roles.append((_glob(text, base, f"{where}.roles", alone=True), role))
     return config

@@ -27,7 +27,8 @@ class Engine:
         for rule in self.rules:
             for syscall in rule.syscalls:
                 self._hooks.setdefault(syscall, []).append(rule.on_event)
-        self.in_scope = Scope(config.include, config.exclude).contains
+        self.scope = Scope(config.include, config.exclude)
+        self.in_scope = self.scope.contains
         self.root_pid = root_pid
         # The model, written by the transitions.
         self.files: dict[str, FileState | SettledFile] = {}

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
 
 from .config import EngineConfig
 from .fixes import fix_for, notes_for
+from .globs import as_glob
 from .rules import RULES_BY_CODE
 
 
@@ -54,7 +54,7 @@ def _stack(event: dict | None, evidence: list) -> list | None:
 
 class Findings:
     def __init__(self, config: EngineConfig, processes: dict) -> None:
-        self._suppressions = [(s.rule, s.path) for s in config.suppressions]
+        self._suppressions = [(s.rule, as_glob(s.path)) for s in config.suppressions]
         self._severity = dict(config.severity)
         self._processes = processes     # the engine's: a finding's runtime is its process's
         self._found: dict[tuple, Finding] = {}
@@ -82,7 +82,7 @@ class Findings:
             return
         if path:
             for index, (rule, glob) in enumerate(self._suppressions):
-                if rule == code and fnmatchcase(path, glob):
+                if rule == code and glob.match(path):
                     self._hidden[key] = index
                     return
         rule = RULES_BY_CODE[code]

@@ -24,9 +24,13 @@ ReportOutputOpt = typer.Option(None, "-o", "--output", metavar="PATH",
 FORMAT_CHOICES = " or ".join(SUMMARY_FORMATS)
 FormatOpt = typer.Option("text", "--format", help=f"The summary's form: {FORMAT_CHOICES}.")
 FailOnOpt = typer.Option("error", "--fail-on", help="Lowest severity that makes the exit status 1: error, warning, info, never.")
-PathOpt = typer.Option([], "--path", help="Only files matching this glob are in scope (repeatable).")
-ExcludeOpt = typer.Option([], "--exclude", help="Files matching this glob are out of scope (repeatable).")
-ConfigOpt = typer.Option(None, "--config", help="TOML configuration (default: fsaudit.toml or [tool.fsaudit]).")
+PathOpt = typer.Option([], "--path", help="Only files matching this glob are in scope (repeatable; "
+                                          "gitignore-style, relative to the current directory, or absolute).")
+ExcludeOpt = typer.Option([], "--exclude", help="Files matching this glob are out of scope (repeatable; "
+                                                "gitignore-style, relative to the current directory, or absolute).")
+ConfigOpt = typer.Option(None, "--config", help="TOML configuration (default: the nearest fsaudit.toml, or "
+                                                "pyproject.toml with [tool.fsaudit], in the current directory or "
+                                                "its parents, up to a repository's root; docs/config.md).")
 LiveOpt = typer.Option(None, "--live/--no-live",
                        help="The live terminal dashboard (default: on when stdout is a terminal).")
 StacksOpt = typer.Option(False, "--stacks/--no-stacks",
