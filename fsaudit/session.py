@@ -6,6 +6,7 @@ same findings as the live run that recorded it.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -136,7 +137,7 @@ class Session:
         report = build_report(self.engine, mode=self.mode, target=target,
                               started_at=self.started_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
                               duration_s=duration_s, tool_version=__version__,
-                              warnings=self.warnings, incomplete=self.incomplete_reasons)
+                              warnings=self.warnings, incomplete=self.incomplete_reasons, cwd=_cwd())
         opts = self.options
         for option, output in self._outputs.items():
             fmt = FORMATS[opts.format] if option == "-o" else FILE_OPTIONS[option]
@@ -160,6 +161,14 @@ def _write(output: Output, write) -> str | None:
     except OutputError as exc:
         return str(exc)
     return None
+
+
+def _cwd() -> str | None:
+    """Where fsaudit runs (the summaries print paths under it relative), if it still exists."""
+    try:
+        return os.getcwd()
+    except OSError:
+        return None
 
 
 def _say(line: str) -> None:
