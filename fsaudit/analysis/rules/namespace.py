@@ -46,7 +46,7 @@ def _listed(names: list[str]) -> str:
     message never names one of several files as if it were all of them."""
     if len(names) == 1:
         return names[0]
-    if len(names) <= LISTED:
+    if len(names) <= LISTED + 1:         # "and 1 more" would take the place of the last
         return f"{', '.join(names[:-1])} and {names[-1]}"
     return f"{len(names)} names ({', '.join(names[:LISTED])} and {len(names) - LISTED} more)"
 
