@@ -20,7 +20,7 @@ from .eventlog import EventLogWriter
 from .tracing.inject import InjectionError, parse_injection
 from .outputs.outputfile import Output, OutputError, StandardStream, open_outputs
 from .outputs.printable import printable
-from .outputs.registry import FILE_OPTIONS, FORMATS, write
+from .outputs.registry import FILE_OPTIONS, FORMATS, summary_format, write
 from .outputs.report import build_report, exit_status
 
 SEVERITIES = ("error", "warning", "info", "never")
@@ -36,6 +36,7 @@ class OutputOptions:
     files: dict[str, str] = field(default_factory=dict)
     summary_path: str | None = None
     format: str = "text"
+    statistics: bool = False      # the summary counts findings per rule and group instead
     fail_on: str = "error"
     paths: list[str] = field(default_factory=list)
     excludes: list[str] = field(default_factory=list)
@@ -140,7 +141,7 @@ class Session:
                               warnings=self.warnings, incomplete=self.incomplete_reasons, cwd=_cwd())
         opts = self.options
         for option, output in self._outputs.items():
-            fmt = FORMATS[opts.format] if option == "-o" else FILE_OPTIONS[option]
+            fmt = summary_format(opts.format, opts.statistics) if option == "-o" else FILE_OPTIONS[option]
             failure = _write(output, lambda stream: write(fmt, report, opts.fail_on, stream))
             if failure:
                 failures.append(failure)

@@ -123,3 +123,20 @@ def code_frame(stack: list) -> str | None:
     """The program's own frame (fsaudit.analysis.grouping.own_frame), else the
     innermost frame that names a file and line."""
     return own_frame(stack) or next((frame for frame in stack if FRAME_LOCATION.match(frame)), None)
+
+
+def findings_by_group(report: dict) -> dict[str, list[dict]]:
+    """Each group's findings, by group id."""
+    members: dict[str, list[dict]] = {}
+    for finding in report["findings"]:
+        members.setdefault(finding["group"], []).append(finding)
+    return members
+
+
+def group_site(group: dict, members: list[dict]) -> str | None:
+    """Where a group's call was made: its call site, or for a group of one finding
+    whose stack names no code of the program's own, the frame its stack does name."""
+    if group["call_site"] or len(members) != 1 or not members[0]["stack"]:
+        return group["call_site"]
+    stack = members[0]["stack"]
+    return code_frame(stack) or stack[0]
