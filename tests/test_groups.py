@@ -255,3 +255,16 @@ def test_a_call_site_groups_across_directories_and_images():
     [result] = sarif["runs"][0]["results"]
     assert result["locations"][0]["physicalLocation"]["region"] == {"startLine": 3}
     assert len(result["relatedLocations"]) == 3
+
+
+def test_findings_without_a_path_group_by_image_and_count_processes():
+    s = Stream(argv=("app",))
+    s.ev("sync")
+    s.ev("fork", ret=101, child=101)
+    s.ev("sync", pid=101)
+    s.exit(0)
+    report = _report(s.events)
+    [group] = report["groups"]
+    assert (group["rule"], group["count"], group["files"], group["pattern"]) == ("FS304", 2, 0, None)
+    assert group["message"].endswith(": 2 processes by app")
+    assert render_text(report, "error").splitlines()[3].startswith("  FS304 whole-fs-sync [2 findings]: ")

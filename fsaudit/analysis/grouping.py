@@ -89,7 +89,7 @@ def _message(rule: str, findings: list[Finding], paths: list[str], call_site: st
         subject = f"{len({finding.pid for finding in findings})} processes"
     where = f" at {call_site}" if call_site else (f" in {pattern}" if len(paths) > 1 else "")
     by = f" by {os.path.basename(exe)}" if exe else ""
-    times = f" ({len(findings)} findings)" if len(findings) != len(paths) else ""
+    times = f" ({len(findings)} findings)" if paths and len(findings) != len(paths) else ""
     return f"{RULES_BY_CODE[rule].summary}: {subject}{where}{by}{times}"
 
 

@@ -90,8 +90,8 @@ def render_text(report: dict, fail_on: str) -> str:
                 times = members[0]["count"]
                 lines.append(f"{head}{f' (x{times})' if times > 1 else ''}: {show(group['message'])}")
             else:
-                lines.append(f"{head} [{plural(group['count'], 'finding')}, {plural(group['files'], 'file')}]: "
-                             f"{show(group['message'])}")
+                files = f", {plural(group['files'], 'file')}" if group["files"] else ""
+                lines.append(f"{head} [{plural(group['count'], 'finding')}{files}]: {show(group['message'])}")
                 if group["files"] > 1:
                     shown, more = examples(group)
                     lines.extend(f"    {show(path)}" for path in shown)
