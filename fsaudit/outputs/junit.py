@@ -24,8 +24,9 @@ def _case_name(group: dict) -> str:
     if group["files"] == 1:
         return group["paths"][0]
     subject = f"{group['files']} files" if group["files"] else "(process)"
-    where = f" at {group['call_site']}" if group["call_site"] else (f" in {group['pattern']}" if group["pattern"] else "")
-    return subject + where
+    if group["call_site"]:
+        return f"{subject} at {group['call_site']}"
+    return f"{subject} in {group['pattern']}" if group["pattern"] else subject
 
 
 def render_junit(report: dict, fail_on: str) -> str:

@@ -59,7 +59,8 @@ def _result(group: dict, members: list[dict], rule_index: dict) -> dict:
                   f"{group['rule']}:{group['call_site'] or group['pattern'] or group['exe'] or ''}")},
               "properties": {"group": group["id"], "count": group["count"], "files": group["files"],
                              "fix": printable(group["fix"]), "notes": [printable(note) for note in group["notes"]],
-                             "findings": [{"pid": f["pid"], "path": _text(f["path"]), "message": printable(f["message"]),
+                             "findings": [{"pid": f["pid"], "path": _text(f["path"]),
+                                           "message": printable(f["message"]),
                                            "count": f["count"], "runtime": _text(f["runtime"]),
                                            "evidence": [{key: _text(value) for key, value in event.items()}
                                                         for event in f["evidence"]]} for f in members]}}
