@@ -6,6 +6,7 @@ same findings as the live run that recorded it.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from .eventlog import EventLogWriter
 from .tracing.inject import InjectionError, parse_injection
 from .outputs.outputfile import Output, OutputError, StandardStream, open_outputs
 from .outputs.printable import printable
-from .outputs.registry import FILE_OPTIONS, FORMATS, write
+from .outputs.registry import FILE_OPTIONS, FORMATS, summary_format, write
 from .outputs.report import build_report, exit_status
 
 SEVERITIES = ("error", "warning", "info", "never")
@@ -35,6 +36,7 @@ class OutputOptions:
     files: dict[str, str] = field(default_factory=dict)
     summary_path: str | None = None
     format: str = "text"
+    statistics: bool = False      # the summary counts findings per rule and group instead
     fail_on: str = "error"
     paths: list[str] = field(default_factory=list)
     excludes: list[str] = field(default_factory=list)
@@ -139,10 +141,10 @@ class Session:
         report = build_report(self.engine, mode=self.mode, target=target,
                               started_at=self.started_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
                               duration_s=duration_s, tool_version=__version__,
-                              warnings=self.warnings, incomplete=self.incomplete_reasons)
+                              warnings=self.warnings, incomplete=self.incomplete_reasons, cwd=_cwd())
         opts = self.options
         for option, output in self._outputs.items():
-            fmt = FORMATS[opts.format] if option == "-o" else FILE_OPTIONS[option]
+            fmt = summary_format(opts.format, opts.statistics) if option == "-o" else FILE_OPTIONS[option]
             failure = _write(output, lambda stream: write(fmt, report, opts.fail_on, stream))
             if failure:
                 failures.append(failure)
@@ -163,6 +165,14 @@ def _write(output: Output, write) -> str | None:
     except OutputError as exc:
         return str(exc)
     return None
+
+
+def _cwd() -> str | None:
+    """Where fsaudit runs (the summaries print paths under it relative), if it still exists."""
+    try:
+        return os.getcwd()
+    except OSError:
+        return None
 
 
 def _say(line: str) -> None:

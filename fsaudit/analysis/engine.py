@@ -12,6 +12,7 @@ import os.path
 
 from .config import EngineConfig
 from .findings import Finding, Findings
+from .grouping import Group, group_findings
 from .model import Counts, FileState, ProcessInfo, SettledFile
 from .rules import RULES
 from .scope import Scope
@@ -41,6 +42,7 @@ class Engine:
         self.pending_dirs: set[FileState] = set()       # directories with pending entries
         self.index = 0                                  # the current event's position in the stream
         self._findings = Findings(config, self.processes)
+        self.groups: list[Group] = []                   # the findings by cause, once finished
         self._pinned: set[FileState] = set()            # shown by the live view: never settled
         self._finished = False
 
@@ -110,6 +112,10 @@ class Engine:
         for finding in self._findings:
             if finding.runtime is None:
                 self._findings.apply_runtime(finding)
+        self.groups = group_findings(self.findings)
+        for group in self.groups:
+            for finding in group.findings:
+                finding.group = group.id
 
     @property
     def tree_exited_ok(self) -> bool:

@@ -29,6 +29,8 @@ class Finding:
     stack: list | None = None
     count: int = 1
     notes: list = field(default_factory=list)   # known runtime bugs that can explain it (fsaudit.fixes)
+    exe: str | None = None      # the process's program image when the finding was made (grouping)
+    group: str | None = None    # its group's id, once observation ended (fsaudit.analysis.grouping)
 
 
 EVIDENCE_KEYS = ("t", "pid", "tid", "syscall", "fd", "ret", "calls", "bytes")
@@ -86,11 +88,12 @@ class Findings:
                     self._hidden[key] = index
                     return
         rule = RULES_BY_CODE[code]
+        info = self._processes.get(pid)
         finding = self._found[key] = Finding(
             rule=code, name=rule.name, severity=self._severity.get(code, rule.severity),
             pid=pid, tid=event.get("tid", pid) if event else pid, path=path, target_path=target_path,
             message=message, evidence=_evidence(evidence), fix=rule.fix,
-            stack=_stack(event, evidence), count=count)
+            stack=_stack(event, evidence), count=count, exe=info.exe if info else None)
         self.apply_runtime(finding)
 
     def apply_runtime(self, finding: Finding) -> None:

@@ -16,7 +16,7 @@ class PendingEntries:
 
     first: dict
     last: dict
-    name: str
+    names: dict             # every name changed, in order (a dict as an ordered set)
     count: int = 1
     intent: bool = False
 

@@ -79,9 +79,10 @@ def pend(engine, directory: str, code: str, event: dict, name: str, intent: bool
     key = (code, event["pid"])
     entries = state.pending.get(key)
     if entries is None:
-        state.pending[key] = PendingEntries(event, event, name, intent=intent)
+        state.pending[key] = PendingEntries(event, event, {name: None}, intent=intent)
     else:
         entries.last = event
+        entries.names[name] = None
         entries.count += 1
         entries.intent = entries.intent or intent
 

@@ -23,6 +23,8 @@ ReportOutputOpt = typer.Option(None, "-o", "--output", metavar="PATH",
                                help="Write the summary here instead of stdout.")
 FORMAT_CHOICES = " or ".join(SUMMARY_FORMATS)
 FormatOpt = typer.Option("text", "--format", help=f"The summary's form: {FORMAT_CHOICES}.")
+StatisticsOpt = typer.Option(False, "--statistics", help="The summary counts findings per rule and per group "
+                             "instead of listing them.")
 FailOnOpt = typer.Option("error", "--fail-on", help="Lowest severity that makes the exit status 1: error, warning, info, never.")
 PathOpt = typer.Option([], "--path", help="Only files matching this glob are in scope (repeatable; "
                                           "gitignore-style, relative to the current directory, or absolute).")
@@ -44,11 +46,11 @@ def fail(message: str, code: int) -> "typer.Exit":
 
 def output_options(json_path: Optional[str], events: Optional[str], sarif: Optional[str], junit: Optional[str],
                    output: Optional[str], format: str, fail_on: str, path: list[str], exclude: list[str],
-                   config: Optional[Path]) -> api.OutputOptions:
+                   config: Optional[Path], statistics: bool) -> api.OutputOptions:
     """The outputs as the options name them; fsaudit.api checks them."""
     files = {name: path for name, path in (("json", json_path), ("sarif", sarif), ("junit", junit)) if path is not None}
     return api.OutputOptions(events_path=events, files=files, summary_path=output, format=format, fail_on=fail_on,
-                             paths=path, excludes=exclude, config_path=config)
+                             paths=path, excludes=exclude, config_path=config, statistics=statistics)
 
 
 def exit_with(entry: Callable[..., api.Result], *args, **kwargs) -> NoReturn:

@@ -11,9 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import IO, Callable
 
+from .concise import render_concise
 from .json import render_json, write_json
 from .junit import render_junit
 from .sarif import render_sarif
+from .statistics import render_statistics, statistics_document
 from .text import render_text
 
 Rendering = str | dict      # text as it is written, or a document written as JSON
@@ -32,12 +34,21 @@ class Format:
 
 FORMATS: dict[str, Format] = {fmt.name: fmt for fmt in (
     Format("text", render_text, summary=True),
+    Format("concise", render_concise, summary=True),
     Format("json", render_json, "--json", "Write the JSON report here (- for stdout).", summary=True),
     Format("sarif", render_sarif, "--sarif", "Write SARIF 2.1.0 here (- for stdout)."),
     Format("junit", render_junit, "--junit", "Write JUnit XML here (- for stdout)."),
 )}
 SUMMARY_FORMATS = tuple(name for name, fmt in FORMATS.items() if fmt.summary)
 FILE_OPTIONS: dict[str, Format] = {fmt.option: fmt for fmt in FORMATS.values() if fmt.option}
+
+
+def summary_format(name: str, statistics: bool = False) -> Format:
+    """The summary's form: --format's choice, or with --statistics the counts per rule
+    and group instead of the findings (a JSON document for --format json)."""
+    if not statistics:
+        return FORMATS[name]
+    return Format("statistics", statistics_document if name == "json" else render_statistics)
 
 
 def write(fmt: Format, report: dict, fail_on: str, stream: IO[str]) -> None:

@@ -3,14 +3,16 @@ format renders (outputs.registry)."""
 
 from __future__ import annotations
 
-import re
 from collections import Counter
+
+from ..analysis.grouping import FRAME_LOCATION, own_frame
 
 SCHEMA = "fsaudit.report/1"
 SEVERITY_ORDER = ("error", "warning", "info")
 SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITY_ORDER)}
 FINDING_KEYS = ("rule", "name", "severity", "pid", "tid", "path", "target_path", "message",
-                "evidence", "runtime", "stack", "fix", "notes", "count")
+                "evidence", "runtime", "stack", "fix", "notes", "count", "group")
+EXAMPLES = 3            # paths a group shows before "N more" (its `paths` lists them all)
 
 
 def _weighted_median(counter: Counter) -> int | None:
@@ -54,12 +56,21 @@ def _process(info) -> dict:
     }
 
 
+def _group(group) -> dict:
+    return {"id": group.id, "rule": group.rule, "name": group.name, "severity": group.severity,
+            "count": len(group.findings), "files": len(group.paths), "paths": group.paths,
+            "examples": group.paths[:EXAMPLES], "call_site": group.call_site, "pattern": group.pattern,
+            "exe": group.exe, "message": group.message, "fix": group.fix, "notes": group.notes}
+
+
 def build_report(engine, *, mode: str, target: dict, started_at: str, duration_s: float,
-                 tool_version: str, warnings: list[str] = (), incomplete: list[str] = ()) -> dict:
+                 tool_version: str, warnings: list[str] = (), incomplete: list[str] = (),
+                 cwd: str | None = None) -> dict:
     """The JSON report of a finished engine. Missing target fields come from the root process.
 
     warnings: what fsaudit could not see or do; incomplete: why events may be
-    missing besides lost ones (each makes the report incomplete)."""
+    missing besides lost ones (each makes the report incomplete); cwd: the
+    directory fsaudit ran in, which the summaries print paths relative to."""
     root = engine.processes.get(engine.root_pid)
     target = dict(target)
     if target.get("pid") is None:
@@ -81,6 +92,7 @@ def build_report(engine, *, mode: str, target: dict, started_at: str, duration_s
         "tool": {"name": "fsaudit", "version": tool_version},
         "mode": mode,
         "target": target,
+        "cwd": cwd,
         "started_at": started_at,
         "duration_s": duration_s,
         "complete": not incomplete,
@@ -94,6 +106,7 @@ def build_report(engine, *, mode: str, target: dict, started_at: str, duration_s
         "processes": [_process(info) for info in engine.processes.values()],
         "files": sorted(files, key=lambda f: f["path"]),
         "findings": [{key: getattr(f, key) for key in FINDING_KEYS} for f in findings],
+        "groups": [_group(group) for group in engine.groups],
         "summary": {name: summary.get(name, 0) for name in SEVERITY_ORDER},
     }
 
@@ -106,18 +119,24 @@ def exit_status(report: dict, fail_on: str) -> int | None:
     return 1 if any(SEVERITY_RANK[f["severity"]] <= limit for f in report["findings"]) else None
 
 
-# How a finding's stack frame names its source line; the text and SARIF formats both read it.
-FRAME_LOCATION = re.compile(r"^(?P<function>.*) \((?P<file>.+):(?P<line>\d+)\)$")
-
-
-# Where toolchains and system packages keep their sources (and Rust's std
-# records its own): frames there are the runtime's, not the program's.
-SYSTEM_SOURCES = ("/usr/", "/lib/", "/rustc/", "<")
-
-
 def code_frame(stack: list) -> str | None:
-    """The innermost frame that names a file and line outside the system's
-    sources (the program's own code), else the innermost with a file and line."""
-    located = [(frame, match["file"]) for frame in stack if (match := FRAME_LOCATION.match(frame))]
-    return next((frame for frame, path in located if not path.startswith(SYSTEM_SOURCES)),
-                located[0][0] if located else None)
+    """The program's own frame (fsaudit.analysis.grouping.own_frame), else the
+    innermost frame that names a file and line."""
+    return own_frame(stack) or next((frame for frame in stack if FRAME_LOCATION.match(frame)), None)
+
+
+def findings_by_group(report: dict) -> dict[str, list[dict]]:
+    """Each group's findings, by group id."""
+    members: dict[str, list[dict]] = {}
+    for finding in report["findings"]:
+        members.setdefault(finding["group"], []).append(finding)
+    return members
+
+
+def group_site(group: dict, members: list[dict]) -> str | None:
+    """Where a group's call was made: its call site, or for a group of one finding
+    whose stack names no code of the program's own, the frame its stack does name."""
+    if group["call_site"] or len(members) != 1 or not members[0]["stack"]:
+        return group["call_site"]
+    stack = members[0]["stack"]
+    return code_frame(stack) or stack[0]

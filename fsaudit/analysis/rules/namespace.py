@@ -38,6 +38,19 @@ class RenameUnsyncedData(Rule):
                       [source.dirty_first, source.dirty_last, event], target_path=target)
 
 
+LISTED = 3     # names a message spells out before "and N more"
+
+
+def _listed(names: list[str]) -> str:
+    """Every name, up to a few; else how many, the first few and how many more: a
+    message never names one of several files as if it were all of them."""
+    if len(names) == 1:
+        return names[0]
+    if len(names) <= LISTED + 1:         # "and 1 more" would take the place of the last
+        return f"{', '.join(names[:-1])} and {names[-1]}"
+    return f"{len(names)} names ({', '.join(names[:LISTED])} and {len(names) - LISTED} more)"
+
+
 class PendingDirectoryRule(Rule):
     """Directory entries this rule's calls changed that no later directory fsync covered."""
 
@@ -52,12 +65,13 @@ class PendingDirectoryRule(Rule):
                     continue
                 if self.intent_gated and not (entries.intent or directory.child_intent):
                     continue
+                names = list(entries.names)
                 times = f" ({entries.count} {self.unit})" if entries.count > 1 else ""
                 engine.report(self.code, entries.last, directory.path,
-                              f"{engine.process_label(pid)} {self.action} {entries.name}{times} "
+                              f"{engine.process_label(pid)} {self.action} {_listed(names)}{times} "
                               f"but never fsynced the directory {directory.path} afterwards",
-                              [entries.first, entries.last], target_path=entries.name, pid=pid,
-                              count=entries.count)
+                              [entries.first, entries.last], target_path=names[0] if len(names) == 1 else None,
+                              pid=pid, count=entries.count)
 
 
 class RenameUnsyncedDir(PendingDirectoryRule):
