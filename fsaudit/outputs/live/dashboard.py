@@ -28,7 +28,7 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.text import Text
 
-from .printable import printable
+from ..printable import printable
 
 REFRESH_S = 0.2                  # dashboard redraws: 5 a second
 RANK_S = 1.0                     # the Files panel re-ranks every file this often
