@@ -211,7 +211,7 @@ def test_a_full_tmpdir_drops_the_command_output_and_the_command_still_finishes(p
 
 def test_no_log_file_at_all_the_command_output_is_still_drained(monkeypatch):
     """mkstemp fails ($TMPDIR and every fallback unusable): the pty is read to its end all the same."""
-    from fsaudit.outputs.live import dashboard as live
+    from fsaudit.outputs.live import command_output as live
 
     monkeypatch.setattr(live.tempfile, "tempdir", "/nonexistent/fsaudit-tmp")
     output = live.CommandOutput(os.terminal_size((80, 24)), stdin_is_screen=False)

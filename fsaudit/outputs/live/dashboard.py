@@ -1,10 +1,6 @@
-"""What a trace shows while it runs: a terminal dashboard, or one progress line on stderr.
-
-Both are driven by the tracer's poll loop (tick() after each poll) and read
-the engine's state and findings at refresh time only, so they add no work per
-event; rates come from sampling the engine's counters. Neither decides
-anything: what is dirty, synced or a finding is the engine's word.
-"""
+"""The live terminal dashboard: it takes the terminal (alternate screen, keys, signals) and redraws
+the panels from engine state at refresh time only, so it adds no work per event; rates come from
+sampling the engine's counters."""
 
 from __future__ import annotations
 
@@ -13,15 +9,11 @@ import heapq
 import os
 import select
 import signal
-import struct
 import sys
-import tempfile
 import termios
-import threading
 import time
 import tty
 from collections import deque
-from fcntl import ioctl
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -29,353 +21,19 @@ from rich.panel import Panel
 from rich.text import Text
 
 from ..printable import printable
+from .command_output import CommandOutput
+from .format import format_duration, format_rate, scope_text
+from .panels import (FILE_ROWS, FILTER_LABEL, SEVERITY_RANK, finding_paths, findings_panel, files_panel,
+                     process_panel)
+from .view import View
 
 REFRESH_S = 0.2                  # dashboard redraws: 5 a second
 RANK_S = 1.0                     # the Files panel re-ranks every file this often
 RATE_WINDOW_S = 1.0              # rates are over about the last second
-FILE_ROWS = 500                  # the busiest files the Files panel ranks and scrolls through
 SETTLED_ROWS = 20                # rows per panel in the final screen
-WIDE = 100                       # narrower: no runtime column (Processes), no fsync latencies (Files)
-PROGRESS_AFTER_S = 2.0           # no progress line for shorter runs
-PROGRESS_TTY_S = 0.5             # redrawn in place this often on a terminal
-PROGRESS_PIPE_S = 10.0           # repeated this often, one line each, into a pipe or file
-SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
-SEVERITY_RANK = {"error": 0, "warning": 1, "info": 2}
 FILTERS = ("info", "warning", "error")          # `f` cycles the lowest severity shown
-FILTER_LABEL = {"info": "all", "warning": "warning+", "error": "error"}
-STATE_STYLE = {"dirty": "yellow", "synced": "green", "renamed": "magenta", "deleted": "dim", "clean": ""}
 KEYS = {b"q": "quit", b"f": "filter", b"p": "pause", b"k": "up", b"\x1b[A": "up", b"j": "down",
         b"\x1b[B": "down", b"\x1b[5~": "page_up", b"\x1b[6~": "page_down"}
-
-
-class NoTerminal(Exception):
-    """--live was asked for and there is no terminal to draw on."""
-
-
-def open_view(live: bool | None, session, cwd: str) -> View:
-    """The dashboard when live is True, or by default when stdout is a terminal; else the progress line.
-
-    Nothing is shown before start()."""
-    if live is False or (live is None and not (sys.stdout.isatty() and os.environ.get("TERM") != "dumb")):
-        return ProgressLine(session.engine, sys.stderr)
-    if sys.stdout.isatty():
-        screen = sys.stdout
-    else:
-        try:
-            screen = open("/dev/tty", "w", encoding="utf-8", errors="replace")
-        except OSError:
-            raise NoTerminal("--live: there is no terminal to draw the dashboard on") from None
-    if sys.stdin.isatty():
-        keys_fd = sys.stdin.fileno()
-    else:
-        try:
-            keys_fd = os.open("/dev/tty", os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
-            keys_fd = None
-    return Dashboard(session, screen, keys_fd, cwd)
-
-
-class View:
-    """The interface the run and attach loops drive."""
-
-    stop_requested = False           # `q` was pressed
-
-    def command_stdio(self) -> tuple[int, int, int] | None:
-        """Fds to give the traced command as its 0, 1, 2; None: fsaudit's own."""
-        return None
-
-    def start(self, clock_origin_ns: int) -> None:
-        """Begin showing; event times (`t`) count from clock_origin_ns (time.monotonic_ns)."""
-
-    def tick(self) -> None:
-        """Called after every poll of the tracer: cheap unless a refresh is due."""
-
-    def catch_up(self) -> None:
-        """Called between batches when tracing has ended and analysis is still
-        working through what the tracer took in (after a storm, seconds)."""
-        self.tick()
-
-    def wait_for(self, child) -> None:
-        """After `q` in run: the command goes on untraced; return when it has exited."""
-        child.wait()
-
-    def stop(self) -> None:
-        """Give the terminal back (idempotent; also on error paths)."""
-
-    def settle(self) -> None:
-        """Tracing is over and every event delivered: show the final state, before the summary."""
-
-
-# Formatting.
-
-def format_bytes(n: int) -> str:
-    if n < 1024:
-        return f"{n} B"
-    value, unit = n / 1024, "KiB"
-    for bigger in ("MiB", "GiB", "TiB"):
-        if value < 1024:
-            break
-        value, unit = value / 1024, bigger
-    return f"{value:.1f} {unit}"
-
-
-def format_rate(per_s: float) -> str:
-    if per_s < 10:
-        return f"{per_s:.1f}" if per_s else "0"
-    if per_s < 10_000:
-        return f"{per_s:.0f}"
-    if per_s < 10_000_000:
-        return f"{per_s / 1000:.0f}k"
-    return f"{per_s / 1e6:.0f}M"
-
-
-def format_duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    if seconds < 3600:
-        return f"{seconds // 60:.0f} min {seconds % 60:02.0f} s"
-    return f"{seconds // 3600:.0f} h {seconds % 3600 // 60:02.0f} min"
-
-
-def format_age(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.1f} s ago"
-    if seconds < 3600:
-        return f"{seconds / 60:.0f} min ago"
-    return f"{seconds / 3600:.1f} h ago"
-
-
-def format_latency(us: int) -> str:
-    if us < 1000:
-        return f"{us} µs"
-    if us < 1_000_000:
-        return f"{us / 1000:.1f} ms"
-    return f"{us / 1e6:.1f} s"
-
-
-def shorten_path(path: str, width: int, cwd: str | None = None) -> str:
-    """path in at most width characters: relative to cwd when under it, then
-    leading directories elided ("…/dir/name"), then the name's start."""
-    if cwd and cwd != "/" and path.startswith(os.path.join(cwd, "")):
-        path = path[len(cwd) + 1:]
-    if len(path) <= width:
-        return path
-    parts = path.split("/")
-    tail = parts[-1]
-    for part in reversed(parts[:-1]):
-        if len(f"…/{part}/{tail}") > width:
-            break
-        tail = f"{part}/{tail}"
-    short = f"…/{tail}"
-    if len(short) <= width:
-        return short
-    return "…" + parts[-1][len(parts[-1]) - width + 1:] if width > 1 else "…"
-
-
-def file_state(state) -> str:
-    """One word for a FileState: deleted, dirty, renamed (since its last sync), synced or clean."""
-    if state.unlinked:
-        return "deleted"
-    if state.is_dirty:
-        return "dirty"
-    if state.renamed_from is not None and state.renamed_index > state.last_sync_index:
-        return "renamed"
-    if state.last_sync_index:
-        return "synced"
-    return "clean"
-
-
-def exit_text(info) -> Text:
-    if not info.exited:
-        return Text("running", style="green")
-    if info.exit_signal:
-        try:
-            name = signal.Signals(info.exit_signal).name
-        except ValueError:
-            name = f"signal {info.exit_signal}"
-        return Text(name, style="red")
-    return Text(f"exit {info.exit_code}", style="" if info.exit_code == 0 else "red")
-
-
-def scope_text(config) -> str:
-    if not config.include and not config.exclude:
-        return "all files"
-    text = " ".join(config.include) if config.include else "all files"
-    return text + (" except " + " ".join(config.exclude) if config.exclude else "")
-
-
-def plural(n: int, noun: str) -> str:
-    return f"{n:,} {noun}{'s' * (n != 1)}"
-
-
-def reported_files(engine) -> int:
-    """Files as the report counts them: in scope, regular, written or synced."""
-    return sum(1 for s in engine.files.values() if s.in_scope and not s.is_dir and (s.writes or s.syncs))
-
-
-def grid(columns: list[tuple[str, int | None, bool]], rows: list[list], width: int, header: bool = True) -> Text:
-    """rows in columns of (header, width, right-aligned) two spaces apart, one Text line each; the
-    column of width None takes what the others leave. Unlike rich's Table, which measures every
-    cell at every redraw (eight times the cost for the Files panel), the widths are given."""
-    rest = width - sum(w for _, w, _ in columns if w is not None) - 2 * (len(columns) - 1)
-    widths = [max(rest, 1) if w is None else w for _, w, _ in columns]
-    lines = [[Text(name, style="bold") for name, _, _ in columns]] if header else []
-    out = []
-    for cells in lines + rows:
-        line = Text(no_wrap=True)
-        for index, (cell, cell_width, (_, _, right)) in enumerate(zip(cells, widths, columns)):
-            text = cell.copy() if isinstance(cell, Text) else Text(cell)
-            text.truncate(cell_width, overflow="ellipsis")
-            padding = " " * (cell_width - text.cell_len)
-            line.append("  " if index else "")
-            line.append_text(Text(padding) + text if right else text + Text(padding))
-        out.append(line)
-    return Text("\n", no_wrap=True).join(out)
-
-
-class ProgressLine(View):
-    """Not live: after 2 s, one line on stderr. A terminal gets it redrawn in
-    place (carriage return, no escape codes); a pipe or file gets it as a
-    fresh line every 10 s, so CI logs show progress without control characters."""
-
-    def __init__(self, engine, stream) -> None:
-        self.engine = engine
-        self.stream = stream
-        self.in_place = stream.isatty()
-        self.interval = PROGRESS_TTY_S if self.in_place else PROGRESS_PIPE_S
-        self.started = self.due = 0.0
-        self.shown_width = 0
-        self.doing = "tracing"
-
-    def start(self, clock_origin_ns: int) -> None:
-        self.started = time.monotonic()
-        self.due = self.started + PROGRESS_AFTER_S
-
-    def tick(self) -> None:
-        now = time.monotonic()
-        if now >= self.due:
-            self.due = now + self.interval
-            self._write(now)
-
-    def catch_up(self) -> None:
-        self.doing = "tracing ended, analysing"
-        self.tick()
-
-    def settle(self) -> None:
-        self.doing = "tracing"
-        if self.in_place and self.shown_width:      # the final figures stay on their line
-            self._write(time.monotonic())
-            self.stream.write("\n")
-            self.stream.flush()
-
-    def _write(self, now: float) -> None:
-        engine = self.engine
-        line = (f"fsaudit: {self.doing} {format_duration(now - self.started)}: {plural(engine.counts.events, 'event')}, "
-                f"{plural(reported_files(engine), 'file')}, {plural(len(engine.findings), 'finding')}")
-        if engine.counts.lost_events:
-            line += f", {engine.counts.lost_events:,} events lost"
-        if self.in_place:
-            self.stream.write("\r" + line.ljust(self.shown_width))
-            self.shown_width = max(self.shown_width, len(line))
-        else:
-            self.stream.write(line + "\n")
-            self.shown_width = len(line)
-        self.stream.flush()
-
-
-class CommandOutput:
-    """Where the traced command writes while the dashboard has the terminal: a
-    pty, so the command still sees a terminal (isatty, line-buffered stdio, the
-    same analysis as a run without the dashboard), copied by a thread into a
-    log file the dashboard names.
-
-    The pty is read to its end whatever happens to the log: a command whose
-    output is not read blocks on its next write. Once the log cannot be
-    created or written (ENOSPC, EIO, EFBIG...), the rest is counted as dropped."""
-
-    def __init__(self, size: os.terminal_size, stdin_is_screen: bool) -> None:
-        self.master, self.slave = os.openpty()
-        ioctl(self.slave, termios.TIOCSWINSZ, struct.pack("HHHH", size.lines, size.columns, 0, 0))
-        attrs = termios.tcgetattr(self.slave)
-        attrs[1] &= ~termios.ONLCR           # the log gets "\n", not the terminal's "\r\n"
-        termios.tcsetattr(self.slave, termios.TCSANOW, attrs)
-        self.log_fd: int | None = None
-        self.path: str | None = None
-        self.error: str | None = None        # why output was dropped, once it is
-        try:
-            self.log_fd, self.path = tempfile.mkstemp(prefix="fsaudit-output-", suffix=".log")
-        except OSError as exc:              # mkstemp's own error, or gettempdir's "no usable directory"
-            where = f" in {os.path.dirname(exc.filename)}" if exc.filename else ""
-            self.error = f"cannot create a log{where}: {exc.strerror or exc}"
-        # Keys typed at the dashboard are for the dashboard: a command that
-        # would read the same terminal reads /dev/null instead.
-        self.stdin = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC) if stdin_is_screen else 0
-        self.bytes = 0                       # written to the log
-        self.dropped = 0                     # read from the pty, not written
-        self.thread: threading.Thread | None = None
-
-    @property
-    def stdio(self) -> tuple[int, int, int]:
-        return self.stdin, self.slave, self.slave
-
-    def command_started(self) -> None:
-        os.close(self.slave)                 # else the copy never sees the pty's end
-        if self.stdin:
-            os.close(self.stdin)
-        self.thread = threading.Thread(target=self._copy, name="fsaudit-command-output", daemon=True)
-        self.thread.start()
-
-    def _copy(self) -> None:
-        while True:
-            try:
-                data = os.read(self.master, 65536)
-            except OSError:                  # EIO: every process holding the pty has closed it
-                break
-            if not data:
-                break
-            self._log(memoryview(data))
-        if self.log_fd is not None:
-            os.close(self.log_fd)
-            self.log_fd = None
-        os.close(self.master)
-
-    def _log(self, data: memoryview) -> None:
-        while data and self.log_fd is not None:
-            try:
-                written = os.write(self.log_fd, data)
-            except OSError as exc:
-                self.error = exc.strerror or str(exc)
-                os.close(self.log_fd)        # nothing after the failure: the log has no holes
-                self.log_fd = None
-                break
-            self.bytes += written
-            data = data[written:]
-        self.dropped += len(data)
-
-    def dropped_message(self) -> str | None:
-        """What was lost, for the summary and the report; None if nothing was."""
-        if not self.dropped:
-            return None
-        where = f" to {self.path}" if self.path else ""
-        return f"command output: {self.dropped:,} bytes could not be written{where} ({self.error})"
-
-    def status(self) -> str:
-        if self.path is None and not self.dropped:
-            return "command output: none"
-        text = f"command output: {self.path or 'not logged'} ({format_bytes(self.bytes)}"
-        if self.dropped:
-            text += f", {format_bytes(self.dropped)} dropped: {self.error}"
-        return text + ")"
-
-    def finish(self) -> None:
-        """Let the copy catch up with a command that has exited (a child it left
-        running may hold the pty: it is not waited for). An empty log is removed."""
-        if self.thread is not None:
-            self.thread.join(timeout=1.0)
-        received = self.bytes or self.dropped
-        if self.path and not received and not (self.thread and self.thread.is_alive()):
-            os.unlink(self.path)
-            self.path = None
 
 
 class Dashboard(View):
@@ -629,35 +287,7 @@ class Dashboard(View):
         return status
 
     def _process_rows(self, rows: int, width: int, totals: bool = False) -> Panel:
-        """Rates while tracing; at the end (totals) the counts, as rates of a finished process are 0."""
-        engine = self.engine
-        wide = width >= WIDE
-        # Running first (oldest first), then the exited (busiest first).
-        infos = sorted(engine.processes.values(),
-                       key=lambda info: (info.exited, -info.syscalls if info.exited else info.pid))
-        running = sum(1 for info in infos if not info.exited)
-        columns = [("pid", 7, True), ("command", None, False)]
-        if wide:
-            columns.append(("runtime", 14, False))
-        columns += [(name if totals else f"{name}/s", 10, True) for name in ("syscalls", "writes", "fsyncs")]
-        columns.append(("status", 9, False))
-        zero = (0.0, 0.0, 0.0)
-        cells = []
-        for info in infos[:rows]:
-            argv = info.argv or self.known_argv.get(info.pid)
-            row = [str(info.pid), printable(" ".join(argv) if argv else (info.exe or "?"))]
-            if wide:
-                runtime = info.runtime or {}
-                row.append(printable(" ".join(filter(None, (runtime.get("name"), runtime.get("version"))))))
-            if totals:
-                row.extend(f"{n:,}" for n in (info.syscalls, info.io.writes, info.io.fsync + info.io.fdatasync))
-            else:
-                row.extend(format_rate(r) for r in (zero if info.exited else self._rates.get(info.pid, zero)))
-            cells.append([*row, exit_text(info)])
-        title = f"Processes ({running} running, {len(infos) - running} exited"
-        if len(infos) > rows:
-            title += f", {rows} shown"
-        return Panel(grid(columns, cells, width - 4), title=title + ")", title_align="left")
+        return process_panel(self.engine.processes.values(), self._rates, self.known_argv, rows, width, totals)
 
     def _ranked_files(self, now: float) -> list:
         """The busiest files (most writes), with those unlinked since the last ranking kept as deleted.
@@ -675,65 +305,12 @@ class Dashboard(View):
         ranked = self._ranked_files(time.monotonic())
         rows = max(rows, 1)
         self.scroll = min(self.scroll, max(len(ranked) - rows, 0))
-        marked = self._finding_paths()
-        now_t = self._now_t()
-        wide = width >= WIDE
-        columns = [("state", 7, False), ("unsynced", 10, True), ("writes", 7, True), ("last sync", 10, True)]
-        if wide:
-            columns.append(("fsync p50/max", 15, True))
-        columns.append(("!", 1, False))
-        # The path takes what the other columns and the gaps leave inside the panel's border.
-        path_width = max(width - 4 - sum(w for _, w, _ in columns) - 2 * len(columns), 8)
-        columns.insert(0, ("path", path_width, False))
-        cells = []
-        for state in ranked[self.scroll:self.scroll + rows]:
-            word = file_state(state)
-            path = printable(state.path)
-            label = shorten_path(path, path_width, self.cwd)
-            if state.renamed_from is not None:
-                old = state.renamed_from
-                origin = os.path.basename(old) if os.path.dirname(old) == os.path.dirname(state.path) else old
-                arrow = f" ← {shorten_path(printable(origin), path_width // 2, self.cwd)}"
-                label = shorten_path(path, max(path_width - len(arrow), 8), self.cwd) + arrow
-            last_sync = (format_age(max(now_t - state.last_sync_at, 0.0)) if state.last_sync_at is not None
-                         else "never" if not state.last_sync_index else "")
-            row = [Text(label, style="dim" if word == "deleted" else ""), Text(word, style=STATE_STYLE[word]),
-                   Text(format_bytes(state.dirty_bytes), style="yellow" if state.dirty_bytes else "dim"),
-                   f"{state.writes:,}", last_sync]
-            if wide:
-                latencies = state.sync_latencies_us
-                row.append(f"{format_latency(sorted(latencies)[(len(latencies) - 1) // 2])} / "
-                           f"{format_latency(max(latencies))}" if latencies else "")
-            severity = marked.get(state.path)
-            row.append(Text("!", style=SEVERITY_STYLE[severity]) if severity else "")
-            cells.append(row)
-        title = f"Files ({len(ranked)}{'+' if len(ranked) == FILE_ROWS else ''}, busiest first"
-        if len(ranked) > rows:
-            title += f", {self.scroll + 1}-{min(self.scroll + rows, len(ranked))} shown"
-        return Panel(grid(columns, cells, width - 4), title=title + ")", title_align="left")
-
-    def _finding_paths(self) -> dict:
-        """path -> the worst severity of the findings about it (their path or rename target)."""
-        marked: dict = {}
-        for finding in self.engine.findings:
-            for path in (finding.path, finding.target_path):
-                current = marked.get(path)
-                if path and (current is None or SEVERITY_RANK[finding.severity] < SEVERITY_RANK[current]):
-                    marked[path] = finding.severity
-        return marked
+        return files_panel(ranked, self.scroll, rows, width, finding_paths(self.engine.findings), self._now_t(),
+                           self.cwd)
 
     def _shown_findings(self) -> list:
         limit = SEVERITY_RANK[self.min_severity]
         return [f for f in self.engine.findings if SEVERITY_RANK[f.severity] <= limit]
 
     def _findings_panel(self, shown: list, rows: int, width: int) -> Panel:
-        columns = [("code", 5, False), ("severity", 8, False), ("message", None, False)]
-        cells = [[finding.rule, Text(finding.severity, style=SEVERITY_STYLE[finding.severity]),
-                  printable(finding.message) + (f" (x{finding.count})" if finding.count > 1 else "")]
-                 for finding in shown[-rows:]]      # the latest that fit, in the order raised
-        total = len(self.engine.findings)
-        title = f"Findings ({len(shown)}" + (f" of {total}" if len(shown) != total else "")
-        title += f", showing {FILTER_LABEL[self.min_severity]}"
-        if len(shown) > rows:
-            title += f", latest {rows} shown"
-        return Panel(grid(columns, cells, width - 4, header=False), title=title + ")", title_align="left")
+        return findings_panel(shown, len(self.engine.findings), self.min_severity, rows, width)
