@@ -17,7 +17,8 @@ import pytest
 
 from conftest import FSAUDIT, fsaudit
 from fsaudit.analysis.engine import Engine
-from fsaudit.outputs.live import ProgressLine, file_state, format_bytes, shorten_path
+from fsaudit.analysis.snapshot import file_state
+from fsaudit.outputs.live import ProgressLine, format_bytes, shorten_path
 
 UNITS = {"B": 1, "KiB": 1024, "MiB": 1024 ** 2, "GiB": 1024 ** 3}
 LIVE_KEYS = "q stop tracing"            # the dashboard's key line; the final screen has none

@@ -1,15 +1,16 @@
 """What a trace shows while it runs: a terminal dashboard, or one progress line on stderr.
 
 Both are driven by the tracer's poll loop (tick() after each poll) and read
-the engine's state and findings at refresh time only, so they add no work per
-event; rates come from sampling the engine's counters. Neither decides
-anything: what is dirty, synced or a finding is the engine's word.
+the engine only at refresh time, through a snapshot (fsaudit.analysis.snapshot:
+plain records, taken by one function), so they add no work per event and hold
+no engine object; rates come from sampling the snapshots' counters. Neither
+decides anything: what is dirty, synced or a finding is the engine's word.
 
   view.py            the View the trace loop drives; ProgressLine, the view without a terminal
-  dashboard.py       the Dashboard: the terminal, keys, refreshes, ranking and rates
-  panels.py          its panels (processes, files, findings), drawn from what they are given
+  dashboard.py       the Dashboard: the terminal, keys, refreshes (a snapshot each) and rates
+  panels.py          its panels (processes, files, findings), drawn from a snapshot's rows
   command_output.py  the pty the command writes to while the dashboard has the terminal
-  format.py          sizes, rates, ages, paths, file states, the fixed-width grid
+  format.py          sizes, rates, ages, paths, the fixed-width grid
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ import sys
 
 from .command_output import CommandOutput
 from .dashboard import Dashboard
-from .format import file_state, format_bytes, shorten_path
+from .format import format_bytes, shorten_path
 from .view import NoTerminal, ProgressLine, View
 
-__all__ = ["CommandOutput", "Dashboard", "NoTerminal", "ProgressLine", "View", "file_state", "format_bytes",
-           "open_view", "shorten_path"]
+__all__ = ["CommandOutput", "Dashboard", "NoTerminal", "ProgressLine", "View", "format_bytes", "open_view",
+           "shorten_path"]
 
 
 def open_view(live: bool | None, session, cwd: str) -> View:

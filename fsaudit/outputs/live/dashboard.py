@@ -1,11 +1,10 @@
-"""The live terminal dashboard: it takes the terminal (alternate screen, keys, signals) and redraws
-the panels from engine state at refresh time only, so it adds no work per event; rates come from
-sampling the engine's counters."""
+"""The live terminal dashboard: it takes the terminal (alternate screen, keys, signals) and, at
+each refresh, takes a snapshot of the engine (fsaudit.analysis.snapshot) and redraws the panels
+from it, so it adds no work per event; rates come from sampling the snapshots' counters."""
 
 from __future__ import annotations
 
 import atexit
-import heapq
 import os
 import select
 import signal
@@ -20,11 +19,11 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.text import Text
 
+from ...analysis.snapshot import SEVERITY_RANK, Snapshot, take_snapshot
 from ..printable import printable
 from .command_output import CommandOutput
 from .format import format_duration, format_rate, scope_text
-from .panels import (FILE_ROWS, FILTER_LABEL, SEVERITY_RANK, finding_paths, findings_panel, files_panel,
-                     process_panel)
+from .panels import FILE_ROWS, FILTER_LABEL, files_panel, findings_panel, process_panel
 from .view import View
 
 REFRESH_S = 0.2                  # dashboard redraws: 5 a second
@@ -37,11 +36,11 @@ KEYS = {b"q": "quit", b"f": "filter", b"p": "pause", b"k": "up", b"\x1b[A": "up"
 
 
 class Dashboard(View):
-    """The live terminal dashboard (rich, alternate screen), redrawn from engine state."""
+    """The live terminal dashboard (rich, alternate screen), redrawn from snapshots of the engine."""
 
     def __init__(self, session, screen, keys_fd: int | None, cwd: str) -> None:
         self.session = session
-        self.engine = session.engine
+        self.engine = session.engine         # read only through take_snapshot
         self.mode = session.mode
         self.injections = session.header.get("inject", [])
         # attach: the engine never sees the exec of the process it joined; the header has its argv.
@@ -71,7 +70,7 @@ class Dashboard(View):
         self._samples: deque = deque()       # (monotonic, events, {pid: (syscalls, writes, syncs)})
         self._rates: dict = {}
         self._event_rate = 0.0
-        self._ranked: list = []              # the busiest FileStates at the last ranking
+        self.snapshot: Snapshot = take_snapshot(self.engine, keep=FILE_ROWS)
         self._rank_due = 0.0
         atexit.register(self._at_exit)
 
@@ -174,7 +173,7 @@ class Dashboard(View):
                 self.session.warn(dropped, now=False)
         self.console.size = os.get_terminal_size(self.screen_fd)
         width = self.console.size.width
-        self._rank_due = 0.0                 # rank the final state
+        self._take(time.monotonic(), rank=True)     # rank the final state
         processes = self._process_rows(SETTLED_ROWS, width, totals=True)
         files = self._file_rows(SETTLED_ROWS, width)
         self.console.print(Group(self._status(settled=True), processes, files, Text()))
@@ -211,20 +210,33 @@ class Dashboard(View):
 
     def _refresh(self, now: float) -> None:
         self.due = now + REFRESH_S
-        if self.live is None or (self.paused and self._drawn_paused):
+        if self.live is None:
+            return
+        if self.paused and self._drawn_paused:
+            # Nothing drawn, but the rows go on following their files (renamed, unlinked), which
+            # only the engine's latest moves can tell.
+            self.snapshot = take_snapshot(self.engine, self.snapshot, keep=FILE_ROWS, rank=False)
             return
         self._drawn_paused = self.paused     # one frame saying "paused", then none until `p` again
+        self._take(now)
         self._sample(now)
         self.console.size = os.get_terminal_size(self.screen_fd)
         self.live.update(self._screen(), refresh=True)
 
+    def _take(self, now: float, rank: bool = False) -> None:
+        """The engine's state now, its busiest files ranked afresh once a second (a pass over
+        every file); in between the rows follow their files, showing their current figures."""
+        rank = rank or now >= self._rank_due
+        if rank:
+            self._rank_due = now + RANK_S
+        self.snapshot = take_snapshot(self.engine, self.snapshot, keep=FILE_ROWS, rank=rank)
+
     def _sample(self, now: float) -> None:
         """Rates by sampling counters: the current values against those of about a second ago."""
-        engine = self.engine
-        current = {pid: (info.syscalls, info.io.writes, info.io.fsync + info.io.fdatasync)
-                   for pid, info in engine.processes.items()}
+        snapshot = self.snapshot
+        current = {info.pid: (info.syscalls, info.writes, info.syncs) for info in snapshot.processes}
         samples = self._samples
-        samples.append((now, engine.counts.events, current))
+        samples.append((now, snapshot.events, current))
         while len(samples) > 2 and now - samples[1][0] >= RATE_WINDOW_S:
             samples.popleft()
         then, events_then, counts_then = samples[0]
@@ -234,7 +246,7 @@ class Dashboard(View):
         zero = (0, 0, 0)
         self._rates = {pid: tuple((a - b) / elapsed for a, b in zip(counts, counts_then.get(pid, zero)))
                        for pid, counts in current.items()}
-        self._event_rate = (engine.counts.events - events_then) / elapsed
+        self._event_rate = (snapshot.events - events_then) / elapsed
 
     def _now_t(self) -> float:
         """Now on the events' clock (their `t`)."""
@@ -245,7 +257,7 @@ class Dashboard(View):
         body = max(height - 2, 6)            # two lines of status at the bottom
         share = max(body // 4, 1)
         shown_findings = self._shown_findings()
-        heights = [min(max(len(self.engine.processes), 1), share) + 3,      # borders and header
+        heights = [min(max(len(self.snapshot.processes), 1), share) + 3,    # borders and header
                    0,
                    min(max(len(shown_findings), 1), share) + 2]             # borders
         heights[1] = max(body - heights[0] - heights[2], 4)
@@ -256,16 +268,16 @@ class Dashboard(View):
         return Group(*panels, self._status())
 
     def _status(self, settled: bool = False) -> Text:
-        engine = self.engine
+        snapshot = self.snapshot
         elapsed = (self.stopped_at or time.monotonic()) - self.started
-        lost = engine.counts.lost_events
+        lost = snapshot.lost_events
         parts = [Text(format_duration(elapsed), style="bold"),
-                 Text(f"{engine.counts.events:,} events" if settled
-                      else f"{format_rate(self._event_rate)} events/s ({engine.counts.events:,})"),
+                 Text(f"{snapshot.events:,} events" if settled
+                      else f"{format_rate(self._event_rate)} events/s ({snapshot.events:,})"),
                  Text(f"{lost:,} lost", style="bold red" if lost else ""),
                  Text(f"scope: {self.scope}")]
         if self.injections:
-            fired = engine.injections_fired
+            fired = snapshot.injections_fired
             parts.append(Text("inject: " + ", ".join(f"{printable(spec)} (fired {fired.get(spec, 0)})"
                                                      for spec in self.injections)))
         if self.output:
@@ -287,30 +299,17 @@ class Dashboard(View):
         return status
 
     def _process_rows(self, rows: int, width: int, totals: bool = False) -> Panel:
-        return process_panel(self.engine.processes.values(), self._rates, self.known_argv, rows, width, totals)
-
-    def _ranked_files(self, now: float) -> list:
-        """The busiest files (most writes), with those unlinked since the last ranking kept as deleted.
-        Ranked once a second (a pass over every file); the rows show their current figures at every redraw."""
-        if now >= self._rank_due:
-            self._rank_due = now + RANK_S
-            candidates = [state for state in self.engine.files.values()
-                          if state.in_scope and not state.is_dir and (state.writes or state.syncs or state.is_dirty)]
-            candidates.extend(state for state in self._ranked if state.unlinked)
-            ranked = heapq.nlargest(FILE_ROWS, candidates, key=lambda s: (s.writes, s.dirty_bytes))
-            self._ranked = self.engine.pin(ranked)   # kept as the same objects until the next ranking
-        return self._ranked
+        return process_panel(self.snapshot.processes, self._rates, self.known_argv, rows, width, totals)
 
     def _file_rows(self, rows: int, width: int) -> Panel:
-        ranked = self._ranked_files(time.monotonic())
+        snapshot = self.snapshot
         rows = max(rows, 1)
-        self.scroll = min(self.scroll, max(len(ranked) - rows, 0))
-        return files_panel(ranked, self.scroll, rows, width, finding_paths(self.engine.findings), self._now_t(),
-                           self.cwd)
+        self.scroll = min(self.scroll, max(len(snapshot.files) - rows, 0))
+        return files_panel(snapshot.files, self.scroll, rows, width, snapshot.marked, self._now_t(), self.cwd)
 
     def _shown_findings(self) -> list:
         limit = SEVERITY_RANK[self.min_severity]
-        return [f for f in self.engine.findings if SEVERITY_RANK[f.severity] <= limit]
+        return [f for f in self.snapshot.findings if SEVERITY_RANK[f.severity] <= limit]
 
     def _findings_panel(self, shown: list, rows: int, width: int) -> Panel:
-        return findings_panel(shown, len(self.engine.findings), self.min_severity, rows, width)
+        return findings_panel(shown, len(self.snapshot.findings), self.min_severity, rows, width)

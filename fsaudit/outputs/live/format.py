@@ -1,4 +1,4 @@
-"""The dashboard's and the progress line's words and numbers: sizes, rates, ages, paths, states,
+"""The dashboard's and the progress line's words and numbers: sizes, rates, ages, paths,
 and the fixed-width grid the panels are drawn with."""
 
 from __future__ import annotations
@@ -73,20 +73,8 @@ def shorten_path(path: str, width: int, cwd: str | None = None) -> str:
     return "…" + parts[-1][len(parts[-1]) - width + 1:] if width > 1 else "…"
 
 
-def file_state(state) -> str:
-    """One word for a FileState: deleted, dirty, renamed (since its last sync), synced or clean."""
-    if state.unlinked:
-        return "deleted"
-    if state.is_dirty:
-        return "dirty"
-    if state.renamed_from is not None and state.renamed_index > state.last_sync_index:
-        return "renamed"
-    if state.last_sync_index:
-        return "synced"
-    return "clean"
-
-
 def exit_text(info) -> Text:
+    """How a process (a ProcessRow) stands: running, its exit code or the signal that ended it."""
     if not info.exited:
         return Text("running", style="green")
     if info.exit_signal:
@@ -107,11 +95,6 @@ def scope_text(config) -> str:
 
 def plural(n: int, noun: str) -> str:
     return f"{n:,} {noun}{'s' * (n != 1)}"
-
-
-def reported_files(engine) -> int:
-    """Files as the report counts them: in scope, regular, written or synced."""
-    return sum(1 for s in engine.files.values() if s.in_scope and not s.is_dir and (s.writes or s.syncs))
 
 
 def grid(columns: list[tuple[str, int | None, bool]], rows: list[list], width: int, header: bool = True) -> Text:

@@ -1,4 +1,5 @@
-"""The dashboard's panels, drawn from what they are given: processes, files, findings."""
+"""The dashboard's panels, drawn from a snapshot's rows (fsaudit.analysis.snapshot): processes,
+files, findings."""
 
 from __future__ import annotations
 
@@ -8,19 +9,18 @@ from rich.panel import Panel
 from rich.text import Text
 
 from ..printable import printable
-from .format import (exit_text, file_state, format_age, format_bytes, format_latency, format_rate, grid,
-                     shorten_path)
+from .format import exit_text, format_age, format_bytes, format_latency, format_rate, grid, shorten_path
 
 FILE_ROWS = 500                  # the busiest files the Files panel ranks and scrolls through
 WIDE = 100                       # narrower: no runtime column (Processes), no fsync latencies (Files)
 SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
-SEVERITY_RANK = {"error": 0, "warning": 1, "info": 2}
 FILTER_LABEL = {"info": "all", "warning": "warning+", "error": "error"}
 STATE_STYLE = {"dirty": "yellow", "synced": "green", "renamed": "magenta", "deleted": "dim", "clean": ""}
 
 
 def process_panel(infos, rates: dict, known_argv: dict, rows: int, width: int, totals: bool = False) -> Panel:
-    """Rates while tracing; at the end (totals) the counts, as rates of a finished process are 0."""
+    """infos: ProcessRows. Rates while tracing; at the end (totals) the counts, as rates of a
+    finished process are 0."""
     wide = width >= WIDE
     # Running first (oldest first), then the exited (busiest first).
     infos = sorted(infos, key=lambda info: (info.exited, -info.syscalls if info.exited else info.pid))
@@ -36,10 +36,9 @@ def process_panel(infos, rates: dict, known_argv: dict, rows: int, width: int, t
         argv = info.argv or known_argv.get(info.pid)
         row = [str(info.pid), printable(" ".join(argv) if argv else (info.exe or "?"))]
         if wide:
-            runtime = info.runtime or {}
-            row.append(printable(" ".join(filter(None, (runtime.get("name"), runtime.get("version"))))))
+            row.append(printable(" ".join(filter(None, (info.runtime_name, info.runtime_version)))))
         if totals:
-            row.extend(f"{n:,}" for n in (info.syscalls, info.io.writes, info.io.fsync + info.io.fdatasync))
+            row.extend(f"{n:,}" for n in (info.syscalls, info.writes, info.syncs))
         else:
             row.extend(format_rate(r) for r in (zero if info.exited else rates.get(info.pid, zero)))
         cells.append([*row, exit_text(info)])
@@ -51,8 +50,8 @@ def process_panel(infos, rates: dict, known_argv: dict, rows: int, width: int, t
 
 def files_panel(ranked: list, scroll: int, rows: int, width: int, marked: dict, now_t: float,
                 cwd: str) -> Panel:
-    """rows of the ranked files from the scroll-th; marked: path -> the worst severity of its findings;
-    now_t: now on the events' clock, for the age of the last sync."""
+    """rows of the ranked FileRows from the scroll-th; marked: path -> the worst severity of its
+    findings; now_t: now on the events' clock, for the age of the last sync."""
     wide = width >= WIDE
     columns = [("state", 7, False), ("unsynced", 10, True), ("writes", 7, True), ("last sync", 10, True)]
     if wide:
@@ -62,42 +61,30 @@ def files_panel(ranked: list, scroll: int, rows: int, width: int, marked: dict, 
     path_width = max(width - 4 - sum(w for _, w, _ in columns) - 2 * len(columns), 8)
     columns.insert(0, ("path", path_width, False))
     cells = []
-    for state in ranked[scroll:scroll + rows]:
-        word = file_state(state)
-        path = printable(state.path)
+    for file in ranked[scroll:scroll + rows]:
+        word = file.state
+        path = printable(file.path)
         label = shorten_path(path, path_width, cwd)
-        if state.renamed_from is not None:
-            old = state.renamed_from
-            origin = os.path.basename(old) if os.path.dirname(old) == os.path.dirname(state.path) else old
+        if file.renamed_from is not None:
+            old = file.renamed_from
+            origin = os.path.basename(old) if os.path.dirname(old) == os.path.dirname(file.path) else old
             arrow = f" ← {shorten_path(printable(origin), path_width // 2, cwd)}"
             label = shorten_path(path, max(path_width - len(arrow), 8), cwd) + arrow
-        last_sync = (format_age(max(now_t - state.last_sync_at, 0.0)) if state.last_sync_at is not None
-                     else "never" if not state.last_sync_index else "")
+        last_sync = (format_age(max(now_t - file.last_sync_at, 0.0)) if file.last_sync_at is not None
+                     else "never" if not file.ever_synced else "")
         row = [Text(label, style="dim" if word == "deleted" else ""), Text(word, style=STATE_STYLE[word]),
-               Text(format_bytes(state.dirty_bytes), style="yellow" if state.dirty_bytes else "dim"),
-               f"{state.writes:,}", last_sync]
+               Text(format_bytes(file.dirty_bytes), style="yellow" if file.dirty_bytes else "dim"),
+               f"{file.writes:,}", last_sync]
         if wide:
-            latencies = state.sync_latencies_us
-            row.append(f"{format_latency(sorted(latencies)[(len(latencies) - 1) // 2])} / "
-                       f"{format_latency(max(latencies))}" if latencies else "")
-        severity = marked.get(state.path)
+            row.append(f"{format_latency(file.sync_p50_us)} / {format_latency(file.sync_max_us)}"
+                       if file.timed_syncs else "")
+        severity = marked.get(file.path)
         row.append(Text("!", style=SEVERITY_STYLE[severity]) if severity else "")
         cells.append(row)
     title = f"Files ({len(ranked)}{'+' if len(ranked) == FILE_ROWS else ''}, busiest first"
     if len(ranked) > rows:
         title += f", {scroll + 1}-{min(scroll + rows, len(ranked))} shown"
     return Panel(grid(columns, cells, width - 4), title=title + ")", title_align="left")
-
-
-def finding_paths(findings) -> dict:
-    """path -> the worst severity of the findings about it (their path or rename target)."""
-    marked: dict = {}
-    for finding in findings:
-        for path in (finding.path, finding.target_path):
-            current = marked.get(path)
-            if path and (current is None or SEVERITY_RANK[finding.severity] < SEVERITY_RANK[current]):
-                marked[path] = finding.severity
-    return marked
 
 
 def findings_panel(shown: list, total: int, min_severity: str, rows: int, width: int) -> Panel:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 
-from .format import format_duration, plural, reported_files
+from ...analysis.snapshot import Snapshot, take_snapshot
+from .format import format_duration, plural
 
 PROGRESS_AFTER_S = 2.0           # no progress line for shorter runs
 PROGRESS_TTY_S = 0.5             # redrawn in place this often on a terminal
@@ -61,6 +62,7 @@ class ProgressLine(View):
         self.started = self.due = 0.0
         self.shown_width = 0
         self.doing = "tracing"
+        self.snapshot: Snapshot | None = None
 
     def start(self, clock_origin_ns: int) -> None:
         self.started = time.monotonic()
@@ -84,11 +86,11 @@ class ProgressLine(View):
             self.stream.flush()
 
     def _write(self, now: float) -> None:
-        engine = self.engine
-        line = (f"fsaudit: {self.doing} {format_duration(now - self.started)}: {plural(engine.counts.events, 'event')}, "
-                f"{plural(reported_files(engine), 'file')}, {plural(len(engine.findings), 'finding')}")
-        if engine.counts.lost_events:
-            line += f", {engine.counts.lost_events:,} events lost"
+        shot = self.snapshot = take_snapshot(self.engine, self.snapshot, keep=0)
+        line = (f"fsaudit: {self.doing} {format_duration(now - self.started)}: {plural(shot.events, 'event')}, "
+                f"{plural(shot.files_reported, 'file')}, {plural(len(shot.findings), 'finding')}")
+        if shot.lost_events:
+            line += f", {shot.lost_events:,} events lost"
         if self.in_place:
             self.stream.write("\r" + line.ljust(self.shown_width))
             self.shown_width = max(self.shown_width, len(line))
