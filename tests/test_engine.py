@@ -814,25 +814,34 @@ def test_settling_is_invisible_in_findings_and_report(monkeypatch):
     assert _report(settled) == _report(kept)
 
 
-def test_pinned_states_stay_the_same_objects():
-    """The live view pins its rows: a row follows its file through a close and an unlink."""
+def test_a_file_keeps_its_serial_through_settling_and_renames():
+    """A reader follows a file by its serial (fsaudit.analysis.snapshot): the same number as
+    it settles, is revived, moves with a rename or its directory's; each move is recorded."""
     s = Stream()
-    fd = s.open(D + "/a")
-    s.write(fd, D + "/a")
-    s.fsync(fd, D + "/a")
-    s.close(fd, D + "/a")
+    for name in ("a", "sub/b"):
+        fd = s.open(f"{D}/{name}")
+        s.write(fd, f"{D}/{name}")
+        s.fsync(fd, f"{D}/{name}")
+        s.close(fd, f"{D}/{name}")
     engine = Engine()
     for event in s.events:
         engine.feed(event)
-    assert isinstance(engine.files[D + "/a"], SettledFile)
-    [state] = engine.pin([engine.files[D + "/a"]])
-    assert engine.files[D + "/a"] is state and state.writes == 1 and state.sync_latencies_us == [500]
-    fd = s.open(D + "/a", "O_RDONLY")
-    s.close(fd, D + "/a")
-    s.ev("unlink", path=D + "/a")
-    for event in s.events[-3:]:
+    a, b, sub = engine.files[D + "/a"], engine.files[D + "/sub/b"], engine.files[D + "/sub"]
+    assert isinstance(a, SettledFile) and isinstance(b, SettledFile) and sub.is_dir
+    assert len({a.serial, b.serial, sub.serial}) == 3 and engine.move_count == 0
+    fd = s.open(D + "/a", "O_WRONLY", "O_APPEND")
+    s.write(fd, D + "/a")
+    s.rename(D + "/a", D + "/c")
+    s.rename(D + "/sub", D + "/moved")
+    s.ev("unlink", path=D + "/moved/b")
+    for event in s.events[-5:]:
         engine.feed(event)
-    assert state.unlinked
+    c = engine.files[D + "/c"]
+    assert isinstance(c, FileState) and c.serial == a.serial and c.renamed_from == D + "/a"
+    # The rename, the directory's and the file under it, the unlink.
+    assert [state.serial for state in engine.recent_moves] == [a.serial, sub.serial, b.serial, b.serial]
+    assert engine.move_count == 4 and engine.recent_moves[0] is c
+    assert engine.recent_moves[-1].unlinked and D + "/moved/b" not in engine.files
 
 
 def test_a_file_with_anything_in_progress_is_not_settled():

@@ -9,6 +9,7 @@ more. Live tracing and `fsaudit report` replay run the same engine on the same e
 from __future__ import annotations
 
 import os.path
+from collections import deque
 
 from .config import EngineConfig
 from .findings import Finding, Findings
@@ -17,6 +18,12 @@ from .model import Counts, FileState, ProcessInfo, SettledFile
 from .rules import RULES
 from .scope import Scope
 from .transitions import HANDLERS
+
+# States that changed place, kept for a reader that follows files it has seen between two of its
+# looks (fsaudit.analysis.snapshot, 5 a second): analysis runs at about 35 000 events a second,
+# so a fifth of a second holds at most about 7 000 renames or unlinks. A directory's move counts
+# each file under it.
+MOVES_KEPT = 8192
 
 
 class Engine:
@@ -41,9 +48,13 @@ class Engine:
         self.gone: set[str] = set()                     # paths known not to exist (unlinked, renamed away)
         self.pending_dirs: set[FileState] = set()       # directories with pending entries
         self.index = 0                                  # the current event's position in the stream
+        self.serials = 0                                # FileStates made so far: the next one's serial
+        # The latest states renamed, moved with their directory, unlinked or renamed over, oldest
+        # first, and how many there have been in all (not only those still kept).
+        self.recent_moves: deque = deque(maxlen=MOVES_KEPT)
+        self.move_count = 0
         self._findings = Findings(config, self.processes)
         self.groups: list[Group] = []                   # the findings by cause, once finished
-        self._pinned: set[FileState] = set()            # shown by the live view: never settled
         self._finished = False
 
     # Public interface.
@@ -128,7 +139,8 @@ class Engine:
         """The FileState of path, made (or revived from a SettledFile) for the caller to write."""
         state = self.files.get(path)
         if state is None:
-            state = self.files[path] = FileState(path, is_dir, self.in_scope(path))
+            self.serials += 1
+            state = self.files[path] = FileState(path, is_dir, self.in_scope(path), self.serials)
         else:
             if state.__class__ is SettledFile:   # callers write to it; a parent is not named by the event
                 state = self.files[path] = state.revive()
@@ -138,17 +150,14 @@ class Engine:
 
     def settle(self, state: FileState | None) -> None:
         """Compact a file's state when nothing is in progress on it (SettledFile)."""
-        if (state.__class__ is FileState and state.settled and state not in self._pinned
-                and self.files.get(state.path) is state):
+        if state.__class__ is FileState and state.settled and self.files.get(state.path) is state:
             self.files[state.path] = SettledFile(state)
             self.dirty_since_send.discard(state)   # a sync() cleans without taking it out
 
-    def pin(self, states: list) -> list[FileState]:
-        """The live view's rows as FileStates that stay the same objects (never settled)
-        until the next pin, so that a row follows its file through a rename or an unlink."""
-        pinned = [self.node(state.path) if state.__class__ is SettledFile else state for state in states]
-        self._pinned = set(pinned)
-        return pinned
+    def record_move(self, state: FileState | SettledFile) -> None:
+        """state has left its path: renamed, moved with its directory, unlinked or renamed over."""
+        self.recent_moves.append(state)
+        self.move_count += 1
 
     def has_intent(self, state: FileState) -> bool:
         if state.intent:

@@ -29,6 +29,7 @@ class FileState:
     path: str
     is_dir: bool
     in_scope: bool
+    serial: int = 0                     # its own number, kept through settling and renames (Engine.node)
     writes: int = 0
     bytes_written: int = 0
     syncs: int = 0
@@ -51,7 +52,7 @@ class FileState:
     failed_sync: dict | None = None     # the latest sync attempt failed (model: FS201/FS202)
     failed_sync_reported: bool = False
     marks: dict | None = None           # rule code -> what that rule remembers here (Rule.recall)
-    # For the live view only (fsaudit.live); no rule reads them.
+    # For the live view's snapshot only (fsaudit.analysis.snapshot); no rule reads them.
     renamed_from: str | None = None     # the path before the latest rename
     renamed_index: int = 0
     unlinked: bool = False              # set as the state leaves `files`
@@ -93,8 +94,9 @@ class SettledFile:
     makes it a FileState again for an event naming its path, and node() before writing to it,
     so only whole-table passes (sync, a directory's move) write here, to its slots."""
 
-    __slots__ = ("path", "in_scope", "writes", "bytes_written", "syncs", "last_sync_at", "last_sync_index",
-                 "intent", "created_event", "created_index", "renamed_from", "renamed_index", "sync_latencies_us")
+    __slots__ = ("path", "in_scope", "serial", "writes", "bytes_written", "syncs", "last_sync_at",
+                 "last_sync_index", "intent", "created_event", "created_index", "renamed_from", "renamed_index",
+                 "sync_latencies_us")
     is_dir = is_dirty = dirty_unreported = False
 
     def __init__(self, state: FileState) -> None:

@@ -91,11 +91,15 @@ def move(engine, old: str, new: str) -> None:
     """The state of old (and of everything under it, for a directory) now lives at new."""
     files = engine.files
     state = files.pop(old, None)
-    engine.dirty_since_send.discard(files.pop(new, None))
+    replaced = files.pop(new, None)
+    if replaced is not None:
+        engine.dirty_since_send.discard(replaced)
+        engine.record_move(replaced)
     engine.gone.add(old)
     engine.gone.discard(new)
     if state is None:
         return
+    engine.record_move(state)
     state.path = new
     state.renamed_from, state.renamed_index = old, engine.index
     state.in_scope = engine.in_scope(new)
@@ -105,6 +109,7 @@ def move(engine, old: str, new: str) -> None:
         prefix = old + "/"
         for child in [p for p in files if p.startswith(prefix)]:
             moved = files.pop(child)
+            engine.record_move(moved)
             moved.path = new + child[len(old):]
             moved.in_scope = engine.in_scope(moved.path)
             files[moved.path] = moved
@@ -322,6 +327,7 @@ def on_unlink(engine, event: dict) -> None:
     state = engine.files.pop(path, None)
     if state is not None:
         state.unlinked = True
+        engine.record_move(state)
     engine.gone.add(path)
     engine.dirty_since_send.discard(state)
     if engine.in_scope(path):

@@ -44,7 +44,7 @@ def _process(info) -> dict:
         "io": {
             "writes": io.writes, "bytes_written": io.bytes_written,
             # Write runs are folded in the kernel into calls, bytes and the largest call:
-            # max is exact, p50 exact for uniform runs (see engine.run_call_sizes).
+            # max is exact, p50 exact for uniform runs (see transitions.run_call_sizes).
             "write_size_p50": _weighted_median(io.write_sizes),
             "write_size_max": max(io.write_sizes) if io.write_sizes else None,
             "fsync": io.fsync, "fdatasync": io.fdatasync, "sync_file_range": io.sync_file_range,
