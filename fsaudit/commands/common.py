@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, NoReturn, Optional
+from typing import Callable, Literal, NoReturn, Optional
 
 import typer
 
 from .. import api
 from ..api import EXIT_CANNOT_TRACE, EXIT_USAGE  # noqa: F401  (the other commands exit with these)
 from ..outputs.registry import FORMATS, SUMMARY_FORMATS
+from ..session import SEVERITIES
 
 # The file options of the formats (outputs.registry) that have one: format name -> option.
 FILE_OPTS = {fmt.name: typer.Option(None, fmt.option, metavar="PATH", help=fmt.help)
@@ -21,17 +22,19 @@ OutputOpt = typer.Option(None, "-o", "--output", metavar="PATH",
                          help="Write the summary here instead of stderr (- for stdout).")
 ReportOutputOpt = typer.Option(None, "-o", "--output", metavar="PATH",
                                help="Write the summary here instead of stdout.")
-FORMAT_CHOICES = " or ".join(SUMMARY_FORMATS)
-FormatOpt = typer.Option("text", "--format", help=f"The summary's form: {FORMAT_CHOICES}.")
+# Choices as Literal types, so that --help lists them and typer rejects others.
+SummaryFormat = Literal[SUMMARY_FORMATS]
+FailOn = Literal[SEVERITIES]
+FormatOpt = typer.Option("text", "--format", help="The summary's form.")
 StatisticsOpt = typer.Option(False, "--statistics", help="The summary counts findings per rule and per group "
                              "instead of listing them.")
-FailOnOpt = typer.Option("error", "--fail-on", help="Lowest severity that makes the exit status 1: error, warning, info, never.")
+FailOnOpt = typer.Option("error", "--fail-on", help="Lowest severity that makes the exit status 1.")
 PathOpt = typer.Option([], "--path", help="Only files matching this glob are in scope (repeatable; "
                                           "gitignore-style, relative to the current directory, or absolute).")
 ExcludeOpt = typer.Option([], "--exclude", help="Files matching this glob are out of scope (repeatable; "
                                                 "gitignore-style, relative to the current directory, or absolute).")
 ConfigOpt = typer.Option(None, "--config", help="TOML configuration (default: the nearest fsaudit.toml, or "
-                                                "pyproject.toml with [tool.fsaudit], in the current directory or "
+                                                "pyproject.toml with \\[tool.fsaudit], in the current directory or "
                                                 "its parents, up to a repository's root; docs/config.md).")
 LiveOpt = typer.Option(None, "--live/--no-live",
                        help="The live terminal dashboard (default: on when stdout is a terminal).")

@@ -21,7 +21,7 @@ def command(
                                           "with ERRNO without running it (repeatable)."),
     json_path: Optional[str] = common.JsonOpt, events: Optional[str] = common.EventsOpt,
     sarif: Optional[str] = common.SarifOpt, junit: Optional[str] = common.JunitOpt,
-    output: Optional[str] = common.OutputOpt, format: str = common.FormatOpt, fail_on: str = common.FailOnOpt,
+    output: Optional[str] = common.OutputOpt, format: common.SummaryFormat = common.FormatOpt, fail_on: common.FailOn = common.FailOnOpt,
     statistics: bool = common.StatisticsOpt,
     path: List[str] = common.PathOpt, exclude: List[str] = common.ExcludeOpt,
     config: Optional[Path] = common.ConfigOpt, live: Optional[bool] = common.LiveOpt,
