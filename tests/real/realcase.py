@@ -33,9 +33,11 @@ import pytest
 
 FSAUDIT = [sys.executable, "-m", "fsaudit"]
 SCENARIOS = Path(__file__).resolve().parent / "scenarios"
-# The traced programs see the system's PATH only (no ~/.cargo/bin, no pyenv shims): what they
-# run is then what Debian installed, on this machine and on a fresh one.
+# The traced programs get a fresh machine's environment, not this shell's: the system's PATH
+# (no ~/.cargo/bin, no pyenv shims: what they run is what Debian installed), no PIP_* or
+# PYTHON* settings; a case adds its own.
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+BASE_ENV = {"PATH": SYSTEM_PATH, "HOME": "/root", "LANG": "C.UTF-8"}
 
 TRUE, NOISE, FALSE = "true", "noise", "false"
 SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
@@ -368,7 +370,7 @@ def run_case(case: Case, work: Path, timeout: float = 300) -> Traced:
     argv = case.command(work)
     options = ["--fail-on", "never", "--no-live", "--json", str(work / "fsaudit-report.json"),
                "--events", str(work / "fsaudit-events.jsonl"), "-o", str(work / "fsaudit-summary.txt")]
-    env = dict(os.environ, PATH=SYSTEM_PATH, **{k: v.format(work=work) for k, v in case.env.items()})
+    env = dict(BASE_ENV, **{k: v.format(work=work) for k, v in case.env.items()})
     stdout = open(work / case.stdout, "w") if case.stdout else subprocess.DEVNULL
     started = time.monotonic()
     try:
