@@ -103,8 +103,9 @@ CASES = [
                    "of the server's files"),
              Truth("FS106", "*", FALSE, "a client's request acknowledges nothing the server wrote",
                    by="psql|perl|pg_ctl|postgres_session.sh"),
-             Truth("FS106", "data/base/*", FALSE, "the backend fdatasyncs the WAL between the page write and the reply",
-                   defect="#15: FS106 ignores the backend's WAL fdatasync between its page write and its reply"),
+             Truth("FS106", "data/base/*/[0-9]*", FALSE, "the backend fdatasyncs the WAL between the page write and "
+                   "the reply", defect="#15: FS106 ignores the backend's WAL fdatasync between its page write and its "
+                   "reply"),
              Truth("FS106", "data/pg_wal/*", FALSE, "the WAL is fdatasync'ed before each reply (group commit)"),
              Truth("FS106", "data/*pg_internal.init*", NOISE, "a cache file; the reply does not acknowledge it"),
              Truth("FS101", "data/pg_wal/*", FALSE, "fsync=off bootstrap, then initdb syncs every file and directory",
