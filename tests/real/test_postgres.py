@@ -21,8 +21,8 @@ The data page is protected by the WAL record fdatasync'ed before the reply
 (docs: "WAL's central concept is that changes to data files must be written
 only after those changes have been logged, that is, after WAL records
 describing the changes have been flushed to permanent storage",
-https://www.postgresql.org/docs/15/wal-intro.html). FS106 on base/* or
-pg_wal/* is FALSE; so is any FS106 whose sender is a client (psql, the perl
+https://www.postgresql.org/docs/15/wal-intro.html). FS106 on a relation
+file (base/5/16384) or pg_wal/* is FALSE; so is any FS106 whose sender is a client (psql, the perl
 pg_wrapper that execs it, pg_ctl) or runuser, whose only sends are requests
 and netlink audit records, or whose file is a log, the statistics file or
 postmaster.opts, which no reply acknowledges.

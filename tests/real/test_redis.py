@@ -7,7 +7,8 @@ three `SET`s and `SHUTDOWN`.
 Ground truth
 ------------
 
-`strace -f -y` of one `SET` with appendfsync always (W is the work directory):
+`strace -f -y` of redis-server answering `SET k v` with appendfsync always (W is the work
+directory):
 
     read(8<socket:[...]>, "*3\\r\\n$3\\r\\nSET\\r\\n$1\\r\\nk\\r\\n$1\\r\\nv\\r\\n", 16384) = 27
     write(7<W/appendonlydir/appendonly.aof.1.incr.aof>, "*2\\r\\n$6\\r\\nSELECT...SET...", 50) = 50
