@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Host prerequisites for tracing, idempotent: Debian's bcc, kernel headers
-# linked where bcc looks for them, tracefs, and the test programs' and examples'
-# toolchains.
+# linked where bcc looks for them, tracefs, the test programs' and examples'
+# toolchains, and the real programs the accuracy suite traces.
 set -euo pipefail
 packages=(bpfcc-tools python3-bpfcc linux-headers-amd64 strace tmux gcc make python3-venv time)
 # The examples' runtimes (examples/, make compare, tests/test_runtimes.py):
 # Go 1.19, C# on Mono, from Debian.
 packages+=(golang-go mono-mcs mono-runtime)
+# The real programs tests/real/ traces (runuser is util-linux, always there;
+# pip, setuptools and wheel build the wheel the pip case installs). Their own
+# services may start on install; the tests use private sockets and no TCP.
+packages+=(sqlite3 postgresql redis-server redis-tools git python3-pip python3-setuptools python3-wheel)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
