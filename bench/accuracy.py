@@ -135,7 +135,7 @@ def main() -> None:
         for case in cases:
             absent = missing(case)
             if absent:
-                sys.exit(f"accuracy: {case.name} needs {', '.join(absent)}: run `make setup`")
+                sys.exit(f"accuracy: {case.name} needs {', '.join(absent)}: run `make test-tools`")
             work = new_workdir(case, None)
             print(f"{case.name} ...", file=sys.stderr, flush=True)
             results.append(run_case(case, work))

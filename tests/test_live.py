@@ -65,7 +65,7 @@ class Pane:
 def pane(bpf, tmp_path):
     if shutil.which("tmux") is None:
         if os.environ.get("FSAUDIT_REQUIRE_BPF") == "1":
-            pytest.fail("the dashboard tests need tmux (make setup installs it)")
+            pytest.fail("the dashboard tests need tmux (make test-tools installs it)")
         pytest.skip("tmux is not installed")
     panes: list[Pane] = []
 

@@ -1,7 +1,7 @@
 """Fixtures for the real-program suite: each case is traced once per session.
 
-The programs come from Debian (scripts/setup-host.sh installs them with `make
-setup`); a missing one fails its cases with the command that installs it, it
+The programs come from Debian (scripts/setup-test-tools.sh installs them with
+`make test-tools`); a missing one fails its cases with the command that installs it, it
 is never skipped. Without the tracer the cases skip, as everywhere, except
 under FSAUDIT_REQUIRE_BPF=1 (CI), where they fail.
 """
@@ -25,7 +25,7 @@ def traced(bpf, tmp_path_factory):
         absent = missing(case)
         if absent:
             pytest.fail(f"{case.name} needs {', '.join(absent)}, which is not installed: "
-                        f"`make setup` (scripts/setup-host.sh) installs it", pytrace=False)
+                        f"`make test-tools` (scripts/setup-test-tools.sh) installs it", pytrace=False)
         if case.name not in done:
             work = new_workdir(case, base)
             if case.owner:
