@@ -301,7 +301,6 @@ def analyse_log(path: str | os.PathLike, outputs: OutputOptions | None = None) -
 HELPER = ("import json, sys; sys.path[:] = json.loads(sys.argv[1]); "
           "from fsaudit.api import _serve_background; sys.exit(_serve_background(json.loads(sys.argv[2])))")
 HELPER_ERRORS = {kind.__name__: kind for kind in (UsageError, CannotTrace)}
-HELPER_STDERR_SHOWN = 2000     # the end of a helper's stderr that a failure quotes, in characters
 
 
 class Background:
@@ -350,7 +349,8 @@ class Background:
         return Result(result["status"], [Finding(**fields) for fields in result["findings"]], result["warnings"])
 
     def close(self) -> None:
-        """Stop the helper without waiting for a result (stop() does this last)."""
+        """End the trace without asking for its result: the helper detaches, writes
+        the outputs and exits (stop() ends with this; calling it again does nothing)."""
         if self._stopped:
             return
         self._stopped = True
@@ -360,6 +360,8 @@ class Background:
         self._stderr.close()
 
     def _send(self, request: str) -> None:
+        if self._stopped:
+            raise UsageError("this trace has stopped")
         try:
             os.write(self._control, f"{request}\n".encode())
         except BrokenPipeError:
@@ -376,12 +378,14 @@ class Background:
         return message[kind]
 
     def _helper_gone(self) -> Error:
+        """The error to raise when the helper ended unasked: its status and the last
+        line it wrote (a traceback's ends with the exception)."""
         status = self._helper.wait()
         self._stderr.seek(0)
-        said = self._stderr.read().decode(errors="replace").strip()[-HELPER_STDERR_SHOWN:]
+        said = self._stderr.read().decode(errors="replace").strip().splitlines()
         self.close()
         return CannotTrace(f"the tracer's helper process ended (status {status})"
-                           + (f": {printable(said.splitlines()[-1])}" if said else ""))
+                           + (f": {printable(said[-1])}" if said else ""))
 
 
 def trace_in_background(outputs: OutputOptions | None = None, *, stacks: bool = False) -> Background:

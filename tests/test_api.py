@@ -155,3 +155,31 @@ def test_trace_in_background_checks_its_outputs_before_starting_anything(tmp_pat
     with pytest.raises(api.UsageError) as raised:
         api.trace_in_background(quiet(tmp_path, fail_on="sometimes"))
     assert "--fail-on must be one of" in str(raised.value)
+
+
+def children_running(code: str) -> list[int]:
+    """Our child processes whose command line holds code."""
+    found = []
+    for name in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{name}/stat") as stat:
+                ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{name}/cmdline", "rb") as cmdline:
+                argv = cmdline.read().decode(errors="replace")
+        except (OSError, ValueError):
+            continue
+        if ppid == os.getpid() and code in argv:
+            found.append(int(name))
+    return found
+
+
+def test_a_helper_that_dies_is_one_error_naming_its_status(bpf, tmp_path):
+    trace = api.trace_in_background(quiet(tmp_path, paths=[f"{tmp_path}/*"]))
+    [helper] = children_running("_serve_background")
+    os.kill(helper, signal.SIGKILL)
+    with pytest.raises(api.CannotTrace) as raised:
+        trace.findings()
+    assert str(raised.value) == f"the tracer's helper process ended (status {-signal.SIGKILL})"
+    assert children_running("_serve_background") == []
+    with pytest.raises(api.UsageError, match="this trace has stopped"):
+        trace.stop()
