@@ -375,6 +375,8 @@ class Background:
         if "error" in message:
             self.close()
             raise HELPER_ERRORS[message["error"]["kind"]](message["error"]["message"])
+        if kind not in message:     # it stopped tracing unasked (a SIGTERM) and sent its result
+            raise self._helper_gone()
         return message[kind]
 
     def _helper_gone(self) -> Error:

@@ -211,8 +211,8 @@ class Auditor:
 
     def _place_the_rest(self) -> None:
         """The findings no test took at its end: made in a test's window but known
-        only later (decided at the end of observation, or made by a process the
-        test left running), else outside every test."""
+        only later (decided at the end of observation, or analysed after the test's
+        end), else outside every test."""
         taken = {index for audit in self.audits.values() for index in audit.found}
         windows = sorted(self.audits.values(), key=lambda audit: audit.start)
         starts = [audit.start for audit in windows]
