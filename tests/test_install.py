@@ -5,6 +5,7 @@ then run from another directory."""
 
 from __future__ import annotations
 
+import configparser
 import json
 import shutil
 import subprocess
@@ -51,21 +52,27 @@ def _package_files(names: list[str]) -> set[str]:
     return {name.split("/", 1)[1] for name in names if "/" in name}
 
 
-def test_the_wheel_and_sdist_carry_probes_and_rule_pages_but_no_tests(dist):
+def test_the_wheel_and_sdist_carry_probes_rule_pages_and_the_pytest_plugin_but_no_tests(dist):
     [wheel] = dist.glob("fsaudit_ebpf-*.whl")
     [sdist] = dist.glob("fsaudit-ebpf-*.tar.gz")
     with zipfile.ZipFile(wheel) as archive:
         in_wheel = set(archive.namelist())
+        [listed] = [name for name in in_wheel if name.endswith(".dist-info/entry_points.txt")]
+        entry_points = configparser.ConfigParser()
+        entry_points.read_string(archive.read(listed).decode())
     with tarfile.open(sdist) as archive:
         in_sdist = _package_files(archive.getnames())
     pages = {f"fsaudit/analysis/rules/pages/{path.name}"
              for path in (ROOT / "fsaudit/analysis/rules/pages").glob("FS*.md")}
     probes = {f"fsaudit/tracing/probes/{name}" for name in ("fsaudit.c", "fsaudit.h", "cpython.h")}
+    plugin = {"pytest_fsaudit/__init__.py", "pytest_fsaudit/plugin.py"}
     for contents in (in_wheel, in_sdist):
         assert pages and pages <= contents
         assert probes <= contents
+        assert plugin <= contents
         assert not any(name.startswith(("tests/", "bench/", "examples/")) for name in contents)
-    assert any(name.endswith("entry_points.txt") for name in in_wheel)
+    assert dict(entry_points["console_scripts"]) == {"fsaudit": "fsaudit.cli:main"}
+    assert dict(entry_points["pytest11"]) == {"fsaudit": "pytest_fsaudit.plugin"}    # pytest loads it by this
 
 
 @pytest.fixture(scope="module")

@@ -90,3 +90,15 @@ def test_the_checker_sees_relative_imports():
     """A guard for the guard: a relative import across parts is recognised."""
     module = PACKAGE / "analysis" / "engine.py"
     assert "fsaudit.analysis.config" in imported_modules(module)
+
+
+def test_the_pytest_plugin_calls_only_the_library_api():
+    """pytest_fsaudit imports nothing of fsaudit but fsaudit.api: what a caller of the
+    library needs is public there, and the plugin proves it."""
+    plugin = PACKAGE.parent / "pytest_fsaudit"
+    imports = {path: imported_modules(path) for path in sorted(plugin.rglob("*.py"))}
+    offences = [f"{path.relative_to(PACKAGE.parent)} imports {module}"
+                for path, modules in imports.items() for module in sorted(modules)
+                if module.startswith("fsaudit.") and module != "fsaudit.api" and not module.startswith("fsaudit.api.")]
+    assert not offences, "\n".join(offences)
+    assert any("fsaudit.api" in modules for modules in imports.values())   # the check saw the plugin's import

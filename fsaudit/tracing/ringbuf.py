@@ -46,8 +46,14 @@ class RingReader:
         self._epoll.register(map_fd, select.EPOLLIN)
 
     def wait(self, timeout_s: float) -> None:
-        """Until the kernel forces a wake-up (once per batch of records) or the timeout."""
+        """Until the kernel forces a wake-up (once per batch of records), a file
+        given to wake_on() is readable, or the timeout."""
         self._epoll.poll(timeout_s)
+
+    def wake_on(self, fd: int) -> None:
+        """Have wait() also return while fd is readable: a request from another
+        process is then served at once, not after the timeout."""
+        self._epoll.register(fd, select.EPOLLIN)
 
     def take(self) -> tuple[bytes, list[int]] | None:
         """The committed records: one copy of their region and the offset of

@@ -1,6 +1,6 @@
 """The live tracer: loads probes/fsaudit.c (package data) with bcc and streams resolved events.
 
-About 440 lines, one class on purpose: load, spawn or attach, poll and stop share one
+About 460 lines, one class on purpose: load, spawn or attach, poll and stop share one
 BPF object, one ring reader and one resolver, and the order of those steps is the
 fidelity guarantee (docs/guarantees.md). What does not need that state lives beside
 it: attach_tree (finding and pinning processes), inject, ringbuf, resolve/."""
@@ -389,7 +389,23 @@ class Tracer:
             self._backlog.add_chunk(*taken)
         self._backlog.add_records(injected)
 
-    def _deliver(self, count: int) -> None:
+    def wake_on(self, fd: int) -> None:
+        """poll() returns as soon as fd is readable (see RingReader.wake_on)."""
+        self._ring.wake_on(fd)
+
+    def catch_up(self) -> None:
+        """Analyse what the kernel recorded until now, tracing on (the pytest plugin
+        wants a test's findings before the next test starts). The ring keeps being
+        emptied meanwhile, but analysis stops at the first record made after the
+        call: a tree that keeps busy cannot hold it up for ever."""
+        until = time.monotonic_ns()
+        self._take()
+        while self._backlog and self._deliver(ANALYSIS_BATCH) <= until:
+            self._take()
+        self._deliver(0)   # reports losses even when nothing arrived
+
+    def _deliver(self, count: int) -> int:
+        """Analyse up to count records; return the kernel time of the latest (0 for none)."""
         batch = self._backlog.next(count, self._layout.unpack_from)
         # Every event bumps the kernel's epoch; a write run carries the epoch
         # it began in and so belongs right after that event, even when
@@ -406,6 +422,7 @@ class Tracer:
             self._lost_reported = lost
         if events:
             self.on_events(events)
+        return max((rec[0] for rec in batch), default=0)
 
     def _drain(self, progress: Callable[[], None]) -> None:
         """Analyse everything the ring and the backlog hold, calling progress between batches."""
