@@ -141,10 +141,10 @@ def code_frame(stack: list) -> str | None:
     return own_frame(stack) or next((frame for frame in stack if FRAME_LOCATION.match(frame)), None)
 
 
-def findings_by_group(report: dict) -> dict[str, list[dict]]:
-    """Each group's findings, by group id."""
+def findings_by_group(report: dict, key: str = "findings") -> dict[str, list[dict]]:
+    """Each group's findings, by group id (key="suppressed_findings": each suppressed group's)."""
     members: dict[str, list[dict]] = {}
-    for finding in report["findings"]:
+    for finding in report[key]:
         members.setdefault(finding["group"], []).append(finding)
     return members
 

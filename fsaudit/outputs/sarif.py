@@ -161,9 +161,7 @@ def render_sarif(report: dict, fail_on: str) -> dict:
     root = report["source_root"]
     members = findings_by_group(report)
     results = [_result(group, members[group["id"]], rule_index, root) for group in report["groups"]]
-    hidden: dict[str, list[dict]] = {}
-    for finding in report["suppressed_findings"]:
-        hidden.setdefault(finding["group"], []).append(finding)
+    hidden = findings_by_group(report, "suppressed_findings")
     results += [_suppressed_result(group, hidden[group["id"]], rule_index, root)
                 for group in report["suppressed_groups"]]
     run = {
