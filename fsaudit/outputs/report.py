@@ -104,6 +104,7 @@ def build_report(engine, *, mode: str, target: dict, started_at: str, duration_s
         "target": target,
         "cwd": cwd,
         "source_root": source_root,
+        "help_uri": config.help_uri,
         "started_at": started_at,
         "duration_s": duration_s,
         "complete": not incomplete,
@@ -111,7 +112,7 @@ def build_report(engine, *, mode: str, target: dict, started_at: str, duration_s
         "warnings": list(warnings),
         "counts": {"events": engine.counts.events, "lost_events": lost,
                    "processes": len(engine.processes), "files": len(files)},
-        "config": {"path": config.path, "help_uri": config.help_uri, "suppressed": [
+        "config": {"path": config.path, "suppressed": [
             {"rule": s.rule, "path": s.path, "reason": s.reason, "hidden": hidden}
             for s, hidden in zip(config.suppressions, engine.hidden_by_suppression())]},
         "processes": [_process(info) for info in engine.processes.values()],

@@ -167,7 +167,7 @@ def render_sarif(report: dict, fail_on: str) -> dict:
     run = {
         "tool": {"driver": {
             "name": "fsaudit", "version": report["tool"]["version"],
-            "rules": [_rule(rule, report["config"]["help_uri"]) for rule in RULES],
+            "rules": [_rule(rule, report["help_uri"]) for rule in RULES],
         }},
         "results": results,
     }
