@@ -549,6 +549,8 @@ def _checked(outputs: OutputOptions | None) -> OutputOptions:
         raise UsageError(f"--fail-on must be one of {', '.join(SEVERITIES)}, not {outputs.fail_on!r}")
     if outputs.config_path is not None and not outputs.config_path.is_file():
         raise UsageError(f"--config {outputs.config_path}: no such file")
+    if outputs.source_root is not None and not os.path.isdir(outputs.source_root):
+        raise UsageError(f"--source-root {outputs.source_root}: no such directory")
     return outputs
 
 

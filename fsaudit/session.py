@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import __version__
-from .analysis.config import load_config
+from .analysis.config import REPOSITORY_MARKERS, load_config
 from .analysis.engine import Engine
 from .eventlog import EventLogWriter
 from .tracing.inject import InjectionError, parse_injection
@@ -41,6 +41,9 @@ class OutputOptions:
     paths: list[str] = field(default_factory=list)
     excludes: list[str] = field(default_factory=list)
     config_path: Path | None = None
+    # The checkout that SARIF and GitHub annotations name files relative to; None: the
+    # repository that holds the current directory, else the current directory.
+    source_root: str | None = None
 
 
 class Session:
@@ -52,6 +55,7 @@ class Session:
         self.engine = Engine(self.config)
         self.started_at = datetime.now(timezone.utc)
         self.started = time.monotonic()
+        self.source_root = os.path.abspath(options.source_root) if options.source_root else _repository_root()
         # Opened before anything is traced: a path that cannot be written
         # stops fsaudit before the command starts (OutputError).
         requested = {"--events": options.events_path,
@@ -141,7 +145,8 @@ class Session:
         report = build_report(self.engine, mode=self.mode, target=target,
                               started_at=self.started_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
                               duration_s=duration_s, tool_version=__version__,
-                              warnings=self.warnings, incomplete=self.incomplete_reasons, cwd=_cwd())
+                              warnings=self.warnings, incomplete=self.incomplete_reasons, cwd=_cwd(),
+                              source_root=self.source_root)
         opts = self.options
         for option, output in self._outputs.items():
             fmt = summary_format(opts.format, opts.statistics) if option == "-o" else FILE_OPTIONS[option]
@@ -173,6 +178,18 @@ def _cwd() -> str | None:
         return os.getcwd()
     except OSError:
         return None
+
+
+def _repository_root() -> str | None:
+    """The root of the repository that holds the current directory (the nearest directory,
+    from the current one up, with .git, .hg or .svn), else the current directory."""
+    cwd = _cwd()
+    if cwd is None:
+        return None
+    for directory in (cwd, *Path(cwd).parents):
+        if any(os.path.lexists(os.path.join(directory, marker)) for marker in REPOSITORY_MARKERS):
+            return str(directory)
+    return cwd
 
 
 def _say(line: str) -> None:

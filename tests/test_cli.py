@@ -79,5 +79,5 @@ def test_a_path_option_that_matched_nothing_is_a_warning_on_stderr_and_in_the_re
 
 def test_help_lists_the_choices_and_keeps_the_config_table_name():
     result = fsaudit("run", "--help", env={**os.environ, "COLUMNS": "200"})
-    assert "<text|concise|json>" in result.stdout and "<error|warning|info|never>" in result.stdout
+    assert "<text|concise|json|github>" in result.stdout and "<error|warning|info|never>" in result.stdout
     assert "pyproject.toml with [tool.fsaudit]" in result.stdout

@@ -150,8 +150,9 @@ def test_sarif_has_one_result_per_group_at_its_call_site(sites, tmp_path):
     assert fs101["locations"] == [{"physicalLocation": {"artifactLocation": {"uri": SOURCE.as_uri()},
                                                         "region": {"startLine": RENAME_LINE}},
                                    "message": {"text": CALL_SITE}}]
-    assert [r["physicalLocation"]["artifactLocation"]["uri"] for r in fs101["relatedLocations"]] == [
-        (tmp_path / "alpha/a.tmp").as_uri(), (tmp_path / "beta/b.tmp").as_uri()]
+    # the files, under the source root (the replay's directory: no repository holds it), relative to it
+    assert [r["physicalLocation"]["artifactLocation"] for r in fs101["relatedLocations"]] == [
+        {"uri": "alpha/a.tmp", "uriBaseId": "%SRCROOT%"}, {"uri": "beta/b.tmp", "uriBaseId": "%SRCROOT%"}]
     assert fs101["partialFingerprints"] == {"fsauditCause/v1": f"FS101:{CALL_SITE}"}
     assert len(fs101["properties"]["findings"]) == 2
 

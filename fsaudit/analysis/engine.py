@@ -11,7 +11,7 @@ from __future__ import annotations
 import os.path
 from collections import deque
 
-from .config import EngineConfig
+from .config import EngineConfig, Suppression
 from .findings import Finding, Findings
 from .grouping import Group, group_findings
 from .model import Counts, FileState, ProcessInfo, SettledFile
@@ -55,6 +55,8 @@ class Engine:
         self.move_count = 0
         self._findings = Findings(config, self.processes)
         self.groups: list[Group] = []                   # the findings by cause, once finished
+        # The suppressed findings by suppression and cause (ids s1, s2, ...), each with its suppression.
+        self.suppressed_groups: list[tuple[Group, Suppression]] = []
         self._finished = False
 
     # Public interface.
@@ -120,11 +122,16 @@ class Engine:
                 self.root_exit = {"code": root.exit_code, "signal": root.exit_signal}
         for rule in self.rules:
             rule.on_finish(self)
-        for finding in self._findings:
+        suppressed = self._findings.suppressed()
+        for finding in [*self._findings, *(finding for finding, _index in suppressed)]:
             if finding.runtime is None:
                 self._findings.apply_runtime(finding)
         self.groups = group_findings(self.findings)
-        for group in self.groups:
+        for index, suppression in enumerate(self.config.suppressions):
+            for group in group_findings([finding for finding, hidden_by in suppressed if hidden_by == index]):
+                group.id = f"s{len(self.suppressed_groups) + 1}"
+                self.suppressed_groups.append((group, suppression))
+        for group in [*self.groups, *(group for group, _suppression in self.suppressed_groups)]:
             for finding in group.findings:
                 finding.group = group.id
 

@@ -1,6 +1,7 @@
 """Findings: one per (rule, path, pid), counted again when it recurs; suppressed by config
-(and counted per suppression), with the configured severity and the fix in the runtime
-of the process that made the call."""
+(kept aside with their suppression, which SARIF shows as suppressed results, and counted
+per suppression), with the configured severity and the fix in the runtime of the process
+that made the call."""
 
 from __future__ import annotations
 
@@ -60,7 +61,8 @@ class Findings:
         self._severity = dict(config.severity)
         self._processes = processes     # the engine's: a finding's runtime is its process's
         self._found: dict[tuple, Finding] = {}
-        self._hidden: dict[tuple, int] = {}     # a suppressed finding's key -> its suppression's index
+        # A suppressed finding's key -> the finding and its suppression's index.
+        self._hidden: dict[tuple, tuple[Finding, int]] = {}
 
     def __iter__(self):
         return iter(self._found.values())
@@ -70,8 +72,12 @@ class Findings:
 
     def hidden_by_suppression(self) -> list[int]:
         """How many findings each of config.suppressions hid, in order."""
-        counts = Counter(self._hidden.values())
+        counts = Counter(index for _finding, index in self._hidden.values())
         return [counts[index] for index in range(len(self._suppressions))]
+
+    def suppressed(self) -> list[tuple[Finding, int]]:
+        """The findings suppressions hid, each with its suppression's index in config.suppressions."""
+        return list(self._hidden.values())
 
     def add(self, code: str, event: dict | None, path: str | None, message: str, evidence: list,
             target_path: str | None, pid: int, count: int) -> None:
@@ -80,20 +86,23 @@ class Findings:
         if found is not None:
             found.count += count
             return
-        if key in self._hidden:
+        hidden = self._hidden.get(key)
+        if hidden is not None:
+            hidden[0].count += count
             return
-        if path:
-            for index, (rule, glob) in enumerate(self._suppressions):
-                if rule == code and glob.match(path):
-                    self._hidden[key] = index
-                    return
+        suppression = next((index for index, (rule, glob) in enumerate(self._suppressions)
+                            if rule == code and glob.match(path)), None) if path else None
         rule = RULES_BY_CODE[code]
         info = self._processes.get(pid)
-        finding = self._found[key] = Finding(
+        finding = Finding(
             rule=code, name=rule.name, severity=self._severity.get(code, rule.severity),
             pid=pid, tid=event.get("tid", pid) if event else pid, path=path, target_path=target_path,
             message=message, evidence=_evidence(evidence), fix=rule.fix,
             stack=_stack(event, evidence), count=count, exe=info.exe if info else None)
+        if suppression is None:
+            self._found[key] = finding
+        else:
+            self._hidden[key] = (finding, suppression)
         self.apply_runtime(finding)
 
     def apply_runtime(self, finding: Finding) -> None:

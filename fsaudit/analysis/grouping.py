@@ -4,7 +4,8 @@ A group is one rule (at one severity) from one call site: the innermost frame of
 the program's own code in the finding's stack, when --stacks captured one. Without
 it, one rule from one program image in one path pattern: the finding's parent
 directory with the runs of digits and hex that vary between siblings (segment
-numbers, pids, hashes) generalised to `*`. A pure function of the findings.
+numbers, pids, hashes), and the names mkdtemp and mktemp(1) make, generalised to
+`*`. A pure function of the findings.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ SYSTEM_SOURCES = ("/usr/", "/lib/", "/rustc/", "<")
 # A hex token that holds a digit (a hash, a pid in hex), or a long one; then any run of digits.
 _HEX_TOKEN = re.compile(r"(?<![0-9A-Za-z])(?:[0-9a-fA-F]*[0-9][0-9a-fA-F]*|[0-9a-fA-F]{12,})(?![0-9A-Za-z])")
 _DIGITS = re.compile(r"[0-9]+")
+# A temporary directory's random name: Python's tempfile ("tmp" and 8 of [a-z0-9_]), mktemp(1)'s.
+_TEMPORARY = re.compile(r"tmp[a-z0-9_]{8}|tmp\.[A-Za-z0-9]{10}")
 
 
 def own_frame(stack: list | None) -> str | None:
@@ -40,10 +43,12 @@ def own_frame(stack: list | None) -> str | None:
 
 
 def path_pattern(path: str | None) -> str | None:
-    """The finding's parent directory, its varying runs of digits and hex made `*`."""
+    """The finding's parent directory, its varying runs of digits and hex, and temporary
+    directories' random names, made `*`."""
     if not path:
         return None
-    return "/".join(_DIGITS.sub("*", _HEX_TOKEN.sub("*", part)) for part in os.path.dirname(path).split("/")) or "/"
+    return "/".join("tmp*" if _TEMPORARY.fullmatch(part) else _DIGITS.sub("*", _HEX_TOKEN.sub("*", part))
+                    for part in os.path.dirname(path).split("/")) or "/"
 
 
 @dataclass

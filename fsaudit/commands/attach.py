@@ -20,7 +20,7 @@ def command(
     statistics: bool = common.StatisticsOpt,
     path: List[str] = common.PathOpt, exclude: List[str] = common.ExcludeOpt,
     config: Optional[Path] = common.ConfigOpt, live: Optional[bool] = common.LiveOpt,
-    stacks: bool = common.StacksOpt,
+    stacks: Optional[bool] = common.StacksOpt, source_root: Optional[Path] = common.SourceRootOpt,
 ) -> None:
     """Trace PID and its descendants, running and new, until they exit, Ctrl-C, SIGTERM, SIGHUP or --duration."""
 
@@ -29,6 +29,6 @@ def command(
                    f"descendant{'' if descendants == 1 else 's'}", err=True)
 
     options = common.output_options(json_path, events, sarif, junit, output, format, fail_on, path, exclude, config,
-                                    statistics)
-    common.exit_with(api.attach, pid, options, duration=duration, stacks=stacks, view=api.terminal_view(live),
-                     on_attached=attached)
+                                    statistics, source_root)
+    common.exit_with(api.attach, pid, options, duration=duration, stacks=common.stacks_wanted(stacks, sarif),
+                     view=api.terminal_view(live), on_attached=attached)

@@ -38,8 +38,12 @@ ConfigOpt = typer.Option(None, "--config", help="TOML configuration (default: th
                                                 "its parents, up to a repository's root; docs/config.md).")
 LiveOpt = typer.Option(None, "--live/--no-live",
                        help="The live terminal dashboard (default: on when stdout is a terminal).")
-StacksOpt = typer.Option(False, "--stacks/--no-stacks",
-                         help="Capture the user stack of each call and name the code behind each finding.")
+StacksOpt = typer.Option(None, "--stacks/--no-stacks",
+                         help="Capture the user stack of each call and name the code behind each finding "
+                              "(default: on with --sarif, which locates results at that line).")
+SourceRootOpt = typer.Option(None, "--source-root", metavar="DIR",
+                             help="The checkout SARIF and --format github name files relative to (default: the "
+                                  "repository that holds the current directory, else the current directory).")
 
 
 def fail(message: str, code: int) -> "typer.Exit":
@@ -49,11 +53,18 @@ def fail(message: str, code: int) -> "typer.Exit":
 
 def output_options(json_path: Optional[str], events: Optional[str], sarif: Optional[str], junit: Optional[str],
                    output: Optional[str], format: str, fail_on: str, path: list[str], exclude: list[str],
-                   config: Optional[Path], statistics: bool) -> api.OutputOptions:
+                   config: Optional[Path], statistics: bool, source_root: Optional[Path]) -> api.OutputOptions:
     """The outputs as the options name them; fsaudit.api checks them."""
     files = {name: path for name, path in (("json", json_path), ("sarif", sarif), ("junit", junit)) if path is not None}
     return api.OutputOptions(events_path=events, files=files, summary_path=output, format=format, fail_on=fail_on,
-                             paths=path, excludes=exclude, config_path=config, statistics=statistics)
+                             paths=path, excludes=exclude, config_path=config, statistics=statistics,
+                             source_root=None if source_root is None else str(source_root))
+
+
+def stacks_wanted(stacks: Optional[bool], sarif: Optional[str]) -> bool:
+    """--stacks or --no-stacks as given; unsaid, on when SARIF is written: code-scanning
+    views place a result at the line of code, which only a stack names."""
+    return sarif is not None if stacks is None else stacks
 
 
 def exit_with(entry: Callable[..., api.Result], *args, **kwargs) -> NoReturn:

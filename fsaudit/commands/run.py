@@ -25,10 +25,10 @@ def command(
     statistics: bool = common.StatisticsOpt,
     path: List[str] = common.PathOpt, exclude: List[str] = common.ExcludeOpt,
     config: Optional[Path] = common.ConfigOpt, live: Optional[bool] = common.LiveOpt,
-    stacks: bool = common.StacksOpt,
+    stacks: Optional[bool] = common.StacksOpt, source_root: Optional[Path] = common.SourceRootOpt,
 ) -> None:
     """Trace COMMAND and every process it starts; exit with its status unless findings say otherwise."""
     options = common.output_options(json_path, events, sarif, junit, output, format, fail_on, path, exclude, config,
-                                    statistics)
-    common.exit_with(api.trace_command, argv, options, user=user, inject=inject, stacks=stacks,
-                     view=api.terminal_view(live))
+                                    statistics, source_root)
+    common.exit_with(api.trace_command, argv, options, user=user, inject=inject,
+                     stacks=common.stacks_wanted(stacks, sarif), view=api.terminal_view(live))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import IO, Callable
 
 from .concise import render_concise
+from .github import render_github
 from .json import render_json, write_json
 from .junit import render_junit
 from .sarif import render_sarif
@@ -36,6 +37,7 @@ FORMATS: dict[str, Format] = {fmt.name: fmt for fmt in (
     Format("text", render_text, summary=True),
     Format("concise", render_concise, summary=True),
     Format("json", render_json, "--json", "Write the JSON report here (- for stdout).", summary=True),
+    Format("github", render_github, summary=True),
     Format("sarif", render_sarif, "--sarif", "Write SARIF 2.1.0 here (- for stdout)."),
     Format("junit", render_junit, "--junit", "Write JUnit XML here (- for stdout)."),
 )}

@@ -3,6 +3,7 @@ format renders (outputs.registry)."""
 
 from __future__ import annotations
 
+import posixpath
 from collections import Counter
 
 from ..analysis.grouping import FRAME_LOCATION, own_frame
@@ -63,14 +64,20 @@ def _group(group) -> dict:
             "exe": group.exe, "message": group.message, "fix": group.fix, "notes": group.notes}
 
 
+def _finding_order(finding) -> tuple:
+    return (SEVERITY_RANK[finding.severity], finding.rule, finding.path or "", finding.pid)
+
+
 def build_report(engine, *, mode: str, target: dict, started_at: str, duration_s: float,
                  tool_version: str, warnings: list[str] = (), incomplete: list[str] = (),
-                 cwd: str | None = None) -> dict:
+                 cwd: str | None = None, source_root: str | None = None) -> dict:
     """The JSON report of a finished engine. Missing target fields come from the root process.
 
     warnings: what fsaudit could not see or do; incomplete: why events may be
     missing besides lost ones (each makes the report incomplete); cwd: the
-    directory fsaudit ran in, which the summaries print paths relative to."""
+    directory fsaudit ran in, which the summaries print paths relative to;
+    source_root: the checkout whose files code-scanning outputs name relative
+    to it (SARIF, GitHub annotations)."""
     root = engine.processes.get(engine.root_pid)
     target = dict(target)
     if target.get("pid") is None:
@@ -82,7 +89,10 @@ def build_report(engine, *, mode: str, target: dict, started_at: str, duration_s
     files = [{"path": s.path, "writes": s.writes, "bytes_written": s.bytes_written, "syncs": s.syncs,
               "dirty_bytes_at_end": s.dirty_bytes, "last_sync_at": s.last_sync_at}
              for s in engine.files.values() if s.in_scope and not s.is_dir and (s.writes or s.syncs)]
-    findings = sorted(engine.findings, key=lambda f: (SEVERITY_RANK[f.severity], f.rule, f.path or "", f.pid))
+    findings = sorted(engine.findings, key=_finding_order)
+    reasons = {group.id: suppression.reason for group, suppression in engine.suppressed_groups}
+    suppressed = sorted((finding for group, _suppression in engine.suppressed_groups for finding in group.findings),
+                        key=_finding_order)
     summary = Counter(f.severity for f in findings)
     lost = engine.counts.lost_events
     incomplete = ([f"{lost} events were lost"] if lost else []) + list(incomplete)
@@ -93,6 +103,8 @@ def build_report(engine, *, mode: str, target: dict, started_at: str, duration_s
         "mode": mode,
         "target": target,
         "cwd": cwd,
+        "source_root": source_root,
+        "help_uri": config.help_uri,
         "started_at": started_at,
         "duration_s": duration_s,
         "complete": not incomplete,
@@ -107,6 +119,11 @@ def build_report(engine, *, mode: str, target: dict, started_at: str, duration_s
         "files": sorted(files, key=lambda f: f["path"]),
         "findings": [{key: getattr(f, key) for key in FINDING_KEYS} for f in findings],
         "groups": [_group(group) for group in engine.groups],
+        # What suppressions hid, for the outputs that show it as suppressed (SARIF).
+        "suppressed_findings": [{**{key: getattr(f, key) for key in FINDING_KEYS}, "reason": reasons[f.group]}
+                                for f in suppressed],
+        "suppressed_groups": [{**_group(group), "reason": suppression.reason, "suppression": suppression.path}
+                              for group, suppression in engine.suppressed_groups],
         "summary": {name: summary.get(name, 0) for name in SEVERITY_ORDER},
     }
 
@@ -125,12 +142,27 @@ def code_frame(stack: list) -> str | None:
     return own_frame(stack) or next((frame for frame in stack if FRAME_LOCATION.match(frame)), None)
 
 
-def findings_by_group(report: dict) -> dict[str, list[dict]]:
-    """Each group's findings, by group id."""
+def findings_by_group(report: dict, key: str = "findings") -> dict[str, list[dict]]:
+    """Each group's findings, by group id (key="suppressed_findings": each suppressed group's)."""
     members: dict[str, list[dict]] = {}
-    for finding in report["findings"]:
+    for finding in report[key]:
         members.setdefault(finding["group"], []).append(finding)
     return members
+
+
+def source_relative(path: str, root: str | None) -> str | None:
+    """path relative to the source root ("." for the root itself), when it is under it, or
+    relative already (a frame's file as the compiler recorded it); None for a path elsewhere.
+    Normalised first: a script run as `python3 ../app.py` from /repo/sub names /repo/sub/../app.py."""
+    if not path.startswith("/"):
+        return path
+    if root is None:
+        return None
+    path = posixpath.normpath(path)
+    if path == root:
+        return "."
+    prefix = root.rstrip("/") + "/"
+    return path[len(prefix):] if path.startswith(prefix) else None
 
 
 def group_site(group: dict, members: list[dict]) -> str | None:

@@ -51,6 +51,15 @@ def examples(group: dict) -> tuple[list[str], int]:
     return shown, group["files"] - len(shown)
 
 
+def files_line(group: dict, relative) -> str | None:
+    """"files: a, b, c and 37 more" for a group of several files (relative: how to write each
+    path), for the one-message formats (SARIF, GitHub annotations); None for one or none."""
+    if group["files"] <= 1:
+        return None
+    shown, more = examples(group)
+    return f"files: {', '.join(relative(path) for path in shown)}{f' and {more} more' if more else ''}"
+
+
 def plural(count: int, noun: str) -> str:
     return f"{count} {noun}{'s' * (count != 1)}"
 
