@@ -21,7 +21,7 @@ from typing import Callable
 from .attach_tree import (AttachError, Pinned, children, pin_child, read_running, read_stat,
                           tgid_of, unseen_warning)
 from .record import ARG_FIELDS, EV_WRITE_RUN, PY_FRAMES, InjectedRecord, Record, RecordLayout
-from .resolve import Fd, Process, Resolver, kind_of_link
+from .resolve import Fd, Process, Resolver, kind_of_link, socket_families, socket_inode
 from .syscalls import O_CLOEXEC, open_flag_names
 from .stacks.cpython import PROBES, attach_process, inline_headers, register_images
 from .ringbuf import Backlog, RingReader
@@ -341,10 +341,15 @@ class Tracer:
             proc.space = AddressSpace.from_proc(pid)
         t = round((time.monotonic_ns() - self.t0_ns) / 1e9, 6)
         events = []
+        inodes = {fd: socket_inode(target) for fd, (target, _) in fds.items()}
+        families = socket_families(pid, {inode for inode in inodes.values() if inode is not None})
         for fd, (target, flags) in sorted(fds.items()):
-            entry = proc.fds[fd] = Fd(target, kind_of_link(target), flags)
-            events.append({"t": t, "pid": pid, "tid": pid, "syscall": "inherit", "fd": fd,
-                           "path": entry.path, "kind": entry.kind, "flags": open_flag_names(flags), "ret": 0})
+            entry = proc.fds[fd] = Fd(target, kind_of_link(target), flags, families.get(inodes[fd]))
+            event = {"t": t, "pid": pid, "tid": pid, "syscall": "inherit", "fd": fd,
+                     "path": entry.path, "kind": entry.kind, "flags": open_flag_names(flags), "ret": 0}
+            if entry.family:
+                event["family"] = entry.family
+            events.append(event)
         if events:
             self.on_events(events)
 

@@ -114,13 +114,15 @@ class Resolver(FileDecoders, DataDecoders, NamespaceDecoders, ChannelDecoders):
                      "path": entry.path, "kind": entry.kind, "calls": a1, "bytes": a2,
                      "size_max": a3, "t_first": self._t(ts_first), "ret": a2}
             self._fd_modes(entry, event)
+            if entry.family is not None:
+                event["family"] = entry.family
             if stack:
                 self._stack(proc, stack, event)
             out.append(event)
             return out
         if nr == EV_FORK:
             child = self.procs[a0] = Process(a0, proc.cwd)
-            child.fds = proc.fds if a1 & CLONE_FILES else {k: Fd(v.path, v.kind, v.flags) for k, v in proc.fds.items()}
+            child.fds = proc.fds if a1 & CLONE_FILES else {k: Fd(v.path, v.kind, v.flags, v.family) for k, v in proc.fds.items()}
             child.maps = dict(proc.maps)
             child.image = proc.image.copy() if proc.image else None
             child.space = proc.space.copy() if proc.space else None
