@@ -38,6 +38,28 @@ def _loader_like(event: dict) -> bool:
     return not name.startswith("open") or (flags[:1] == ["O_RDONLY"] and "O_CREAT" not in flags)
 
 
+def _exec_argv(pid: int, argc: int, copied: bytes, total: int) -> list[str] | None:
+    """An exec's argv from the bytes the probe copied off the new image's stack at its
+    first return (its strings, NUL-terminated, one after the other). When they were too
+    long to copy whole, /proc/PID/cmdline gives the rest if it still starts with them
+    (it is read later, when the process may have exited, exec'd again or rewritten
+    its title); else the argv is what was copied, its last string cut short."""
+    if not argc or not copied:
+        return None
+    if len(copied) < total:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = f.read()
+        except OSError:
+            cmdline = b""
+        if cmdline.startswith(copied):
+            copied = cmdline
+    strings = copied.split(b"\0")
+    if copied.endswith(b"\0"):
+        strings.pop()
+    return [os.fsdecode(arg) for arg in strings[:argc]]
+
+
 class Resolver(FileDecoders, DataDecoders, NamespaceDecoders, ChannelDecoders):
     """Stateful: feed raw records in kernel order, get resolved event dicts back."""
 
@@ -141,11 +163,9 @@ class Resolver(FileDecoders, DataDecoders, NamespaceDecoders, ChannelDecoders):
             event = {"t": t, "pid": pid, "tid": tid, "syscall": "exec", "path": path, "ret": 0}
             if a0 != tid:   # a thread other than the main one exec'd: it now has the process's id
                 event["old_tid"] = a0
-            try:
-                with open(f"/proc/{pid}/cmdline", "rb") as f:
-                    event["argv"] = [os.fsdecode(a) for a in f.read().split(b"\0")[:-1]]
-            except OSError:
-                pass
+            argv = _exec_argv(pid, a1, raw2[:a2], a3)
+            if argv is not None:
+                event["argv"] = argv
             out.append(event)
             return out
         if nr == EV_STDIO_LOST:
