@@ -725,6 +725,39 @@ def test_processes_and_report():
     assert junit.get("failures") == "1" and int(junit.get("tests")) == len(RULES)
 
 
+def test_a_finding_names_the_image_that_made_the_call_and_processes_list_each_exec():
+    """A shell forks, the child writes, exec's sqlite3, which writes, then exec's rm,
+    whose argv the tracer could not read: each finding names the program that made
+    its call (even when the rule decides at the end), never the image before an exec."""
+    s = Stream(argv=("bash", "-c", "sqlite3 db"))
+    s.ev("fork", ret=101, child=101)
+    s.ev("fork", ret=102, child=102)   # a child that exec's at once: its moment as bash is not listed
+    s.pid = 101
+    fd = s.open(D + "/before", "O_RDWR", "O_DIRECT")
+    s.write(fd, D + "/before", o_direct=True)
+    s.ev("exec", path="/usr/bin/sqlite3", argv=["sqlite3", "db"])
+    fd = s.open(D + "/after", "O_RDWR", "O_DIRECT")
+    s.write(fd, D + "/after", o_direct=True)
+    s.ev("exec", path="/usr/bin/rm")
+    s.pid = 102
+    s.ev("exec", path="/usr/bin/true", argv=["true"])
+    engine = analyse(s.events)
+    messages = {f.path.rsplit("/", 1)[1]: f.message for f in engine.findings if f.rule == "FS302"}
+    assert messages["before"].startswith("bash (pid 101)"), messages
+    assert messages["after"].startswith("sqlite3 (pid 101)"), messages
+    assert engine.process_label(101) == "rm (pid 101)"
+    report = _report(engine)
+    assert [(p["pid"], p["exe"], p["argv"]) for p in report["processes"]] == [
+        (PID, "/usr/bin/bash", ["bash", "-c", "sqlite3 db"]),
+        (101, "/usr/bin/bash", ["bash", "-c", "sqlite3 db"]),
+        (101, "/usr/bin/sqlite3", ["sqlite3", "db"]),
+        (101, "/usr/bin/rm", []),
+        (102, "/usr/bin/true", ["true"]),
+    ]
+    assert report["processes"][2]["io"]["o_direct_writes"] == 1 and report["processes"][2]["exec_at"] > 0
+    assert report["counts"]["processes"] == 3
+
+
 def test_clean_report():
     s = Stream()
     s.save(D + "/db")

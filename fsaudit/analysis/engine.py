@@ -31,7 +31,8 @@ class Engine:
         self.root_pid = root_pid
         # The model, written by the transitions.
         self.files: dict[str, FileState | SettledFile] = {}
-        self.processes: dict[int, ProcessInfo] = {}
+        self.processes: dict[int, ProcessInfo] = {}     # pid -> the image it runs (or ran last)
+        self.images: list[ProcessInfo] = []             # every image of every process, in order
         self.counts = Counts()
         self.injections_fired: dict[str, int] = {}     # --inject spec -> calls failed on purpose
         self.root_exit: dict | None = None
@@ -63,6 +64,7 @@ class Engine:
         info = self.processes.get(pid)
         if info is None and pid:
             info = self.processes[pid] = ProcessInfo(pid)
+            self.images.append(info)
             if self.root_pid is None:
                 self.root_pid = pid
         if info is not None:
@@ -149,8 +151,14 @@ class Engine:
         parent = self.files.get(os.path.dirname(state.path))
         return parent is not None and parent.child_intent
 
-    def process_label(self, pid: int) -> str:
+    def image(self, pid: int, at: dict | None = None) -> ProcessInfo | None:
+        """The image pid ran when it made the call `at` (default: the one it runs now)."""
         info = self.processes.get(pid)
+        return info.at(at.get("t")) if info is not None and at is not None else info
+
+    def process_label(self, pid: int, at: dict | None = None) -> str:
+        """How a message names pid: its program image when it made the call `at`."""
+        info = self.image(pid, at)
         return f"{info.name if info else 'process'} (pid {pid})"
 
     def report(self, code: str, event: dict | None, path: str | None, message: str, evidence: list,

@@ -132,8 +132,12 @@ class ProcessIO:
     fsync_latencies_us: list = field(default_factory=list)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class ProcessInfo:
+    """One program image a process ran: from its fork (the parent's image), its exec, or
+    the attach that adopted it, to its next exec or its exit. A process that exec'd has
+    one per image, the latest in Engine.processes, the earlier ones by `previous`."""
+
     pid: int
     ppid: int | None = None
     exe: str | None = None
@@ -144,6 +148,10 @@ class ProcessInfo:
     runtime: dict | None = None         # {"name", "version"} from the image's `runtime` event
     syscalls: int = 0                   # traced calls, each call of a write run counted (live view)
     io: ProcessIO = field(default_factory=ProcessIO)
+    exec_at: float | None = None        # t of the exec that started this image
+    previous: ProcessInfo | None = None  # the image the process ran before that exec
+    forked: bool = False                # began at a fork, as a copy of the parent's image
+    listed: bool = True                 # in the report's processes[] (not a fork child's moment before its exec)
 
     @property
     def name(self) -> str:
@@ -152,6 +160,19 @@ class ProcessInfo:
         if self.exe:
             return os.path.basename(self.exe)
         return "process"
+
+    def at(self, t: float | None) -> ProcessInfo:
+        """The image of this process that was running at time t."""
+        info = self
+        while info.previous is not None and t is not None and info.exec_at is not None and t < info.exec_at:
+            info = info.previous
+        return info
+
+    @property
+    def did_io(self) -> bool:
+        io = self.io
+        return bool(io.writes or io.fsync or io.fdatasync or io.sync_file_range or io.dir_syncs
+                    or io.renames or io.links)
 
 
 @dataclass(slots=True)

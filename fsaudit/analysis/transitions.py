@@ -341,7 +341,8 @@ def on_fork(engine, event: dict) -> None:
     info = engine.processes.get(child)
     if info is None:
         info = engine.processes[child] = ProcessInfo(child)
-    info.ppid = parent.pid
+        engine.images.append(info)
+    info.ppid, info.forked = parent.pid, True
     info.exe, info.argv, info.runtime = parent.exe, parent.argv, parent.runtime
 
 
@@ -353,11 +354,21 @@ def on_adopt(engine, event: dict) -> None:
 
 
 def on_exec(engine, event: dict) -> None:
-    info = engine.processes[event["pid"]]
-    info.exe = event.get("path", info.exe)
-    info.runtime = None     # a new image: its `runtime` event follows
-    if event.get("argv"):
-        info.argv = event["argv"]
+    """A new image: its own entry, with its own argv (never the one before the exec,
+    which named sqlite3 "bash"), and its `runtime` event to follow."""
+    pid = event["pid"]
+    old = engine.processes[pid]
+    if old.exe is None and old.argv is None and old.exec_at is None:
+        info = old          # known from nothing before this exec: the command fsaudit started
+    else:
+        info = engine.processes[pid] = ProcessInfo(pid, ppid=old.ppid, previous=old)
+        engine.images.append(info)
+        # A fork child between its fork and its exec (a shell's) is the parent's
+        # program for a moment: listed only if it did I/O of its own then.
+        old.listed = not old.forked or old.did_io
+    info.exe = event.get("path")
+    info.argv = event.get("argv")
+    info.exec_at = event.get("t")
 
 
 def on_runtime(engine, event: dict) -> None:
