@@ -36,7 +36,8 @@ class Engine:
         self.counts = Counts()
         self.injections_fired: dict[str, int] = {}     # --inject spec -> calls failed on purpose
         self.root_exit: dict | None = None
-        self.dirty_since_send: set[FileState] = set()   # became dirty after the latest send (FS106)
+        self.written_by: dict[int, set[FileState]] = {}   # pid -> files with its writes in FileState.writers
+        self.acknowledgements = 0                       # sends to the outside world so far
         self.gone: set[str] = set()                     # paths known not to exist (unlinked, renamed away)
         self.pending_dirs: set[FileState] = set()       # directories with pending entries
         self.index = 0                                  # the current event's position in the stream
@@ -136,7 +137,6 @@ class Engine:
         if (state.__class__ is FileState and state.settled and state not in self._pinned
                 and self.files.get(state.path) is state):
             self.files[state.path] = SettledFile(state)
-            self.dirty_since_send.discard(state)   # a sync() cleans without taking it out
 
     def pin(self, states: list) -> list[FileState]:
         """The live view's rows as FileStates that stay the same objects (never settled)

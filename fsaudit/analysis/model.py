@@ -45,6 +45,9 @@ class FileState:
     sfr_event: dict | None = None       # sync_file_range on data still dirty
     odirect_event: dict | None = None   # O_DIRECT write not covered by a barrier
     published_dirty: dict | None = None  # dirty_last when a rename/link already reported this data
+    # Per writer (pid): [first, last, last reported] of its writes to this file since its own
+    # latest durability barrier that no barrier of this file has covered yet (FS106).
+    writers: dict | None = None
     created_event: dict | None = None   # created by the tree; cleared when renamed or unlinked
     created_index: int = 0
     pending: dict | None = None         # directories: (rule, pid) -> PendingEntries
@@ -76,7 +79,7 @@ class FileState:
         (Written out rather than looped over fields: it runs at every close.)"""
         return (not self.is_dir and self.dirty_first is None and self.map_event is None
                 and self.sfr_event is None and self.odirect_event is None
-                and self.failed_sync is None and self.marks is None)
+                and self.failed_sync is None and self.marks is None and self.writers is None)
 
 
 # Fields a settled file no longer needs: the rest of the dirty data and published_dirty

@@ -120,33 +120,51 @@ class UnsyncedAtExit(Rule):
 
 class AckBeforeDurable(Rule):
     code, name, severity = "FS106", "ack-before-durable", "warning"
-    summary = "the tree answers on a socket while data it means to make durable is not yet fsynced"
+    summary = "a process answers on a socket while data it wrote and means to make durable is not yet fsynced"
     fix = "fsync the data (and the directory, for new names) before sending the reply"
     syscalls = WRITE_SYSCALLS | COPY_SYSCALLS | SEND_SYSCALLS
 
     def on_event(self, engine, event):
-        if not is_send(event) or not engine.dirty_since_send:
+        """A send to the outside world acknowledges what its own process wrote since its
+        latest durability barrier and is still dirty (FileState.writers): not what
+        other processes wrote (a client's request is no ack of a server's files), and
+        not what a barrier in between put past a commit point. Only writes that
+        completed before the send: event order is the kernel's, and a write run's
+        first write completed at its t_first."""
+        if not is_send(event):
             return
-        for state in engine.dirty_since_send:
-            if not state.in_scope or not state.is_dirty:
+        pid = event["pid"]
+        files = engine.written_by.get(pid)
+        if not files:
+            return
+        sent_at = event["t"]
+        for state in files:
+            entry = state.writers[pid]
+            first = entry[0]
+            if (entry[2] is entry[1] or not state.in_scope or first.get("t_first", first["t"]) >= sent_at
+                    or engine.files.get(state.path) is not state):
                 continue
-            dirty = state.dirty_first or state.map_event
+            entry[2] = entry[1]     # reported: again only once it has written since
             if engine.has_intent(state):
-                self._report(engine, state, dirty, event)
-            elif self.recall(state) is None:
+                self._report(engine, state, first, event)
+            else:
                 # Intent may still show up later (the fsync after the reply): decide at the end.
-                self.remember(state, (dirty, event))
-        engine.dirty_since_send.clear()
+                acked = self.recall(state)
+                if acked is None:
+                    self.remember(state, {pid: (first, event)})
+                else:
+                    acked.setdefault(pid, (first, event))
 
     def on_finish(self, engine):
         for state in engine.files.values():
             acked = self.recall(state)
             if acked is not None and engine.has_intent(state):
-                self._report(engine, state, *acked)
+                for dirty, send in acked.values():
+                    self._report(engine, state, dirty, send)
 
     def _report(self, engine, state, dirty, send):
         engine.report(self.code, send, state.path,
-                      f"{engine.process_label(send['pid'])} sent data to a socket while data written "
+                      f"{engine.process_label(send['pid'], send)} sent data to a socket while data it wrote "
                       f"to {state.path} was not yet fsynced",
                       [dirty, send])
 
