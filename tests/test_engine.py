@@ -152,6 +152,49 @@ def test_fs101_written_by_another_process_of_the_tree():
     assert codes(analyse(s.events)) == ["FS101"]
 
 
+def test_fs101_batch_that_makes_everything_durable_at_its_end_is_info():
+    """A bootstrap run with fsync off, then a sync of the whole tree before the end:
+    the window was real but closed before anything was acknowledged."""
+    for closing in ("sync", "syncfs", "fsyncs"):
+        s = Stream()
+        s.save(D + "/db", fsync=False, dir_sync=False)
+        if closing == "fsyncs":
+            fd = s.open(D + "/db", "O_RDONLY")
+            s.fsync(fd, D + "/db")
+            s.sync_dir()
+        else:
+            s.ev(closing, fd=3, path=D, kind="dir")
+        s.exit()
+        engine = analyse(s.events)
+        finding = only(engine, "FS101")
+        assert finding.severity == "info", closing
+        assert "made durable 0.00" in finding.message and " s later" in finding.message, finding.message
+        assert "FS102" not in codes(engine)
+
+
+def test_fs101_window_still_open_at_a_send_or_the_end_is_the_error():
+    s = Stream()                                  # a reply went out before the sync
+    s.save(D + "/db", fsync=False, dir_sync=False)
+    s.ev("sendto", ret=2, fd=9, kind="socket", family="AF_INET")
+    s.ev("sync")
+    assert only(analyse(s.events), "FS101").severity == "error"
+    s = Stream()                                  # the netlink audit record is no acknowledgement
+    s.save(D + "/db", fsync=False, dir_sync=False)
+    s.ev("sendto", ret=2, fd=9, kind="socket", family="AF_NETLINK")
+    s.ev("sync")
+    assert only(analyse(s.events), "FS101").severity == "info"
+    s = Stream()                                  # the file made durable, its directory never
+    s.save(D + "/db", fsync=False, dir_sync=False)
+    fd = s.open(D + "/db", "O_RDONLY")
+    s.fsync(fd, D + "/db")
+    assert only(analyse(s.events), "FS101").severity == "error"
+    s = Stream()                                  # removed before the sync
+    s.save(D + "/db", fsync=False, dir_sync=False)
+    s.ev("unlink", path=D + "/db")
+    s.ev("sync")
+    assert only(analyse(s.events), "FS101").severity == "error"
+
+
 def test_o_sync_write_is_durable():
     s = Stream()
     tmp = D + "/db.tmp"

@@ -38,6 +38,7 @@ class Engine:
         self.root_exit: dict | None = None
         self.written_by: dict[int, set[FileState]] = {}   # pid -> files with its writes in FileState.writers
         self.acknowledgements = 0                       # sends to the outside world so far
+        self.publications: dict[str, dict] = {}         # FS101's open windows: directory -> {file state: window}
         self.gone: set[str] = set()                     # paths known not to exist (unlinked, renamed away)
         self.pending_dirs: set[FileState] = set()       # directories with pending entries
         self.index = 0                                  # the current event's position in the stream
@@ -162,8 +163,10 @@ class Engine:
         return f"{info.name if info else 'process'} (pid {pid})"
 
     def report(self, code: str, event: dict | None, path: str | None, message: str, evidence: list,
-               target_path: str | None = None, pid: int | None = None, count: int = 1) -> None:
-        """Record a finding, or count it again: one finding per (rule, path, pid)."""
+               target_path: str | None = None, pid: int | None = None, count: int = 1,
+               severity: str | None = None) -> None:
+        """Record a finding, or count it again: one finding per (rule, path, pid), and
+        severity when the rule gives this occurrence a lower one than its own."""
         if pid is None:
             pid = event.get("pid", 0) if event else (self.root_pid or 0)
-        self._findings.add(code, event, path, message, evidence, target_path, pid, count)
+        self._findings.add(code, event, path, message, evidence, target_path, pid, count, severity)

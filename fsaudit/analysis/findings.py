@@ -72,8 +72,10 @@ class Findings:
         return [counts[index] for index in range(len(self._suppressions))]
 
     def add(self, code: str, event: dict | None, path: str | None, message: str, evidence: list,
-            target_path: str | None, pid: int, count: int) -> None:
-        key = (code, path, pid)
+            target_path: str | None, pid: int, count: int, severity: str | None = None) -> None:
+        """severity: this occurrence's, where the rule says when it is lower than its own
+        (FS101's window closed by a later sync); kept apart from the rule's own."""
+        key = (code, path, pid) if severity is None else (code, path, pid, severity)
         found = self._found.get(key)
         if found is not None:
             found.count += count
@@ -87,7 +89,7 @@ class Findings:
                     return
         rule = RULES_BY_CODE[code]
         finding = self._found[key] = Finding(
-            rule=code, name=rule.name, severity=self._severity.get(code, rule.severity),
+            rule=code, name=rule.name, severity=severity or self._severity.get(code, rule.severity),
             pid=pid, tid=event.get("tid", pid) if event else pid, path=path, target_path=target_path,
             message=message, evidence=_evidence(evidence), fix=rule.fix,
             stack=_stack(event, evidence), count=count)
