@@ -1,14 +1,21 @@
 """FS106 and FS101's window on real programs under the real tracer: who acknowledges
 what, which sockets are the outside world, and barriers that are commit points
-(tests/programs/acks.py); a batch that syncs everything at its end (sh, mv, sync)."""
+(tests/programs/acks.py, and PostgreSQL when installed); a batch that syncs
+everything at its end (sh, mv, sync)."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
+import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
-from conftest import PROGRAMS, attach_while_running
+from conftest import FSAUDIT, PROGRAMS, Traced, attach_while_running
 
 ACKS = str(PROGRAMS / "acks.py")
 
@@ -99,3 +106,63 @@ def test_fs101_a_batch_that_syncs_only_its_file_keeps_the_error(trace, tmp_path)
     assert t.returncode == 0, t.stderr
     (finding,) = findings(t, "FS101")
     assert finding["severity"] == "error"
+
+
+POSTGRES = Path("/usr/lib/postgresql/15/bin")
+
+
+@pytest.fixture
+def postgres_server():
+    """A PostgreSQL 15 cluster of its own, started untraced as the postgres user,
+    listening only on a unix socket in its directory: (postmaster pid, psql argv)."""
+    if not (POSTGRES / "initdb").exists():
+        pytest.skip("PostgreSQL 15 is not installed (apt-get install postgresql)")
+    base = Path(tempfile.mkdtemp(prefix="fsaudit-pg-"))   # not under pytest's 0700 tmp: postgres must enter
+    shutil.chown(base, "postgres")
+    data, port = base / "data", str(54000 + os.getpid() % 1000)
+
+    def as_postgres(*argv: str) -> None:
+        subprocess.run(["runuser", "-u", "postgres", "--", *argv], check=True, capture_output=True)
+
+    try:
+        as_postgres(str(POSTGRES / "initdb"), "-D", str(data), "--no-sync", "-A", "trust", "-U", "postgres")
+        as_postgres(str(POSTGRES / "pg_ctl"), "-D", str(data), "-l", str(base / "log"), "-w", "start",
+                    "-o", f"-k {base} -p {port} -c listen_addresses=''")
+        postmaster = int((data / "postmaster.pid").read_text().split()[0])
+        yield postmaster, ["psql", "-X", "-q", "-h", str(base), "-p", port, "-U", "postgres"], data
+    finally:
+        if (data / "postmaster.pid").exists():
+            as_postgres(str(POSTGRES / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_fs106_postgresql_commits_are_no_unsynced_acknowledgements(bpf, postgres_server, tmp_path):
+    """Attached to PostgreSQL while a client runs autocommit INSERTs and a CHECKPOINT:
+    each backend extends the table, writes and fdatasyncs its WAL record, then
+    replies. The commits are durable when acknowledged: no FS106, on pg_wal or on
+    the table, and every process is named with its exe and argv."""
+    postmaster, psql, data = postgres_server
+    events, report = tmp_path / "pg.jsonl", tmp_path / "pg.json"
+    tracer = subprocess.Popen(FSAUDIT + ["attach", str(postmaster), "--fail-on", "never", "--no-live",
+                                         "--events", str(events), "--json", str(report)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert tracer.stderr.readline().startswith(f"fsaudit: attached to pid {postmaster}")
+        statements = ["CREATE TABLE t (x int, y text)"] + [
+            f"INSERT INTO t VALUES ({n}, repeat('x', 500))" for n in range(20)] + ["CHECKPOINT"]
+        for statement in statements:
+            subprocess.run(psql + ["-c", statement], check=True, capture_output=True)
+    finally:
+        tracer.send_signal(signal.SIGINT)
+        _, stderr = tracer.communicate(timeout=120)
+    assert tracer.returncode == 0, stderr
+    t = Traced(subprocess.CompletedProcess([], 0, "", stderr), events, report)
+    # pg_internal.init is the relation cache a backend writes at its first connection and
+    # PostgreSQL removes after a crash: a cache (rules.md, roles), not the data acknowledged.
+    assert [f for f in findings(t, "FS106") if not f["path"].endswith("/pg_internal.init")] == []
+    replies = [e for e in t.events if e["syscall"] in ("sendto", "write") and e.get("family") == "AF_UNIX"]
+    assert len(replies) >= len(statements)
+    assert [e for e in t.events if e["syscall"] == "fdatasync" and "/pg_wal/" in e.get("path", "")]
+    for process in t.report["processes"]:
+        assert process["exe"] and process["argv"], process
+    assert not any(f["message"].startswith("process (pid") for f in t.report["findings"])
