@@ -541,6 +541,23 @@ def test_fs106_a_send_before_the_write_in_kernel_time_never_fires():
     assert codes(analyse(events[:-1] + [dict(send, t=write["t"]), run])) == ["FS105"]   # a run begun after it
 
 
+def test_fs106_calls_of_one_thread_in_the_same_microsecond_keep_their_order():
+    """t is whole microseconds: a barrier or a send right after a write of the same
+    thread may carry the same time, and still came after it."""
+    s = Stream()
+    fd = _server_with_durable_data(s)
+    write = s.events[-1]
+    s.ev("fdatasync", ret=0, fd=fd, path=D + "/table", kind="file", latency_us=0)
+    s.events[-1]["t"] = write["t"]
+    s.ev("sendto", ret=2, fd=9, kind="socket", family="AF_INET")
+    assert "FS106" not in codes(analyse(s.events))
+    s = Stream()
+    _server_with_durable_data(s)
+    s.ev("sendto", ret=2, fd=9, kind="socket", family="AF_INET")
+    s.events[-1]["t"] = s.events[-2]["t"]
+    assert "FS106" in codes(analyse(s.events))
+
+
 def test_fs106_one_finding_per_unsynced_write_run_acknowledged():
     s = Stream()
     fd = _server_with_durable_data(s)

@@ -88,36 +88,47 @@ def _drop_writer(engine, state: FileState, pid: int) -> None:
         files.discard(state)
 
 
-def began(event: dict) -> float:
-    """When a call began: a sync's exit time less its latency, else its time."""
-    latency = event.get("latency_us")
-    return event["t"] - latency / 1e6 if latency else event["t"]
+# Times are whole microseconds (t rounded, latency_us cut): a write that completed
+# this close to a barrier's start is taken to have come before it.
+CLOCK_SLACK_S = 2e-6
 
 
-def _covers(entry: list, begin: float) -> bool:
-    """Does a barrier that began at `begin` cover every write of entry? It covers those
-    that completed before it began; when some did not, the first left is taken to be
-    the last (a write run's first write completed at its t_first, the run at its t)."""
-    if entry[1]["t"] < begin:
+def began(barrier: dict) -> float:
+    """When a barrier began: a sync's exit time less its latency, an O_SYNC write run's
+    first write, else its time."""
+    latency = barrier.get("latency_us")
+    return barrier["t"] - latency / 1e6 if latency else barrier.get("t_first", barrier["t"])
+
+
+def _covers(entry: list, barrier: dict, begin: float) -> bool:
+    """Does the barrier cover every write of entry? It covers those of its own thread
+    (they came first) and those that completed before it began; when some did not,
+    the first left is taken to be the last (a write run's first write completed at
+    its t_first, the run at its t)."""
+    last, first, tid, before = entry[1], entry[0], barrier["tid"], begin + CLOCK_SLACK_S
+    if last["tid"] == tid or last["t"] < before:
         return True
-    if entry[0].get("t_first", entry[0]["t"]) < begin:
-        entry[0] = entry[1]
+    if first["tid"] == tid or first.get("t_first", first["t"]) < before:
+        entry[0] = last
     return False
 
 
-def cover_file(engine, state: FileState, begin: float) -> None:
+def cover_file(engine, state: FileState, barrier: dict) -> None:
     """A barrier of this file: the writes to it that completed before it began are durable, whoever made them."""
     if state.writers is not None:
-        for pid in [pid for pid, entry in state.writers.items() if _covers(entry, begin)]:
+        begin = began(barrier)
+        for pid in [pid for pid, entry in state.writers.items() if _covers(entry, barrier, begin)]:
             _drop_writer(engine, state, pid)
 
 
-def process_barrier(engine, pid: int, begin: float) -> None:
-    """pid made a durability barrier (of any file): what it wrote before is past its commit
-    point, as a write-ahead log synced before the reply covers the data pages (FS106)."""
+def process_barrier(engine, barrier: dict) -> None:
+    """A process made a durability barrier (of any file): what it wrote before is past its
+    commit point, as a write-ahead log synced before the reply covers the data pages (FS106)."""
+    pid = barrier["pid"]
     files = engine.written_by.get(pid)
     if files:
-        for state in [state for state in files if _covers(state.writers[pid], begin)]:
+        begin = began(barrier)
+        for state in [state for state in files if _covers(state.writers[pid], barrier, begin)]:
             _drop_writer(engine, state, pid)
 
 
@@ -195,7 +206,7 @@ def on_write(engine, event: dict) -> None:
         if kind == "socket":
             on_send(engine, event)
         elif kind == "file" and is_synced_write(event):     # a file out of scope: still a barrier
-            process_barrier(engine, event["pid"], event.get("t_first", event["t"]))
+            process_barrier(engine, event)
         return
     calls = event.get("calls", 1)
     state.writes += calls
@@ -211,7 +222,7 @@ def on_write(engine, event: dict) -> None:
     if is_synced_write(event):
         io.o_sync_writes += calls
         mark_intent(engine, state)
-        process_barrier(engine, event["pid"], event.get("t_first", event["t"]))
+        process_barrier(engine, event)
         return
     make_dirty(engine, state, event, nbytes, calls)
     if o_direct and state.odirect_event is None:
@@ -272,7 +283,7 @@ def on_msync(engine, event: dict) -> None:
     sync_attempted(state, event)
     if succeeded(event) and "MS_SYNC" in event.get("flags", ()):
         state.map_event = None
-        process_barrier(engine, event["pid"], event["t"])
+        process_barrier(engine, event)
         if state.writers is not None:   # the mappings' writers: their data is what msync flushed
             for pid in [pid for pid, entry in state.writers.items() if entry[1]["syscall"] == "mmap"]:
                 _drop_writer(engine, state, pid)
@@ -282,9 +293,8 @@ def on_fsync(engine, event: dict) -> None:
     path = event.get("path")
     if not path:
         return
-    begin = began(event)
     if succeeded(event):
-        process_barrier(engine, event["pid"], begin)
+        process_barrier(engine, event)
     state = engine.files.get(path)
     kind = event.get("kind")
     is_dir = kind == "dir" or (state is not None and state.is_dir)
@@ -317,7 +327,7 @@ def on_fsync(engine, event: dict) -> None:
         engine.pending_dirs.discard(state)
     else:
         state.clear_dirty()
-        cover_file(engine, state, begin)
+        cover_file(engine, state, event)
         mark_intent(engine, state)
 
 

@@ -211,20 +211,21 @@ class AckBeforeDurable(Rule):
         latest durability barrier and is still dirty (FileState.writers): not what
         other processes wrote (a client's request is no ack of a server's files), and
         not what a barrier in between put past a commit point. Only writes that
-        completed before the send: event order is the kernel's, and a write run's
-        first write completed at its t_first."""
+        completed before the send: event order is the kernel's, a write run's first
+        write completed at its t_first, and another thread's write may be handed on
+        before a send that preceded it."""
         if not is_send(event):
             return
         pid = event["pid"]
         files = engine.written_by.get(pid)
         if not files:
             return
-        sent_at = event["t"]
+        sent_at, tid = event["t"], event["tid"]
         for state in files:
             entry = state.writers[pid]
             first = entry[0]
-            if (entry[2] is entry[1] or not state.in_scope or first.get("t_first", first["t"]) >= sent_at
-                    or engine.files.get(state.path) is not state):
+            if (entry[2] is entry[1] or not state.in_scope or engine.files.get(state.path) is not state
+                    or (first["tid"] != tid and first.get("t_first", first["t"]) >= sent_at)):
                 continue
             entry[2] = entry[1]     # reported: again only once it has written since
             if engine.has_intent(state):
