@@ -486,7 +486,7 @@ def on_send(engine, event: dict) -> None:
 
 def on_exit(engine, event: dict) -> None:
     # Its writes can no longer be acknowledged by it.
-    for state in list(engine.written_by.get(event["pid"], ())):
+    for state in engine.written_by.pop(event["pid"], ()):
         _drop_writer(engine, state, event["pid"])
     info = engine.processes[event["pid"]]
     info.exited = True
