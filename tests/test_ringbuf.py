@@ -175,9 +175,10 @@ def test_kernel_order_passes_over_a_lost_record():
     order = KernelOrder()
     assert _epochs(order.order([_rec(1), _rec(3)], now=0.0)) == [(1, False)]
     assert order.order([], now=GAP_PATIENCE_S / 2) == []
-    assert _epochs(order.order([_rec(4)], now=GAP_PATIENCE_S)) == [(3, False), (4, False)]   # waited long enough
-    assert _epochs(order.order([_rec(6)], now=GAP_PATIENCE_S, lost=True)) == [(6, False)]     # the kernel says it lost 5
-    assert _epochs(order.order([_rec(8)], now=GAP_PATIENCE_S, final=True)) == [(8, False)]    # the end: nothing is coming
+    # Waited long enough; the kernel says it lost 5; the end, when nothing more is coming.
+    assert _epochs(order.order([_rec(4)], now=GAP_PATIENCE_S)) == [(3, False), (4, False)]
+    assert _epochs(order.order([_rec(6)], now=GAP_PATIENCE_S, lost=True)) == [(6, False)]
+    assert _epochs(order.order([_rec(8)], now=GAP_PATIENCE_S, final=True)) == [(8, False)]
 
 
 def test_backlog_hands_out_records_oldest_first_across_parts():

@@ -505,6 +505,7 @@ HANDLERS = {"fsync": on_fsync, "fdatasync": on_fsync, "sync_file_range": on_sync
             "mknod": on_mknod, "mknodat": on_mknod, "close": on_close,
             "fork": on_fork, "exec": on_exec, "exit": on_exit, "adopt": on_adopt,
             "lost": on_lost, "runtime": on_runtime}
-for _names, _handler in ((SEND_SYSCALLS, on_send), (WRITE_SYSCALLS, on_write), (COPY_SYSCALLS, on_copy), (RENAME_SYSCALLS, on_rename),
-                         (LINK_SYSCALLS, on_link), (UNLINK_SYSCALLS, on_unlink), (OPEN_SYSCALLS, on_open)):
+for _names, _handler in ((SEND_SYSCALLS, on_send), (WRITE_SYSCALLS, on_write), (COPY_SYSCALLS, on_copy),
+                         (RENAME_SYSCALLS, on_rename), (LINK_SYSCALLS, on_link), (UNLINK_SYSCALLS, on_unlink),
+                         (OPEN_SYSCALLS, on_open)):
     HANDLERS.update(dict.fromkeys(_names, _handler))

@@ -144,7 +144,8 @@ class Resolver(FileDecoders, DataDecoders, NamespaceDecoders, ChannelDecoders):
             return out
         if nr == EV_FORK:
             child = self.procs[a0] = Process(a0, proc.cwd)
-            child.fds = proc.fds if a1 & CLONE_FILES else {k: Fd(v.path, v.kind, v.flags, v.family) for k, v in proc.fds.items()}
+            child.fds = proc.fds if a1 & CLONE_FILES else {
+                k: Fd(v.path, v.kind, v.flags, v.family) for k, v in proc.fds.items()}
             child.maps = dict(proc.maps)
             child.image = proc.image.copy() if proc.image else None
             child.space = proc.space.copy() if proc.space else None
