@@ -38,7 +38,7 @@ class Engine:
         self.root_exit: dict | None = None
         self.written_by: dict[int, set[FileState]] = {}   # pid -> files with its writes in FileState.writers
         self.acknowledgements = 0                       # sends to the outside world so far
-        self.publications: dict[str, dict] = {}         # FS101's open windows: directory -> {file state: window}
+        self.publications: dict[str, dict] = {}         # FS101's open windows by directory (an ordered set each)
         self.gone: set[str] = set()                     # paths known not to exist (unlinked, renamed away)
         self.pending_dirs: set[FileState] = set()       # directories with pending entries
         self.index = 0                                  # the current event's position in the stream

@@ -9,8 +9,7 @@ import os.path
 from .model import FileState, PendingEntries, ProcessInfo
 from .rules.base import (
     COPY_SYSCALLS, LINK_SYSCALLS, OPEN_SYSCALLS, RENAME_SYSCALLS, SEND_SYSCALLS, UNLINK_SYSCALLS,
-    WRITE_SYSCALLS,
-    discards_content, is_send, is_synced_write, succeeded,
+    WRITE_SYSCALLS, discards_content, is_send, is_synced_write, succeeded,
 )
 
 # A directory sync failing with these says "not supported here", not "data lost" (rules.md).
