@@ -40,11 +40,14 @@ class Engine:
         self.root_pid = root_pid
         # The model, written by the transitions.
         self.files: dict[str, FileState | SettledFile] = {}
-        self.processes: dict[int, ProcessInfo] = {}
+        self.processes: dict[int, ProcessInfo] = {}     # pid -> the image it runs (or ran last)
+        self.images: list[ProcessInfo] = []             # every image of every process, in order
         self.counts = Counts()
         self.injections_fired: dict[str, int] = {}     # --inject spec -> calls failed on purpose
         self.root_exit: dict | None = None
-        self.dirty_since_send: set[FileState] = set()   # became dirty after the latest send (FS106)
+        self.written_by: dict[int, set[FileState]] = {}   # pid -> files with its writes in FileState.writers
+        self.acknowledgements = 0                       # sends to the outside world so far
+        self.publications: dict[str, dict] = {}         # FS101's open windows by directory (an ordered set each)
         self.gone: set[str] = set()                     # paths known not to exist (unlinked, renamed away)
         self.pending_dirs: set[FileState] = set()       # directories with pending entries
         self.index = 0                                  # the current event's position in the stream
@@ -79,6 +82,7 @@ class Engine:
         info = self.processes.get(pid)
         if info is None and pid:
             info = self.processes[pid] = ProcessInfo(pid)
+            self.images.append(info)
             if self.root_pid is None:
                 self.root_pid = pid
         if info is not None:
@@ -159,7 +163,6 @@ class Engine:
         """Compact a file's state when nothing is in progress on it (SettledFile)."""
         if state.__class__ is FileState and state.settled and self.files.get(state.path) is state:
             self.files[state.path] = SettledFile(state)
-            self.dirty_since_send.discard(state)   # a sync() cleans without taking it out
 
     def record_move(self, state: FileState | SettledFile) -> None:
         """state has left its path: renamed, moved with its directory, unlinked or renamed over."""
@@ -172,13 +175,21 @@ class Engine:
         parent = self.files.get(os.path.dirname(state.path))
         return parent is not None and parent.child_intent
 
-    def process_label(self, pid: int) -> str:
+    def image(self, pid: int, at: dict | None = None) -> ProcessInfo | None:
+        """The image pid ran when it made the call `at` (default: the one it runs now)."""
         info = self.processes.get(pid)
+        return info.at(at.get("t")) if info is not None and at is not None else info
+
+    def process_label(self, pid: int, at: dict | None = None) -> str:
+        """How a message names pid: its program image when it made the call `at`."""
+        info = self.image(pid, at)
         return f"{info.name if info else 'process'} (pid {pid})"
 
     def report(self, code: str, event: dict | None, path: str | None, message: str, evidence: list,
-               target_path: str | None = None, pid: int | None = None, count: int = 1) -> None:
-        """Record a finding, or count it again: one finding per (rule, path, pid)."""
+               target_path: str | None = None, pid: int | None = None, count: int = 1,
+               severity: str | None = None) -> None:
+        """Record a finding, or count it again: one finding per (rule, path, pid), and
+        severity when the rule gives this occurrence a lower one than its own."""
         if pid is None:
             pid = event.get("pid", 0) if event else (self.root_pid or 0)
-        self._findings.add(code, event, path, message, evidence, target_path, pid, count)
+        self._findings.add(code, event, path, message, evidence, target_path, pid, count, severity)

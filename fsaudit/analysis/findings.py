@@ -80,8 +80,10 @@ class Findings:
         return list(self._hidden.values())
 
     def add(self, code: str, event: dict | None, path: str | None, message: str, evidence: list,
-            target_path: str | None, pid: int, count: int) -> None:
-        key = (code, path, pid)
+            target_path: str | None, pid: int, count: int, severity: str | None = None) -> None:
+        """severity: this occurrence's, where the rule says when it is lower than its own
+        (FS101's window closed by a later sync); kept apart from the rule's own."""
+        key = (code, path, pid) if severity is None else (code, path, pid, severity)
         found = self._found.get(key)
         if found is not None:
             found.count += count
@@ -94,8 +96,10 @@ class Findings:
                             if rule == code and glob.match(path)), None) if path else None
         rule = RULES_BY_CODE[code]
         info = self._processes.get(pid)
+        if info is not None and event is not None:
+            info = info.at(event.get("t"))      # the image that made the call, not the one running now
         finding = Finding(
-            rule=code, name=rule.name, severity=self._severity.get(code, rule.severity),
+            rule=code, name=rule.name, severity=severity or self._severity.get(code, rule.severity),
             pid=pid, tid=event.get("tid", pid) if event else pid, path=path, target_path=target_path,
             message=message, evidence=_evidence(evidence), fix=rule.fix,
             stack=_stack(event, evidence), count=count, exe=info.exe if info else None)

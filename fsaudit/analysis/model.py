@@ -46,6 +46,9 @@ class FileState:
     sfr_event: dict | None = None       # sync_file_range on data still dirty
     odirect_event: dict | None = None   # O_DIRECT write not covered by a barrier
     published_dirty: dict | None = None  # dirty_last when a rename/link already reported this data
+    # Per writer (pid): [first, last, last reported] of its writes to this file since its own
+    # latest durability barrier that no barrier of this file has covered yet (FS106).
+    writers: dict | None = None
     created_event: dict | None = None   # created by the tree; cleared when renamed or unlinked
     created_index: int = 0
     pending: dict | None = None         # directories: (rule, pid) -> PendingEntries
@@ -77,7 +80,7 @@ class FileState:
         (Written out rather than looped over fields: it runs at every close.)"""
         return (not self.is_dir and self.dirty_first is None and self.map_event is None
                 and self.sfr_event is None and self.odirect_event is None
-                and self.failed_sync is None and self.marks is None)
+                and self.failed_sync is None and self.marks is None and self.writers is None)
 
 
 # Fields a settled file no longer needs: the rest of the dirty data and published_dirty
@@ -134,8 +137,12 @@ class ProcessIO:
     fsync_latencies_us: list = field(default_factory=list)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class ProcessInfo:
+    """One program image a process ran: from its fork (the parent's image), its exec, or
+    the attach that adopted it, to its next exec or its exit. A process that exec'd has
+    one per image, the latest in Engine.processes, the earlier ones by `previous`."""
+
     pid: int
     ppid: int | None = None
     exe: str | None = None
@@ -146,6 +153,10 @@ class ProcessInfo:
     runtime: dict | None = None         # {"name", "version"} from the image's `runtime` event
     syscalls: int = 0                   # traced calls, each call of a write run counted (live view)
     io: ProcessIO = field(default_factory=ProcessIO)
+    exec_at: float | None = None        # t of the exec that started this image
+    previous: ProcessInfo | None = None  # the image the process ran before that exec
+    forked: bool = False                # began at a fork, as a copy of the parent's image
+    listed: bool = True                 # in the report's processes[] (not a fork child's moment before its exec)
 
     @property
     def name(self) -> str:
@@ -154,6 +165,19 @@ class ProcessInfo:
         if self.exe:
             return os.path.basename(self.exe)
         return "process"
+
+    def at(self, t: float | None) -> ProcessInfo:
+        """The image of this process that was running at time t."""
+        info = self
+        while info.previous is not None and t is not None and info.exec_at is not None and t < info.exec_at:
+            info = info.previous
+        return info
+
+    @property
+    def did_io(self) -> bool:
+        io = self.io
+        return bool(io.writes or io.fsync or io.fdatasync or io.sync_file_range or io.dir_syncs
+                    or io.renames or io.links)
 
 
 @dataclass(slots=True)

@@ -42,6 +42,7 @@ def _process(info) -> dict:
         "pid": info.pid, "ppid": info.ppid, "exe": info.exe, "argv": info.argv or [],
         "runtime": info.runtime,
         "exit": _exit(info.exit_code, info.exit_signal) if info.exited else None,
+        "exec_at": info.exec_at,
         "io": {
             "writes": io.writes, "bytes_written": io.bytes_written,
             # Write runs are folded in the kernel into calls, bytes and the largest call:
@@ -115,7 +116,7 @@ def build_report(engine, *, mode: str, target: dict, started_at: str, duration_s
         "config": {"path": config.path, "suppressed": [
             {"rule": s.rule, "path": s.path, "reason": s.reason, "hidden": hidden}
             for s, hidden in zip(config.suppressions, engine.hidden_by_suppression())]},
-        "processes": [_process(info) for info in engine.processes.values()],
+        "processes": [_process(info) for info in engine.images if info.listed],
         "files": sorted(files, key=lambda f: f["path"]),
         "findings": [{key: getattr(f, key) for key in FINDING_KEYS} for f in findings],
         "groups": [_group(group) for group in engine.groups],

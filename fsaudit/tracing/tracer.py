@@ -21,10 +21,10 @@ from typing import Callable
 from .attach_tree import (AttachError, Pinned, children, pin_child, read_running, read_stat,
                           tgid_of, unseen_warning)
 from .record import ARG_FIELDS, EV_WRITE_RUN, PY_FRAMES, InjectedRecord, Record, RecordLayout
-from .resolve import Fd, Process, Resolver, kind_of_link
+from .resolve import Fd, Process, Resolver, kind_of_link, socket_families, socket_inode
 from .syscalls import O_CLOEXEC, open_flag_names
 from .stacks.cpython import PROBES, attach_process, inline_headers, register_images
-from .ringbuf import Backlog, RingReader
+from .ringbuf import Backlog, KernelOrder, RingReader
 from .stacks.native import AddressSpace, Symbolizer
 
 PROBE_SOURCE = PROBES / "fsaudit.c"
@@ -38,11 +38,6 @@ ANALYSIS_BATCH = 128
 TRACEFS_ROOTS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")   # where tracefs may be mounted
 LOST, EPOCH, SPAWNER = 0, 1, 2        # slots of the probe's `counters` array
 TRACED, SPAWNED = 1, 2                # values of the probe's `traced` map
-
-
-def _kernel_order(rec: tuple) -> tuple[int, bool]:
-    # A Record's epoch and nr, by position: the sort key of every record (tests/test_ringbuf.py).
-    return rec[5], rec[4] == EV_WRITE_RUN
 
 
 def _run_record(tid: int, run) -> tuple:
@@ -119,6 +114,7 @@ class Tracer:
         self.resolver = Resolver(self.t0_ns, self.symbolizer)
         self.on_events = on_events
         self._backlog = Backlog(backlog_mib << 20)
+        self._order = KernelOrder()               # records read but not yet in order
         self._injected: list[tuple] = []         # appended by the injector's thread
         self._injected_lock = threading.Lock()
         self._injector = None
@@ -341,10 +337,15 @@ class Tracer:
             proc.space = AddressSpace.from_proc(pid)
         t = round((time.monotonic_ns() - self.t0_ns) / 1e9, 6)
         events = []
+        inodes = {fd: socket_inode(target) for fd, (target, _) in fds.items()}
+        families = socket_families(pid, {inode for inode in inodes.values() if inode is not None})
         for fd, (target, flags) in sorted(fds.items()):
-            entry = proc.fds[fd] = Fd(target, kind_of_link(target), flags)
-            events.append({"t": t, "pid": pid, "tid": pid, "syscall": "inherit", "fd": fd,
-                           "path": entry.path, "kind": entry.kind, "flags": open_flag_names(flags), "ret": 0})
+            entry = proc.fds[fd] = Fd(target, kind_of_link(target), flags, families.get(inodes[fd]))
+            event = {"t": t, "pid": pid, "tid": pid, "syscall": "inherit", "fd": fd,
+                     "path": entry.path, "kind": entry.kind, "flags": open_flag_names(flags), "ret": 0}
+            if entry.family:
+                event["family"] = entry.family
+            events.append(event)
         if events:
             self.on_events(events)
 
@@ -404,18 +405,19 @@ class Tracer:
             self._take()
         self._deliver(0)   # reports losses even when nothing arrived
 
-    def _deliver(self, count: int) -> int:
+    def _deliver(self, count: int, final: bool = False) -> int:
         """Analyse up to count records; return the kernel time of the latest (0 for none)."""
-        batch = self._backlog.next(count, self._layout.unpack_from)
+        lost = self.lost_events()
         # Every event bumps the kernel's epoch; a write run carries the epoch
         # it began in and so belongs right after that event, even when
-        # another thread's later event reached the ring buffer first.
-        batch.sort(key=_kernel_order)
+        # another thread's later event reached the ring buffer first, or an
+        # earlier batch (KernelOrder).
+        batch = self._order.order(self._backlog.next(count, self._layout.unpack_from), time.monotonic(),
+                                  lost=lost > self._lost_reported, final=final)
         events: list[dict] = []
         resolve = self.resolver.resolve
         for rec in batch:
             events.extend(resolve(rec))
-        lost = self.lost_events()
         if lost > self._lost_reported:
             t = round((time.monotonic_ns() - self.t0_ns) / 1e9, 6)
             events.append({"t": t, "pid": 0, "tid": 0, "syscall": "lost", "count": lost - self._lost_reported, "ret": 0})
@@ -424,14 +426,15 @@ class Tracer:
             self.on_events(events)
         return max((rec[0] for rec in batch), default=0)
 
-    def _drain(self, progress: Callable[[], None]) -> None:
-        """Analyse everything the ring and the backlog hold, calling progress between batches."""
+    def _drain(self, progress: Callable[[], None], final: bool = False) -> None:
+        """Analyse everything the ring and the backlog hold, calling progress between
+        batches; final: the last records are in, none is waited for any more."""
         self._take()
         while self._backlog:
             self._deliver(ANALYSIS_BATCH)
             self._take()
             progress()
-        self._deliver(0)   # reports losses even when nothing arrived
+        self._deliver(0, final)   # reports losses even when nothing arrived
 
     def stop(self, progress: Callable[[], None] = lambda: None) -> None:
         """End observation: stop tracing new calls, deliver everything still in
@@ -444,7 +447,7 @@ class Tracer:
         self.traced.clear()
         self._drain(progress)
         self._backlog.add_records([_run_record(tid.value, run) for tid, run in self.bpf["runs"].items() if run.calls])
-        self._drain(progress)
+        self._drain(progress, final=True)
         self.close()
 
     def close(self) -> None:
