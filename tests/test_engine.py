@@ -530,7 +530,7 @@ def test_fs106_a_send_before_the_write_in_kernel_time_never_fires():
     """Two threads of one process: the send happened before the write, whatever order
     the events were handed on in (an older log, or records of two CPUs)."""
     s = Stream()
-    fd = _server_with_durable_data(s)
+    _server_with_durable_data(s)
     send = s.ev("sendto", ret=2, fd=9, kind="socket", family="AF_INET")
     events = [e for e in s.events if e is not send]
     assert codes(analyse(events + [send])) == ["FS105", "FS106"]       # the write first: an acknowledgement

@@ -73,7 +73,7 @@ def test_the_naive_save_fails_naming_fs101_and_the_file_and_the_durable_one_pass
     failure = run.failures["test_naive_save"]
     saved = sample / "tmp" / "test_naive_save0" / "settings.json"
     assert failure.startswith("fsaudit: FS101 rename-unsynced-data\n")
-    assert (f"FS101 rename-unsynced-data (error): python" in failure
+    assert ("FS101 rename-unsynced-data (error): python" in failure
             and f"renamed {saved}.tmp over {saved} while 17 bytes written to it were not fsynced" in failure)
     assert f"\n  file: {saved}.tmp\n" in failure
     assert "\n  fix: call f.flush() then os.fsync(f.fileno())" in failure
