@@ -30,6 +30,7 @@ class Format:
     option: str | None = None     # the option that writes it to a file, if any
     help: str = ""                # that option's help
     summary: bool = False         # one of --format's choices, for the summary
+    timeline: bool = False        # it draws the report's `timeline`, which is collected only when asked
 
 
 FORMATS: dict[str, Format] = {fmt.name: fmt for fmt in (

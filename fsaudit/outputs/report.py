@@ -65,12 +65,14 @@ def _group(group) -> dict:
 
 def build_report(engine, *, mode: str, target: dict, started_at: str, duration_s: float,
                  tool_version: str, warnings: list[str] = (), incomplete: list[str] = (),
-                 cwd: str | None = None) -> dict:
+                 cwd: str | None = None, timeline: dict | None = None) -> dict:
     """The JSON report of a finished engine. Missing target fields come from the root process.
 
     warnings: what fsaudit could not see or do; incomplete: why events may be
     missing besides lost ones (each makes the report incomplete); cwd: the
-    directory fsaudit ran in, which the summaries print paths relative to."""
+    directory fsaudit ran in, which the summaries print paths relative to;
+    timeline: the digest of fsaudit.analysis.timeline, when a format that draws
+    it was asked for (the report then has a `timeline` section)."""
     root = engine.processes.get(engine.root_pid)
     target = dict(target)
     if target.get("pid") is None:
@@ -87,7 +89,7 @@ def build_report(engine, *, mode: str, target: dict, started_at: str, duration_s
     lost = engine.counts.lost_events
     incomplete = ([f"{lost} events were lost"] if lost else []) + list(incomplete)
     config = engine.config
-    return {
+    report = {
         "schema": SCHEMA,
         "tool": {"name": "fsaudit", "version": tool_version},
         "mode": mode,
@@ -109,6 +111,9 @@ def build_report(engine, *, mode: str, target: dict, started_at: str, duration_s
         "groups": [_group(group) for group in engine.groups],
         "summary": {name: summary.get(name, 0) for name in SEVERITY_ORDER},
     }
+    if timeline is not None:
+        report["timeline"] = timeline
+    return report
 
 
 def exit_status(report: dict, fail_on: str) -> int | None:
