@@ -2,8 +2,8 @@
 (fsaudit.report/1) that returns text, or a document written as JSON.
 
 A format is one module here and one line in FORMATS. --format's choices (the
-summary's form) and the file options (--json, --sarif, --junit) are read from
-this table by the commands and the session.
+summary's form) and the file options (--json, --sarif, --junit, --html) are read
+from this table by the commands and the session.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import IO, Callable
 
 from .concise import render_concise
+from .html import render_html
 from .json import render_json, write_json
 from .junit import render_junit
 from .sarif import render_sarif
@@ -39,6 +40,8 @@ FORMATS: dict[str, Format] = {fmt.name: fmt for fmt in (
     Format("json", render_json, "--json", "Write the JSON report here (- for stdout).", summary=True),
     Format("sarif", render_sarif, "--sarif", "Write SARIF 2.1.0 here (- for stdout)."),
     Format("junit", render_junit, "--junit", "Write JUnit XML here (- for stdout)."),
+    Format("html", render_html, "--html", "Write a self-contained HTML report here (- for stdout): a timeline "
+           "per file, the findings pinned where they fire.", timeline=True),
 )}
 SUMMARY_FORMATS = tuple(name for name, fmt in FORMATS.items() if fmt.summary)
 FILE_OPTIONS: dict[str, Format] = {fmt.option: fmt for fmt in FORMATS.values() if fmt.option}
