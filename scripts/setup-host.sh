@@ -16,6 +16,8 @@ done
 command -v javac >/dev/null || missing+=(openjdk-17-jdk-headless)
 command -v node >/dev/null || missing+=(nodejs)
 command -v rustc >/dev/null || missing+=(rustc)
+# The HTML report's browser tests (tests/test_html.py) load its pages in headless Chromium.
+command -v chromium >/dev/null || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   apt-get update -q >/dev/null
