@@ -1,4 +1,4 @@
-.PHONY: setup demo test bench compare clean dashboard-capture
+.PHONY: setup demo test bench compare clean dashboard-capture html-capture
 
 setup:
 	scripts/setup-host.sh
@@ -21,6 +21,11 @@ bench: setup
 dashboard-capture: setup
 	$(MAKE) -C examples/demo
 	scripts/capture-dashboard.sh > docs/dashboard.txt
+
+# docs/html-report.png: the --html page of `make demo`'s program, in headless Chromium.
+html-capture: setup
+	$(MAKE) -C examples/demo
+	scripts/capture-html-report.sh
 
 # Every runtime's naive and durable save (examples/) traced, side by side.
 compare: setup
