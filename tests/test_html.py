@@ -188,11 +188,20 @@ def test_lost_events_are_on_the_page_and_on_their_own_lane(tmp_path):
     assert [(m["kind"], m["t"], m["count"]) for m in report["timeline"]["lost"]] == [("lost", 0.0205, 37)]
 
 
+EVIL = f"{APP}/</script><script>alert(1)</script><!--\x1b[2J\udcff"
+
+
+def evil_log(tmp_path: Path) -> Path:
+    """A file name that would end the script, open markup and move the cursor, with a byte
+    that is not UTF-8; an argv that would be markup."""
+    events = [ev(0.01, "write", ret=5, fd=3, path=EVIL, kind="file", calls=1, bytes=5, size_max=5, t_first=0.01),
+              ev(0.02, "rename", path=EVIL, path2=f"{APP}/data")]
+    return write_log(tmp_path / "evil.jsonl", events, {"argv": ["<b>app</b>"]})
+
+
 def test_untrusted_names_cannot_end_the_script_or_open_markup(tmp_path):
-    evil = f"{APP}/</script><script>alert(1)</script><!--\x1b[2J\udcff"
-    events = [ev(0.01, "write", ret=5, fd=3, path=evil, kind="file", calls=1, bytes=5, size_max=5, t_first=0.01),
-              ev(0.02, "rename", path=evil, path2=f"{APP}/data")]
-    text, report = replay_html(write_log(tmp_path / "evil.jsonl", events, {"argv": ["<b>app</b>"]}), tmp_path)
+    evil = EVIL
+    text, report = replay_html(evil_log(tmp_path), tmp_path)
     page = Page(text)
     assert [attrs for attrs, _ in page.scripts] == [{"type": "application/json", "id": "fsaudit-data"}, {}]
     assert "</script><script>" not in text and "<!--" not in text.split("<script", 1)[1]
@@ -356,6 +365,16 @@ def test_replay_draws_what_the_live_run_drew(demo, tmp_path):
     live = json.loads((demo / "report.json").read_text())
     assert replayed["timeline"] == live["timeline"]
     assert Page((demo / "report.html").read_text()).data()["report"] == live
+
+
+def test_untrusted_names_are_shown_escaped_in_the_browser(chromium, tmp_path):
+    replay_html(evil_log(tmp_path), tmp_path)
+    page = chromium.open((tmp_path / "page.html").as_uri())
+    assert page.problems() == []
+    assert not [event for event in chromium.events if event["method"] == "Page.javascriptDialogOpening"]
+    assert page.evaluate("document.querySelectorAll('script').length") == 2
+    labels = page.evaluate("[...document.querySelectorAll('.lane-label title')].map(t => t.textContent)")
+    assert any(label.startswith(f"{APP}/</script><script>alert(1)</script><!--\\e[2J\\xff") for label in labels), labels
 
 
 def test_a_page_with_lost_events_says_so_loudly(chromium, tmp_path):

@@ -219,14 +219,14 @@
         const sev = ["error", "warning", "info"][row.rank];
         out.push(`<rect class="flag ${sev}" x="0" y="${y + 2}" width="4" height="${ROW - 4}"/>`);
       }
-      const title = [row.kind === "process" ? row.label : printable(row.key !== undefined ? row.key : row.label)];
+      const title = [row.kind === "file" || row.kind === "dir" ? row.key : row.label];
       if (row.data) {
         title.push(plural(row.data.calls, "call") + (row.data.bytes ? ", " + bytes(row.data.bytes) : ""));
         if (row.kind === "process") title.push(`ran ${secs((row.data.end !== null ? row.data.end : t1) - row.data.start)}` + (row.data.exit ? ", " + exitText(row.data.exit) : ", no exit seen"));
         if (dirtyAtEnd[row.key]) title.push(bytes(dirtyAtEnd[row.key]) + " unsynced at the end");
         if (row.data.bucket_s) title.push(`calls merged in buckets of ${secs(row.data.bucket_s)}`);
       }
-      out.push(`<text class="lane-label${row.kind === "dir" ? " dir" : ""}" x="10" y="${y + 17}"><title>${esc(printable(title.join("\n")))}</title>${text(fitLabel(row.label))}</text>`);
+      out.push(`<text class="lane-label${row.kind === "dir" ? " dir" : ""}" x="10" y="${y + 17}"><title>${esc(title.map(printable).join("\n"))}</title>${text(fitLabel(row.label))}</text>`);
     });
     out.push(`<g class="axis">${grid.join("")}</g><g clip-path="url(#plot)">`);
     const arrows = new Set();
