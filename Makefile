@@ -1,4 +1,4 @@
-.PHONY: setup test-tools demo test bench compare clean dashboard-capture
+.PHONY: setup test-tools demo test bench compare clean dashboard-capture html-capture
 
 # What tracing needs (bcc, headers, tracefs, the venv): enough for make demo.
 setup:
@@ -26,6 +26,11 @@ bench: setup test-tools
 dashboard-capture: setup test-tools
 	$(MAKE) -C examples/demo
 	scripts/capture-dashboard.sh > docs/dashboard.txt
+
+# docs/html-report.png: the --html page of `make demo`'s program, in headless Chromium.
+html-capture: setup
+	$(MAKE) -C examples/demo
+	scripts/capture-html-report.sh
 
 # Every runtime's naive and durable save (examples/) traced, side by side.
 compare: setup test-tools

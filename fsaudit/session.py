@@ -16,6 +16,7 @@ from pathlib import Path
 from . import __version__
 from .analysis.config import REPOSITORY_MARKERS, load_config
 from .analysis.engine import Engine
+from .analysis.timeline import Timeline
 from .eventlog import EventLogWriter
 from .tracing.inject import InjectionError, parse_injection
 from .outputs.outputfile import Output, OutputError, StandardStream, open_outputs
@@ -53,6 +54,11 @@ class Session:
         self.header = header
         self.config = load_config(options.config_path, options.paths, options.excludes)
         self.engine = Engine(self.config)
+        # Collected only for a format that draws it (--html): measured on this 2-core VM at
+        # 4 µs an event for writes to one file, 8 µs for 100 000 files written and renamed
+        # (the engine: 4 and 16 µs).
+        self.timeline = Timeline(self.engine.in_scope, lambda: self.engine.findings) \
+            if any(FORMATS[name].timeline for name in options.files) else None
         self.started_at = datetime.now(timezone.utc)
         self.started = time.monotonic()
         self.source_root = os.path.abspath(options.source_root) if options.source_root else _repository_root()
@@ -108,6 +114,7 @@ class Session:
 
     def feed(self, events: list[dict]) -> None:
         feed = self.engine.feed
+        draw = self.timeline.feed if self.timeline else None
         log = self._log
         for event in events:
             if log:
@@ -116,6 +123,8 @@ class Session:
                 except OSError as exc:     # the analysis goes on; finish() reports the log lost
                     self._log_failure, log, self._log = exc, None, None
             feed(event)
+            if draw:
+                draw(event)
 
     def finish(self, target: dict, duration_s: float | None = None) -> int | None:
         """Close the analysis and write every requested output; return the exit
@@ -146,7 +155,8 @@ class Session:
                               started_at=self.started_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
                               duration_s=duration_s, tool_version=__version__,
                               warnings=self.warnings, incomplete=self.incomplete_reasons, cwd=_cwd(),
-                              source_root=self.source_root)
+                              source_root=self.source_root,
+                              timeline=self.timeline.digest() if self.timeline else None)
         opts = self.options
         for option, output in self._outputs.items():
             fmt = summary_format(opts.format, opts.statistics) if option == "-o" else FILE_OPTIONS[option]

@@ -18,4 +18,6 @@ packages+=(sqlite3 postgresql redis-server redis-tools git python3-pip python3-s
 command -v javac >/dev/null || packages+=(openjdk-17-jdk-headless)
 command -v node >/dev/null || packages+=(nodejs)
 command -v rustc >/dev/null || packages+=(rustc)
+# The HTML report's browser tests (tests/test_html.py) load its pages in headless Chromium.
+command -v chromium >/dev/null || packages+=(chromium)
 install_missing "${packages[@]}"

@@ -18,10 +18,12 @@ FORBIDDEN = {
 # Outputs render the report document. The one output that reads an engine is report.py, which
 # builds that document (build_report(engine)); it needs no import of the engine's modules for it,
 # so it is held to the same rule. The rule catalogue (fsaudit.analysis.rules: names, summaries,
-# fixes) is not engine state: junit and sarif describe the rules from it.
+# fixes) is not engine state: junit and sarif describe the rules from it. The timeline collector
+# is: the HTML report draws its digest from the document, as report.py puts it there.
 ORCHESTRATION = ("fsaudit.tracing", "fsaudit.commands", "fsaudit.session", "fsaudit.api")
 ENGINE_STATE = ("fsaudit.analysis.engine", "fsaudit.analysis.model", "fsaudit.analysis.transitions",
-                "fsaudit.analysis.findings", "fsaudit.analysis.scope", "fsaudit.analysis.snapshot")
+                "fsaudit.analysis.findings", "fsaudit.analysis.scope", "fsaudit.analysis.snapshot",
+                "fsaudit.analysis.timeline")
 # The live view (outputs/live/) draws a snapshot of the engine during a trace, and the scope
 # from the config: nothing else of analysis.
 LIVE_MAY_IMPORT = ("fsaudit.analysis.snapshot", "fsaudit.analysis.config")
@@ -81,6 +83,7 @@ def test_the_outputs_rule_tells_the_live_view_from_the_renderers():
     assert forbidden_in_outputs(live, "fsaudit.analysis.engine")
     assert forbidden_in_outputs(live, "fsaudit.analysis.rules")
     assert forbidden_in_outputs(text, "fsaudit.analysis.snapshot")
+    assert forbidden_in_outputs("outputs/html.py", "fsaudit.analysis.timeline.Timeline")
     assert forbidden_in_outputs(text, "fsaudit.analysis.model")
     assert not forbidden_in_outputs(text, "fsaudit.analysis.rules.RULES")
     assert forbidden_in_outputs(text, "fsaudit.tracing.tracer") and forbidden_in_outputs(live, "fsaudit.session")

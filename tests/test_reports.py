@@ -41,7 +41,7 @@ def recorded(bpf, build, tmp_path_factory) -> Recorded:
     for mode in MODES:
         (directory / mode).mkdir()
     proc = fsaudit("run", "--fail-on", "never", "--events", "events.jsonl", "--json", "report.json",
-                   "--sarif", "report.sarif", "--junit", "report.xml",
+                   "--sarif", "report.sarif", "--junit", "report.xml", "--html", "report.html",
                    "--", str(build("rules", "-pthread")), *MODES, cwd=directory)
     assert proc.returncode == 0, proc.stderr
     rec = Recorded(directory, proc)
@@ -153,7 +153,7 @@ def test_summaries_lead_with_groups_and_print_paths_under_the_cwd_relative(recor
 
 
 # What `recorded` asked `run` to write for each file option.
-RECORDED_FILES = {"--json": "report.json", "--sarif": "report.sarif", "--junit": "report.xml"}
+RECORDED_FILES = {"--json": "report.json", "--sarif": "report.sarif", "--junit": "report.xml", "--html": "report.html"}
 
 
 @pytest.mark.parametrize("name", sorted(FORMATS))

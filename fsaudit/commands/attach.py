@@ -16,6 +16,7 @@ def command(
     duration: Optional[float] = typer.Option(None, "--duration", help="Detach after SECONDS."),
     json_path: Optional[str] = common.JsonOpt, events: Optional[str] = common.EventsOpt,
     sarif: Optional[str] = common.SarifOpt, junit: Optional[str] = common.JunitOpt,
+    html: Optional[str] = common.HtmlOpt,
     output: Optional[str] = common.OutputOpt, format: common.SummaryFormat = common.FormatOpt, fail_on: common.FailOn = common.FailOnOpt,
     statistics: bool = common.StatisticsOpt,
     path: List[str] = common.PathOpt, exclude: List[str] = common.ExcludeOpt,
@@ -29,6 +30,6 @@ def command(
                    f"descendant{'' if descendants == 1 else 's'}", err=True)
 
     options = common.output_options(json_path, events, sarif, junit, output, format, fail_on, path, exclude, config,
-                                    statistics, source_root)
+                                    statistics, source_root, html)
     common.exit_with(api.attach, pid, options, duration=duration, stacks=common.stacks_wanted(stacks, sarif),
                      view=api.terminal_view(live), on_attached=attached)

@@ -15,7 +15,7 @@ from ..session import SEVERITIES
 # The file options of the formats (outputs.registry) that have one: format name -> option.
 FILE_OPTS = {fmt.name: typer.Option(None, fmt.option, metavar="PATH", help=fmt.help)
              for fmt in FORMATS.values() if fmt.option}
-JsonOpt, SarifOpt, JunitOpt = FILE_OPTS["json"], FILE_OPTS["sarif"], FILE_OPTS["junit"]
+JsonOpt, SarifOpt, JunitOpt, HtmlOpt = FILE_OPTS["json"], FILE_OPTS["sarif"], FILE_OPTS["junit"], FILE_OPTS["html"]
 EventsOpt = typer.Option(None, "--events", metavar="PATH",
                          help="Write every event as JSON Lines here (- for stdout).")
 OutputOpt = typer.Option(None, "-o", "--output", metavar="PATH",
@@ -53,9 +53,11 @@ def fail(message: str, code: int) -> "typer.Exit":
 
 def output_options(json_path: Optional[str], events: Optional[str], sarif: Optional[str], junit: Optional[str],
                    output: Optional[str], format: str, fail_on: str, path: list[str], exclude: list[str],
-                   config: Optional[Path], statistics: bool, source_root: Optional[Path]) -> api.OutputOptions:
+                   config: Optional[Path], statistics: bool, source_root: Optional[Path],
+                   html: Optional[str] = None) -> api.OutputOptions:
     """The outputs as the options name them; fsaudit.api checks them."""
-    files = {name: path for name, path in (("json", json_path), ("sarif", sarif), ("junit", junit)) if path is not None}
+    files = {name: path for name, path in (("json", json_path), ("sarif", sarif), ("junit", junit), ("html", html))
+             if path is not None}
     return api.OutputOptions(events_path=events, files=files, summary_path=output, format=format, fail_on=fail_on,
                              paths=path, excludes=exclude, config_path=config, statistics=statistics,
                              source_root=None if source_root is None else str(source_root))

@@ -21,6 +21,7 @@ def command(
                                           "with ERRNO without running it (repeatable)."),
     json_path: Optional[str] = common.JsonOpt, events: Optional[str] = common.EventsOpt,
     sarif: Optional[str] = common.SarifOpt, junit: Optional[str] = common.JunitOpt,
+    html: Optional[str] = common.HtmlOpt,
     output: Optional[str] = common.OutputOpt, format: common.SummaryFormat = common.FormatOpt, fail_on: common.FailOn = common.FailOnOpt,
     statistics: bool = common.StatisticsOpt,
     path: List[str] = common.PathOpt, exclude: List[str] = common.ExcludeOpt,
@@ -29,6 +30,6 @@ def command(
 ) -> None:
     """Trace COMMAND and every process it starts; exit with its status unless findings say otherwise."""
     options = common.output_options(json_path, events, sarif, junit, output, format, fail_on, path, exclude, config,
-                                    statistics, source_root)
+                                    statistics, source_root, html)
     common.exit_with(api.trace_command, argv, options, user=user, inject=inject,
                      stacks=common.stacks_wanted(stacks, sarif), view=api.terminal_view(live))

@@ -71,14 +71,17 @@ def _finding_order(finding) -> tuple:
 
 def build_report(engine, *, mode: str, target: dict, started_at: str, duration_s: float,
                  tool_version: str, warnings: list[str] = (), incomplete: list[str] = (),
-                 cwd: str | None = None, source_root: str | None = None) -> dict:
+                 cwd: str | None = None, source_root: str | None = None,
+                 timeline: dict | None = None) -> dict:
     """The JSON report of a finished engine. Missing target fields come from the root process.
 
     warnings: what fsaudit could not see or do; incomplete: why events may be
     missing besides lost ones (each makes the report incomplete); cwd: the
     directory fsaudit ran in, which the summaries print paths relative to;
     source_root: the checkout whose files code-scanning outputs name relative
-    to it (SARIF, GitHub annotations)."""
+    to it (SARIF, GitHub annotations).
+    timeline: the digest of fsaudit.analysis.timeline, when a format that draws
+    it was asked for (the report then has a `timeline` section)."""
     root = engine.processes.get(engine.root_pid)
     target = dict(target)
     if target.get("pid") is None:
@@ -98,7 +101,7 @@ def build_report(engine, *, mode: str, target: dict, started_at: str, duration_s
     lost = engine.counts.lost_events
     incomplete = ([f"{lost} events were lost"] if lost else []) + list(incomplete)
     config = engine.config
-    return {
+    report = {
         "schema": SCHEMA,
         "tool": {"name": "fsaudit", "version": tool_version},
         "mode": mode,
@@ -127,6 +130,9 @@ def build_report(engine, *, mode: str, target: dict, started_at: str, duration_s
                               for group, suppression in engine.suppressed_groups],
         "summary": {name: summary.get(name, 0) for name in SEVERITY_ORDER},
     }
+    if timeline is not None:
+        report["timeline"] = timeline
+    return report
 
 
 def exit_status(report: dict, fail_on: str) -> int | None:
