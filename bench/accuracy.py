@@ -27,15 +27,15 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "real"))
+sys.path.insert(0, str(ROOT / "tests"))     # tests/real is the package `real`
 
-from realcase import FALSE, NOISE, SEVERITY_RANK, TRUE, Case, Traced, misnamed, missing, new_workdir, run_case  # noqa: E402
+from real.realcase import FALSE, NOISE, SEVERITY_RANK, TRUE, Case, Traced, misnamed, missing, new_workdir, run_case  # noqa: E402
 
 
 def all_cases() -> list[Case]:
     cases = []
     for module in sorted((ROOT / "tests" / "real").glob("test_*.py")):
-        cases.extend(getattr(importlib.import_module(module.stem), "CASES", []))
+        cases.extend(getattr(importlib.import_module(f"real.{module.stem}"), "CASES", []))
     return cases
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from realcase import Case, Traced, missing, new_workdir, run_case
+from .realcase import Case, Traced, missing, new_workdir, run_case
 
 
 @pytest.fixture(scope="session")

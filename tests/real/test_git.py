@@ -67,7 +67,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from realcase import FALSE, NOISE, SCENARIOS, STALE_ARGV, TRUE, Case, Flaky, Truth, parametrize
+from .realcase import FALSE, NOISE, SCENARIOS, STALE_ARGV, TRUE, Case, Flaky, Truth, parametrize
 
 
 def prepare(fsync: str | None):

@@ -33,7 +33,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from realcase import NOISE, STALE_ARGV, TRUE, Case, Truth, parametrize
+from .realcase import NOISE, STALE_ARGV, TRUE, Case, Truth, parametrize
 
 WHEEL = "wheels/tinypkg-1.0-py3-none-any.whl"
 

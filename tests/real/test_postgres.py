@@ -78,7 +78,7 @@ import glob
 import re
 from pathlib import Path
 
-from realcase import FALSE, NOISE, SCENARIOS, STALE_ARGV, TRUE, Case, Truth, parametrize, stop_pidfile
+from .realcase import FALSE, NOISE, SCENARIOS, STALE_ARGV, TRUE, Case, Truth, parametrize, stop_pidfile
 
 
 def _bindir() -> str:

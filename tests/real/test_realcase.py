@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from realcase import FALSE, NOISE, TRUE, Case, Traced, Truth, check_truth, check_truth_names, misgrouped, misnamed
+from .realcase import FALSE, NOISE, TRUE, Case, Traced, Truth, check_truth, check_truth_names, misgrouped, misnamed
 
 
 def made_up(tmp_path, findings, events, summary="fsaudit: 1 warning\n", truths=()):

@@ -63,7 +63,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from realcase import (FALSE, NOISE, SCENARIOS, STALE_ARGV, TRUE, Case, Flaky, Truth, parametrize,
+from .realcase import (FALSE, NOISE, SCENARIOS, STALE_ARGV, TRUE, Case, Flaky, Truth, parametrize,
                       stop_pidfile)
 
 

@@ -77,7 +77,7 @@ directory after it did.
 
 from __future__ import annotations
 
-from realcase import FALSE, NOISE, SCENARIOS, STALE_ARGV, TRUE, Case, Flaky, Truth, parametrize
+from .realcase import FALSE, NOISE, SCENARIOS, STALE_ARGV, TRUE, Case, Flaky, Truth, parametrize
 
 SCHEMA = "CREATE TABLE t(x); INSERT INTO t VALUES(1); INSERT INTO t VALUES(2);"
 

@@ -35,7 +35,7 @@ recovered).
 
 from __future__ import annotations
 
-from realcase import NOISE, STALE_ARGV, TRUE, Case, Truth, parametrize
+from .realcase import NOISE, STALE_ARGV, TRUE, Case, Truth, parametrize
 
 CACHE = "#15: no cache role: byte-code in __pycache__ is reported above info"
 
