@@ -185,6 +185,13 @@ class Engine:
         info = self.image(pid, at)
         return f"{info.name if info else 'process'} (pid {pid})"
 
+    def retract(self, code: str, event: dict | None, path: str | None, pid: int | None = None) -> None:
+        """Take back one occurrence that report() recorded for the same call (FS101 whose
+        window closed in time after all)."""
+        if pid is None:
+            pid = event.get("pid", 0) if event else (self.root_pid or 0)
+        self._findings.retract(code, path, pid)
+
     def report(self, code: str, event: dict | None, path: str | None, message: str, evidence: list,
                target_path: str | None = None, pid: int | None = None, count: int = 1,
                severity: str | None = None) -> None:

@@ -109,6 +109,21 @@ class Findings:
             self._hidden[key] = (finding, suppression)
         self.apply_runtime(finding)
 
+    def retract(self, code: str, path: str | None, pid: int) -> None:
+        """One occurrence of the finding at (code, path, pid) is taken back."""
+        key = (code, path, pid)
+        found = self._found.get(key)
+        if found is not None:
+            found.count -= 1
+            if not found.count:
+                del self._found[key]
+            return
+        hidden = self._hidden.get(key)
+        if hidden is not None:
+            hidden[0].count -= 1
+            if not hidden[0].count:
+                del self._hidden[key]
+
     def apply_runtime(self, finding: Finding) -> None:
         """The runtime of the finding's process as it is now (a later exec may change
         it; Engine.finish fills in those whose runtime was announced after the finding)."""

@@ -104,10 +104,11 @@ def _covers(entry: list, barrier: dict, begin: float) -> bool:
     (they came first) and those that completed before it began; when some did not,
     the first left is taken to be the last (a write run's first write completed at
     its t_first, the run at its t)."""
-    last, first, tid, before = entry[1], entry[0], barrier["tid"], begin + CLOCK_SLACK_S
-    if last["tid"] == tid or last["t"] < before:
+    # .get: a recorded log may lack tid (the reader checks types, not presence).
+    last, first, tid, before = entry[1], entry[0], barrier.get("tid"), begin + CLOCK_SLACK_S
+    if last.get("tid") == tid or last["t"] < before:
         return True
-    if first["tid"] == tid or first.get("t_first", first["t"]) < before:
+    if first.get("tid") == tid or first.get("t_first", first["t"]) < before:
         entry[0] = last
     return False
 

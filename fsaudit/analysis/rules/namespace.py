@@ -38,12 +38,11 @@ class RenameUnsyncedData(Rule):
            "then fsync the target's directory")
     syscalls = RENAME_SYSCALLS | LINK_SYSCALLS | UNLINK_SYSCALLS | {"fsync", "fdatasync", "sync", "syncfs"}
 
-    # The finding waits for its window to close. A batch that makes the file and its
-    # directory durable later, before anything goes out to the outside world
-    # (engine.acknowledgements) and before the end, is info with the window's length;
-    # a window still open at an acknowledgement, or at the end, or whose file is
-    # removed or replaced first, is the error. Open windows: the file's mark (a list),
-    # and engine.publications by directory.
+    # The finding is an error at the call, so that the live view and the pytest plugin
+    # see it then. Its window stays open: a batch that makes the file and its directory
+    # durable later, before anything goes out to the outside world (engine.acknowledgements)
+    # and before the end, takes the error back and leaves info with the window's length.
+    # Open windows: the file's mark (a list), and engine.publications by directory.
 
     def on_event(self, engine, event):
         if not succeeded(event):
@@ -89,6 +88,7 @@ class RenameUnsyncedData(Rule):
         else:
             windows.append(window)
         engine.publications.setdefault(window.directory, {})[window] = None
+        engine.report(self.code, event, path, window.message, window.evidence, target_path=target_path)
 
     def on_finish(self, engine):
         for windows in list(engine.publications.values()):
@@ -96,7 +96,8 @@ class RenameUnsyncedData(Rule):
                 self._close(engine, window, gone=True)
 
     def _close(self, engine, window, gone=False):
-        """Report the window once closed (the file and its directory synced since), or gone."""
+        """Close the window (the file and its directory synced since, or it is gone); closed
+        in time, the error becomes info."""
         if not gone and (window.data_at is None or window.dir_at is None):
             return
         state = window.state
@@ -111,9 +112,9 @@ class RenameUnsyncedData(Rule):
         event = window.event
         path, target = event.get("path"), event.get("path2")
         if gone or engine.acknowledgements > window.acknowledgements:
-            engine.report(self.code, event, path, window.message, window.evidence, target_path=target)
-            return
+            return      # the error reported at the call stands
         length = max(window.data_at, window.dir_at) - event["t"]
+        engine.retract(self.code, event, path)
         engine.report(self.code, event, path,
                       f"{window.message}; it and its directory were made durable {length:.3f} s later, "
                       f"before anything was sent to the outside world", window.evidence,
