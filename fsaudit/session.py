@@ -39,6 +39,7 @@ class OutputOptions:
     paths: list[str] = field(default_factory=list)
     excludes: list[str] = field(default_factory=list)
     config_path: Path | None = None
+    include: list[str] = field(default_factory=list)    # --include: roles left out by default, brought back
 
 
 class Session:
@@ -47,7 +48,8 @@ class Session:
         self.mode = mode
         self.header = header
         self.config = load_config(options.config_path, options.paths, options.excludes)
-        self.engine = Engine(self.config)
+        self.config.include_roles = frozenset(options.include)
+        self.engine = Engine(self.config, header=header)
         self.started_at = datetime.now(timezone.utc)
         self.started = time.monotonic()
         # Opened before anything is traced: a path that cannot be written

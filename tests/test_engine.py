@@ -711,7 +711,7 @@ def test_processes_and_report():
     io = report["processes"][0]["io"]
     assert io["writes"] == 4 and io["bytes_written"] == 32768 and io["write_size_p50"] == 8192
     assert io["renames"] == 1 and io["dir_syncs"] == 1
-    assert report["files"] == [{"path": D + "/db", "writes": 4, "bytes_written": 32768, "syncs": 0,
+    assert report["files"] == [{"path": D + "/db", "role": "data", "writes": 4, "bytes_written": 32768, "syncs": 0,
                                 "dirty_bytes_at_end": 32768, "last_sync_at": None}]
     assert report["summary"] == {"error": 1, "warning": 0, "info": 0}   # FS105 leaves the data to FS101
     assert "python3 (pid 100)" in report["findings"][0]["message"]

@@ -164,7 +164,7 @@ def _replay_here(log: Path, out: Path) -> tuple[int, str]:
         try:
             report_command.command(log, json_path=str(out / "r.json"), events=None, sarif=str(out / "r.sarif"),
                                    junit=str(out / "r.xml"), output=None, format="text", fail_on="never", path=[],
-                                   exclude=[], config=None)
+                                   exclude=[], include=[], config=None)
         except typer.Exit as exc:
             return exc.exit_code, stderr.getvalue()
     raise AssertionError("fsaudit report returned without an exit status")

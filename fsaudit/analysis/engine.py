@@ -13,14 +13,18 @@ import os.path
 from .config import EngineConfig
 from .findings import Finding, Findings
 from .model import Counts, FileState, ProcessInfo, SettledFile
+from .roles import Roles
 from .rules import RULES
 from .scope import Scope
 from .transitions import HANDLERS
 
 
 class Engine:
-    def __init__(self, config: EngineConfig | None = None, *, root_pid: int | None = None) -> None:
+    def __init__(self, config: EngineConfig | None = None, *, root_pid: int | None = None,
+                 header: dict | None = None) -> None:
+        """header: the event log's, whose `mounts` and `cache_home` decide roles (docs/events.md)."""
         config = self.config = config or EngineConfig()
+        header = header or {}
         self.rules = [rule for rule in RULES if rule.code not in config.disabled]
         self._enabled = frozenset(rule.code for rule in self.rules)
         self._hooks: dict[str, list] = {}
@@ -28,7 +32,7 @@ class Engine:
             for syscall in rule.syscalls:
                 self._hooks.setdefault(syscall, []).append(rule.on_event)
         self.scope = Scope(config.include, config.exclude)
-        self.in_scope = self.scope.contains
+        self.roles = Roles(config, header.get("mounts"), header.get("cache_home"))
         self.root_pid = root_pid
         # The model, written by the transitions.
         self.files: dict[str, FileState | SettledFile] = {}
@@ -38,9 +42,11 @@ class Engine:
         self.root_exit: dict | None = None
         self.dirty_since_send: set[FileState] = set()   # became dirty after the latest send (FS106)
         self.gone: set[str] = set()                     # paths known not to exist (unlinked, renamed away)
+        self.removed_roles: dict[str, str] = {}         # unlinked path -> its file's role, when not data
+        self.not_files: set[str] = set()                # names of sockets, FIFOs, devices: never files
         self.pending_dirs: set[FileState] = set()       # directories with pending entries
         self.index = 0                                  # the current event's position in the stream
-        self._findings = Findings(config, self.processes)
+        self._findings = Findings(config, self.processes, self.role_at_end)
         self._pinned: set[FileState] = set()            # shown by the live view: never settled
         self._finished = False
 
@@ -107,6 +113,7 @@ class Engine:
                 self.root_exit = {"code": root.exit_code, "signal": root.exit_signal}
         for rule in self.rules:
             rule.on_finish(self)
+        self._findings.settle_roles()
         for finding in self._findings:
             if finding.runtime is None:
                 self._findings.apply_runtime(finding)
@@ -118,11 +125,24 @@ class Engine:
 
     # For rules and transitions.
 
+    def in_scope(self, path: str | None) -> bool:
+        """Scope (--path, --exclude, pseudo-filesystems) less the roles left out by default."""
+        return self.scope.contains(path) and self.roles.fixed(path) not in self.roles.excluded
+
+    def place(self, state: FileState) -> None:
+        """Decide the fixed role and scope of a state at its (new) path."""
+        if self.scope.contains(state.path):
+            state.fixed_role = role = self.roles.fixed(state.path)
+            state.in_scope = role not in self.roles.excluded
+        else:
+            state.fixed_role, state.in_scope = None, False
+
     def node(self, path: str, is_dir: bool = False) -> FileState:
         """The FileState of path, made (or revived from a SettledFile) for the caller to write."""
         state = self.files.get(path)
         if state is None:
-            state = self.files[path] = FileState(path, is_dir, self.in_scope(path))
+            state = self.files[path] = FileState(path, is_dir, False)
+            self.place(state)
         else:
             if state.__class__ is SettledFile:   # callers write to it; a parent is not named by the event
                 state = self.files[path] = state.revive()
@@ -145,18 +165,28 @@ class Engine:
         return pinned
 
     def has_intent(self, state: FileState) -> bool:
+        """Its own barrier, or one on a data file beside it, which spreads to data files only."""
         if state.intent:
             return True
         parent = self.files.get(os.path.dirname(state.path))
-        return parent is not None and parent.child_intent
+        return parent is not None and parent.child_intent and state.is_data
+
+    def role_at_end(self, path: str | None) -> str:
+        """The role of the file at path (a finding's), as the end of observation sees it."""
+        state = self.files.get(path)
+        if state is not None and not state.is_dir:
+            return state.role
+        return self.removed_roles.get(path, "data")
 
     def process_label(self, pid: int) -> str:
         info = self.processes.get(pid)
         return f"{info.name if info else 'process'} (pid {pid})"
 
     def report(self, code: str, event: dict | None, path: str | None, message: str, evidence: list,
-               target_path: str | None = None, pid: int | None = None, count: int = 1) -> None:
-        """Record a finding, or count it again: one finding per (rule, path, pid)."""
+               target_path: str | None = None, pid: int | None = None, count: int = 1,
+               role: str | None = None) -> None:
+        """Record a finding, or count it again: one finding per (rule, path, pid). Its role
+        is that of the file it is about (target_path, else path) unless role says."""
         if pid is None:
             pid = event.get("pid", 0) if event else (self.root_pid or 0)
-        self._findings.add(code, event, path, message, evidence, target_path, pid, count)
+        self._findings.add(code, event, path, message, evidence, target_path, pid, count, role)

@@ -1,6 +1,6 @@
 """Findings: one per (rule, path, pid), counted again when it recurs; suppressed by config
-(and counted per suppression), with the configured severity and the fix in the runtime
-of the process that made the call."""
+(and counted per suppression), with the configured severity, at most info for a file
+that is not data (its role), and the fix in the runtime of the process that made the call."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ class Finding:
     stack: list | None = None
     count: int = 1
     notes: list = field(default_factory=list)   # known runtime bugs that can explain it (fsaudit.fixes)
+    role: str | None = None                     # of the file it is about (fsaudit.analysis.roles), if any
 
 
 EVIDENCE_KEYS = ("t", "pid", "tid", "syscall", "fd", "ret", "calls", "bytes")
@@ -53,12 +54,15 @@ def _stack(event: dict | None, evidence: list) -> list | None:
 
 
 class Findings:
-    def __init__(self, config: EngineConfig, processes: dict) -> None:
+    def __init__(self, config: EngineConfig, processes: dict, role_at_end) -> None:
+        """role_at_end(path): the role of the file at path (Engine.role_at_end)."""
         self._suppressions = [(s.rule, as_glob(s.path)) for s in config.suppressions]
         self._severity = dict(config.severity)
         self._processes = processes     # the engine's: a finding's runtime is its process's
         self._found: dict[tuple, Finding] = {}
         self._hidden: dict[tuple, int] = {}     # a suppressed finding's key -> its suppression's index
+        self._role_at_end = role_at_end
+        self._role_given: set[int] = set()      # ids of findings whose rule said their role
 
     def __iter__(self):
         return iter(self._found.values())
@@ -72,7 +76,7 @@ class Findings:
         return [counts[index] for index in range(len(self._suppressions))]
 
     def add(self, code: str, event: dict | None, path: str | None, message: str, evidence: list,
-            target_path: str | None, pid: int, count: int) -> None:
+            target_path: str | None, pid: int, count: int, role: str | None = None) -> None:
         key = (code, path, pid)
         found = self._found.get(key)
         if found is not None:
@@ -91,7 +95,32 @@ class Findings:
             pid=pid, tid=event.get("tid", pid) if event else pid, path=path, target_path=target_path,
             message=message, evidence=_evidence(evidence), fix=rule.fix,
             stack=_stack(event, evidence), count=count)
+        if role is not None:
+            self._role_given.add(id(finding))
+        self._apply_role(finding, role or self._role_of(target_path or path))
         self.apply_runtime(finding)
+
+    def _role_of(self, path: str | None) -> str | None:
+        return self._role_at_end(path) if path else None
+
+    def _apply_role(self, finding: Finding, role: str | None) -> str:
+        """Give the finding its file's role; a file that is not data is reported at most as
+        info. Returns the severity it would have had."""
+        finding.role = role
+        severity = self._severity.get(finding.rule, RULES_BY_CODE[finding.rule].severity)
+        finding.severity = severity if role in (None, "data") else "info"
+        return severity
+
+    def settle_roles(self) -> None:
+        """At the end of observation: each finding's role as its file's final one (a lock
+        file can be written later, a file created and removed is temp only once removed),
+        and the message says why a finding is info when its role made it so."""
+        for finding in self._found.values():
+            role = finding.role if id(finding) in self._role_given else self._role_of(
+                finding.target_path or finding.path)
+            severity = self._apply_role(finding, role)
+            if severity != finding.severity:
+                finding.message += f" (info, not {severity}: a {role} file, not data)"
 
     def apply_runtime(self, finding: Finding) -> None:
         """The runtime of the finding's process as it is now (a later exec may change

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os.path
 
 from .model import FileState, PendingEntries, ProcessInfo
+from .roles import APPENDED, BORN, OPENED_FOR_WRITING, REWRITTEN, STDIO_FDS
 from .rules.base import (
     COPY_SYSCALLS, LINK_SYSCALLS, OPEN_SYSCALLS, RENAME_SYSCALLS, UNLINK_SYSCALLS, WRITE_SYSCALLS,
     discards_content, is_synced_write, succeeded,
@@ -37,14 +38,19 @@ def run_call_sizes(calls: int, nbytes: int, size_max: int | None) -> list[tuple[
 # Shared steps.
 
 def file_event(engine, event: dict) -> FileState | None:
-    """The in-scope regular file an fd event is about, else None."""
+    """The in-scope regular file an fd event is about, else None (and a file its role
+    keeps out of scope is counted as left out)."""
     if event.get("kind") != "file":
         return None
     path = event.get("path")
     if not path:
         return None
     state = engine.node(path)
-    return state if state.in_scope and not state.is_dir else None
+    if state.in_scope and not state.is_dir:
+        return state
+    if state.fixed_role is not None:
+        engine.roles.leave_out(state)
+    return None
 
 
 def make_dirty(engine, state: FileState, event: dict, nbytes: int, calls: int) -> None:
@@ -58,7 +64,8 @@ def make_dirty(engine, state: FileState, event: dict, nbytes: int, calls: int) -
 
 def mark_intent(engine, state: FileState) -> None:
     state.intent = True
-    engine.node(os.path.dirname(state.path), is_dir=True).child_intent = True
+    if state.is_data:      # a log, a cache file... lends no intent to the files beside it
+        engine.node(os.path.dirname(state.path), is_dir=True).child_intent = True
 
 
 def sync_attempted(state: FileState, event: dict) -> None:
@@ -71,7 +78,8 @@ def sync_attempted(state: FileState, event: dict) -> None:
         state.failed_sync = None
 
 
-def pend(engine, directory: str, code: str, event: dict, name: str, intent: bool = False) -> None:
+def pend(engine, directory: str, code: str, event: dict, name: str, intent: bool = False,
+         data: bool = True) -> None:
     state = engine.node(directory, is_dir=True)
     if state.pending is None:
         state.pending = {}
@@ -79,11 +87,12 @@ def pend(engine, directory: str, code: str, event: dict, name: str, intent: bool
     key = (code, event["pid"])
     entries = state.pending.get(key)
     if entries is None:
-        state.pending[key] = PendingEntries(event, event, name, intent=intent)
+        state.pending[key] = PendingEntries(event, event, name, intent=intent, data=data)
     else:
         entries.last = event
         entries.count += 1
         entries.intent = entries.intent or intent
+        entries.data = entries.data or data
 
 
 def move(engine, old: str, new: str) -> None:
@@ -93,11 +102,15 @@ def move(engine, old: str, new: str) -> None:
     engine.dirty_since_send.discard(files.pop(new, None))
     engine.gone.add(old)
     engine.gone.discard(new)
+    for names in (engine.roles.stdio, engine.not_files):    # what a name is moves with it
+        if old in names:
+            names.discard(old)
+            names.add(new)
     if state is None:
         return
     state.path = new
     state.renamed_from, state.renamed_index = old, engine.index
-    state.in_scope = engine.in_scope(new)
+    engine.place(state)
     state.created_event, state.created_index = None, 0   # the rename's own directory entry is what matters now
     files[new] = state
     if state.is_dir:
@@ -105,19 +118,29 @@ def move(engine, old: str, new: str) -> None:
         for child in [p for p in files if p.startswith(prefix)]:
             moved = files.pop(child)
             moved.path = new + child[len(old):]
-            moved.in_scope = engine.in_scope(moved.path)
+            engine.place(moved)
             files[moved.path] = moved
 
 
 # Data.
 
+def appends(event: dict) -> bool:
+    """A write at the end of the file whatever the offset: O_APPEND, or pwritev2 RWF_APPEND."""
+    return bool(event.get("o_append")) or "RWF_APPEND" in event.get("rwf", ())
+
+
 def on_write(engine, event: dict) -> None:
     nbytes = event.get("ret")
     if not isinstance(nbytes, int) or nbytes <= 0:
+        if event.get("kind") == "file" and isinstance(nbytes, str):   # a failed write: still no lock file
+            state = file_event(engine, event)
+            if state is not None:
+                state.conduct |= APPENDED if appends(event) else REWRITTEN
         return
     state = file_event(engine, event)
     if state is None:
         return
+    state.conduct |= APPENDED if appends(event) else REWRITTEN
     calls = event.get("calls", 1)
     state.writes += calls
     state.bytes_written += nbytes
@@ -145,6 +168,7 @@ def on_copy(engine, event: dict) -> None:
     state = file_event(engine, event)
     if state is None:
         return
+    state.conduct |= REWRITTEN
     state.writes += 1
     state.bytes_written += nbytes
     make_dirty(engine, state, event, nbytes, 1)
@@ -160,6 +184,7 @@ def on_truncate(engine, event: dict) -> None:
         state = file_event(engine, event)
     if state is None:
         return
+    state.conduct |= REWRITTEN
     size_before = event.get("size_before")
     if size_before is None or size_before != event.get("length"):
         make_dirty(engine, state, event, 0, 0)
@@ -168,6 +193,7 @@ def on_truncate(engine, event: dict) -> None:
 def on_fallocate(engine, event: dict) -> None:
     state = file_event(engine, event) if succeeded(event) else None
     if state is not None:
+        state.conduct |= REWRITTEN
         make_dirty(engine, state, event, 0, 0)
 
 
@@ -175,6 +201,8 @@ def on_mmap(engine, event: dict) -> None:
     if not succeeded(event) or "MAP_SHARED" not in event.get("flags", ()) or "PROT_WRITE" not in event.get("prot", ()):
         return
     state = file_event(engine, event)
+    if state is not None:
+        state.conduct |= REWRITTEN
     if state is not None and state.map_event is None:
         state.map_event = event
         engine.dirty_since_send.add(state)
@@ -203,6 +231,8 @@ def on_fsync(engine, event: dict) -> None:
     state = engine.node(path, is_dir)
     # A directory outside --path still holds in-scope entries: its syncs always count.
     if not is_dir and not state.in_scope:
+        if state.fixed_role is not None:
+            engine.roles.leave_out(state)
         return
     io = engine.processes[event["pid"]].io
     if is_dir:
@@ -259,15 +289,23 @@ def on_sync(engine, event: dict) -> None:
 def on_open(engine, event: dict) -> None:
     kind = event.get("kind")
     path = event.get("path")
-    if not succeeded(event) or kind not in ("file", "dir") or not path:
+    if not succeeded(event) or not path:
+        return
+    if kind not in ("file", "dir"):
+        if kind == "other":     # a FIFO, a device: its name is no file's
+            engine.not_files.add(path)
         return
     flags = event.get("flags", ())
     created = "O_CREAT" in flags and (event.get("created") or "O_EXCL" in flags or path in engine.gone)
     state = engine.node(path, kind == "dir")
+    if kind == "file" and ("O_WRONLY" in flags or "O_RDWR" in flags):
+        state.conduct |= OPENED_FOR_WRITING
     if created:
         engine.gone.discard(path)
+        engine.not_files.discard(path)
         state.created_event = event
         state.created_index = engine.index
+        state.conduct |= BORN
     if ("O_TRUNC" in flags and state.in_scope and not state.is_dir
             and discards_content(event)):
         make_dirty(engine, state, event, 0, 0)
@@ -284,6 +322,27 @@ def on_mkdir(engine, event: dict) -> None:
 def on_mknod(engine, event: dict) -> None:
     if succeeded(event) and event.get("path"):
         engine.gone.discard(event["path"])
+        if event.get("type", "file") != "file":
+            engine.not_files.add(event["path"])
+
+
+def on_bind(engine, event: dict) -> None:
+    """A unix socket's name in the filesystem: never a file (rules.md, scope)."""
+    if succeeded(event) and event.get("path"):
+        engine.gone.discard(event["path"])
+        engine.not_files.add(event["path"])
+
+
+def on_inherit(engine, event: dict) -> None:
+    """An fd from before tracing: fds 0-2 on a file make it stdio; a unix socket's name is no file."""
+    path = event.get("path")
+    if event.get("fd") in STDIO_FDS and event.get("kind") == "file" and path:
+        engine.roles.stdio.add(path)
+        state = engine.files.get(path)
+        if state is not None:
+            engine.place(state)
+    if event.get("bound"):
+        engine.not_files.add(event["bound"])
 
 
 def on_new_name(engine, event: dict) -> None:
@@ -297,11 +356,15 @@ def on_rename(engine, event: dict) -> None:
         return
     engine.processes[event["pid"]].io.renames += 1
     move(engine, old, new)
+    if new in engine.not_files:
+        return
     if engine.in_scope(new) or engine.in_scope(old):
         old_dir, new_dir = os.path.dirname(old), os.path.dirname(new)
-        pend(engine, new_dir, "FS102", event, new)
+        moved = engine.files.get(new)
+        data = moved.is_data if moved is not None else engine.roles.of_path(new) == "data"
+        pend(engine, new_dir, "FS102", event, new, data=data)
         if old_dir != new_dir:
-            pend(engine, old_dir, "FS102", event, new)
+            pend(engine, old_dir, "FS102", event, new, data=data)
 
 
 def on_link(engine, event: dict) -> None:
@@ -318,13 +381,25 @@ def on_unlink(engine, event: dict) -> None:
     path = event.get("path")
     if not succeeded(event) or not path:
         return
+    if path in engine.not_files:
+        engine.not_files.discard(path)
+        engine.gone.add(path)
+        return
     state = engine.files.pop(path, None)
     if state is not None:
         state.unlinked = True
+        role = state.role
+    else:
+        role = engine.roles.of_path(path)
+    if role != "data":
+        engine.removed_roles[path] = role
+    else:
+        engine.removed_roles.pop(path, None)
     engine.gone.add(path)
     engine.dirty_since_send.discard(state)
     if engine.in_scope(path):
-        pend(engine, os.path.dirname(path), "FS104", event, path, intent=state is not None and state.intent)
+        pend(engine, os.path.dirname(path), "FS104", event, path, intent=state is not None and state.intent,
+             data=role == "data")
 
 
 def on_close(engine, event: dict) -> None:
@@ -379,7 +454,7 @@ HANDLERS = {"fsync": on_fsync, "fdatasync": on_fsync, "sync_file_range": on_sync
             "sync": on_sync, "syncfs": on_sync, "msync": on_msync, "mmap": on_mmap,
             "truncate": on_truncate, "ftruncate": on_truncate, "fallocate": on_fallocate,
             "mkdir": on_mkdir, "mkdirat": on_mkdir, "symlink": on_new_name, "symlinkat": on_new_name,
-            "mknod": on_mknod, "mknodat": on_mknod, "close": on_close,
+            "mknod": on_mknod, "mknodat": on_mknod, "bind": on_bind, "inherit": on_inherit, "close": on_close,
             "fork": on_fork, "exec": on_exec, "exit": on_exit, "adopt": on_adopt,
             "lost": on_lost, "runtime": on_runtime}
 for _names, _handler in ((WRITE_SYSCALLS, on_write), (COPY_SYSCALLS, on_copy), (RENAME_SYSCALLS, on_rename),

@@ -18,8 +18,8 @@ def command(
     sarif: Optional[str] = common.SarifOpt, junit: Optional[str] = common.JunitOpt,
     output: Optional[str] = common.OutputOpt, format: str = common.FormatOpt, fail_on: str = common.FailOnOpt,
     path: List[str] = common.PathOpt, exclude: List[str] = common.ExcludeOpt,
-    config: Optional[Path] = common.ConfigOpt, live: Optional[bool] = common.LiveOpt,
-    stacks: bool = common.StacksOpt,
+    include: List[str] = common.IncludeOpt, config: Optional[Path] = common.ConfigOpt,
+    live: Optional[bool] = common.LiveOpt, stacks: bool = common.StacksOpt,
 ) -> None:
     """Trace PID and its descendants, running and new, until they exit, Ctrl-C, SIGTERM, SIGHUP or --duration."""
 
@@ -27,6 +27,7 @@ def command(
         typer.echo(f"fsaudit: attached to pid {pid} and {descendants} existing "
                    f"descendant{'' if descendants == 1 else 's'}", err=True)
 
-    options = common.output_options(json_path, events, sarif, junit, output, format, fail_on, path, exclude, config)
+    options = common.output_options(json_path, events, sarif, junit, output, format, fail_on, path, exclude, config,
+                                    include)
     common.exit_with(api.attach, pid, options, duration=duration, stacks=stacks, view=api.terminal_view(live),
                      on_attached=attached)

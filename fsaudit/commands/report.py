@@ -17,8 +17,9 @@ def command(
     sarif: Optional[str] = common.SarifOpt, junit: Optional[str] = common.JunitOpt,
     output: Optional[str] = common.ReportOutputOpt, format: str = common.FormatOpt, fail_on: str = common.FailOnOpt,
     path: List[str] = common.PathOpt, exclude: List[str] = common.ExcludeOpt,
-    config: Optional[Path] = common.ConfigOpt,
+    include: List[str] = common.IncludeOpt, config: Optional[Path] = common.ConfigOpt,
 ) -> None:
     """Replay EVENTS.jsonl through the same engine as a live run (no root needed)."""
-    options = common.output_options(json_path, events, sarif, junit, output, format, fail_on, path, exclude, config)
+    options = common.output_options(json_path, events, sarif, junit, output, format, fail_on, path, exclude, config,
+                                    include)
     common.exit_with(api.analyse_log, log, options)

@@ -23,10 +23,11 @@ def command(
     sarif: Optional[str] = common.SarifOpt, junit: Optional[str] = common.JunitOpt,
     output: Optional[str] = common.OutputOpt, format: str = common.FormatOpt, fail_on: str = common.FailOnOpt,
     path: List[str] = common.PathOpt, exclude: List[str] = common.ExcludeOpt,
-    config: Optional[Path] = common.ConfigOpt, live: Optional[bool] = common.LiveOpt,
-    stacks: bool = common.StacksOpt,
+    include: List[str] = common.IncludeOpt, config: Optional[Path] = common.ConfigOpt,
+    live: Optional[bool] = common.LiveOpt, stacks: bool = common.StacksOpt,
 ) -> None:
     """Trace COMMAND and every process it starts; exit with its status unless findings say otherwise."""
-    options = common.output_options(json_path, events, sarif, junit, output, format, fail_on, path, exclude, config)
+    options = common.output_options(json_path, events, sarif, junit, output, format, fail_on, path, exclude, config,
+                                    include)
     common.exit_with(api.trace_command, argv, options, user=user, inject=inject, stacks=stacks,
                      view=api.terminal_view(live))

@@ -50,14 +50,14 @@ class PendingDirectoryRule(Rule):
             for (code, pid), entries in directory.pending.items():
                 if code != self.code:
                     continue
-                if self.intent_gated and not (entries.intent or directory.child_intent):
+                if self.intent_gated and not (entries.intent or (entries.data and directory.child_intent)):
                     continue
                 times = f" ({entries.count} {self.unit})" if entries.count > 1 else ""
                 engine.report(self.code, entries.last, directory.path,
                               f"{engine.process_label(pid)} {self.action} {entries.name}{times} "
                               f"but never fsynced the directory {directory.path} afterwards",
                               [entries.first, entries.last], target_path=entries.name, pid=pid,
-                              count=entries.count)
+                              count=entries.count, role="data" if entries.data else None)
 
 
 class RenameUnsyncedDir(PendingDirectoryRule):
@@ -110,6 +110,9 @@ class UnsyncedAtExit(Rule):
             if ((skip_sfr and state.sfr_event) or (skip_odirect and state.odirect_event)
                     or (skip_map and state.map_event)):
                 continue
+            if (state.map_event is None and not state.dirty_writes and state.dirty_first["syscall"] in OPEN_SYSCALLS
+                    and state.dirty_last["syscall"] in OPEN_SYSCALLS):
+                continue    # emptied by O_TRUNC opens and never written: no dirty data (a lock file)
             last = state.dirty_last or state.map_event
             writes = f" in {state.dirty_writes} writes" if state.dirty_writes else ""
             engine.report(self.code, last, state.path,
@@ -131,7 +134,7 @@ class AckBeforeDurable(Rule):
             if not state.in_scope or not state.is_dirty:
                 continue
             dirty = state.dirty_first or state.map_event
-            if engine.has_intent(state):
+            if engine.has_intent(state) and state.is_data:
                 self._report(engine, state, dirty, event)
             elif self.recall(state) is None:
                 # Intent may still show up later (the fsync after the reply): decide at the end.
@@ -141,7 +144,7 @@ class AckBeforeDurable(Rule):
     def on_finish(self, engine):
         for state in engine.files.values():
             acked = self.recall(state)
-            if acked is not None and engine.has_intent(state):
+            if acked is not None and engine.has_intent(state) and state.is_data:
                 self._report(engine, state, *acked)
 
     def _report(self, engine, state, dirty, send):
