@@ -43,7 +43,7 @@ def file_event(engine, event: dict) -> FileState | None:
     if event.get("kind") != "file":
         return None
     path = event.get("path")
-    if not path:
+    if not path or path in engine.not_files:
         return None
     state = engine.node(path)
     if state.in_scope and not state.is_dir:
@@ -291,7 +291,7 @@ def on_open(engine, event: dict) -> None:
     path = event.get("path")
     if not succeeded(event) or not path:
         return
-    if kind not in ("file", "dir"):
+    if kind not in ("file", "dir") or (kind == "file" and path in engine.not_files):
         if kind == "other":     # a FIFO, a device: its name is no file's
             engine.not_files.add(path)
         return

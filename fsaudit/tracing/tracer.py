@@ -349,7 +349,7 @@ class Tracer:
                      "path": entry.path, "kind": entry.kind, "flags": open_flag_names(flags), "ret": 0}
             if entry.kind == "socket":
                 if socket_names is None:
-                    socket_names = unix_socket_names(pid)
+                    socket_names = unix_socket_names(pid, cwd)
                 if target in socket_names:
                     event["bound"] = socket_names[target]
             events.append(event)
