@@ -162,3 +162,14 @@ def test_attach_knows_the_name_of_a_socket_bound_before_it(bpf, tmp_path):
     assert [e for e in t.of("inherit") if e.get("bound") == str(tmp_path / "server.sock")]
     assert t.of("unlink", path=str(tmp_path / "server.sock"))
     assert about(t.report, "server.sock") == []
+
+
+def test_include_names_only_the_roles_left_out_by_default(tmp_path):
+    log = tmp_path / "events.jsonl"
+    log.write_text('{"schema": "fsaudit.events/1", "mode": "run", "argv": ["true"]}\n'
+                   '{"trailer": "fsaudit.events/1", "events": 0}\n')
+    proc = fsaudit("report", str(log), "--include", "stdio,logs")
+    assert proc.returncode == 2 and proc.stderr == "fsaudit: --include 'logs': not one of cache, stdio, volatile\n"
+    proc = fsaudit("report", str(log), "--include", "stdio", "--include", "cache,volatile", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["scope"] == {"excluded": {}, "included": ["cache", "stdio", "volatile"]}
