@@ -35,7 +35,8 @@ REWRITTEN = 8           # any other change of content: a write elsewhere, a trun
 LEFT_OUT = 16           # counted once in Roles.left_out (its role put it out of scope)
 
 # Directories whose content is regenerable by design (`/.cache/` covers ~/.cache and
-# node_modules/.cache), and npm's content-addressed cache.
+# node_modules/.cache), and npm's content-addressed cache; each name has "cache" in it,
+# which one scan of the path rules out for most paths.
 CACHE_DIRECTORIES = ("/__pycache__/", "/.pytest_cache/", "/.mypy_cache/", "/.ruff_cache/", "/.cache/",
                      "/_cacache/")
 LOG_NAME = re.compile(r".*\.log(?:\.[0-9]+)?|LOG|LOG\.old.*", re.DOTALL)
@@ -116,7 +117,7 @@ class Roles:
             return "stdio"
         if self._mounts.volatile(path):
             return "volatile"
-        if (path.endswith(".pyc") or any(directory in path for directory in CACHE_DIRECTORIES)
+        if (path.endswith(".pyc") or ("cache" in path and any(directory in path for directory in CACHE_DIRECTORIES))
                 or (self._cache_home is not None and path.startswith(self._cache_home))):
             return "cache"
         return None

@@ -358,9 +358,9 @@ def on_rename(engine, event: dict) -> None:
     move(engine, old, new)
     if new in engine.not_files:
         return
-    if engine.in_scope(new) or engine.in_scope(old):
+    moved = engine.files.get(new)      # placed by move(): its scope is decided
+    if (moved.in_scope if moved is not None else engine.in_scope(new)) or engine.in_scope(old):
         old_dir, new_dir = os.path.dirname(old), os.path.dirname(new)
-        moved = engine.files.get(new)
         data = moved.is_data if moved is not None else engine.roles.of_path(new) == "data"
         pend(engine, new_dir, "FS102", event, new, data=data)
         if old_dir != new_dir:
