@@ -901,6 +901,22 @@ def test_a_temp_file_takes_no_intent_from_its_directory_but_a_synced_journal_kee
     assert (finding.severity, finding.role) == ("warning", "data")
 
 
+def test_a_synced_pid_file_and_a_synced_name_linked_elsewhere_are_not_data_when_removed():
+    s = Stream()
+    _written(s, D + "/postmaster.pid", "O_RDWR", "O_CREAT", "O_EXCL", created=True, sync=True)   # PostgreSQL's
+    s.ev("unlink", path=D + "/postmaster.pid")
+    objects = D + "/objects/ab"
+    _written(s, objects + "/tmp_obj_x", "O_RDWR", "O_CREAT", "O_EXCL", created=True, sync=True)   # git's
+    s.ev("link", path=objects + "/tmp_obj_x", path2=objects + "/cdef")
+    s.ev("unlink", path=objects + "/tmp_obj_x")
+    s.exit(0)
+    engine = analyse(s.events)
+    assert engine.removed_roles == {D + "/postmaster.pid": "lock", objects + "/tmp_obj_x": "temp"}
+    assert {(f.rule, f.target_path, f.severity, f.role) for f in engine.findings} == {
+        ("FS102", objects + "/cdef", "warning", "data"),            # the object's own name: still data
+        ("FS104", D + "/postmaster.pid", "info", "lock"), ("FS104", objects + "/tmp_obj_x", "info", "temp")}
+
+
 def test_a_lock_file_truncated_and_never_written_has_no_dirty_data():
     s = Stream()
     fd = s.open(D + "/postmaster.opts", "O_WRONLY", "O_TRUNC", existed=True)

@@ -9,10 +9,12 @@ Two kinds of role. A *fixed* role follows from the path and facts known when the
 is first seen (config, an inherited stdio target, the mount it is on, a cache
 directory): the engine keeps it in FileState.fixed_role and scope depends on it. The
 others follow from the name and the tree's conduct (FileState.conduct) and are read
-when asked (role_of): a file the tree made durable itself (its own fsync, O_SYNC) is
-data whatever its name or pattern of writes, for its own barrier says it matters
-(LevelDB's write-ahead log is named NNNNNN.log; SQLite's rollback journal, created,
-synced and deleted, is the commit itself).
+when asked (role_of). A file the tree made durable itself (its own fsync, O_SYNC) is
+data whatever its pattern of writes or log-like name, for its own barrier says it
+matters (LevelDB's write-ahead log is named NNNNNN.log; SQLite's rollback journal,
+created, synced and deleted, is the commit itself), but a lock or pid file stays one
+(PostgreSQL fsyncs postmaster.pid), and so does a temporary name the tree linked
+elsewhere before removing it (git's tmp_obj_*: the object lives on under its name).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ APPENDED = 4            # a write through an O_APPEND fd (or pwritev2 RWF_APPEND
 REWRITTEN = 8           # any other change of content: a write elsewhere, a truncation, fallocate,
                         # a copy into it, a writable shared mapping
 LEFT_OUT = 16           # counted once in Roles.left_out (its role put it out of scope)
+LINKED = 32             # the tree gave it another name (link): removing this one keeps the data
 
 # Directories whose content is regenerable by design (`/.cache/` covers ~/.cache and
 # node_modules/.cache), and npm's content-addressed cache; each name has "cache" in it,
@@ -57,14 +60,18 @@ def role_of(state) -> str:
     role = state.fixed_role
     if role is not None:
         return role
-    if state.intent or state.is_dir:
+    if state.is_dir:
         return "data"
+    named = role_by_name(state.path)
+    if named == "lock":
+        return named
     conduct = state.conduct
-    if conduct & BORN and state.unlinked:
+    if conduct & BORN and state.unlinked and (not state.intent or conduct & LINKED):
         return "temp"
-    role = role_by_name(state.path)
-    if role is not None:
-        return role
+    if state.intent:
+        return "data"
+    if named is not None:
+        return named
     if not conduct & (APPENDED | REWRITTEN):
         return "lock" if conduct & OPENED_FOR_WRITING else "data"
     return "log" if not conduct & REWRITTEN else "data"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os.path
 
 from .model import FileState, PendingEntries, ProcessInfo
-from .roles import APPENDED, BORN, OPENED_FOR_WRITING, REWRITTEN, STDIO_FDS
+from .roles import APPENDED, BORN, LINKED, OPENED_FOR_WRITING, REWRITTEN, STDIO_FDS
 from .rules.base import (
     COPY_SYSCALLS, LINK_SYSCALLS, OPEN_SYSCALLS, RENAME_SYSCALLS, UNLINK_SYSCALLS, WRITE_SYSCALLS,
     discards_content, is_synced_write, succeeded,
@@ -373,6 +373,9 @@ def on_link(engine, event: dict) -> None:
         return
     engine.gone.discard(new)
     engine.processes[event["pid"]].io.links += 1
+    source = engine.files.get(event.get("path"))
+    if source is not None:
+        source.conduct |= LINKED
     if engine.in_scope(new):
         pend(engine, os.path.dirname(new), "FS102", event, new)
 
