@@ -3,7 +3,9 @@
 The `run`, `attach` and `report` commands only parse their options and call
 these, as the pytest plugin and `crash` are to. Each entry point writes
 every output that OutputOptions asks for and returns a Result, or raises an
-Error whose exit_code is what the command line exits with.
+Error whose exit_code is what the command line exits with. The pytest plugin
+traces its own session with trace_in_background, which runs attach's trace
+loop in a helper process.
 
 Tracing needs root (or CAP_BPF and CAP_PERFMON) and the main thread: the
 trace loop installs signal handlers while it runs. Two environment variables
@@ -15,22 +17,28 @@ awaiting analysis that stay in memory before the rest go to a temporary file.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import pwd
 import signal
 import socket
 import subprocess
+import sys
+import tempfile
 import time
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Callable, Iterator, Sequence
 
 from .analysis.config import ConfigError
 from .analysis.findings import Finding
 from .analysis.roles import DEFAULT_EXCLUDED as INCLUDABLE_ROLES
+from .analysis.rules import RULES, RULES_BY_CODE
 from .eventlog import EventLogError, read_event_log
 from .outputs.outputfile import OutputError
+from .outputs.printable import printable
 from .outputs.registry import SUMMARY_FORMATS
 from .session import SEVERITIES, OutputOptions, Session
 from .tracing.inject import InjectionError, parse_injection
@@ -42,7 +50,9 @@ if TYPE_CHECKING:
     from .tracing.tracer import Tracer
 
 __all__ = ["OutputOptions", "Result", "Error", "UsageError", "CannotTrace", "CannotStart",
-           "ViewFactory", "no_view", "terminal_view", "trace_command", "attach", "analyse_log"]
+           "ViewFactory", "no_view", "terminal_view", "trace_command", "attach", "analyse_log",
+           "Background", "trace_in_background", "called_at", "at_or_above", "rule_code", "printable",
+           "SEVERITIES"]
 
 EXIT_USAGE, EXIT_CANNOT_TRACE, EXIT_CANNOT_START = 2, 3, 127
 # While tracing, run passes these on to the command; attach detaches on them
@@ -78,6 +88,7 @@ class Result:
     """What one trace or analysis came to, once every output has been written."""
     status: int                  # what the command line exits with (each entry point says how it is chosen)
     findings: list[Finding]      # those the report lists (suppressed ones are not)
+    warnings: list[str] = field(default_factory=list)   # the report's warnings[]: what fsaudit could not see or do
 
 
 # What is shown while tracing: called with the session and the directory the
@@ -178,7 +189,7 @@ def trace_command(argv: Sequence[str], outputs: OutputOptions | None = None, *, 
         decided = session.finish({"argv": argv, "pid": child.pid, "exit": exit_info})   # findings or a failed output
     if decided is None:
         decided = status if status >= 0 else 128 - status
-    return Result(decided, session.engine.findings)
+    return Result(decided, session.engine.findings, session.warnings)
 
 
 def attach(pid: int, outputs: OutputOptions | None = None, *, duration: float | None = None,
@@ -197,6 +208,15 @@ def attach(pid: int, outputs: OutputOptions | None = None, *, duration: float | 
     output could not be written (the others were), else 0. Raises UsageError
     (no such process, a zombie, a kernel thread, a thread rather than a
     process, one that exited while the tracer loaded) or CannotTrace."""
+    return _attach(pid, outputs, duration=duration, stacks=stacks, view=view, on_attached=on_attached)
+
+
+def _attach(pid: int, outputs: OutputOptions | None, *, duration: float | None = None, stacks: bool = False,
+            view: ViewFactory = no_view, on_attached: Callable[[int], None] = lambda descendants: None,
+            serving: Callable[[Tracer, Session], Callable[[], bool]] | None = None) -> Result:
+    """attach(); serving: trace_in_background's helper, called once every process is
+    traced; the function it returns is called between two polls of the tracer, and
+    tracing ends when it returns False."""
     from .tracing.attach_tree import AttachError, pin
 
     outputs = _checked(outputs)
@@ -232,12 +252,13 @@ def attach(pid: int, outputs: OutputOptions | None = None, *, duration: float | 
                     tracer.close()
                     raise UsageError(str(exc)) from None
                 on_attached(adopted - 1)
+                serve = serving(tracer, session) if serving else lambda: True
                 deadline = time.monotonic() + duration if duration else None
                 _trace(tracer, shown, lambda: (tracer.tree_alive() and not stop["now"]
-                                               and (deadline is None or time.monotonic() < deadline)))
+                                               and (deadline is None or time.monotonic() < deadline) and serve()))
                 shown.settle()
                 findings_status = session.finish({"argv": target.argv, "pid": pid, "exit": None, "adopted": adopted})
-    return Result(findings_status or 0, session.engine.findings)
+    return Result(findings_status or 0, session.engine.findings, session.warnings)
 
 
 def analyse_log(path: str | os.PathLike, outputs: OutputOptions | None = None) -> Result:
@@ -276,7 +297,222 @@ def analyse_log(path: str | os.PathLike, outputs: OutputOptions | None = None) -
         session.mark_incomplete(recorded.incomplete)
     # pid and exit are left to the engine: the recorded root process's own events.
     findings_status = session.finish({"argv": header.get("argv", [])})
-    return Result(findings_status or 0, session.engine.findings)
+    return Result(findings_status or 0, session.engine.findings, session.warnings)
+
+
+# Tracing the caller's own process tree, from a helper process beside it.
+
+# The helper imports what the caller imported: it gets the caller's module search path
+# (as multiprocessing's spawn does), not one that starts at the current directory.
+HELPER = ("import json, sys; sys.path[:] = json.loads(sys.argv[1]); "
+          "from fsaudit.api import _serve_background; sys.exit(_serve_background(json.loads(sys.argv[2])))")
+HELPER_ERRORS = {kind.__name__: kind for kind in (UsageError, CannotTrace)}
+
+
+class Background:
+    """The trace that trace_in_background started: the findings so far on request,
+    everything at stop()."""
+
+    def __init__(self, helper: subprocess.Popen, control: int, replies: IO[str], stderr: IO[bytes]) -> None:
+        self._helper = helper
+        self._control = control
+        self._replies = replies
+        self._stderr = stderr
+        self._findings: list[Finding] = []
+        self._stopped = False
+        self.t0_ns: int = self._receive("ready")["t0_ns"]
+
+    def now(self) -> float:
+        """Now on the events' clock, which called_at() reads too: seconds since
+        observation began. The kernel stamps each call with bpf_ktime_get_ns(),
+        CLOCK_MONOTONIC; the tracer turns it into `t` from its own
+        time.monotonic_ns() at load, t0_ns, which is the same clock."""
+        return round((time.monotonic_ns() - self.t0_ns) / 1e9, 6)
+
+    def findings(self) -> list[Finding]:
+        """Every finding so far, once everything the kernel recorded until this call
+        is analysed. The order is kept from one call to the next: a new finding comes
+        after the others; one that recurs (same rule, path and process) stays where
+        it is and counts one more. Findings decided at the end of observation
+        (FS102-FS105, ...) only come with stop()."""
+        self._send("catch-up")
+        for index, fields in self._receive("findings"):
+            finding = Finding(**fields)
+            if index < len(self._findings):
+                self._findings[index] = finding
+            else:
+                self._findings.append(finding)
+        return list(self._findings)
+
+    def stop(self) -> Result:
+        """Stop tracing and write every output; the Result is attach's, and its findings
+        keep the order findings() gave them, those decided at the end after the others."""
+        self._send("stop")
+        try:
+            result = self._receive("result")
+        finally:
+            self.close()
+        return Result(result["status"], [Finding(**fields) for fields in result["findings"]], result["warnings"])
+
+    def close(self) -> None:
+        """End the trace without asking for its result: the helper detaches, writes
+        the outputs and exits (stop() ends with this; calling it again does nothing)."""
+        if self._stopped:
+            return
+        self._stopped = True
+        os.close(self._control)         # the helper detaches when it reads the end of its requests,
+        self._replies.close()           # and its answer, unread, cannot hold it up
+        self._helper.wait()
+        self._stderr.close()
+
+    def _send(self, request: str) -> None:
+        if self._stopped:
+            raise UsageError("this trace has stopped")
+        try:
+            os.write(self._control, f"{request}\n".encode())
+        except BrokenPipeError:
+            raise self._helper_gone() from None
+
+    def _receive(self, kind: str):
+        line = self._replies.readline()
+        if not line:
+            raise self._helper_gone()
+        message = json.loads(line)
+        if "error" in message:
+            self.close()
+            raise HELPER_ERRORS[message["error"]["kind"]](message["error"]["message"])
+        if kind not in message:     # it stopped tracing unasked (a SIGTERM) and sent its result
+            raise self._helper_gone()
+        return message[kind]
+
+    def _helper_gone(self) -> Error:
+        """The error to raise when the helper ended unasked: its status and the last
+        line it wrote (a traceback's ends with the exception)."""
+        status = self._helper.wait()
+        self._stderr.seek(0)
+        said = self._stderr.read().decode(errors="replace").strip().splitlines()
+        self.close()
+        return CannotTrace(f"the tracer's helper process ended (status {status})"
+                           + (f": {printable(said[-1])}" if said else ""))
+
+
+def trace_in_background(outputs: OutputOptions | None = None, *, stacks: bool = False) -> Background:
+    """Trace this process and its descendants, those running now and those they start,
+    until Background.stop(); return once every one of them is traced.
+
+    A helper process attaches as attach() does and runs its trace loop, so the
+    caller keeps its main thread and its signal handlers, and analysis takes
+    none of its time. The helper is started before anything is traced, so it
+    is never traced itself; it runs in a session of its own (a Ctrl-C typed at
+    the terminal reaches the caller only), and detaches when the caller exits.
+    outputs as for attach(), except that the summary is written only where
+    outputs.summary_path says. Raises UsageError or CannotTrace as attach() does,
+    with nothing left running."""
+    outputs = _checked(outputs)
+    if outputs.summary_path is None:
+        outputs = replace(outputs, summary_path=os.devnull)
+    control_read, control = os.pipe()
+    replies, replies_write = os.pipe()
+    stderr = tempfile.TemporaryFile(prefix="fsaudit-helper-")
+    request = {"pid": os.getpid(), "stacks": stacks, "control": control_read, "replies": replies_write,
+               "outputs": {**asdict(outputs), "config_path": outputs.config_path and str(outputs.config_path)}}
+    try:
+        helper = subprocess.Popen(
+            [sys.executable, "-c", HELPER, json.dumps([p for p in sys.path if isinstance(p, str)]),
+             json.dumps(request)],
+            stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr, pass_fds=(control_read, replies_write),
+            start_new_session=True)
+    except OSError as exc:
+        for fd in (control_read, control, replies, replies_write):
+            os.close(fd)
+        stderr.close()
+        raise CannotTrace(f"cannot start the tracer's helper process {sys.executable}: {exc.strerror}") from None
+    os.close(control_read)
+    os.close(replies_write)
+    return Background(helper, control, os.fdopen(replies, encoding="utf-8"), stderr)
+
+
+def _serve_background(request: dict) -> int:
+    """The helper process of trace_in_background: attach to the caller and, between
+    two polls of the tracer, answer its requests (a line each on the control pipe)
+    with a JSON line each on the replies pipe."""
+    replies = os.fdopen(request["replies"], "w", encoding="utf-8")
+    control = request["control"]
+    os.set_blocking(control, False)
+    counts: list[int] = []      # each finding's count, as last sent
+
+    def send(kind: str, value) -> None:
+        replies.write(json.dumps({kind: value}) + "\n")
+        replies.flush()
+
+    def changed(findings: list[Finding]) -> list:
+        """The findings new or counted again since the last answer, with their places."""
+        out = []
+        for index, finding in enumerate(findings):
+            if index == len(counts):
+                counts.append(-1)
+            if finding.count != counts[index]:
+                counts[index] = finding.count
+                out.append([index, asdict(finding)])
+        return out
+
+    def serving(tracer: Tracer, session: Session) -> Callable[[], bool]:
+        tracer.wake_on(control)
+        send("ready", {"t0_ns": tracer.t0_ns})
+        unread = b""
+
+        def requests_served() -> bool:
+            nonlocal unread
+            try:
+                data = os.read(control, 4096)
+            except BlockingIOError:
+                return True
+            if not data:
+                return False        # the caller closed its end, or exited
+            *requests, unread = (unread + data).split(b"\n")
+            for line in requests:
+                if line == b"stop":
+                    return False
+                tracer.catch_up()
+                send("findings", changed(session.engine.findings))
+            return True
+
+        return requests_served
+
+    options = request["outputs"]
+    outputs = OutputOptions(**{**options, "config_path": options["config_path"] and Path(options["config_path"])})
+    try:
+        result = _attach(request["pid"], outputs, stacks=request["stacks"], serving=serving)
+        send("result", {"status": result.status, "findings": [asdict(f) for f in result.findings],
+                        "warnings": result.warnings})
+    except Error as exc:
+        send("error", {"kind": type(exc).__name__, "message": str(exc)})
+        return exc.exit_code
+    except BrokenPipeError:     # the caller is gone: nobody to answer
+        return 0
+    return 0
+
+
+def called_at(finding: Finding) -> float | None:
+    """When the call that made the finding was made, on the events' clock
+    (Background.now()): the latest of its evidence events, which is that call
+    (the rename, the send, the last write before the end). None for a finding
+    about the whole trace (FS902, events lost)."""
+    return max((event["t"] for event in finding.evidence if "t" in event), default=None)
+
+
+def at_or_above(finding: Finding, fail_on: str) -> bool:
+    """Whether the finding's severity is fail_on or higher ("never": none is)."""
+    return fail_on != "never" and SEVERITIES.index(finding.severity) <= SEVERITIES.index(fail_on)
+
+
+def rule_code(code_or_name: str) -> str:
+    """The code of the rule named by its code or its name (FS101, rename-unsynced-data);
+    UsageError for no rule."""
+    rule = RULES_BY_CODE.get(code_or_name.upper()) or next((r for r in RULES if r.name == code_or_name.lower()), None)
+    if rule is None:
+        raise UsageError(f"unknown rule {code_or_name!r}; `fsaudit rules` lists them")
+    return rule.code
 
 
 # The trace loop, which run and attach share.
@@ -322,6 +558,8 @@ def _checked(outputs: OutputOptions | None) -> OutputOptions:
             raise UsageError(f"--include {role!r}: not one of {', '.join(sorted(INCLUDABLE_ROLES))}")
     if outputs.config_path is not None and not outputs.config_path.is_file():
         raise UsageError(f"--config {outputs.config_path}: no such file")
+    if outputs.source_root is not None and not os.path.isdir(outputs.source_root):
+        raise UsageError(f"--source-root {outputs.source_root}: no such directory")
     return outputs
 
 

@@ -53,7 +53,9 @@ def main() -> None:
     except TyperException as exc:
         context = getattr(exc, "ctx", None)
         command = context.command_path if context else "fsaudit"
-        print(f"fsaudit: {exc.format_message()} (see `{command} --help`)", file=sys.stderr)
+        # typer validates choices with pydantic, which prefixes its message with "Value error, ".
+        message = exc.format_message().replace("Value error, ", "")
+        print(f"fsaudit: {message} (see `{command} --help`)", file=sys.stderr)
         status = EXIT_USAGE
     except typer.Abort:
         status = 130

@@ -51,7 +51,7 @@ EVENT_FIELDS: dict[str, tuple] = {
     "size_before": (int, _NONE), "latency_us": (int, float, _NONE), "path": _STR, "path2": _STR,
     "kind": _STR, "injection": _STR, "name": _STR, "version": (str, _NONE), "code": (int, _NONE),
     "signal": (int, _NONE), "flags": _LIST, "prot": _LIST, "rwf": _STRINGS, "argv": _STRINGS,
-    "stack": _STRINGS, "bound": _STR,
+    "stack": _STRINGS, "bound": _STR, "family": _STR, "t_first": _NUMBER,
 }
 INT_FLAGS_SYSCALLS = frozenset({"fork", "close_range"})   # their flags are the raw number
 HEADER_FIELDS: dict[str, tuple] = {"mode": _STR, "host": _STR, "kernel": _STR, "pid": _INT,

@@ -7,6 +7,7 @@ their exit codes, signal handlers given back, the command's stdio left alone.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -115,3 +116,70 @@ def test_a_failed_call_keeps_no_descriptor_and_no_temporary_file(tmp_path):
             api.analyse_log(log, quiet(tmp_path, files={"json": str(out / "r.json")}, events_path=str(out / "e.jsonl")))
     assert len(os.listdir("/proc/self/fd")) == before
     assert os.listdir(out) == []
+
+
+def naive_save(path) -> None:
+    with open(f"{path}.tmp", "w") as f:
+        f.write("saved")
+    os.replace(f"{path}.tmp", path)
+
+
+def test_trace_in_background_times_each_finding_on_the_callers_clock(bpf, tmp_path):
+    """What the pytest plugin relies on: findings on request while the caller goes on,
+    each call's time comparable with now(), a stable order with recurrences counted in
+    place, the findings decided at the end only at stop(), and the helper untraced."""
+    report = tmp_path / "report.json"
+    trace = api.trace_in_background(quiet(tmp_path, paths=[f"{tmp_path}/*"], files={"json": str(report)}))
+    try:
+        before_first = trace.now()
+        naive_save(tmp_path / "first")
+        after_first = trace.now()
+        naive_save(tmp_path / "second")
+        after_second = trace.now()
+        [first, second] = trace.findings()
+        naive_save(tmp_path / "first")
+        again = trace.findings()
+    finally:
+        result = trace.stop()
+    assert (first.rule, first.path, second.rule, second.path) == (
+        "FS101", f"{tmp_path}/first.tmp", "FS101", f"{tmp_path}/second.tmp")
+    assert before_first <= api.called_at(first) <= after_first <= api.called_at(second) <= after_second
+    assert [(f.path, f.count) for f in again] == [(first.path, 2), (second.path, 1)]
+    assert [(f.rule, f.path) for f in result.findings] == [
+        ("FS101", first.path), ("FS101", second.path), ("FS102", str(tmp_path))]
+    assert result.status == 1 and result.warnings == []
+    assert [p["pid"] for p in json.loads(report.read_text())["processes"]] == [os.getpid()]
+
+
+def test_trace_in_background_checks_its_outputs_before_starting_anything(tmp_path):
+    with pytest.raises(api.UsageError) as raised:
+        api.trace_in_background(quiet(tmp_path, fail_on="sometimes"))
+    assert "--fail-on must be one of" in str(raised.value)
+
+
+def children_running(code: str) -> list[int]:
+    """Our child processes whose command line holds code."""
+    found = []
+    for name in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{name}/stat") as stat:
+                ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{name}/cmdline", "rb") as cmdline:
+                argv = cmdline.read().decode(errors="replace")
+        except (OSError, ValueError):
+            continue
+        if ppid == os.getpid() and code in argv:
+            found.append(int(name))
+    return found
+
+
+def test_a_helper_that_dies_is_one_error_naming_its_status(bpf, tmp_path):
+    trace = api.trace_in_background(quiet(tmp_path, paths=[f"{tmp_path}/*"]))
+    [helper] = children_running("_serve_background")
+    os.kill(helper, signal.SIGKILL)
+    with pytest.raises(api.CannotTrace) as raised:
+        trace.findings()
+    assert str(raised.value) == f"the tracer's helper process ended (status {-signal.SIGKILL})"
+    assert children_running("_serve_background") == []
+    with pytest.raises(api.UsageError, match="this trace has stopped"):
+        trace.stop()

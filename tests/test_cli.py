@@ -1,6 +1,7 @@
 """Bad command lines: one line on stderr and exit status 2, never a traceback."""
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,9 @@ from conftest import fsaudit
     (["run", "--bogus", "--", "true"], "No such option: --bogus"),
     (["report"], "Missing argument"),
     (["attach", "abc"], "Invalid value for 'pid'"),
-    (["run", "--fail-on", "sometimes", "--", "true"], "--fail-on must be one of"),
+    (["run", "--fail-on", "sometimes", "--", "true"],
+     "Invalid value for '--fail-on': 'sometimes' is not one of 'error', 'warning', 'info', 'never'."),
+    (["report", "--format", "xml", "log"], "Invalid value for '--format': 'xml' is not one of"),
     (["report", "/nonexistent/events.jsonl"], "/nonexistent/events.jsonl"),
     (["rules", "FS999"], "unknown rule 'FS999'"),
     *((["attach", "--duration", bad, "1"], f"--duration must be a positive number of seconds, not {bad}")
@@ -72,3 +75,9 @@ def test_a_path_option_that_matched_nothing_is_a_warning_on_stderr_and_in_the_re
     warning = f"--path 'data/**' matched nothing in this run (relative to {tmp_path})"
     assert result.stderr == f"fsaudit: warning: {warning}\n"
     assert json.loads((tmp_path / "r.json").read_text())["warnings"] == [warning]
+
+
+def test_help_lists_the_choices_and_keeps_the_config_table_name():
+    result = fsaudit("run", "--help", env={**os.environ, "COLUMNS": "200"})
+    assert "<text|concise|json|github>" in result.stdout and "<error|warning|info|never>" in result.stdout
+    assert "pyproject.toml with [tool.fsaudit]" in result.stdout

@@ -153,6 +153,49 @@ def test_fs101_written_by_another_process_of_the_tree():
     assert codes(analyse(s.events)) == ["FS101"]
 
 
+def test_fs101_batch_that_makes_everything_durable_at_its_end_is_info():
+    """A bootstrap run with fsync off, then a sync of the whole tree before the end:
+    the window was real but closed before anything was acknowledged."""
+    for closing in ("sync", "syncfs", "fsyncs"):
+        s = Stream()
+        s.save(D + "/db", fsync=False, dir_sync=False)
+        if closing == "fsyncs":
+            fd = s.open(D + "/db", "O_RDONLY")
+            s.fsync(fd, D + "/db")
+            s.sync_dir()
+        else:
+            s.ev(closing, fd=3, path=D, kind="dir")
+        s.exit()
+        engine = analyse(s.events)
+        finding = only(engine, "FS101")
+        assert finding.severity == "info", closing
+        assert "made durable 0.00" in finding.message and " s later" in finding.message, finding.message
+        assert "FS102" not in codes(engine)
+
+
+def test_fs101_window_still_open_at_a_send_or_the_end_is_the_error():
+    s = Stream()                                  # a reply went out before the sync
+    s.save(D + "/db", fsync=False, dir_sync=False)
+    s.ev("sendto", ret=2, fd=9, kind="socket", family="AF_INET")
+    s.ev("sync")
+    assert only(analyse(s.events), "FS101").severity == "error"
+    s = Stream()                                  # the netlink audit record is no acknowledgement
+    s.save(D + "/db", fsync=False, dir_sync=False)
+    s.ev("sendto", ret=2, fd=9, kind="socket", family="AF_NETLINK")
+    s.ev("sync")
+    assert only(analyse(s.events), "FS101").severity == "info"
+    s = Stream()                                  # the file made durable, its directory never
+    s.save(D + "/db", fsync=False, dir_sync=False)
+    fd = s.open(D + "/db", "O_RDONLY")
+    s.fsync(fd, D + "/db")
+    assert only(analyse(s.events), "FS101").severity == "error"
+    s = Stream()                                  # removed before the sync
+    s.save(D + "/db", fsync=False, dir_sync=False)
+    s.ev("unlink", path=D + "/db")
+    s.ev("sync")
+    assert only(analyse(s.events), "FS101").severity == "error"
+
+
 def test_o_sync_write_is_durable():
     s = Stream()
     tmp = D + "/db.tmp"
@@ -407,6 +450,124 @@ def test_fs106_good_twins():
     s.write(fd, "/var/log/app.log")
     s.ev("sendto", ret=2, fd=9, kind="socket")
     assert codes(analyse(s.events)) == ["FS105"]
+
+
+def _server_with_durable_data(s: Stream, path: str = D + "/table") -> int:
+    """An fd on path, which the tree has fsynced before (intent), now dirty again."""
+    fd = s.open(path, "O_RDWR")
+    s.write(fd, path)
+    s.fsync(fd, path)
+    s.write(fd, path, 8192)
+    return fd
+
+
+def test_fs106_counts_only_what_the_sending_process_wrote():
+    """A client's request is no acknowledgement of the server's files."""
+    s = Stream()
+    s.ev("fork", ret=101, child=101)
+    _server_with_durable_data(s)
+    s.ev("sendto", pid=101, ret=20, fd=5, kind="socket", family="AF_INET")   # the client's request
+    assert codes(analyse(s.events)) == ["FS105"]
+    s.ev("sendto", ret=2, fd=9, kind="socket", family="AF_INET")             # the server's reply
+    finding = only(analyse(s.events), "FS106")
+    assert finding.pid == PID and "app (pid 100)" in finding.message
+
+
+def test_fs106_netlink_and_packet_sends_are_not_the_outside_world():
+    s = Stream()
+    _server_with_durable_data(s)
+    s.ev("sendto", ret=40, fd=7, kind="socket", family="AF_NETLINK")     # an audit record
+    s.ev("sendmsg", ret=40, fd=8, kind="socket", family="AF_PACKET")
+    assert codes(analyse(s.events)) == ["FS105"]
+    for family in ("AF_UNIX", "AF_INET6", "AF_VSOCK", None):    # None: a socket the tracer could not tell
+        t = Stream()
+        _server_with_durable_data(t)
+        t.ev("sendmsg", ret=2, fd=9, kind="socket", **({"family": family} if family else {}))
+        assert codes(analyse(t.events)) == ["FS105", "FS106"], family
+
+
+def test_fs106_a_barrier_of_the_sender_between_write_and_send_is_a_commit():
+    """A write-ahead-log server: heap page written, WAL fdatasync'ed, reply."""
+    s = Stream()
+    _server_with_durable_data(s, D + "/base/1259")
+    wal = s.open(D + "/pg_wal/0001", "O_RDWR")
+    s.write(wal, D + "/pg_wal/0001", 8192)
+    s.fsync(wal, D + "/pg_wal/0001", syscall="fdatasync")
+    s.ev("sendto", ret=14, fd=9, kind="socket", family="AF_UNIX")
+    assert codes(analyse(s.events)) == ["FS105"]           # the heap page stays dirty to the end
+    s.write(wal, D + "/pg_wal/0001", 8192)                  # the next transaction's record, not synced
+    s.ev("sendto", ret=14, fd=9, kind="socket", family="AF_UNIX")
+    assert "FS106" in codes(analyse(s.events))
+
+
+def test_fs106_group_commit_one_backends_fdatasync_covers_the_others_records():
+    """Backends 101 and 102 write WAL records; 102's fdatasync, which began after both
+    writes completed, covers both: 101's reply acknowledges nothing dirty. A record
+    101 wrote while that fdatasync ran is not covered."""
+    wal = D + "/pg_wal/0001"
+    s = Stream()
+    for backend in (101, 102):
+        s.ev("fork", ret=backend, child=backend)
+    s.ev("openat", pid=101, ret=4, fd=4, path=wal, flags=["O_RDWR"], kind="file")
+    s.ev("openat", pid=102, ret=4, fd=4, path=wal, flags=["O_RDWR"], kind="file")
+    s.ev("write", pid=101, ret=100, fd=4, path=wal, kind="file", calls=1, bytes=100, size_max=100, t_first=s.t + 0.001)
+    s.ev("write", pid=102, ret=100, fd=4, path=wal, kind="file", calls=1, bytes=100, size_max=100, t_first=s.t + 0.001)
+    s.t += 0.001
+    sync = s.ev("fdatasync", pid=102, ret=0, fd=4, path=wal, kind="file", latency_us=500)
+    s.ev("sendto", pid=101, ret=14, fd=9, kind="socket", family="AF_INET")
+    s.ev("sendto", pid=102, ret=14, fd=9, kind="socket", family="AF_INET")
+    assert codes(analyse(s.events)) == []
+    # The same, but 101's record completed after the fdatasync had begun.
+    events = [dict(e) for e in s.events]
+    late = next(e for e in events if e["syscall"] == "write" and e["pid"] == 101)
+    events.remove(late)
+    late["t"] = late["t_first"] = sync["t"] - 0.0001
+    events.insert(events.index(next(e for e in events if e["syscall"] == "fdatasync")), late)
+    finding = only(analyse(events), "FS106")
+    assert finding.pid == 101
+
+
+def test_fs106_a_send_before_the_write_in_kernel_time_never_fires():
+    """Two threads of one process: the send happened before the write, whatever order
+    the events were handed on in (an older log, or records of two CPUs)."""
+    s = Stream()
+    _server_with_durable_data(s)
+    send = s.ev("sendto", ret=2, fd=9, kind="socket", family="AF_INET")
+    events = [e for e in s.events if e is not send]
+    assert codes(analyse(events + [send])) == ["FS105", "FS106"]       # the write first: an acknowledgement
+    write = events[-1]
+    send = dict(send, t=round(write["t_first"] - 0.0005, 6), tid=PID + 1)
+    assert codes(analyse(events + [send])) == ["FS105"]       # sent before the write completed
+    run = dict(write, calls=3, bytes=3 * 8192, ret=3 * 8192, t=write["t"] + 0.002, t_first=write["t"] + 0.001)
+    assert codes(analyse(events[:-1] + [dict(send, t=write["t"]), run])) == ["FS105"]   # a run begun after it
+
+
+def test_fs106_calls_of_one_thread_in_the_same_microsecond_keep_their_order():
+    """t is whole microseconds: a barrier or a send right after a write of the same
+    thread may carry the same time, and still came after it."""
+    s = Stream()
+    fd = _server_with_durable_data(s)
+    write = s.events[-1]
+    s.ev("fdatasync", ret=0, fd=fd, path=D + "/table", kind="file", latency_us=0)
+    s.events[-1]["t"] = write["t"]
+    s.ev("sendto", ret=2, fd=9, kind="socket", family="AF_INET")
+    assert "FS106" not in codes(analyse(s.events))
+    s = Stream()
+    _server_with_durable_data(s)
+    s.ev("sendto", ret=2, fd=9, kind="socket", family="AF_INET")
+    s.events[-1]["t"] = s.events[-2]["t"]
+    assert "FS106" in codes(analyse(s.events))
+
+
+def test_fs106_one_finding_per_unsynced_write_run_acknowledged():
+    s = Stream()
+    fd = _server_with_durable_data(s)
+    for _ in range(3):
+        s.ev("sendto", ret=2, fd=9, kind="socket", family="AF_INET")
+    assert only(analyse(s.events), "FS106").count == 1
+    s.write(fd, D + "/table", 10)
+    s.ev("sendto", ret=2, fd=9, kind="socket", family="AF_INET")
+    assert only(analyse(s.events), "FS106").count == 2
 
 
 # FS107 truncate-in-place
@@ -726,6 +887,39 @@ def test_processes_and_report():
     assert junit.get("failures") == "1" and int(junit.get("tests")) == len(RULES)
 
 
+def test_a_finding_names_the_image_that_made_the_call_and_processes_list_each_exec():
+    """A shell forks, the child writes, exec's sqlite3, which writes, then exec's rm,
+    whose argv the tracer could not read: each finding names the program that made
+    its call (even when the rule decides at the end), never the image before an exec."""
+    s = Stream(argv=("bash", "-c", "sqlite3 db"))
+    s.ev("fork", ret=101, child=101)
+    s.ev("fork", ret=102, child=102)   # a child that exec's at once: its moment as bash is not listed
+    s.pid = 101
+    fd = s.open(D + "/before", "O_RDWR", "O_DIRECT")
+    s.write(fd, D + "/before", o_direct=True)
+    s.ev("exec", path="/usr/bin/sqlite3", argv=["sqlite3", "db"])
+    fd = s.open(D + "/after", "O_RDWR", "O_DIRECT")
+    s.write(fd, D + "/after", o_direct=True)
+    s.ev("exec", path="/usr/bin/rm")
+    s.pid = 102
+    s.ev("exec", path="/usr/bin/true", argv=["true"])
+    engine = analyse(s.events)
+    messages = {f.path.rsplit("/", 1)[1]: f.message for f in engine.findings if f.rule == "FS302"}
+    assert messages["before"].startswith("bash (pid 101)"), messages
+    assert messages["after"].startswith("sqlite3 (pid 101)"), messages
+    assert engine.process_label(101) == "rm (pid 101)"
+    report = _report(engine)
+    assert [(p["pid"], p["exe"], p["argv"]) for p in report["processes"]] == [
+        (PID, "/usr/bin/bash", ["bash", "-c", "sqlite3 db"]),
+        (101, "/usr/bin/bash", ["bash", "-c", "sqlite3 db"]),
+        (101, "/usr/bin/sqlite3", ["sqlite3", "db"]),
+        (101, "/usr/bin/rm", []),
+        (102, "/usr/bin/true", ["true"]),
+    ]
+    assert report["processes"][2]["io"]["o_direct_writes"] == 1 and report["processes"][2]["exec_at"] > 0
+    assert report["counts"]["processes"] == 3
+
+
 def test_clean_report():
     s = Stream()
     s.save(D + "/db")
@@ -991,25 +1185,34 @@ def test_settling_is_invisible_in_findings_and_report(monkeypatch):
     assert _report(settled) == _report(kept)
 
 
-def test_pinned_states_stay_the_same_objects():
-    """The live view pins its rows: a row follows its file through a close and an unlink."""
+def test_a_file_keeps_its_serial_through_settling_and_renames():
+    """A reader follows a file by its serial (fsaudit.analysis.snapshot): the same number as
+    it settles, is revived, moves with a rename or its directory's; each move is recorded."""
     s = Stream()
-    fd = s.open(D + "/a")
-    s.write(fd, D + "/a")
-    s.fsync(fd, D + "/a")
-    s.close(fd, D + "/a")
+    for name in ("a", "sub/b"):
+        fd = s.open(f"{D}/{name}")
+        s.write(fd, f"{D}/{name}")
+        s.fsync(fd, f"{D}/{name}")
+        s.close(fd, f"{D}/{name}")
     engine = Engine()
     for event in s.events:
         engine.feed(event)
-    assert isinstance(engine.files[D + "/a"], SettledFile)
-    [state] = engine.pin([engine.files[D + "/a"]])
-    assert engine.files[D + "/a"] is state and state.writes == 1 and state.sync_latencies_us == [500]
-    fd = s.open(D + "/a", "O_RDONLY")
-    s.close(fd, D + "/a")
-    s.ev("unlink", path=D + "/a")
-    for event in s.events[-3:]:
+    a, b, sub = engine.files[D + "/a"], engine.files[D + "/sub/b"], engine.files[D + "/sub"]
+    assert isinstance(a, SettledFile) and isinstance(b, SettledFile) and sub.is_dir
+    assert len({a.serial, b.serial, sub.serial}) == 3 and engine.move_count == 0
+    fd = s.open(D + "/a", "O_WRONLY", "O_APPEND")
+    s.write(fd, D + "/a")
+    s.rename(D + "/a", D + "/c")
+    s.rename(D + "/sub", D + "/moved")
+    s.ev("unlink", path=D + "/moved/b")
+    for event in s.events[-5:]:
         engine.feed(event)
-    assert state.unlinked
+    c = engine.files[D + "/c"]
+    assert isinstance(c, FileState) and c.serial == a.serial and c.renamed_from == D + "/a"
+    # The rename, the directory's and the file under it, the unlink.
+    assert [state.serial for state in engine.recent_moves] == [a.serial, sub.serial, b.serial, b.serial]
+    assert engine.move_count == 4 and engine.recent_moves[0] is c
+    assert engine.recent_moves[-1].unlinked and D + "/moved/b" not in engine.files
 
 
 def test_a_file_with_anything_in_progress_is_not_settled():

@@ -5,6 +5,7 @@ then run from another directory."""
 
 from __future__ import annotations
 
+import configparser
 import json
 import shutil
 import subprocess
@@ -51,21 +52,29 @@ def _package_files(names: list[str]) -> set[str]:
     return {name.split("/", 1)[1] for name in names if "/" in name}
 
 
-def test_the_wheel_and_sdist_carry_probes_and_rule_pages_but_no_tests(dist):
+def test_the_wheel_and_sdist_carry_probes_rule_pages_templates_and_the_pytest_plugin_but_no_tests(dist):
     [wheel] = dist.glob("fsaudit_ebpf-*.whl")
     [sdist] = dist.glob("fsaudit-ebpf-*.tar.gz")
     with zipfile.ZipFile(wheel) as archive:
         in_wheel = set(archive.namelist())
+        [listed] = [name for name in in_wheel if name.endswith(".dist-info/entry_points.txt")]
+        entry_points = configparser.ConfigParser()
+        entry_points.read_string(archive.read(listed).decode())
     with tarfile.open(sdist) as archive:
         in_sdist = _package_files(archive.getnames())
     pages = {f"fsaudit/analysis/rules/pages/{path.name}"
              for path in (ROOT / "fsaudit/analysis/rules/pages").glob("FS*.md")}
     probes = {f"fsaudit/tracing/probes/{name}" for name in ("fsaudit.c", "fsaudit.h", "cpython.h")}
+    plugin = {"pytest_fsaudit/__init__.py", "pytest_fsaudit/plugin.py"}
+    templates = {f"fsaudit/outputs/templates/{path.name}" for path in (ROOT / "fsaudit/outputs/templates").iterdir()}
     for contents in (in_wheel, in_sdist):
         assert pages and pages <= contents
         assert probes <= contents
+        assert plugin <= contents
+        assert {"fsaudit/outputs/templates/report.html", "fsaudit/outputs/templates/report.js"} <= templates <= contents
         assert not any(name.startswith(("tests/", "bench/", "examples/")) for name in contents)
-    assert any(name.endswith("entry_points.txt") for name in in_wheel)
+    assert dict(entry_points["console_scripts"]) == {"fsaudit": "fsaudit.cli:main"}
+    assert dict(entry_points["pytest11"]) == {"fsaudit": "pytest_fsaudit.plugin"}    # pytest loads it by this
 
 
 @pytest.fixture(scope="module")
@@ -95,8 +104,12 @@ def test_the_installed_command_passes_doctor_and_traces_from_another_directory(b
     assert doctor.returncode == 0, doctor.stdout
     (tmp_path / "save.py").write_text(NAIVE_SAVE)
     run = subprocess.run([fsaudit, "run", "--no-live", "--fail-on", "never", "--json", "report.json",
-                          "--", SYSTEM_PYTHON, "save.py"], cwd=tmp_path, capture_output=True, text=True)
+                          "--html", "report.html", "--", SYSTEM_PYTHON, "save.py"],
+                         cwd=tmp_path, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     report = json.loads((tmp_path / "report.json").read_text())
     assert [(f["path"], f["target_path"]) for f in report["findings"] if f["rule"] == "FS101"] == [
         (str(tmp_path / "data.tmp"), str(tmp_path / "data"))]
+    # The page's template and script came from the installed package.
+    page = (tmp_path / "report.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and "// fsaudit HTML report" in page and "{{" not in page

@@ -17,7 +17,8 @@ import pytest
 
 from conftest import FSAUDIT, fsaudit
 from fsaudit.analysis.engine import Engine
-from fsaudit.outputs.live import ProgressLine, file_state, format_bytes, shorten_path
+from fsaudit.analysis.snapshot import file_state
+from fsaudit.outputs.live import ProgressLine, format_bytes, shorten_path
 
 UNITS = {"B": 1, "KiB": 1024, "MiB": 1024 ** 2, "GiB": 1024 ** 3}
 LIVE_KEYS = "q stop tracing"            # the dashboard's key line; the final screen has none
@@ -64,7 +65,7 @@ class Pane:
 def pane(bpf, tmp_path):
     if shutil.which("tmux") is None:
         if os.environ.get("FSAUDIT_REQUIRE_BPF") == "1":
-            pytest.fail("the dashboard tests need tmux (make setup installs it)")
+            pytest.fail("the dashboard tests need tmux (make test-tools installs it)")
         pytest.skip("tmux is not installed")
     panes: list[Pane] = []
 
@@ -211,7 +212,7 @@ def test_a_full_tmpdir_drops_the_command_output_and_the_command_still_finishes(p
 
 def test_no_log_file_at_all_the_command_output_is_still_drained(monkeypatch):
     """mkstemp fails ($TMPDIR and every fallback unusable): the pty is read to its end all the same."""
-    from fsaudit.outputs import live
+    from fsaudit.outputs.live import command_output as live
 
     monkeypatch.setattr(live.tempfile, "tempdir", "/nonexistent/fsaudit-tmp")
     output = live.CommandOutput(os.terminal_size((80, 24)), stdin_is_screen=False)

@@ -22,7 +22,7 @@ import pytest
 from conftest import FSAUDIT, fsaudit
 
 NOBODY = 65534
-OUTPUTS = ("--json", "--events", "--sarif", "--junit", "-o")
+OUTPUTS = ("--json", "--events", "--sarif", "--junit", "--html", "-o")
 
 
 def leftovers(directory: Path) -> list[str]:

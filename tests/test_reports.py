@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -40,7 +41,7 @@ def recorded(bpf, build, tmp_path_factory) -> Recorded:
     for mode in MODES:
         (directory / mode).mkdir()
     proc = fsaudit("run", "--fail-on", "never", "--events", "events.jsonl", "--json", "report.json",
-                   "--sarif", "report.sarif", "--junit", "report.xml",
+                   "--sarif", "report.sarif", "--junit", "report.xml", "--html", "report.html",
                    "--", str(build("rules", "-pthread")), *MODES, cwd=directory)
     assert proc.returncode == 0, proc.stderr
     rec = Recorded(directory, proc)
@@ -77,9 +78,14 @@ def test_json_report_validates_against_the_published_schema(recorded):
     broken["findings"][0]["severity"] = "fatal"
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(broken, schema)
-    # and its summary agrees with the findings
+    # and its summary agrees with the findings, each in the one group that names it
+    findings = recorded.report["findings"]
     for severity in SEVERITY_RANK:
-        assert recorded.report["summary"][severity] == sum(f["severity"] == severity for f in recorded.report["findings"])
+        assert recorded.report["summary"][severity] == sum(f["severity"] == severity for f in findings)
+    groups = {g["id"]: g for g in recorded.report["groups"]}
+    assert sum(g["count"] for g in groups.values()) == len(findings)
+    assert all(f["path"] in groups[f["group"]]["paths"] and f["rule"] == groups[f["group"]]["rule"] for f in findings)
+    assert recorded.report["cwd"] == str(recorded.dir)
 
 
 def test_sarif_validates_against_the_official_sarif_2_1_0_schema(recorded):
@@ -89,15 +95,17 @@ def test_sarif_validates_against_the_official_sarif_2_1_0_schema(recorded):
     jsonschema.Draft4Validator(schema).validate(recorded.sarif)
     run = recorded.sarif["runs"][0]
     results = run["results"]
-    findings = recorded.report["findings"]
-    assert [r["ruleId"] for r in results] == [f["rule"] for f in findings]
+    # One result per group, at its files: --sarif captured stacks, but rules.c has no line tables.
+    groups = recorded.report["groups"]
+    assert [(r["ruleId"], r["properties"]["group"]) for r in results] == [(g["rule"], g["id"]) for g in groups]
     level = {"error": "error", "warning": "warning", "info": "note"}
-    assert [r["level"] for r in results] == [level[f["severity"]] for f in findings]
+    assert [r["level"] for r in results] == [level[g["severity"]] for g in groups]
     rules = run["tool"]["driver"]["rules"]
     assert all(rules[r["ruleIndex"]]["id"] == r["ruleId"] for r in results)
-    for result, f in zip(results, findings):
-        if f["path"]:
-            assert result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "file://" + f["path"]
+    for result, g in zip(results, groups):      # its files, under the cwd (the source root), relative to it
+        files = [location["physicalLocation"]["artifactLocation"] for location in result["relatedLocations"]]
+        assert files == [{"uri": path.removeprefix(f"{recorded.dir}/"), "uriBaseId": "%SRCROOT%"} for path in g["paths"]]
+        assert result["locations"] == [{"physicalLocation": result["relatedLocations"][0]["physicalLocation"]}]
 
 
 def _failing_cases(junit_text: str) -> list[tuple[str, str]]:
@@ -109,11 +117,11 @@ def _failing_cases(junit_text: str) -> list[tuple[str, str]]:
 
 
 @pytest.mark.parametrize("fail_on", ["error", "warning", "info", "never"])
-def test_junit_has_one_failing_testcase_per_finding_at_or_above_fail_on(recorded, tmp_path, fail_on):
-    findings = recorded.report["findings"]
-    assert len({(f["rule"], f["path"]) for f in findings}) == len(findings)   # one testcase each
+def test_junit_has_one_failing_testcase_per_group_at_or_above_fail_on(recorded, tmp_path, fail_on):
+    groups = recorded.report["groups"]
+    assert all(g["files"] == 1 for g in groups)      # each testcase is named by its group's file
     limit = SEVERITY_RANK.get(fail_on, -1)
-    expected = sorted((f["rule"], f["path"] or "(process)") for f in findings if SEVERITY_RANK[f["severity"]] <= limit)
+    expected = sorted((g["rule"], g["paths"][0]) for g in groups if SEVERITY_RANK[g["severity"]] <= limit)
     junit = tmp_path / "junit.xml"
     proc = fsaudit("report", str(recorded.events), "--junit", str(junit), "--fail-on", fail_on)
     assert proc.returncode == (1 if expected else 0), proc.stderr
@@ -122,11 +130,30 @@ def test_junit_has_one_failing_testcase_per_finding_at_or_above_fail_on(recorded
         assert _failing_cases(recorded.junit.read_text()) == []
 
 
+def test_summaries_lead_with_groups_and_print_paths_under_the_cwd_relative(recorded):
+    report = recorded.report
+    here = str(recorded.dir) + "/"
+    assert all(f["path"].startswith(here) for f in report["findings"])      # the report keeps them absolute
+    text = FORMATS["text"].render(report, "never")
+    concise = FORMATS["concise"].render(report, "never").splitlines()
+    assert here not in text and here not in "\n".join(concise)
+    assert "fs101/a.tmp" in text and "dirfd/sub/t.tmp" in concise[0]
+    # concise: one line per group, in the report's order, then the totals
+    assert [line.split(":")[0] for line in concise[:-1]] == [
+        f"{g['rule']} {g['severity']} {g['name']}" for g in report["groups"]]
+    assert concise[-1] == text.splitlines()[0] == "fsaudit: 2 error, 3 warning, 1 info in 6 groups"
+    # text: each group once, with its fix once
+    for group in report["groups"]:
+        assert text.count(f"  {group['rule']} {group['name']}") == sum(
+            g["rule"] == group["rule"] for g in report["groups"])
+    assert text.count("    fix: ") == len(report["groups"])
+
+
 # The registry of formats
 
 
 # What `recorded` asked `run` to write for each file option.
-RECORDED_FILES = {"--json": "report.json", "--sarif": "report.sarif", "--junit": "report.xml"}
+RECORDED_FILES = {"--json": "report.json", "--sarif": "report.sarif", "--junit": "report.xml", "--html": "report.html"}
 
 
 @pytest.mark.parametrize("name", sorted(FORMATS))
@@ -141,8 +168,11 @@ def test_every_registered_format_renders_the_recorded_report_as_run_wrote_it(rec
     assert written.getvalue()
     if fmt.option:
         assert written.getvalue() == (recorded.dir / RECORDED_FILES[fmt.option]).read_text()
-    else:
+    elif name == "text":     # the summary run printed
         assert recorded.proc.stderr.endswith(written.getvalue())
+    else:                    # what `report` prints in that form, from the same log in the same directory
+        proc = fsaudit("report", str(recorded.events), "--fail-on", "never", "--format", name, cwd=recorded.dir)
+        assert proc.stdout == written.getvalue()
 
 
 @pytest.mark.parametrize("name", [*FORMATS, "yaml"])
@@ -152,8 +182,9 @@ def test_format_accepts_the_registrys_summary_formats_and_nothing_else(recorded,
         assert proc.returncode == 0, proc.stderr
         assert (tmp_path / "summary").read_text()
     else:
-        choices = " or ".join(SUMMARY_FORMATS)
-        assert proc.returncode == 2 and proc.stderr == f"fsaudit: --format must be {choices}, not {name!r}\n"
+        choices = ", ".join(repr(choice) for choice in SUMMARY_FORMATS)
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+        assert proc.stderr.startswith(f"fsaudit: Invalid value for '--format': {name!r} is not one of {choices}.")
         assert not (tmp_path / "summary").exists()
 
 
@@ -166,7 +197,8 @@ def test_each_command_offers_the_registrys_file_options_and_format_choices(comma
     params = {name: param for param in typer.main.get_command(app).commands[command].params for name in param.opts}
     for option, fmt in FILE_OPTIONS.items():
         assert params[option].help == fmt.help, option
-    assert all(name in params["--format"].help for name in SUMMARY_FORMATS)
+    usage = fsaudit(command, "--help", env={**os.environ, "COLUMNS": "200"}).stdout
+    assert f"<{'|'.join(SUMMARY_FORMATS)}>" in usage
 
 
 # Replay

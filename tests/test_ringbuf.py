@@ -21,8 +21,7 @@ from fsaudit.tracing import record
 from fsaudit.tracing.record import (EV_WRITE_RUN, PATH_INDEX, PATH_LEN, PY_FRAMES, RECORD_FIELDS,
                                     STACK_WORDS, Record, RecordLayout)
 from fsaudit.tracing.resolve import Fd, Process, Resolver
-from fsaudit.tracing.ringbuf import Backlog
-from fsaudit.tracing.tracer import _kernel_order
+from fsaudit.tracing.ringbuf import GAP_PATIENCE_S, Backlog, KernelOrder, kernel_order
 
 HEADER = ROOT / "fsaudit" / "tracing" / "probes" / "fsaudit.h"
 C_TYPES = "typedef unsigned long long u64; typedef long long s64; typedef unsigned int u32; typedef int s32;"
@@ -146,7 +145,40 @@ def test_the_resolver_and_the_tracer_read_each_field_by_its_name():
                                        "fd": 5, "path": "/w/f", "kind": "file", "addr": 0x7000}]
     pipe = Record(**common, ts=0, ts_first=0, nr=293, ret=0, arg0=0, arg1=0, arg2=0, arg3=0, arg4=0, arg5=8 | 9 << 32)
     assert resolver.resolve(pipe) == [{"t": 0.0, "pid": pid, "tid": tid, "syscall": "pipe2", "ret": 0, "fds": [8, 9]}]
-    assert _kernel_order(run) == (9, True) and _kernel_order(pipe) == (9, False)
+    assert kernel_order(run) == (9, True) and kernel_order(pipe) == (9, False)
+
+
+def _rec(epoch: int, nr: int = 1, tid: int = 7) -> tuple:
+    return tuple(Record(ts=epoch, ts_first=epoch, pid=7, tid=tid, nr=nr, epoch=epoch, ret=0,
+                        arg0=0, arg1=0, arg2=0, arg3=0, arg4=0, arg5=0))
+
+
+def _epochs(records: list) -> list[tuple[int, bool]]:
+    return [kernel_order(rec) for rec in records]
+
+
+def test_kernel_order_holds_back_what_an_earlier_epoch_must_precede():
+    """Records reach the ring in the order their CPUs finished them: a batch can end
+    before a record whose epoch is lower than some it holds (a send on one CPU, a
+    write run on another). Nothing goes out before every earlier epoch has."""
+    order = KernelOrder()
+    send, write_run = _rec(3, nr=44, tid=8), _rec(3, nr=EV_WRITE_RUN)   # the run began behind the send
+    assert _epochs(order.order([_rec(1), _rec(2), write_run, _rec(4)], now=0.0)) == [(1, False), (2, False)]
+    assert len(order) == 2
+    assert _epochs(order.order([send, _rec(5)], now=0.001)) == [(3, False), (3, True), (4, False), (5, False)]
+    assert len(order) == 0
+    # A write run whose event went out long ago goes out as it arrives.
+    assert _epochs(order.order([_rec(2, nr=EV_WRITE_RUN)], now=0.002)) == [(2, True)]
+
+
+def test_kernel_order_passes_over_a_lost_record():
+    order = KernelOrder()
+    assert _epochs(order.order([_rec(1), _rec(3)], now=0.0)) == [(1, False)]
+    assert order.order([], now=GAP_PATIENCE_S / 2) == []
+    # Waited long enough; the kernel says it lost 5; the end, when nothing more is coming.
+    assert _epochs(order.order([_rec(4)], now=GAP_PATIENCE_S)) == [(3, False), (4, False)]
+    assert _epochs(order.order([_rec(6)], now=GAP_PATIENCE_S, lost=True)) == [(6, False)]
+    assert _epochs(order.order([_rec(8)], now=GAP_PATIENCE_S, final=True)) == [(8, False)]
 
 
 def test_backlog_hands_out_records_oldest_first_across_parts():

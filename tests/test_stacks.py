@@ -57,7 +57,9 @@ def test_sarif_result_is_located_at_the_line_of_code(trace, compiled):
     result = next(r for r in sarif["runs"][0]["results"] if r["ruleId"] == "FS101")
     source = result["locations"][0]["physicalLocation"]
     assert source == {"artifactLocation": {"uri": SOURCE.as_uri()}, "region": {"startLine": line_of("rename")}}
-    assert result["locations"][1]["physicalLocation"]["artifactLocation"]["uri"].endswith("/data.tmp")
+    # the file is a related location: the result is about the line of code
+    assert result["relatedLocations"][0]["physicalLocation"]["artifactLocation"] == {"uri": "data.tmp",
+                                                                                     "uriBaseId": "%SRCROOT%"}
     frames = result["stacks"][0]["frames"]
     assert frames[0] == {"location": {"message": {"text": "rename"}}}
     assert frames[1]["location"]["physicalLocation"]["region"]["startLine"] == line_of("rename")
@@ -120,10 +122,11 @@ def test_cpython_finding_points_at_the_python_line(trace, tmp_path):
     t = trace(["/usr/bin/python3.11", str(app)], "--stacks", "--sarif", "report.sarif")
     assert finding(t, "FS101", "/record.json.tmp")["stack"] == [
         "rename", f"save ({app}:7)", f"<module> ({app}:10)"]
-    assert f"    at: save ({app}:7)" in t.stderr
+    assert "    at: save (app.py:7)" in t.stderr         # the summary's paths under the cwd are relative
     sarif = json.loads((tmp_path / "report.sarif").read_text())
     result = next(r for r in sarif["runs"][0]["results"] if r["ruleId"] == "FS101")
-    assert result["locations"][0]["physicalLocation"] == {"artifactLocation": {"uri": app.as_uri()},
+    # the script is under the source root (the directory it ran in): relative to it
+    assert result["locations"][0]["physicalLocation"] == {"artifactLocation": {"uri": "app.py", "uriBaseId": "%SRCROOT%"},
                                                           "region": {"startLine": 7}}
 
 

@@ -19,6 +19,9 @@ SEVERITY_NAMES = ("error", "warning", "info")
 # that has no table of its own.
 CONFIG_NAMES = ("fsaudit.toml", "pyproject.toml")
 REPOSITORY_MARKERS = (".git", ".hg", ".svn")    # the search stops at a repository's root
+# Where SARIF's rules link to (helpUri): each rule's page, as the repository holds it.
+DEFAULT_HELP_URI = "https://github.com/fsaudit-ebpf/fsaudit/blob/main/fsaudit/analysis/rules/pages/{code}.md"
+HELP_URI_FIELDS = ("code", "name")
 
 
 class ConfigError(Exception):
@@ -43,6 +46,7 @@ class EngineConfig:
     roles: list[tuple[Glob, str]] = field(default_factory=list)    # in the order written
     include_roles: frozenset[str] = frozenset()     # --include: default exclusions brought back (roles.py)
     path: str | None = None     # the file applied (absolute), None for the defaults
+    help_uri: str = DEFAULT_HELP_URI    # a rule's documentation: {code} and {name} filled in
     warnings: list[str] = field(default_factory=list)   # files found but not applied, and why
 
     def role_for(self, path: str) -> str | None:
@@ -173,7 +177,7 @@ def load_config(path: Path | None, paths: list[str], excludes: list[str]) -> Eng
     warnings: list[str] = []
     found = _given(path) if path else _discover(warnings)
     table, where, applied = found if found else ({}, "config", None)
-    known = {"path", "exclude", "disable", "severity", "suppress", "roles"}
+    known = {"path", "exclude", "disable", "severity", "suppress", "roles", "help-uri"}
     for key in table:
         if key not in known:
             raise ConfigError(f"{where}: unknown key {key!r} (known: {', '.join(sorted(known))})")
@@ -219,4 +223,19 @@ def load_config(path: Path | None, paths: list[str], excludes: list[str]) -> Eng
         if role not in ROLES:
             raise ConfigError(f"{where}.roles.{text!r}: {role!r} is not a role ({', '.join(ROLES)})")
         config.roles.append((_glob(text, base, f"{where}.roles", alone=True), role))
+    if "help-uri" in table:
+        config.help_uri = _help_uri(table["help-uri"], f"{where}.help-uri")
     return config
+
+
+def _help_uri(template, where: str) -> str:
+    """A URL template that names a rule by {code} and {name} and nothing else."""
+    if not isinstance(template, str) or not template:
+        raise ConfigError(f"{where} must be a URL, with {{code}} or {{name}} where the rule goes")
+    try:
+        template.format(**{field: "" for field in HELP_URI_FIELDS})
+    except KeyError as exc:
+        raise ConfigError(f"{where}: unknown field {{{exc.args[0]}}} (known: {{code}}, {{name}})") from None
+    except (IndexError, ValueError) as exc:
+        raise ConfigError(f"{where}: {template!r}: {exc}") from None
+    return template

@@ -9,14 +9,22 @@ more. Live tracing and `fsaudit report` replay run the same engine on the same e
 from __future__ import annotations
 
 import os.path
+from collections import deque
 
-from .config import EngineConfig
+from .config import EngineConfig, Suppression
 from .findings import Finding, Findings
+from .grouping import Group, group_findings
 from .model import Counts, FileState, ProcessInfo, SettledFile
 from .roles import Roles
 from .rules import RULES
 from .scope import Scope
 from .transitions import HANDLERS
+
+# States that changed place, kept for a reader that follows files it has seen between two of its
+# looks (fsaudit.analysis.snapshot, 5 a second): analysis runs at about 35 000 events a second,
+# so a fifth of a second holds at most about 7 000 renames or unlinks. A directory's move counts
+# each file under it.
+MOVES_KEPT = 8192
 
 
 class Engine:
@@ -36,18 +44,28 @@ class Engine:
         self.root_pid = root_pid
         # The model, written by the transitions.
         self.files: dict[str, FileState | SettledFile] = {}
-        self.processes: dict[int, ProcessInfo] = {}
+        self.processes: dict[int, ProcessInfo] = {}     # pid -> the image it runs (or ran last)
+        self.images: list[ProcessInfo] = []             # every image of every process, in order
         self.counts = Counts()
         self.injections_fired: dict[str, int] = {}     # --inject spec -> calls failed on purpose
         self.root_exit: dict | None = None
-        self.dirty_since_send: set[FileState] = set()   # became dirty after the latest send (FS106)
+        self.written_by: dict[int, set[FileState]] = {}   # pid -> files with its writes in FileState.writers
+        self.acknowledgements = 0                       # sends to the outside world so far
+        self.publications: dict[str, dict] = {}         # FS101's open windows by directory (an ordered set each)
         self.gone: set[str] = set()                     # paths known not to exist (unlinked, renamed away)
         self.removed_roles: dict[str, str] = {}         # unlinked path -> its file's role, when not data
         self.not_files: set[str] = set()                # names of sockets, FIFOs, devices: never files
         self.pending_dirs: set[FileState] = set()       # directories with pending entries
         self.index = 0                                  # the current event's position in the stream
+        self.serials = 0                                # FileStates made so far: the next one's serial
+        # The latest states renamed, moved with their directory, unlinked or renamed over, oldest
+        # first, and how many there have been in all (not only those still kept).
+        self.recent_moves: deque = deque(maxlen=MOVES_KEPT)
+        self.move_count = 0
         self._findings = Findings(config, self.processes, self.role_at_end)
-        self._pinned: set[FileState] = set()            # shown by the live view: never settled
+        self.groups: list[Group] = []                   # the findings by cause, once finished
+        # The suppressed findings by suppression and cause (ids s1, s2, ...), each with its suppression.
+        self.suppressed_groups: list[tuple[Group, Suppression]] = []
         self._finished = False
 
     # Public interface.
@@ -70,6 +88,7 @@ class Engine:
         info = self.processes.get(pid)
         if info is None and pid:
             info = self.processes[pid] = ProcessInfo(pid)
+            self.images.append(info)
             if self.root_pid is None:
                 self.root_pid = pid
         if info is not None:
@@ -114,9 +133,18 @@ class Engine:
         for rule in self.rules:
             rule.on_finish(self)
         self._findings.settle_roles()
-        for finding in self._findings:
+        suppressed = self._findings.suppressed()
+        for finding in [*self._findings, *(finding for finding, _index in suppressed)]:
             if finding.runtime is None:
                 self._findings.apply_runtime(finding)
+        self.groups = group_findings(self.findings)
+        for index, suppression in enumerate(self.config.suppressions):
+            for group in group_findings([finding for finding, hidden_by in suppressed if hidden_by == index]):
+                group.id = f"s{len(self.suppressed_groups) + 1}"
+                self.suppressed_groups.append((group, suppression))
+        for group in [*self.groups, *(group for group, _suppression in self.suppressed_groups)]:
+            for finding in group.findings:
+                finding.group = group.id
 
     @property
     def tree_exited_ok(self) -> bool:
@@ -141,7 +169,8 @@ class Engine:
         """The FileState of path, made (or revived from a SettledFile) for the caller to write."""
         state = self.files.get(path)
         if state is None:
-            state = self.files[path] = FileState(path, is_dir, False)
+            self.serials += 1
+            state = self.files[path] = FileState(path, is_dir, False, self.serials)
             self.place(state)
         else:
             if state.__class__ is SettledFile:   # callers write to it; a parent is not named by the event
@@ -152,17 +181,13 @@ class Engine:
 
     def settle(self, state: FileState | None) -> None:
         """Compact a file's state when nothing is in progress on it (SettledFile)."""
-        if (state.__class__ is FileState and state.settled and state not in self._pinned
-                and self.files.get(state.path) is state):
+        if state.__class__ is FileState and state.settled and self.files.get(state.path) is state:
             self.files[state.path] = SettledFile(state)
-            self.dirty_since_send.discard(state)   # a sync() cleans without taking it out
 
-    def pin(self, states: list) -> list[FileState]:
-        """The live view's rows as FileStates that stay the same objects (never settled)
-        until the next pin, so that a row follows its file through a rename or an unlink."""
-        pinned = [self.node(state.path) if state.__class__ is SettledFile else state for state in states]
-        self._pinned = set(pinned)
-        return pinned
+    def record_move(self, state: FileState | SettledFile) -> None:
+        """state has left its path: renamed, moved with its directory, unlinked or renamed over."""
+        self.recent_moves.append(state)
+        self.move_count += 1
 
     def has_intent(self, state: FileState) -> bool:
         """Its own barrier, or one on a data file beside it, which spreads to data files only."""
@@ -178,15 +203,22 @@ class Engine:
             return state.role
         return self.removed_roles.get(path, "data")
 
-    def process_label(self, pid: int) -> str:
+    def image(self, pid: int, at: dict | None = None) -> ProcessInfo | None:
+        """The image pid ran when it made the call `at` (default: the one it runs now)."""
         info = self.processes.get(pid)
+        return info.at(at.get("t")) if info is not None and at is not None else info
+
+    def process_label(self, pid: int, at: dict | None = None) -> str:
+        """How a message names pid: its program image when it made the call `at`."""
+        info = self.image(pid, at)
         return f"{info.name if info else 'process'} (pid {pid})"
 
     def report(self, code: str, event: dict | None, path: str | None, message: str, evidence: list,
                target_path: str | None = None, pid: int | None = None, count: int = 1,
-               role: str | None = None) -> None:
-        """Record a finding, or count it again: one finding per (rule, path, pid). Its role
-        is that of the file it is about (target_path, else path) unless role says."""
+               severity: str | None = None, role: str | None = None) -> None:
+        """Record a finding, or count it again: one finding per (rule, path, pid), and
+        severity when the rule gives this occurrence a lower one than its own. Its role is
+        that of the file it is about (target_path, else path) unless role says."""
         if pid is None:
             pid = event.get("pid", 0) if event else (self.root_pid or 0)
-        self._findings.add(code, event, path, message, evidence, target_path, pid, count, role)
+        self._findings.add(code, event, path, message, evidence, target_path, pid, count, severity, role)

@@ -18,7 +18,7 @@ class PendingEntries:
 
     first: dict
     last: dict
-    name: str
+    names: dict             # every name changed, in order (a dict as an ordered set)
     count: int = 1
     intent: bool = False
     data: bool = False      # one of the entries was a data file's (roles): intent may spread to it
@@ -32,6 +32,7 @@ class FileState:
     path: str
     is_dir: bool
     in_scope: bool
+    serial: int = 0                     # its own number, kept through settling and renames (Engine.node)
     writes: int = 0
     bytes_written: int = 0
     syncs: int = 0
@@ -48,6 +49,9 @@ class FileState:
     sfr_event: dict | None = None       # sync_file_range on data still dirty
     odirect_event: dict | None = None   # O_DIRECT write not covered by a barrier
     published_dirty: dict | None = None  # dirty_last when a rename/link already reported this data
+    # Per writer (pid): [first, last, last reported] of its writes to this file since its own
+    # latest durability barrier that no barrier of this file has covered yet (FS106).
+    writers: dict | None = None
     created_event: dict | None = None   # created by the tree; cleared when renamed or unlinked
     created_index: int = 0
     pending: dict | None = None         # directories: (rule, pid) -> PendingEntries
@@ -56,7 +60,7 @@ class FileState:
     marks: dict | None = None           # rule code -> what that rule remembers here (Rule.recall)
     fixed_role: str | None = None       # a role its path decides (fsaudit.analysis.roles), else None
     conduct: int = 0                    # what the tree did with it, for the other roles (roles.BORN, ...)
-    # For the live view only (fsaudit.live); no rule reads them.
+    # For the live view's snapshot only (fsaudit.analysis.snapshot); no rule reads them.
     renamed_from: str | None = None     # the path before the latest rename
     renamed_index: int = 0
     unlinked: bool = False              # set as the state leaves `files`
@@ -90,7 +94,7 @@ class FileState:
         (Written out rather than looped over fields: it runs at every close.)"""
         return (not self.is_dir and self.dirty_first is None and self.map_event is None
                 and self.sfr_event is None and self.odirect_event is None
-                and self.failed_sync is None and self.marks is None)
+                and self.failed_sync is None and self.marks is None and self.writers is None)
 
 
 # Fields a settled file no longer needs: the rest of the dirty data and published_dirty
@@ -107,9 +111,9 @@ class SettledFile:
     makes it a FileState again for an event naming its path, and node() before writing to it,
     so only whole-table passes (sync, a directory's move) write here, to its slots."""
 
-    __slots__ = ("path", "in_scope", "writes", "bytes_written", "syncs", "last_sync_at", "last_sync_index",
-                 "intent", "created_event", "created_index", "renamed_from", "renamed_index", "sync_latencies_us",
-                 "fixed_role", "conduct")
+    __slots__ = ("path", "in_scope", "serial", "writes", "bytes_written", "syncs", "last_sync_at",
+                 "last_sync_index", "intent", "created_event", "created_index", "renamed_from", "renamed_index",
+                 "sync_latencies_us", "fixed_role", "conduct")
     is_dir = is_dirty = dirty_unreported = False
     role, is_data = FileState.role, FileState.is_data
 
@@ -148,8 +152,12 @@ class ProcessIO:
     fsync_latencies_us: list = field(default_factory=list)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class ProcessInfo:
+    """One program image a process ran: from its fork (the parent's image), its exec, or
+    the attach that adopted it, to its next exec or its exit. A process that exec'd has
+    one per image, the latest in Engine.processes, the earlier ones by `previous`."""
+
     pid: int
     ppid: int | None = None
     exe: str | None = None
@@ -160,6 +168,10 @@ class ProcessInfo:
     runtime: dict | None = None         # {"name", "version"} from the image's `runtime` event
     syscalls: int = 0                   # traced calls, each call of a write run counted (live view)
     io: ProcessIO = field(default_factory=ProcessIO)
+    exec_at: float | None = None        # t of the exec that started this image
+    previous: ProcessInfo | None = None  # the image the process ran before that exec
+    forked: bool = False                # began at a fork, as a copy of the parent's image
+    listed: bool = True                 # in the report's processes[] (not a fork child's moment before its exec)
 
     @property
     def name(self) -> str:
@@ -168,6 +180,19 @@ class ProcessInfo:
         if self.exe:
             return os.path.basename(self.exe)
         return "process"
+
+    def at(self, t: float | None) -> ProcessInfo:
+        """The image of this process that was running at time t."""
+        info = self
+        while info.previous is not None and t is not None and info.exec_at is not None and t < info.exec_at:
+            info = info.previous
+        return info
+
+    @property
+    def did_io(self) -> bool:
+        io = self.io
+        return bool(io.writes or io.fsync or io.fdatasync or io.sync_file_range or io.dir_syncs
+                    or io.renames or io.links)
 
 
 @dataclass(slots=True)

@@ -9,8 +9,8 @@ import os.path
 from .model import FileState, PendingEntries, ProcessInfo
 from .roles import APPENDED, BORN, LINKED, OPENED_FOR_WRITING, REWRITTEN, STDIO_FDS
 from .rules.base import (
-    COPY_SYSCALLS, LINK_SYSCALLS, OPEN_SYSCALLS, RENAME_SYSCALLS, UNLINK_SYSCALLS, WRITE_SYSCALLS,
-    discards_content, is_synced_write, succeeded,
+    COPY_SYSCALLS, LINK_SYSCALLS, OPEN_SYSCALLS, RENAME_SYSCALLS, SEND_SYSCALLS, UNLINK_SYSCALLS,
+    WRITE_SYSCALLS, discards_content, is_send, is_synced_write, succeeded,
 )
 
 # A directory sync failing with these says "not supported here", not "data lost" (rules.md).
@@ -56,10 +56,92 @@ def file_event(engine, event: dict) -> FileState | None:
 def make_dirty(engine, state: FileState, event: dict, nbytes: int, calls: int) -> None:
     if state.dirty_first is None:
         state.dirty_first = event
-        engine.dirty_since_send.add(state)
     state.dirty_last = event
     state.dirty_bytes += nbytes
     state.dirty_writes += calls
+    # Its writer's: one lookup per write, an entry per run of writes a barrier ends.
+    writers = state.writers
+    if writers is not None:
+        entry = writers.get(event["pid"])
+        if entry is not None:
+            entry[1] = event
+            return
+    add_writer(engine, state, event)
+
+
+# Dirty data per writer (FileState.writers, for FS106): what each process wrote to a
+# file since its own latest durability barrier, until a barrier of the file covers it.
+# engine.written_by indexes the same entries by process.
+
+def add_writer(engine, state: FileState, event: dict) -> None:
+    pid = event["pid"]
+    if state.writers is None:
+        state.writers = {}
+    state.writers[pid] = [event, event, None]    # first, last, last reported (FS106)
+    files = engine.written_by.get(pid)
+    if files is None:
+        files = engine.written_by[pid] = set()
+    files.add(state)
+
+
+def _drop_writer(engine, state: FileState, pid: int) -> None:
+    del state.writers[pid]
+    if not state.writers:
+        state.writers = None
+    files = engine.written_by.get(pid)
+    if files is not None:
+        files.discard(state)
+
+
+# Times are whole microseconds (t rounded, latency_us cut): a write that completed
+# this close to a barrier's start is taken to have come before it.
+CLOCK_SLACK_S = 2e-6
+
+
+def began(barrier: dict) -> float:
+    """When a barrier began: a sync's exit time less its latency, an O_SYNC write run's
+    first write, else its time."""
+    latency = barrier.get("latency_us")
+    return barrier["t"] - latency / 1e6 if latency else barrier.get("t_first", barrier["t"])
+
+
+def _covers(entry: list, barrier: dict, begin: float) -> bool:
+    """Does the barrier cover every write of entry? It covers those of its own thread
+    (they came first) and those that completed before it began; when some did not,
+    the first left is taken to be the last (a write run's first write completed at
+    its t_first, the run at its t)."""
+    last, first, tid, before = entry[1], entry[0], barrier["tid"], begin + CLOCK_SLACK_S
+    if last["tid"] == tid or last["t"] < before:
+        return True
+    if first["tid"] == tid or first.get("t_first", first["t"]) < before:
+        entry[0] = last
+    return False
+
+
+def cover_file(engine, state: FileState, barrier: dict) -> None:
+    """A barrier of this file: the writes to it that completed before it began are durable, whoever made them."""
+    if state.writers is not None:
+        begin = began(barrier)
+        for pid in [pid for pid, entry in state.writers.items() if _covers(entry, barrier, begin)]:
+            _drop_writer(engine, state, pid)
+
+
+def process_barrier(engine, barrier: dict) -> None:
+    """A process made a durability barrier (of any file): what it wrote before is past its
+    commit point, as a write-ahead log synced before the reply covers the data pages (FS106)."""
+    pid = barrier["pid"]
+    files = engine.written_by.get(pid)
+    if files:
+        begin = began(barrier)
+        for state in [state for state in files if _covers(state.writers[pid], barrier, begin)]:
+            _drop_writer(engine, state, pid)
+
+
+def forget_writers(engine, state: FileState | None) -> None:
+    """The file is gone (unlinked, or replaced by a rename): no writer's data in it counts."""
+    if state is not None and state.writers is not None:
+        for pid in list(state.writers):
+            _drop_writer(engine, state, pid)
 
 
 def mark_intent(engine, state: FileState) -> None:
@@ -87,9 +169,10 @@ def pend(engine, directory: str, code: str, event: dict, name: str, intent: bool
     key = (code, event["pid"])
     entries = state.pending.get(key)
     if entries is None:
-        state.pending[key] = PendingEntries(event, event, name, intent=intent, data=data)
+        state.pending[key] = PendingEntries(event, event, {name: None}, intent=intent, data=data)
     else:
         entries.last = event
+        entries.names[name] = None
         entries.count += 1
         entries.intent = entries.intent or intent
         entries.data = entries.data or data
@@ -99,7 +182,11 @@ def move(engine, old: str, new: str) -> None:
     """The state of old (and of everything under it, for a directory) now lives at new."""
     files = engine.files
     state = files.pop(old, None)
-    engine.dirty_since_send.discard(files.pop(new, None))
+    replaced = files.pop(new, None)
+    if replaced is not None:
+        engine.record_move(replaced)
+        if replaced.__class__ is FileState:
+            forget_writers(engine, replaced)
     engine.gone.add(old)
     engine.gone.discard(new)
     for names in (engine.roles.stdio, engine.not_files):    # what a name is moves with it
@@ -108,6 +195,7 @@ def move(engine, old: str, new: str) -> None:
             names.add(new)
     if state is None:
         return
+    engine.record_move(state)
     state.path = new
     state.renamed_from, state.renamed_index = old, engine.index
     engine.place(state)
@@ -117,6 +205,7 @@ def move(engine, old: str, new: str) -> None:
         prefix = old + "/"
         for child in [p for p in files if p.startswith(prefix)]:
             moved = files.pop(child)
+            engine.record_move(moved)
             moved.path = new + child[len(old):]
             engine.place(moved)
             files[moved.path] = moved
@@ -139,6 +228,11 @@ def on_write(engine, event: dict) -> None:
         return
     state = file_event(engine, event)
     if state is None:
+        kind = event.get("kind")
+        if kind == "socket":
+            on_send(engine, event)
+        elif kind == "file" and is_synced_write(event):     # a file out of scope: still a barrier
+            process_barrier(engine, event)
         return
     state.conduct |= APPENDED if appends(event) else REWRITTEN
     calls = event.get("calls", 1)
@@ -155,6 +249,7 @@ def on_write(engine, event: dict) -> None:
     if is_synced_write(event):
         io.o_sync_writes += calls
         mark_intent(engine, state)
+        process_barrier(engine, event)
         return
     make_dirty(engine, state, event, nbytes, calls)
     if o_direct and state.odirect_event is None:
@@ -167,6 +262,8 @@ def on_copy(engine, event: dict) -> None:
         return
     state = file_event(engine, event)
     if state is None:
+        if event.get("kind") == "socket":
+            on_send(engine, event)
         return
     state.conduct |= REWRITTEN
     state.writes += 1
@@ -205,7 +302,8 @@ def on_mmap(engine, event: dict) -> None:
         state.conduct |= REWRITTEN
     if state is not None and state.map_event is None:
         state.map_event = event
-        engine.dirty_since_send.add(state)
+        if state.writers is None or event["pid"] not in state.writers:
+            add_writer(engine, state, event)
 
 
 # Barriers.
@@ -217,12 +315,18 @@ def on_msync(engine, event: dict) -> None:
     sync_attempted(state, event)
     if succeeded(event) and "MS_SYNC" in event.get("flags", ()):
         state.map_event = None
+        process_barrier(engine, event)
+        if state.writers is not None:   # the mappings' writers: their data is what msync flushed
+            for pid in [pid for pid, entry in state.writers.items() if entry[1]["syscall"] == "mmap"]:
+                _drop_writer(engine, state, pid)
 
 
 def on_fsync(engine, event: dict) -> None:
     path = event.get("path")
     if not path:
         return
+    if succeeded(event):
+        process_barrier(engine, event)
     state = engine.files.get(path)
     kind = event.get("kind")
     is_dir = kind == "dir" or (state is not None and state.is_dir)
@@ -257,7 +361,7 @@ def on_fsync(engine, event: dict) -> None:
         engine.pending_dirs.discard(state)
     else:
         state.clear_dirty()
-        engine.dirty_since_send.discard(state)
+        cover_file(engine, state, event)
         mark_intent(engine, state)
 
 
@@ -278,7 +382,10 @@ def on_sync(engine, event: dict) -> None:
     for state in engine.files.values():
         if state.is_dirty:
             state.clear_dirty()
+        if state.writers is not None:
+            state.writers = None
         state.last_sync_index = engine.index
+    engine.written_by.clear()
     for directory in engine.pending_dirs:
         directory.pending = None
     engine.pending_dirs.clear()
@@ -392,6 +499,9 @@ def on_unlink(engine, event: dict) -> None:
     if state is not None:
         state.unlinked = True
         role = state.role
+        engine.record_move(state)
+        if state.__class__ is FileState:
+            forget_writers(engine, state)
     else:
         role = engine.roles.of_path(path)
     if role != "data":
@@ -399,7 +509,6 @@ def on_unlink(engine, event: dict) -> None:
     else:
         engine.removed_roles.pop(path, None)
     engine.gone.add(path)
-    engine.dirty_since_send.discard(state)
     if engine.in_scope(path):
         pend(engine, os.path.dirname(path), "FS104", event, path, intent=state is not None and state.intent,
              data=role == "data")
@@ -419,7 +528,8 @@ def on_fork(engine, event: dict) -> None:
     info = engine.processes.get(child)
     if info is None:
         info = engine.processes[child] = ProcessInfo(child)
-    info.ppid = parent.pid
+        engine.images.append(info)
+    info.ppid, info.forked = parent.pid, True
     info.exe, info.argv, info.runtime = parent.exe, parent.argv, parent.runtime
 
 
@@ -431,18 +541,36 @@ def on_adopt(engine, event: dict) -> None:
 
 
 def on_exec(engine, event: dict) -> None:
-    info = engine.processes[event["pid"]]
-    info.exe = event.get("path", info.exe)
-    info.runtime = None     # a new image: its `runtime` event follows
-    if event.get("argv"):
-        info.argv = event["argv"]
+    """A new image: its own entry, with its own argv (never the one before the exec,
+    which named sqlite3 "bash"), and its `runtime` event to follow."""
+    pid = event["pid"]
+    old = engine.processes[pid]
+    if old.exe is None and old.argv is None and old.exec_at is None:
+        info = old          # known from nothing before this exec: the command fsaudit started
+    else:
+        info = engine.processes[pid] = ProcessInfo(pid, ppid=old.ppid, previous=old)
+        engine.images.append(info)
+        # A fork child between its fork and its exec (a shell's) is the parent's
+        # program for a moment: listed only if it did I/O of its own then.
+        old.listed = not old.forked or old.did_io
+    info.exe = event.get("path")
+    info.argv = event.get("argv")
+    info.exec_at = event.get("t")
 
 
 def on_runtime(engine, event: dict) -> None:
     engine.processes[event["pid"]].runtime = {"name": event["name"], "version": event.get("version")}
 
 
+def on_send(engine, event: dict) -> None:
+    if is_send(event):
+        engine.acknowledgements += 1
+
+
 def on_exit(engine, event: dict) -> None:
+    # Its writes can no longer be acknowledged by it.
+    for state in engine.written_by.pop(event["pid"], ()):
+        _drop_writer(engine, state, event["pid"])
     info = engine.processes[event["pid"]]
     info.exited = True
     info.exit_code = event.get("code")
@@ -460,6 +588,7 @@ HANDLERS = {"fsync": on_fsync, "fdatasync": on_fsync, "sync_file_range": on_sync
             "mknod": on_mknod, "mknodat": on_mknod, "bind": on_bind, "inherit": on_inherit, "close": on_close,
             "fork": on_fork, "exec": on_exec, "exit": on_exit, "adopt": on_adopt,
             "lost": on_lost, "runtime": on_runtime}
-for _names, _handler in ((WRITE_SYSCALLS, on_write), (COPY_SYSCALLS, on_copy), (RENAME_SYSCALLS, on_rename),
-                         (LINK_SYSCALLS, on_link), (UNLINK_SYSCALLS, on_unlink), (OPEN_SYSCALLS, on_open)):
+for _names, _handler in ((SEND_SYSCALLS, on_send), (WRITE_SYSCALLS, on_write), (COPY_SYSCALLS, on_copy),
+                         (RENAME_SYSCALLS, on_rename), (LINK_SYSCALLS, on_link), (UNLINK_SYSCALLS, on_unlink),
+                         (OPEN_SYSCALLS, on_open)):
     HANDLERS.update(dict.fromkeys(_names, _handler))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.resources
 import sys
 from typing import Optional
 
@@ -12,15 +11,13 @@ from rich.markdown import Markdown
 
 from .common import EXIT_USAGE, fail
 
-# Each rule's page is package data beside the rules, so an installed wheel prints it in full.
-PAGES = importlib.resources.files("fsaudit.analysis.rules") / "pages"
-
 
 def command(code: Optional[str] = typer.Argument(
         None, help="A rule's code or name, such as FS101 or rename-unsynced-data.")) -> None:
     """List the rule catalogue, or print one rule's documentation (as Markdown on a terminal)."""
     from ..analysis.fixes import FIXES
     from ..analysis.rules import RULES, RULES_BY_CODE
+    from ..analysis.rules.docs import page
 
     if code is None:
         for rule in RULES:
@@ -29,8 +26,7 @@ def command(code: Optional[str] = typer.Argument(
     rule = RULES_BY_CODE.get(code.upper()) or next((r for r in RULES if r.name == code.lower()), None)
     if rule is None:
         raise fail(f"unknown rule {code!r}; `fsaudit rules` lists them", EXIT_USAGE)
-    doc = PAGES / f"{rule.code}.md"
-    text = doc.read_text() if doc.is_file() else f"{rule.code} {rule.name} ({rule.severity})\n\n{rule.summary}\n\nFix: {rule.fix}\n"
+    text = page(rule.code) or f"{rule.code} {rule.name} ({rule.severity})\n\n{rule.summary}\n\nFix: {rule.fix}\n"
     by_runtime = FIXES.get(rule.code)
     if by_runtime:
         text += "\n## Fix by runtime (the fix findings carry)\n\n"

@@ -1,13 +1,11 @@
-"""JUnit XML, for CI test views: one testcase per rule and file."""
+"""JUnit XML, for CI test views: one testcase per group of findings."""
 
 from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from collections import defaultdict
-
 from .printable import printable
-from .report import SEVERITY_RANK
+from .report import SEVERITY_RANK, findings_by_group
 from ..analysis.rules import RULES
 
 
@@ -21,28 +19,38 @@ def _xml_text(text: str) -> str:
     return _NOT_XML.sub(lambda match: f"\\u{ord(match.group()):04x}", printable(text))
 
 
+def _case_name(group: dict) -> str:
+    """What a group is about: its one file, else how many files and where."""
+    if group["files"] == 1:
+        return group["paths"][0]
+    subject = f"{group['files']} files" if group["files"] else "(process)"
+    if group["call_site"]:
+        return f"{subject} at {group['call_site']}"
+    return f"{subject} in {group['pattern']}" if group["pattern"] else subject
+
+
 def render_junit(report: dict, fail_on: str) -> str:
-    """One testcase per rule x file with findings (one passing testcase for a rule without any)."""
+    """One testcase per group (one passing testcase for a rule without any)."""
     limit = SEVERITY_RANK.get(fail_on, -1)
-    by_rule_path: dict[tuple, list] = defaultdict(list)
-    for finding in report["findings"]:
-        by_rule_path[(finding["rule"], finding["path"] or "(process)")].append(finding)
+    members = findings_by_group(report)
     suite = ET.Element("testsuite", name="fsaudit")
     tests = failures = 0
     for rule in RULES:
-        paths = sorted(path for code, path in by_rule_path if code == rule.code)
-        if not paths:
+        groups = [group for group in report["groups"] if group["rule"] == rule.code]
+        if not groups:
             ET.SubElement(suite, "testcase", classname=f"{rule.code} {rule.name}", name="all files")
             tests += 1
             continue
-        for path in paths:
-            group = by_rule_path[(rule.code, path)]
-            case = ET.SubElement(suite, "testcase", classname=f"{rule.code} {rule.name}", name=_xml_text(path))
+        for group in groups:
+            case = ET.SubElement(suite, "testcase", classname=f"{rule.code} {rule.name}",
+                                 name=_xml_text(_case_name(group)))
             tests += 1
-            text = "\n".join(f"{_xml_text(f['message'])}\nfix: {_xml_text(f['fix'])}" for f in group)
-            if any(SEVERITY_RANK[f["severity"]] <= limit for f in group):
+            findings = members[group["id"]]
+            each = [f["message"] for f in findings] if len(findings) > 1 else []   # one: the group's message
+            text = "\n".join(_xml_text(line) for line in [group["message"], *each, f"fix: {group['fix']}"])
+            if SEVERITY_RANK[group["severity"]] <= limit:
                 failures += 1
-                failure = ET.SubElement(case, "failure", type=group[0]["severity"], message=_xml_text(group[0]["message"]))
+                failure = ET.SubElement(case, "failure", type=group["severity"], message=_xml_text(group["message"]))
                 failure.text = text
             else:
                 ET.SubElement(case, "system-out").text = text

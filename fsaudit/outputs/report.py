@@ -3,14 +3,17 @@ format renders (outputs.registry)."""
 
 from __future__ import annotations
 
-import re
+import posixpath
 from collections import Counter
+
+from ..analysis.grouping import FRAME_LOCATION, own_frame
 
 SCHEMA = "fsaudit.report/1"
 SEVERITY_ORDER = ("error", "warning", "info")
 SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITY_ORDER)}
 FINDING_KEYS = ("rule", "name", "severity", "pid", "tid", "path", "target_path", "message",
-                "evidence", "runtime", "stack", "fix", "notes", "count", "role")
+                "evidence", "runtime", "stack", "fix", "notes", "count", "role", "group")
+EXAMPLES = 3            # paths a group shows before "N more" (its `paths` lists them all)
 
 
 def _weighted_median(counter: Counter) -> int | None:
@@ -39,10 +42,11 @@ def _process(info) -> dict:
         "pid": info.pid, "ppid": info.ppid, "exe": info.exe, "argv": info.argv or [],
         "runtime": info.runtime,
         "exit": _exit(info.exit_code, info.exit_signal) if info.exited else None,
+        "exec_at": info.exec_at,
         "io": {
             "writes": io.writes, "bytes_written": io.bytes_written,
             # Write runs are folded in the kernel into calls, bytes and the largest call:
-            # max is exact, p50 exact for uniform runs (see engine.run_call_sizes).
+            # max is exact, p50 exact for uniform runs (see transitions.run_call_sizes).
             "write_size_p50": _weighted_median(io.write_sizes),
             "write_size_max": max(io.write_sizes) if io.write_sizes else None,
             "fsync": io.fsync, "fdatasync": io.fdatasync, "sync_file_range": io.sync_file_range,
@@ -54,12 +58,30 @@ def _process(info) -> dict:
     }
 
 
+def _group(group) -> dict:
+    return {"id": group.id, "rule": group.rule, "name": group.name, "severity": group.severity,
+            "count": len(group.findings), "files": len(group.paths), "paths": group.paths,
+            "examples": group.paths[:EXAMPLES], "call_site": group.call_site, "pattern": group.pattern,
+            "exe": group.exe, "message": group.message, "fix": group.fix, "notes": group.notes}
+
+
+def _finding_order(finding) -> tuple:
+    return (SEVERITY_RANK[finding.severity], finding.rule, finding.path or "", finding.pid)
+
+
 def build_report(engine, *, mode: str, target: dict, started_at: str, duration_s: float,
-                 tool_version: str, warnings: list[str] = (), incomplete: list[str] = ()) -> dict:
+                 tool_version: str, warnings: list[str] = (), incomplete: list[str] = (),
+                 cwd: str | None = None, source_root: str | None = None,
+                 timeline: dict | None = None) -> dict:
     """The JSON report of a finished engine. Missing target fields come from the root process.
 
     warnings: what fsaudit could not see or do; incomplete: why events may be
-    missing besides lost ones (each makes the report incomplete)."""
+    missing besides lost ones (each makes the report incomplete); cwd: the
+    directory fsaudit ran in, which the summaries print paths relative to;
+    source_root: the checkout whose files code-scanning outputs name relative
+    to it (SARIF, GitHub annotations).
+    timeline: the digest of fsaudit.analysis.timeline, when a format that draws
+    it was asked for (the report then has a `timeline` section)."""
     root = engine.processes.get(engine.root_pid)
     target = dict(target)
     if target.get("pid") is None:
@@ -71,16 +93,22 @@ def build_report(engine, *, mode: str, target: dict, started_at: str, duration_s
     files = [{"path": s.path, "role": s.role, "writes": s.writes, "bytes_written": s.bytes_written, "syncs": s.syncs,
               "dirty_bytes_at_end": s.dirty_bytes, "last_sync_at": s.last_sync_at}
              for s in engine.files.values() if s.in_scope and not s.is_dir and (s.writes or s.syncs)]
-    findings = sorted(engine.findings, key=lambda f: (SEVERITY_RANK[f.severity], f.rule, f.path or "", f.pid))
+    findings = sorted(engine.findings, key=_finding_order)
+    reasons = {group.id: suppression.reason for group, suppression in engine.suppressed_groups}
+    suppressed = sorted((finding for group, _suppression in engine.suppressed_groups for finding in group.findings),
+                        key=_finding_order)
     summary = Counter(f.severity for f in findings)
     lost = engine.counts.lost_events
     incomplete = ([f"{lost} events were lost"] if lost else []) + list(incomplete)
     config = engine.config
-    return {
+    report = {
         "schema": SCHEMA,
         "tool": {"name": "fsaudit", "version": tool_version},
         "mode": mode,
         "target": target,
+        "cwd": cwd,
+        "source_root": source_root,
+        "help_uri": config.help_uri,
         "started_at": started_at,
         "duration_s": duration_s,
         "complete": not incomplete,
@@ -94,11 +122,20 @@ def build_report(engine, *, mode: str, target: dict, started_at: str, duration_s
         # Files the tree changed that a role left out by default, by role; --include brings them back.
         "scope": {"excluded": {role: engine.roles.left_out[role] for role in sorted(engine.roles.excluded)},
                   "included": sorted(config.include_roles)},
-        "processes": [_process(info) for info in engine.processes.values()],
+        "processes": [_process(info) for info in engine.images if info.listed],
         "files": sorted(files, key=lambda f: f["path"]),
         "findings": [{key: getattr(f, key) for key in FINDING_KEYS} for f in findings],
+        "groups": [_group(group) for group in engine.groups],
+        # What suppressions hid, for the outputs that show it as suppressed (SARIF).
+        "suppressed_findings": [{**{key: getattr(f, key) for key in FINDING_KEYS}, "reason": reasons[f.group]}
+                                for f in suppressed],
+        "suppressed_groups": [{**_group(group), "reason": suppression.reason, "suppression": suppression.path}
+                              for group, suppression in engine.suppressed_groups],
         "summary": {name: summary.get(name, 0) for name in SEVERITY_ORDER},
     }
+    if timeline is not None:
+        report["timeline"] = timeline
+    return report
 
 
 def exit_status(report: dict, fail_on: str) -> int | None:
@@ -109,18 +146,39 @@ def exit_status(report: dict, fail_on: str) -> int | None:
     return 1 if any(SEVERITY_RANK[f["severity"]] <= limit for f in report["findings"]) else None
 
 
-# How a finding's stack frame names its source line; the text and SARIF formats both read it.
-FRAME_LOCATION = re.compile(r"^(?P<function>.*) \((?P<file>.+):(?P<line>\d+)\)$")
-
-
-# Where toolchains and system packages keep their sources (and Rust's std
-# records its own): frames there are the runtime's, not the program's.
-SYSTEM_SOURCES = ("/usr/", "/lib/", "/rustc/", "<")
-
-
 def code_frame(stack: list) -> str | None:
-    """The innermost frame that names a file and line outside the system's
-    sources (the program's own code), else the innermost with a file and line."""
-    located = [(frame, match["file"]) for frame in stack if (match := FRAME_LOCATION.match(frame))]
-    return next((frame for frame, path in located if not path.startswith(SYSTEM_SOURCES)),
-                located[0][0] if located else None)
+    """The program's own frame (fsaudit.analysis.grouping.own_frame), else the
+    innermost frame that names a file and line."""
+    return own_frame(stack) or next((frame for frame in stack if FRAME_LOCATION.match(frame)), None)
+
+
+def findings_by_group(report: dict, key: str = "findings") -> dict[str, list[dict]]:
+    """Each group's findings, by group id (key="suppressed_findings": each suppressed group's)."""
+    members: dict[str, list[dict]] = {}
+    for finding in report[key]:
+        members.setdefault(finding["group"], []).append(finding)
+    return members
+
+
+def source_relative(path: str, root: str | None) -> str | None:
+    """path relative to the source root ("." for the root itself), when it is under it, or
+    relative already (a frame's file as the compiler recorded it); None for a path elsewhere.
+    Normalised first: a script run as `python3 ../app.py` from /repo/sub names /repo/sub/../app.py."""
+    if not path.startswith("/"):
+        return path
+    if root is None:
+        return None
+    path = posixpath.normpath(path)
+    if path == root:
+        return "."
+    prefix = root.rstrip("/") + "/"
+    return path[len(prefix):] if path.startswith(prefix) else None
+
+
+def group_site(group: dict, members: list[dict]) -> str | None:
+    """Where a group's call was made: its call site, or for a group of one finding
+    whose stack names no code of the program's own, the frame its stack does name."""
+    if group["call_site"] or len(members) != 1 or not members[0]["stack"]:
+        return group["call_site"]
+    stack = members[0]["stack"]
+    return code_frame(stack) or stack[0]

@@ -1,14 +1,30 @@
-"""The text summary, for a person: findings grouped by severity, each with its fix."""
+"""The text summary, for a person: the findings' groups by severity, each with its fix once.
+
+Paths under the directory fsaudit ran in are printed relative to it (the report
+keeps them absolute), as linters do.
+"""
 
 from __future__ import annotations
 
+import re
+
 from .printable import printable
-from .report import SEVERITY_ORDER, code_frame
+from .report import EXAMPLES, SEVERITY_ORDER, findings_by_group, group_site
 
 
-def render_text(report: dict, fail_on: str) -> str:
-    """The summary. Every string a traced program or a log could choose (paths,
-    messages naming them, process names, frames) goes through printable()."""
+def relative_to(cwd: str | None):
+    """A function that rewrites text with every path under cwd made relative to it: a
+    path starts a word of the text, or follows "(". cwd itself stays as it is (a
+    sentence reads better with it than with "."). Identity when cwd is unknown or "/"."""
+    if not cwd or cwd == "/":
+        return lambda text: text
+    under = re.compile(r"(?<![^\s(])" + re.escape(cwd + "/") + r"(?=[^\s/])")
+    return lambda text: under.sub("", text)
+
+
+def preamble(report: dict) -> list[str]:
+    """What every summary says before the findings: an incomplete report, warnings,
+    the configuration applied and what it hid, --inject's outcome."""
     lines = []
     if not report["complete"]:
         reasons = report.get("incomplete") or [f"{report['counts']['lost_events']} events were lost"]
@@ -25,22 +41,75 @@ def render_text(report: dict, fail_on: str) -> str:
         lines.append(f"injection {printable(injection['spec'])}: "
                      + (f"failed {fired} call{'s' * (fired != 1)}" if fired
                         else "never fired (no matching call was made)"))
+    return lines
+
+
+def examples(group: dict) -> tuple[list[str], int]:
+    """The paths a summary shows for a group, and how many it leaves out: the group's
+    examples, or all of them where "and 1 more" would take the place of the last."""
+    shown = group["paths"] if group["files"] <= EXAMPLES + 1 else group["examples"]
+    return shown, group["files"] - len(shown)
+
+
+def files_line(group: dict, relative) -> str | None:
+    """"files: a, b, c and 37 more" for a group of several files (relative: how to write each
+    path), for the one-message formats (SARIF, GitHub annotations); None for one or none."""
+    if group["files"] <= 1:
+        return None
+    shown, more = examples(group)
+    return f"files: {', '.join(relative(path) for path in shown)}{f' and {more} more' if more else ''}"
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'s' * (count != 1)}"
+
+
+def totals(report: dict) -> str:
+    """"fsaudit: 2 error, 1 warning in 2 groups"."""
+    summary = report["summary"]
+    return ("fsaudit: " + ", ".join(f"{summary[s]} {s}" for s in SEVERITY_ORDER if summary[s])
+            + f" in {plural(len(report['groups']), 'group')}")
+
+
+def render_text(report: dict, fail_on: str) -> str:
+    """The summary. Every string a traced program or a log could choose (paths,
+    messages naming them, process names, frames) goes through printable()."""
+    lines = preamble(report)
     if not report["findings"]:
         lines.append("No findings.")
         return "\n".join(lines) + "\n"
-    summary = report["summary"]
-    lines.append("fsaudit: " + ", ".join(f"{summary[s]} {s}" for s in SEVERITY_ORDER if summary[s]))
+    relative = relative_to(report["cwd"])
+
+    def show(text: str) -> str:
+        return printable(relative(text))
+
+    lines.append(totals(report))
+    findings = findings_by_group(report)
     for severity in SEVERITY_ORDER:
-        group = [f for f in report["findings"] if f["severity"] == severity]
-        if not group:
+        groups = [group for group in report["groups"] if group["severity"] == severity]
+        if not groups:
             continue
         lines.append("")
-        lines.append(f"{severity.upper()} ({len(group)})")
-        for finding in group:
-            times = f" (x{finding['count']})" if finding["count"] > 1 else ""
-            lines.append(f"  {finding['rule']} {finding['name']}{times}: {printable(finding['message'])}")
-            if finding.get("stack"):
-                lines.append(f"    at: {printable(code_frame(finding['stack']) or finding['stack'][0])}")
-            lines.append(f"    fix: {printable(finding['fix'])}")
-            lines.extend(f"    note: {printable(note)}" for note in finding.get("notes", ()))
+        lines.append(f"{severity.upper()}: {plural(sum(g['count'] for g in groups), 'finding')} "
+                     f"in {plural(len(groups), 'group')}")
+        for group in groups:
+            members = findings[group["id"]]
+            head = f"  {group['rule']} {group['name']}"
+            if group["count"] == 1:
+                times = members[0]["count"]
+                lines.append(f"{head}{f' (x{times})' if times > 1 else ''}: {show(group['message'])}")
+            else:
+                files = f", {plural(group['files'], 'file')}" if group["files"] else ""
+                lines.append(f"{head} [{plural(group['count'], 'finding')}{files}]: {show(group['message'])}")
+                if group["files"] > 1:
+                    shown, more = examples(group)
+                    lines.extend(f"    {show(path)}" for path in shown)
+                    if more:
+                        lines.append(f"    and {more} more")
+            site = group_site(group, members)
+            if site:
+                lines.append(f"    at: {show(site)}")
+            lines.append(f"    fix: {printable(group['fix'])}")
+            lines.extend(f"    note: {printable(note)}" for note in group["notes"])
     return "\n".join(lines) + "\n"
+

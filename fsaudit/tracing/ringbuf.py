@@ -21,6 +21,8 @@ from array import array
 from collections import deque
 from typing import IO
 
+from .record import EV_PYCODE, EV_WRITE_RUN
+
 BUSY_BIT, DISCARD_BIT = 1 << 31, 1 << 30   # linux/bpf.h BPF_RINGBUF_*_BIT
 HEADER = struct.Struct("=II")              # len (with the bits above), page offset
 SPILL_HEADER = struct.Struct("=BII")       # Backlog's file: kind, chunk size, payload size
@@ -46,8 +48,14 @@ class RingReader:
         self._epoll.register(map_fd, select.EPOLLIN)
 
     def wait(self, timeout_s: float) -> None:
-        """Until the kernel forces a wake-up (once per batch of records) or the timeout."""
+        """Until the kernel forces a wake-up (once per batch of records), a file
+        given to wake_on() is readable, or the timeout."""
         self._epoll.poll(timeout_s)
+
+    def wake_on(self, fd: int) -> None:
+        """Have wait() also return while fd is readable: a request from another
+        process is then served at once, not after the timeout."""
+        self._epoll.register(fd, select.EPOLLIN)
 
     def take(self) -> tuple[bytes, list[int]] | None:
         """The committed records: one copy of their region and the offset of
@@ -186,3 +194,72 @@ class Backlog:
     def close(self) -> None:
         if self._spill is not None:
             self._spill.close()
+
+
+# Records that take no epoch of their own: they belong right after the record whose
+# epoch they carry (a write run after the event it began behind, a code object before
+# the event whose stack names it).
+NO_EPOCH = frozenset({EV_WRITE_RUN, EV_PYCODE})
+# How long a missing epoch is waited for: a record takes microseconds from its epoch
+# to the ring (its program runs with preemption off), so one missing for this long
+# was lost (the ring was full), and what follows it goes on.
+GAP_PATIENCE_S = 0.5
+
+
+def kernel_order(rec: tuple) -> tuple[int, bool]:
+    # A Record's epoch and whether it is a write run, by position: the sort key of every record.
+    return rec[5], rec[4] == EV_WRITE_RUN
+
+
+class KernelOrder:
+    """Hands records out in the kernel's order, across the batches they are read in.
+
+    Every record of a syscall, fork, exec or exit takes the next number of one
+    counter shared by all CPUs, its epoch, so the epochs have no gaps; but records
+    reach the ring in the order their CPUs finished writing them, and a batch can
+    end before a record whose epoch is lower than some the batch holds (a send
+    handed out after a write that came after it). A record is handed out once every
+    epoch before its own has been; the rest wait for the next batch. A gap that
+    stays (the kernel lost the record) is passed over once the kernel has counted a
+    loss, after GAP_PATIENCE_S, or at the end. A write run whose event was handed
+    out long ago (its thread wrote, then made no call for a while) goes out as it
+    arrives: its place has passed."""
+
+    def __init__(self) -> None:
+        self._held: list = []
+        self._next = 1                    # the lowest epoch not yet handed out
+        self._gap: tuple[int, float] | None = None   # the epoch waited for, since when
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    def order(self, records: list, now: float, lost: bool = False, final: bool = False) -> list:
+        """The records (with those held back before) that can go out now, in order."""
+        held = self._held
+        held.extend(records)
+        held.sort(key=kernel_order)
+        expected, ready = self._next, len(held)
+        for index, rec in enumerate(held):
+            epoch = rec[5]
+            if rec[4] in NO_EPOCH:
+                if epoch >= expected:      # its event has not gone out yet
+                    ready = index
+                    break
+            elif epoch == expected:
+                expected += 1
+            elif epoch > expected:
+                ready = index
+                break
+            # a lower epoch: one an injected failure shared with a kernel event
+        if ready == len(held):
+            self._gap = None
+        elif self._gap is None or self._gap[0] != expected:
+            self._gap = (expected, now)
+        if self._gap is not None and (final or lost or now - self._gap[1] >= GAP_PATIENCE_S):
+            ready = len(held)
+            expected = max(expected, max(rec[5] for rec in held) + 1)
+            self._gap = None
+        self._next = expected
+        self._held = held[ready:]
+        return held[:ready]
+

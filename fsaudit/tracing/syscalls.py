@@ -49,6 +49,9 @@ PROT_FLAGS = [(1, "PROT_READ"), (2, "PROT_WRITE"), (PROT_EXEC, "PROT_EXEC")]
 MAP_FLAGS = [(1, "MAP_SHARED"), (2, "MAP_PRIVATE"), (0x20, "MAP_ANONYMOUS"), (0x10, "MAP_FIXED")]
 MS_FLAGS = [(1, "MS_ASYNC"), (2, "MS_INVALIDATE"), (4, "MS_SYNC")]
 RENAME_FLAGS = [(1, "RENAME_NOREPLACE"), (2, "RENAME_EXCHANGE"), (4, "RENAME_WHITEOUT")]
+# socket(2) address families by number (linux/socket.h): those the analysis tells apart
+# (the outside world of FS106 is AF_INET, AF_INET6, AF_UNIX and AF_VSOCK), others by number.
+AF_NAMES = {1: "AF_UNIX", 2: "AF_INET", 10: "AF_INET6", 16: "AF_NETLINK", 17: "AF_PACKET", 40: "AF_VSOCK"}
 SFR_FLAGS = [(1, "SYNC_FILE_RANGE_WAIT_BEFORE"), (2, "SYNC_FILE_RANGE_WRITE"), (4, "SYNC_FILE_RANGE_WAIT_AFTER")]
 
 
@@ -72,6 +75,10 @@ def flag_names(value: int, table: list[tuple[int, str]]) -> list[str]:
 
 def open_flag_names(flags: int) -> list[str]:
     return [ACCMODES.get(flags & O_ACCMODE, "O_ACCMODE")] + flag_names(flags & ~O_ACCMODE, O_FLAGS)
+
+
+def family_name(domain: int) -> str:
+    return AF_NAMES.get(domain, f"AF_{domain}")
 
 
 def ret_value(ret: int) -> int | str:

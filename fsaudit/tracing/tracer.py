@@ -1,6 +1,6 @@
 """The live tracer: loads probes/fsaudit.c (package data) with bcc and streams resolved events.
 
-About 440 lines, one class on purpose: load, spawn or attach, poll and stop share one
+About 460 lines, one class on purpose: load, spawn or attach, poll and stop share one
 BPF object, one ring reader and one resolver, and the order of those steps is the
 fidelity guarantee (docs/guarantees.md). What does not need that state lives beside
 it: attach_tree (finding and pinning processes), inject, ringbuf, resolve/."""
@@ -21,10 +21,10 @@ from typing import Callable
 from .attach_tree import (AttachError, Pinned, children, pin_child, read_running, read_stat,
                           tgid_of, unix_socket_names, unseen_warning)
 from .record import ARG_FIELDS, EV_WRITE_RUN, PY_FRAMES, InjectedRecord, Record, RecordLayout
-from .resolve import Fd, Process, Resolver, kind_of_link
+from .resolve import Fd, Process, Resolver, kind_of_link, socket_families, socket_inode
 from .syscalls import O_CLOEXEC, open_flag_names
 from .stacks.cpython import PROBES, attach_process, inline_headers, register_images
-from .ringbuf import Backlog, RingReader
+from .ringbuf import Backlog, KernelOrder, RingReader
 from .stacks.native import AddressSpace, Symbolizer
 
 PROBE_SOURCE = PROBES / "fsaudit.c"
@@ -38,11 +38,6 @@ ANALYSIS_BATCH = 128
 TRACEFS_ROOTS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")   # where tracefs may be mounted
 LOST, EPOCH, SPAWNER = 0, 1, 2        # slots of the probe's `counters` array
 TRACED, SPAWNED = 1, 2                # values of the probe's `traced` map
-
-
-def _kernel_order(rec: tuple) -> tuple[int, bool]:
-    # A Record's epoch and nr, by position: the sort key of every record (tests/test_ringbuf.py).
-    return rec[5], rec[4] == EV_WRITE_RUN
 
 
 def _run_record(tid: int, run) -> tuple:
@@ -119,6 +114,7 @@ class Tracer:
         self.resolver = Resolver(self.t0_ns, self.symbolizer)
         self.on_events = on_events
         self._backlog = Backlog(backlog_mib << 20)
+        self._order = KernelOrder()               # records read but not yet in order
         self._injected: list[tuple] = []         # appended by the injector's thread
         self._injected_lock = threading.Lock()
         self._injector = None
@@ -342,11 +338,15 @@ class Tracer:
             proc.space = AddressSpace.from_proc(pid)
         t = round((time.monotonic_ns() - self.t0_ns) / 1e9, 6)
         events = []
+        inodes = {fd: socket_inode(target) for fd, (target, _) in fds.items()}
+        families = socket_families(pid, {inode for inode in inodes.values() if inode is not None})
         socket_names = None
         for fd, (target, flags) in sorted(fds.items()):
-            entry = proc.fds[fd] = Fd(target, kind_of_link(target), flags)
+            entry = proc.fds[fd] = Fd(target, kind_of_link(target), flags, families.get(inodes[fd]))
             event = {"t": t, "pid": pid, "tid": pid, "syscall": "inherit", "fd": fd,
                      "path": entry.path, "kind": entry.kind, "flags": open_flag_names(flags), "ret": 0}
+            if entry.family:
+                event["family"] = entry.family
             if entry.kind == "socket":
                 if socket_names is None:
                     socket_names = unix_socket_names(pid, cwd)
@@ -397,32 +397,51 @@ class Tracer:
             self._backlog.add_chunk(*taken)
         self._backlog.add_records(injected)
 
-    def _deliver(self, count: int) -> None:
-        batch = self._backlog.next(count, self._layout.unpack_from)
+    def wake_on(self, fd: int) -> None:
+        """poll() returns as soon as fd is readable (see RingReader.wake_on)."""
+        self._ring.wake_on(fd)
+
+    def catch_up(self) -> None:
+        """Analyse what the kernel recorded until now, tracing on (the pytest plugin
+        wants a test's findings before the next test starts). The ring keeps being
+        emptied meanwhile, but analysis stops at the first record made after the
+        call: a tree that keeps busy cannot hold it up for ever."""
+        until = time.monotonic_ns()
+        self._take()
+        while self._backlog and self._deliver(ANALYSIS_BATCH) <= until:
+            self._take()
+        self._deliver(0)   # reports losses even when nothing arrived
+
+    def _deliver(self, count: int, final: bool = False) -> int:
+        """Analyse up to count records; return the kernel time of the latest (0 for none)."""
+        lost = self.lost_events()
         # Every event bumps the kernel's epoch; a write run carries the epoch
         # it began in and so belongs right after that event, even when
-        # another thread's later event reached the ring buffer first.
-        batch.sort(key=_kernel_order)
+        # another thread's later event reached the ring buffer first, or an
+        # earlier batch (KernelOrder).
+        batch = self._order.order(self._backlog.next(count, self._layout.unpack_from), time.monotonic(),
+                                  lost=lost > self._lost_reported, final=final)
         events: list[dict] = []
         resolve = self.resolver.resolve
         for rec in batch:
             events.extend(resolve(rec))
-        lost = self.lost_events()
         if lost > self._lost_reported:
             t = round((time.monotonic_ns() - self.t0_ns) / 1e9, 6)
             events.append({"t": t, "pid": 0, "tid": 0, "syscall": "lost", "count": lost - self._lost_reported, "ret": 0})
             self._lost_reported = lost
         if events:
             self.on_events(events)
+        return max((rec[0] for rec in batch), default=0)
 
-    def _drain(self, progress: Callable[[], None]) -> None:
-        """Analyse everything the ring and the backlog hold, calling progress between batches."""
+    def _drain(self, progress: Callable[[], None], final: bool = False) -> None:
+        """Analyse everything the ring and the backlog hold, calling progress between
+        batches; final: the last records are in, none is waited for any more."""
         self._take()
         while self._backlog:
             self._deliver(ANALYSIS_BATCH)
             self._take()
             progress()
-        self._deliver(0)   # reports losses even when nothing arrived
+        self._deliver(0, final)   # reports losses even when nothing arrived
 
     def stop(self, progress: Callable[[], None] = lambda: None) -> None:
         """End observation: stop tracing new calls, deliver everything still in
@@ -435,7 +454,7 @@ class Tracer:
         self.traced.clear()
         self._drain(progress)
         self._backlog.add_records([_run_record(tid.value, run) for tid, run in self.bpf["runs"].items() if run.calls])
-        self._drain(progress)
+        self._drain(progress, final=True)
         self.close()
 
     def close(self) -> None:

@@ -30,15 +30,22 @@ def discards_content(event: dict) -> bool:
     return size_before > 0 if size_before is not None else bool(event.get("existed"))
 
 
+# The outside world (rules.md): netlink and packet sockets (audit records, routing) are not.
+OUTSIDE_WORLD = frozenset({"AF_INET", "AF_INET6", "AF_UNIX", "AF_VSOCK"})
+
+
 def is_send(event: dict) -> bool:
-    """Bytes to the outside world: a send* call, or a write/sendfile/splice into a socket."""
+    """Bytes to the outside world: a send* call, or a write/sendfile/splice into a socket,
+    of an inet, unix or vsock socket (or one whose family the tracer could not tell)."""
     ret = event.get("ret", 0)
     if not isinstance(ret, int) or ret <= 0:
         return False
     syscall = event["syscall"]
-    if syscall in SEND_SYSCALLS:
-        return True
-    return (syscall in WRITE_SYSCALLS or syscall in COPY_SYSCALLS) and event.get("kind") == "socket"
+    if syscall not in SEND_SYSCALLS and not (
+            (syscall in WRITE_SYSCALLS or syscall in COPY_SYSCALLS) and event.get("kind") == "socket"):
+        return False
+    family = event.get("family")
+    return family is None or family in OUTSIDE_WORLD
 
 
 def is_synced_write(event: dict) -> bool:

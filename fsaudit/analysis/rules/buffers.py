@@ -18,7 +18,7 @@ class BufferedDataLost(Rule):
         if event.get("kind") != "file" or not engine.in_scope(path):
             return
         engine.report(self.code, event, path,
-                      f"{engine.process_label(event['pid'])} ended with {nbytes(event['bytes'])} for {path} "
+                      f"{engine.process_label(event['pid'], event)} ended with {nbytes(event['bytes'])} for {path} "
                       f"still in a stdio buffer: they never reached write()",
                       [event])
 

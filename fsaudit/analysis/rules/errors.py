@@ -33,7 +33,7 @@ class FsyncRetryAfterError(Rule):
         failed = state.failed_sync
         state.failed_sync_reported = True
         engine.report(self.code, event, state.path,
-                      f"{engine.process_label(event['pid'])} called {event['syscall']} on {state.path} again "
+                      f"{engine.process_label(event['pid'], event)} called {event['syscall']} on {state.path} again "
                       f"after {failed['syscall']} failed with {failed['ret']}",
                       [failed, event])
 
@@ -63,7 +63,7 @@ class FsyncErrorIgnored(Rule):
     def _report(self, engine, state, event, what):
         failed = state.failed_sync
         engine.report(self.code, event or failed, state.path,
-                      f"{engine.process_label(failed['pid'])} {what} after {failed['syscall']} of "
+                      f"{engine.process_label(failed['pid'], failed)} {what} after {failed['syscall']} of "
                       f"{state.path} failed with {failed['ret']}",
                       [failed, event])
 
@@ -121,7 +121,7 @@ class WriteErrorIgnored(Rule):
         ret = failed["ret"]
         how = f"failed with {ret}" if isinstance(ret, str) else f"was short ({ret} of {failed.get('count')})"
         engine.report(self.code, event or failed, state.path,
-                      f"{engine.process_label(failed['pid'])} lost {nbytes(loss.lost_bytes)} to {state.path} "
+                      f"{engine.process_label(failed['pid'], failed)} lost {nbytes(loss.lost_bytes)} to {state.path} "
                       f"when {failed['syscall']} {how}, never wrote them again, {what}",
                       [failed, event])
         self.forget(state)
@@ -147,7 +147,7 @@ class CloseErrorIgnored(Rule):
             failed = self.recall(state)
             if failed is not None:
                 engine.report(self.code, failed, state.path,
-                              f"{engine.process_label(failed['pid'])} exited 0 although close() of "
+                              f"{engine.process_label(failed['pid'], failed)} exited 0 although close() of "
                               f"{state.path} failed with {failed['ret']}",
                               [failed])
 

@@ -25,7 +25,7 @@ class SyncFileRangeNotDurable(Rule):
     def _report(self, engine, state, event, until):
         sfr = state.sfr_event
         engine.report(self.code, event or sfr, state.path,
-                      f"{engine.process_label(sfr['pid'])} used only sync_file_range on {state.path} "
+                      f"{engine.process_label(sfr['pid'], sfr)} used only sync_file_range on {state.path} "
                       f"before {until}, without fsync or fdatasync",
                       [state.dirty_first, sfr, event])
 
@@ -40,7 +40,7 @@ class ODirectWithoutSync(Rule):
             first = state.odirect_event
             if first is not None and state.in_scope:
                 engine.report(self.code, first, state.path,
-                              f"{engine.process_label(first['pid'])} wrote {state.path} with O_DIRECT "
+                              f"{engine.process_label(first['pid'], first)} wrote {state.path} with O_DIRECT "
                               f"and never made it durable with O_DSYNC, fsync or fdatasync",
                               [first, state.dirty_last])
 
@@ -64,7 +64,7 @@ class MmapWithoutMsync(Rule):
     def _report(self, engine, state, event, what):
         mapped = state.map_event
         engine.report(self.code, event or mapped, state.path,
-                      f"{engine.process_label(mapped['pid'])} mapped {state.path} shared and writable and "
+                      f"{engine.process_label(mapped['pid'], mapped)} mapped {state.path} shared and writable and "
                       f"{what} without msync(MS_SYNC) or fsync",
                       [mapped, event])
 
@@ -79,7 +79,7 @@ class WholeFsSync(Rule):
         if succeeded(event):
             where = f" on {event['path']}" if event.get("path") else ""
             engine.report(self.code, event, event.get("path"),
-                          f"{engine.process_label(event['pid'])} called {event['syscall']}(){where} "
+                          f"{engine.process_label(event['pid'], event)} called {event['syscall']}(){where} "
                           f"as a barrier instead of fsyncing its own files",
                           [event])
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os.path
+from dataclasses import dataclass
 
 from .base import (
-    COPY_SYSCALLS, LINK_SYSCALLS, OPEN_SYSCALLS, RENAME_SYSCALLS, SEND_SYSCALLS, WRITE_SYSCALLS,
+    COPY_SYSCALLS, LINK_SYSCALLS, OPEN_SYSCALLS, RENAME_SYSCALLS, SEND_SYSCALLS, UNLINK_SYSCALLS, WRITE_SYSCALLS,
     Rule, discards_content, is_send, nbytes, succeeded,
 )
 
@@ -16,26 +17,120 @@ def _unsynced(state) -> str:
     return "its changes were not fsynced"
 
 
+@dataclass(slots=True, eq=False)
+class Window:
+    """A file published with dirty data (FS101), open until it and its directory are durable."""
+
+    state: object           # the published file's FileState (it moves with renames)
+    event: dict             # the rename or link
+    evidence: list
+    message: str            # what the process did, for either outcome
+    directory: str          # where the published name is
+    acknowledgements: int   # engine.acknowledgements at the call
+    data_at: float | None = None    # t of the file's first sync since
+    dir_at: float | None = None     # t of the directory's first sync since
+
+
 class RenameUnsyncedData(Rule):
     code, name, severity = "FS101", "rename-unsynced-data", "error"
     summary = "a rename or link publishes a file whose written data was never fsynced"
     fix = ("flush the runtime's buffer and fsync the file before renaming it over the target; "
            "then fsync the target's directory")
-    syscalls = RENAME_SYSCALLS | LINK_SYSCALLS
+    syscalls = RENAME_SYSCALLS | LINK_SYSCALLS | UNLINK_SYSCALLS | {"fsync", "fdatasync", "sync", "syncfs"}
+
+    # The finding waits for its window to close. A batch that makes the file and its
+    # directory durable later, before anything goes out to the outside world
+    # (engine.acknowledgements) and before the end, is info with the window's length;
+    # a window still open at an acknowledgement, or at the end, or whose file is
+    # removed or replaced first, is the error. Open windows: the file's mark (a list),
+    # and engine.publications by directory.
 
     def on_event(self, engine, event):
         if not succeeded(event):
             return
-        source = engine.files.get(event.get("path") or "")
-        if source is None or source.is_dir or not source.in_scope or not source.is_dirty:
+        syscall, t = event["syscall"], event["t"]
+        if syscall in ("sync", "syncfs"):
+            for windows in list(engine.publications.values()):
+                for window in list(windows):
+                    window.data_at, window.dir_at = window.data_at or t, window.dir_at or t
+                    self._close(engine, window)
             return
-        source.published_dirty = source.dirty_last
+        path = event.get("path") or ""
+        state = engine.files.get(path)
+        if syscall in ("fsync", "fdatasync"):
+            for window in list(engine.publications.get(path, ())):      # path is their directory
+                window.dir_at = window.dir_at or t
+                self._close(engine, window)
+            for window in list(self.recall(state) or ()) if state is not None else ():
+                window.data_at = window.data_at or t
+                self._close(engine, window)
+            return
+        if syscall in UNLINK_SYSCALLS:
+            for window in list(self.recall(state) or ()) if state is not None else ():
+                self._close(engine, window, gone=True)      # removed before it was durable
+            return
+        target = engine.files.get(event.get("path2") or "")
+        if syscall in RENAME_SYSCALLS and target is not None and target is not state:
+            for window in list(self.recall(target) or ()):
+                self._close(engine, window, gone=True)      # replaced before it was durable
+        if state is None or state.is_dir or not state.in_scope or not state.is_dirty:
+            return
+        state.published_dirty = state.dirty_last
         # link() adds a name and never replaces one; rename() may replace.
-        published = "linked {} as {}" if event["syscall"] in LINK_SYSCALLS else "renamed {} over {}"
-        path, target = source.path, event.get("path2")
+        published = "linked {} as {}" if syscall in LINK_SYSCALLS else "renamed {} over {}"
+        target_path = event.get("path2")
+        window = Window(state, event, [state.dirty_first, state.dirty_last, event],
+                        f"{engine.process_label(event['pid'], event)} {published.format(path, target_path)} "
+                        f"while {_unsynced(state)}",
+                        os.path.dirname(target_path or path), engine.acknowledgements)
+        windows = self.recall(state)
+        if windows is None:
+            self.remember(state, [window])
+        else:
+            windows.append(window)
+        engine.publications.setdefault(window.directory, {})[window] = None
+
+    def on_finish(self, engine):
+        for windows in list(engine.publications.values()):
+            for window in list(windows):
+                self._close(engine, window, gone=True)
+
+    def _close(self, engine, window, gone=False):
+        """Report the window once closed (the file and its directory synced since), or gone."""
+        if not gone and (window.data_at is None or window.dir_at is None):
+            return
+        state = window.state
+        windows = self.recall(state)
+        windows.remove(window)
+        if not windows:
+            self.forget(state)
+        in_directory = engine.publications[window.directory]
+        del in_directory[window]
+        if not in_directory:
+            del engine.publications[window.directory]
+        event = window.event
+        path, target = event.get("path"), event.get("path2")
+        if gone or engine.acknowledgements > window.acknowledgements:
+            engine.report(self.code, event, path, window.message, window.evidence, target_path=target)
+            return
+        length = max(window.data_at, window.dir_at) - event["t"]
         engine.report(self.code, event, path,
-                      f"{engine.process_label(event['pid'])} {published.format(path, target)} while {_unsynced(source)}",
-                      [source.dirty_first, source.dirty_last, event], target_path=target)
+                      f"{window.message}; it and its directory were made durable {length:.3f} s later, "
+                      f"before anything was sent to the outside world", window.evidence,
+                      target_path=target, severity="info")
+
+
+LISTED = 3     # names a message spells out before "and N more"
+
+
+def _listed(names: list[str]) -> str:
+    """Every name, up to a few; else how many, the first few and how many more: a
+    message never names one of several files as if it were all of them."""
+    if len(names) == 1:
+        return names[0]
+    if len(names) <= LISTED + 1:         # "and 1 more" would take the place of the last
+        return f"{', '.join(names[:-1])} and {names[-1]}"
+    return f"{len(names)} names ({', '.join(names[:LISTED])} and {len(names) - LISTED} more)"
 
 
 class PendingDirectoryRule(Rule):
@@ -52,12 +147,15 @@ class PendingDirectoryRule(Rule):
                     continue
                 if self.intent_gated and not (entries.intent or (entries.data and directory.child_intent)):
                     continue
+                names = list(entries.names)
                 times = f" ({entries.count} {self.unit})" if entries.count > 1 else ""
                 engine.report(self.code, entries.last, directory.path,
-                              f"{engine.process_label(pid)} {self.action} {entries.name}{times} "
+                              f"{engine.process_label(pid)} {self.action} {_listed(names)}{times} "
                               f"but never fsynced the directory {directory.path} afterwards",
-                              [entries.first, entries.last], target_path=entries.name, pid=pid,
-                              count=entries.count, role="data" if entries.data else None)
+                              [entries.first, entries.last], target_path=names[0] if len(names) == 1 else None,
+                              pid=pid, count=entries.count,
+                              # data if any entry was a data file's; else none was, and the last says which role
+                              role="data" if entries.data else engine.role_at_end(names[-1]))
 
 
 class RenameUnsyncedDir(PendingDirectoryRule):
@@ -123,33 +221,52 @@ class UnsyncedAtExit(Rule):
 
 class AckBeforeDurable(Rule):
     code, name, severity = "FS106", "ack-before-durable", "warning"
-    summary = "the tree answers on a socket while data it means to make durable is not yet fsynced"
+    summary = "a process answers on a socket while data it wrote and means to make durable is not yet fsynced"
     fix = "fsync the data (and the directory, for new names) before sending the reply"
     syscalls = WRITE_SYSCALLS | COPY_SYSCALLS | SEND_SYSCALLS
 
     def on_event(self, engine, event):
-        if not is_send(event) or not engine.dirty_since_send:
+        """A send to the outside world acknowledges what its own process wrote since its
+        latest durability barrier and is still dirty (FileState.writers): not what
+        other processes wrote (a client's request is no ack of a server's files), and
+        not what a barrier in between put past a commit point. Only writes that
+        completed before the send: event order is the kernel's, a write run's first
+        write completed at its t_first, and another thread's write may be handed on
+        before a send that preceded it."""
+        if not is_send(event):
             return
-        for state in engine.dirty_since_send:
-            if not state.in_scope or not state.is_dirty:
+        pid = event["pid"]
+        files = engine.written_by.get(pid)
+        if not files:
+            return
+        sent_at, tid = event["t"], event["tid"]
+        for state in files:
+            entry = state.writers[pid]
+            first = entry[0]
+            if (entry[2] is entry[1] or not state.in_scope or engine.files.get(state.path) is not state
+                    or (first["tid"] != tid and first.get("t_first", first["t"]) >= sent_at)):
                 continue
-            dirty = state.dirty_first or state.map_event
+            entry[2] = entry[1]     # reported: again only once it has written since
             if engine.has_intent(state) and state.is_data:
-                self._report(engine, state, dirty, event)
-            elif self.recall(state) is None:
+                self._report(engine, state, first, event)
+            else:
                 # Intent may still show up later (the fsync after the reply): decide at the end.
-                self.remember(state, (dirty, event))
-        engine.dirty_since_send.clear()
+                acked = self.recall(state)
+                if acked is None:
+                    self.remember(state, {pid: (first, event)})
+                else:
+                    acked.setdefault(pid, (first, event))
 
     def on_finish(self, engine):
         for state in engine.files.values():
             acked = self.recall(state)
             if acked is not None and engine.has_intent(state) and state.is_data:
-                self._report(engine, state, *acked)
+                for dirty, send in acked.values():
+                    self._report(engine, state, dirty, send)
 
     def _report(self, engine, state, dirty, send):
         engine.report(self.code, send, state.path,
-                      f"{engine.process_label(send['pid'])} sent data to a socket while data written "
+                      f"{engine.process_label(send['pid'], send)} sent data to a socket while data it wrote "
                       f"to {state.path} was not yet fsynced",
                       [dirty, send])
 

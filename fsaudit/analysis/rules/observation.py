@@ -16,7 +16,7 @@ class UntracedIO(Rule):
             return   # refused (io_uring disabled, bad arguments): no I/O went that way
         mechanism = "io_uring" if event["syscall"] == "io_uring_setup" else "Linux AIO"
         engine.report(self.code, event, None,
-                      f"{engine.process_label(event['pid'])} used {mechanism} ({event['syscall']}): "
+                      f"{engine.process_label(event['pid'], event)} used {mechanism} ({event['syscall']}): "
                       f"its file I/O is not traced",
                       [event])
 

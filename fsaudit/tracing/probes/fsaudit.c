@@ -49,6 +49,9 @@ BPF_PERCPU_ARRAY(event_scratch, struct event, 1);
 // 3: events submitted since user space was last woken.
 BPF_ARRAY(counters, u64, 4);
 BPF_HASH(exit_info, u32, u64, 65536);   // tgid -> (signal << 8) | code
+// tid -> its EV_EXEC record, from sched_process_exec until the new image's first
+// return to user space, where its argv is on its stack to be read (see report_exec).
+BPF_HASH(execs, u32, struct event, 4096);
 BPF_RINGBUF_OUTPUT(events, RINGBUF_PAGES);
 
 // glibc stdio FILEs of each traced process that got a buffer (x86-64 glibc
@@ -314,6 +317,45 @@ static __always_inline void report_auxv(struct bpf_raw_tracepoint_args *ctx, u32
 }
 #endif
 
+// The exec event of tid, held since sched_process_exec, goes out now: at the
+// new image's first return from execve (regs: its pt_regs), with the program's
+// argv. The stack pointer is at argc, then argv[] pointing at the strings,
+// which the kernel laid out one after the other, the environment's after them.
+// At most PATH_LEN bytes of them: args[1] argc, args[2] the bytes sent in
+// path2, args[3] all of them (more than args[2]: argv was cut). regs 0: the
+// process dies before returning (sched_process_exit), without its argv.
+static __always_inline void report_exec(u64 regs, u32 tid) {
+    struct event *e = execs.lookup(&tid);
+    if (!e) return;
+    u64 size = PATH2_OFFSET, sp = 0, argc = 0, first = 0, end = 0, last = 0;
+    if (regs) {
+        read_kernel(&sp, sizeof(sp), (void *)(regs + 19 * 8));   // pt_regs->sp
+        if (read_user(&argc, sizeof(argc), (void *)sp) != 0 || argc > 65536) argc = 0;
+    }
+    if (argc && read_user(&first, 8, (void *)(sp + 8)) == 0 &&
+        read_user(&end, 8, (void *)(sp + 8 * (argc + 2))) == 0) {   // envp[0]
+        if (end == 0 && read_user(&last, 8, (void *)(sp + 8 * argc)) == 0) {
+            // No environment: the strings end after the last one.
+            long n = read_user_str(e->path2, PATH_LEN, (void *)last);
+            end = n > 0 ? last + n : 0;
+        }
+        if (end > first) {
+            u64 total = end - first, len = total;
+            if (len > PATH_LEN) len = PATH_LEN;
+            if (read_user(e->path2, len, (void *)first) == 0) {
+                e->args[1] = argc;
+                e->args[2] = len;
+                e->args[3] = total;
+                size = PATH2_OFFSET + len;
+            }
+        }
+    }
+    e->ts = bpf_ktime_get_ns();
+    e->epoch = bump_epoch();
+    submit(e, size);
+    execs.delete(&tid);
+}
+
 // A call's number, time and arguments from its pt_regs. x86-64 pt_regs from
 // r10 to di is eight contiguous words: one read instead of six (r10 r9 r8 ax
 // cx dx si di; the arguments are di si dx r10 r8 r9).
@@ -380,12 +422,13 @@ RAW_TRACEPOINT_PROBE(sys_exit) {
         nr = in->nr;
         in->nr = -1;   // consumed; the slot stays for the thread's next call
     }
-#ifdef STACKS
     if (nr == __NR_execve) {   // set by sched_process_exec: this is the new image's first return
+        report_exec(ctx->args[0], tid);
+#ifdef STACKS
         report_auxv(ctx, pid, tid);
+#endif
         return 0;
     }
-#endif
 
     if (is_write(nr)) {
         u64 count = 0;
@@ -553,19 +596,22 @@ TRACEPOINT_PROBE(sched, sched_process_exec) {
     }
     // The SIGKILL those threads got is not the new program's fate.
     exit_info.delete(&pid);
+    // The exec event waits for the new image's return to user space (report_exec),
+    // which nothing of the process can come before.
     struct event *e = reserve(pid, tid, EV_EXEC);
     if (!e) return 0;
     e->ts = e->ts_first = bpf_ktime_get_ns();
-    e->epoch = bump_epoch();
     e->ret = 0;
     e->args[0] = args->old_pid;
-    long n = read_kernel_str(e->path, PATH_LEN, (void *)args + (args->data_loc_filename & 0xffff));
-    submit(e, PATH_OFFSET + (n > 0 ? n : 0));
-#ifdef STACKS
+    e->args[1] = e->args[2] = e->args[3] = 0;
+    read_kernel_str(e->path, PATH_LEN, (void *)args + (args->data_loc_filename & 0xffff));
+    if (execs.update(&tid, e) != 0) {
+        count_lost();
+        return 0;
+    }
     struct inflight execve = {};
-    execve.nr = __NR_execve;   // report_auxv at this thread's return to user space
+    execve.nr = __NR_execve;   // report_exec (and report_auxv) at this thread's return
     inflight.update(&tid, &execve);
-#endif
     return 0;
 }
 
@@ -594,6 +640,7 @@ TRACEPOINT_PROBE(sched, sched_process_exit) {
     u64 id = bpf_get_current_pid_tgid();
     u32 pid = id >> 32, tid = id;
     if (!traced.lookup(&pid)) return 0;
+    report_exec(0, tid);   // exec'd, then killed before its first return
     flush_run(pid, tid);
     runs.delete(&tid);
     inflight.delete(&tid);

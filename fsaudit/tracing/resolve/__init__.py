@@ -13,6 +13,6 @@ close_range), the cwd and the file mappings.
 """
 
 from .dispatch import Resolver
-from .fdtable import Fd, Process, kind_of_link
+from .fdtable import Fd, Process, kind_of_link, socket_families, socket_inode
 
-__all__ = ["Fd", "Process", "Resolver", "kind_of_link"]
+__all__ = ["Fd", "Process", "Resolver", "kind_of_link", "socket_families", "socket_inode"]

@@ -38,6 +38,28 @@ def _loader_like(event: dict) -> bool:
     return not name.startswith("open") or (flags[:1] == ["O_RDONLY"] and "O_CREAT" not in flags)
 
 
+def _exec_argv(pid: int, argc: int, copied: bytes, total: int) -> list[str] | None:
+    """An exec's argv from the bytes the probe copied off the new image's stack at its
+    first return (its strings, NUL-terminated, one after the other). When they were too
+    long to copy whole, /proc/PID/cmdline gives the rest if it still starts with them
+    (it is read later, when the process may have exited, exec'd again or rewritten
+    its title); else the argv is what was copied, its last string cut short."""
+    if not argc or not copied:
+        return None
+    if len(copied) < total:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = f.read()
+        except OSError:
+            cmdline = b""
+        if cmdline.startswith(copied):
+            copied = cmdline
+    strings = copied.split(b"\0")
+    if copied.endswith(b"\0"):
+        strings.pop()
+    return [os.fsdecode(arg) for arg in strings[:argc]]
+
+
 class Resolver(FileDecoders, DataDecoders, NamespaceDecoders, ChannelDecoders):
     """Stateful: feed raw records in kernel order, get resolved event dicts back."""
 
@@ -114,13 +136,16 @@ class Resolver(FileDecoders, DataDecoders, NamespaceDecoders, ChannelDecoders):
                      "path": entry.path, "kind": entry.kind, "calls": a1, "bytes": a2,
                      "size_max": a3, "t_first": self._t(ts_first), "ret": a2}
             self._fd_modes(entry, event)
+            if entry.family is not None:
+                event["family"] = entry.family
             if stack:
                 self._stack(proc, stack, event)
             out.append(event)
             return out
         if nr == EV_FORK:
             child = self.procs[a0] = Process(a0, proc.cwd)
-            child.fds = proc.fds if a1 & CLONE_FILES else {k: Fd(v.path, v.kind, v.flags) for k, v in proc.fds.items()}
+            child.fds = proc.fds if a1 & CLONE_FILES else {
+                k: Fd(v.path, v.kind, v.flags, v.family) for k, v in proc.fds.items()}
             child.maps = dict(proc.maps)
             child.image = proc.image.copy() if proc.image else None
             child.space = proc.space.copy() if proc.space else None
@@ -139,11 +164,9 @@ class Resolver(FileDecoders, DataDecoders, NamespaceDecoders, ChannelDecoders):
             event = {"t": t, "pid": pid, "tid": tid, "syscall": "exec", "path": path, "ret": 0}
             if a0 != tid:   # a thread other than the main one exec'd: it now has the process's id
                 event["old_tid"] = a0
-            try:
-                with open(f"/proc/{pid}/cmdline", "rb") as f:
-                    event["argv"] = [os.fsdecode(a) for a in f.read().split(b"\0")[:-1]]
-            except OSError:
-                pass
+            argv = _exec_argv(pid, a1, raw2[:a2], a3)
+            if argv is not None:
+                event["argv"] = argv
             out.append(event)
             return out
         if nr == EV_STDIO_LOST:

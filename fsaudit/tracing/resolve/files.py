@@ -117,7 +117,7 @@ class FileDecoders(ProcessTable):
         event["newfd"] = ret if ok else None
         if ok:
             flags = (entry.flags & ~O_CLOEXEC) | (O_CLOEXEC if cloexec else 0)
-            proc.fds[ret] = Fd(entry.path, entry.kind, flags)
+            proc.fds[ret] = Fd(entry.path, entry.kind, flags, entry.family)
 
     def _on_dup(self, proc, event, ok, ret, a, path, path2, out):
         self._dup(proc, event, ok, ret, s32(a[0]), False, out)

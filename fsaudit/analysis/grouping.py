@@ -1,0 +1,119 @@
+"""Findings grouped by cause (spec: rules.md, "Groups: one cause, one entry").
+
+A group is one rule (at one severity) from one call site: the innermost frame of
+the program's own code in the finding's stack, when --stacks captured one. Without
+it, one rule from one program image in one path pattern: the finding's parent
+directory with the runs of digits and hex that vary between siblings (segment
+numbers, pids, hashes), and the names mkdtemp and mktemp(1) make, generalised to
+`*`. A pure function of the findings.
+"""
+
+from __future__ import annotations
+
+import os.path
+import re
+from dataclasses import dataclass
+
+from .findings import Finding
+from .rules import RULES_BY_CODE
+
+SEVERITY_RANK = {"error": 0, "warning": 1, "info": 2}
+
+# How a stack frame names its source line: "function (file:line)".
+FRAME_LOCATION = re.compile(r"^(?P<function>.*) \((?P<file>.+):(?P<line>\d+)\)$")
+# Where toolchains and system packages keep their sources (and Rust's std
+# records its own): frames there are the runtime's, not the program's.
+SYSTEM_SOURCES = ("/usr/", "/lib/", "/rustc/", "<")
+
+# A hex token that holds a digit (a hash, a pid in hex), or a long one; then any run of digits.
+_HEX_TOKEN = re.compile(r"(?<![0-9A-Za-z])(?:[0-9a-fA-F]*[0-9][0-9a-fA-F]*|[0-9a-fA-F]{12,})(?![0-9A-Za-z])")
+_DIGITS = re.compile(r"[0-9]+")
+# A temporary directory's random name: Python's tempfile ("tmp" and 8 of [a-z0-9_]), mktemp(1)'s.
+_TEMPORARY = re.compile(r"tmp[a-z0-9_]{8}|tmp\.[A-Za-z0-9]{10}")
+
+
+def own_frame(stack: list | None) -> str | None:
+    """The innermost frame that names a file and line outside the system's sources:
+    the program's own code that made the call."""
+    for frame in stack or ():
+        match = FRAME_LOCATION.match(frame)
+        if match and not match["file"].startswith(SYSTEM_SOURCES):
+            return frame
+    return None
+
+
+def path_pattern(path: str | None) -> str | None:
+    """The finding's parent directory, its varying runs of digits and hex, and temporary
+    directories' random names, made `*`."""
+    if not path:
+        return None
+    return "/".join("tmp*" if _TEMPORARY.fullmatch(part) else _DIGITS.sub("*", _HEX_TOKEN.sub("*", part))
+                    for part in os.path.dirname(path).split("/")) or "/"
+
+
+@dataclass
+class Group:
+    id: str
+    rule: str
+    name: str
+    severity: str
+    findings: list[Finding]
+    call_site: str | None       # the program's own frame the findings share, or None:
+    pattern: str | None         # ... then the path pattern they share (None for findings without a path)
+    exe: str | None             # the program image, when every finding names the same one
+    paths: list[str]            # every file, in order of first finding
+    message: str
+
+    @property
+    def fix(self) -> str:
+        return self.findings[0].fix
+
+    @property
+    def notes(self) -> list[str]:
+        return list(dict.fromkeys(note for finding in self.findings for note in finding.notes))
+
+
+def _cause(finding: Finding) -> tuple:
+    site = own_frame(finding.stack)
+    if site is not None:
+        return (finding.rule, finding.severity, site)
+    return (finding.rule, finding.severity, None, finding.exe, path_pattern(finding.path))
+
+
+def _message(rule: str, findings: list[Finding], paths: list[str], call_site: str | None,
+             pattern: str | None, exe: str | None) -> str:
+    """One finding's own message; for several, what they share, never one file's name
+    for all of them."""
+    if len(findings) == 1:
+        return findings[0].message
+    if len(paths) == 1:
+        subject = paths[0]
+    elif paths:
+        subject = f"{len(paths)} files"
+    else:
+        subject = f"{len({finding.pid for finding in findings})} processes"
+    where = f" at {call_site}" if call_site else (f" in {pattern}" if len(paths) > 1 else "")
+    by = f" by {os.path.basename(exe)}" if exe else ""
+    times = f" ({len(findings)} findings)" if paths and len(findings) != len(paths) else ""
+    return f"{RULES_BY_CODE[rule].summary}: {subject}{where}{by}{times}"
+
+
+def group_findings(findings: list[Finding]) -> list[Group]:
+    """The findings' groups, most severe first, then by rule and first path; ids g1, g2, ..."""
+    by_cause: dict[tuple, list[Finding]] = {}
+    for finding in findings:
+        by_cause.setdefault(_cause(finding), []).append(finding)
+    ordered = sorted(by_cause.items(), key=lambda item: (
+        SEVERITY_RANK[item[0][1]], item[0][0], min((f.path or "" for f in item[1])), min(f.pid for f in item[1])))
+    groups = []
+    for number, (cause, members) in enumerate(ordered, 1):
+        members = sorted(members, key=lambda f: (f.path or "", f.pid))
+        rule, severity, call_site = cause[:3]
+        paths = list(dict.fromkeys(f.path for f in members if f.path))
+        images = {f.exe for f in members}
+        exe = images.pop() if len(images) == 1 else None
+        pattern = None if call_site else cause[4]
+        groups.append(Group(id=f"g{number}", rule=rule, name=members[0].name, severity=severity,
+                            findings=members, call_site=call_site, pattern=pattern, exe=exe, paths=paths,
+                            message=_message(rule, members, paths, call_site, pattern, exe)))
+    return groups

@@ -1,0 +1,271 @@
+"""Findings grouped by cause (rules.md "Groups: one cause, one entry") and the outputs
+that lead with the groups; messages that fold several names name them all.
+
+Real traced runs of tests/programs/groups.c, their logs replayed through every
+format; hand-written event streams (docs/events.md) for the exact text of the
+summaries and the grouping rules themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import xml.etree.ElementTree as ET
+
+import jsonschema
+import pytest
+
+from conftest import PROGRAMS, ROOT, fsaudit
+from test_engine import D, Stream, analyse
+from fsaudit.analysis.grouping import own_frame, path_pattern
+from fsaudit.outputs.concise import render_concise
+from fsaudit.outputs.report import build_report
+from fsaudit.outputs.sarif import render_sarif
+from fsaudit.outputs.statistics import render_statistics
+from fsaudit.outputs.text import render_text
+
+SOURCE = PROGRAMS / "groups.c"
+RENAME_LINE = next(n for n, text in enumerate(SOURCE.read_text().splitlines(), 1) if text.endswith("// @rename"))
+CALL_SITE = f"save_naive ({SOURCE}:{RENAME_LINE})"
+FIX_101 = ("flush the runtime's buffer and fsync the file before renaming it over the target; "
+           "then fsync the target's directory")
+
+
+@pytest.fixture(scope="module")
+def program(tmp_path_factory):
+    """groups.c with line tables and frame pointers, so that --stacks names the call site."""
+    exe = tmp_path_factory.mktemp("groups") / "groups"
+    subprocess.run(["cc", "-g", "-O1", "-fno-omit-frame-pointer", "-o", str(exe), str(SOURCE)], check=True)
+    return exe
+
+
+def of_rule(report: dict, rule: str) -> list[dict]:
+    return [group for group in report["groups"] if group["rule"] == rule]
+
+
+# Real traced runs
+
+
+def test_one_call_site_in_two_processes_is_one_group_with_both_files(trace, program, tmp_path):
+    t = trace([str(program), "sites"], "--stacks")
+    assert t.returncode == 0, t.stderr
+    a, b = str(tmp_path / "alpha/a.tmp"), str(tmp_path / "beta/b.tmp")
+    fs101 = [f for f in t.report["findings"] if f["rule"] == "FS101"]
+    assert sorted(f["path"] for f in fs101) == [a, b] and len({f["pid"] for f in fs101}) == 2
+    [group] = of_rule(t.report, "FS101")
+    assert group["call_site"] == CALL_SITE and group["pattern"] is None
+    assert (group["count"], group["files"], group["paths"], group["exe"]) == (2, 2, [a, b], str(program))
+    assert {f["group"] for f in fs101} == {group["id"]}
+    # the group's message names neither file as if it were both
+    assert a not in group["message"] and b not in group["message"] and "2 files" in group["message"]
+    # The summary leads with the group: its files relative to the cwd, and the fix once.
+    summary = t.stderr.splitlines()
+    start = summary.index(f"  FS101 rename-unsynced-data [2 findings, 2 files]: {group['message']}")
+    assert summary[start + 1:start + 5] == ["    alpha/a.tmp", "    beta/b.tmp", f"    at: {CALL_SITE}",
+                                            f"    fix: {FIX_101}"]
+    assert t.stderr.count(FIX_101) == 1
+
+
+def test_without_stacks_the_image_and_path_pattern_group(trace, program, tmp_path):
+    t = trace([str(program), "sites"])
+    assert t.returncode == 0, t.stderr
+    # FS101 in alpha/ and beta/: two patterns, two groups
+    # (the patterns generalise the digits of pytest's directories too)
+    cwd = path_pattern(str(tmp_path / "a"))
+    assert sorted((g["pattern"], g["paths"]) for g in of_rule(t.report, "FS101")) == [
+        (f"{cwd}/alpha", [str(tmp_path / "alpha/a.tmp")]), (f"{cwd}/beta", [str(tmp_path / "beta/b.tmp")])]
+    # FS102 on the two directories, both in the cwd: one group
+    [fs102] = of_rule(t.report, "FS102")
+    assert fs102["call_site"] is None and fs102["pattern"] == cwd and fs102["exe"] == str(program)
+    assert fs102["paths"] == [str(tmp_path / "alpha"), str(tmp_path / "beta")]
+
+
+def test_renames_of_two_files_in_one_directory_name_both(trace, program, tmp_path):
+    """git's lock-file dance: "renamed .git/HEAD (5 times)" was one HEAD and four config."""
+    t = trace([str(program), "renames"])
+    assert t.returncode == 0, t.stderr
+    [finding] = [f for f in t.report["findings"] if f["rule"] == "FS102"]
+    git = tmp_path / "git"
+    assert finding["path"] == str(git) and finding["count"] == 5 and finding["target_path"] is None
+    assert f"renamed or linked {git}/HEAD and {git}/config (5 times) but never fsynced the directory {git}" \
+        in finding["message"]
+
+
+def test_removals_of_two_files_in_one_directory_name_both(trace, program, tmp_path):
+    """"app.db-shm (2 removals)" hid the -wal."""
+    t = trace([str(program), "unlinks"])
+    assert t.returncode == 0, t.stderr
+    [finding] = [f for f in t.report["findings"] if f["rule"] == "FS104"]
+    db = tmp_path / "db"
+    assert f"removed {db}/app.db-wal and {db}/app.db-shm (2 removals)" in finding["message"]
+
+
+# Every output of the traced run, replayed from its log
+
+
+@pytest.fixture
+def sites(trace, program, tmp_path):
+    t = trace([str(program), "sites"], "--stacks")
+    assert t.returncode == 0, t.stderr
+    return t
+
+
+def replayed(t, *options: str) -> str:
+    proc = fsaudit("report", str(t.events_path), "--fail-on", "never", *options, cwd=t.events_path.parent)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_concise_is_one_line_per_group(sites, tmp_path):
+    fs101, fs102 = sites.report["groups"]
+    assert replayed(sites, "--format", "concise").splitlines() == [
+        f"FS101 error rename-unsynced-data: {fs101['message']} (alpha/a.tmp, beta/b.tmp)",
+        f"FS102 warning rename-unsynced-dir: {fs102['message']} (alpha, beta)",
+        "fsaudit: 2 error, 2 warning in 2 groups"]
+
+
+def test_statistics_count_per_rule_and_group(sites):
+    assert replayed(sites, "--statistics").splitlines() == [
+        "findings by rule:",
+        "  2  FS101  error    rename-unsynced-data",
+        "  2  FS102  warning  rename-unsynced-dir",
+        "findings by group:",
+        f"  2  g1  FS101  2 files  at {CALL_SITE}",
+        f"  2  g2  FS102  2 files  at {CALL_SITE}",
+        "fsaudit: 2 error, 2 warning in 2 groups"]
+    document = json.loads(replayed(sites, "--statistics", "--format", "json"))
+    assert document["rules"] == [{"rule": "FS101", "name": "rename-unsynced-data", "severity": "error", "count": 2},
+                                 {"rule": "FS102", "name": "rename-unsynced-dir", "severity": "warning", "count": 2}]
+    assert [(g["id"], g["count"], g["files"], g["call_site"]) for g in document["groups"]] == [
+        ("g1", 2, 2, CALL_SITE), ("g2", 2, 2, CALL_SITE)]
+
+
+def test_sarif_has_one_result_per_group_at_its_call_site(sites, tmp_path):
+    replayed(sites, "--sarif", "r.sarif")
+    sarif = json.loads((tmp_path / "r.sarif").read_text())
+    jsonschema.Draft4Validator(json.loads((ROOT / "tests/schemas/sarif-schema-2.1.0.json").read_text())).validate(sarif)
+    results = sarif["runs"][0]["results"]
+    assert [(r["ruleId"], r["properties"]["group"]) for r in results] == [("FS101", "g1"), ("FS102", "g2")]
+    fs101 = results[0]
+    assert fs101["locations"] == [{"physicalLocation": {"artifactLocation": {"uri": SOURCE.as_uri()},
+                                                        "region": {"startLine": RENAME_LINE}},
+                                   "message": {"text": CALL_SITE}}]
+    # the files, under the source root (the replay's directory: no repository holds it), relative to it
+    assert [r["physicalLocation"]["artifactLocation"] for r in fs101["relatedLocations"]] == [
+        {"uri": "alpha/a.tmp", "uriBaseId": "%SRCROOT%"}, {"uri": "beta/b.tmp", "uriBaseId": "%SRCROOT%"}]
+    assert fs101["partialFingerprints"] == {"fsauditCause/v1": f"FS101:{CALL_SITE}"}
+    assert len(fs101["properties"]["findings"]) == 2
+
+
+def test_junit_has_one_testcase_per_group(sites, tmp_path):
+    proc = fsaudit("report", str(sites.events_path), "--junit", "r.xml", cwd=tmp_path)
+    assert proc.returncode == 1
+    cases = [(c.get("classname"), c.get("name"), c.find("failure") is not None)
+             for c in ET.parse(tmp_path / "r.xml").iter("testcase") if c.get("name") != "all files"]
+    assert cases == [("FS101 rename-unsynced-data", f"2 files at {CALL_SITE}", True),
+                     ("FS102 rename-unsynced-dir", f"2 files at {CALL_SITE}", False)]
+
+
+# The grouping itself, and the exact summaries, on hand-written streams
+
+
+@pytest.mark.parametrize("path, pattern", [
+    ("/srv/data/seg001/x", "/srv/data/seg*"),
+    ("/var/lib/postgresql/base/16384/2619", "/var/lib/postgresql/base/*"),
+    ("/repo/.git/objects/3f/9a1c0e", "/repo/.git/objects/*"),
+    ("/tmp/pytest-of-root/pytest-12/test_x0/f", "/tmp/pytest-of-root/pytest-*/test_x*"),
+    ("/srv/cafe/db/x", "/srv/cafe/db"),                      # words of hex letters are names
+    ("/x", "/"),
+    (None, None),
+])
+def test_path_pattern_generalises_the_varying_runs_of_the_parent(path, pattern):
+    assert path_pattern(path) == pattern
+
+
+def test_the_call_site_is_the_programs_own_frame():
+    assert own_frame(["rename", "os.replace (/usr/lib/python3.11/os.py:12)", "save (/srv/app.py:7)",
+                      "<module> (/srv/app.py:10)"]) == "save (/srv/app.py:7)"
+    assert own_frame(["rename", "save_naive"]) is None       # no line tables: nothing to group by
+    assert own_frame(None) is None
+
+
+def _report(events: list[dict]) -> dict:
+    return build_report(analyse(events), mode="report", target={"argv": [], "pid": None, "exit": None},
+                        started_at="2026-01-01T00:00:00.000Z", duration_s=0.5, tool_version="0.1.0", cwd=D)
+
+
+def _segments(stream: Stream, count: int, base: str = D, stack: list | None = None) -> None:
+    """count files written and renamed without fsync, one per segment directory of base."""
+    for n in range(count):
+        tmp, path = f"{base}/seg{n:03d}/db.tmp", f"{base}/seg{n:03d}/db"
+        fd = stream.open(tmp)
+        stream.write(fd, tmp)
+        stream.close(fd, tmp)
+        stream.ev("rename", path=tmp, path2=path, **({"stack": stack} if stack else {}))
+        stream.sync_dir(f"{base}/seg{n:03d}")
+
+
+def test_many_files_of_one_cause_are_one_short_entry():
+    s = Stream(argv=("app",))
+    _segments(s, 40)
+    other = Stream(pid=200, argv=("tool",))     # the same rule from another image: its own group
+    other.t = s.t
+    _segments(other, 2)
+    report = _report(s.events + other.events)
+    assert [(g["rule"], g["count"], g["exe"], g["pattern"]) for g in report["groups"]] == [
+        ("FS101", 40, "/usr/bin/app", f"{D}/seg*"), ("FS101", 2, "/usr/bin/tool", f"{D}/seg*")]
+    message = "a rename or link publishes a file whose written data was never fsynced"
+    assert render_text(report, "error").splitlines() == [
+        "fsaudit: 42 error in 2 groups",
+        "",
+        "ERROR: 42 findings in 2 groups",
+        f"  FS101 rename-unsynced-data [40 findings, 40 files]: {message}: 40 files in seg* by app",
+        "    seg000/db.tmp",
+        "    seg001/db.tmp",
+        "    seg002/db.tmp",
+        "    and 37 more",
+        f"    fix: {FIX_101}",
+        f"  FS101 rename-unsynced-data [2 findings, 2 files]: {message}: 2 files in seg* by tool",
+        "    seg000/db.tmp",
+        "    seg001/db.tmp",
+        f"    fix: {FIX_101}"]
+    assert render_concise(report, "error").splitlines() == [
+        f"FS101 error rename-unsynced-data: {message}: 40 files in seg* by app "
+        "(seg000/db.tmp, seg001/db.tmp, seg002/db.tmp and 37 more)",
+        f"FS101 error rename-unsynced-data: {message}: 2 files in seg* by tool (seg000/db.tmp, seg001/db.tmp)",
+        "fsaudit: 42 error in 2 groups"]
+    assert render_statistics(report, "error").splitlines()[-3:] == [
+        "  40  g1  FS101  40 files  in seg* by app",
+        "   2  g2  FS101  2 files   in seg* by tool",
+        "fsaudit: 42 error in 2 groups"]
+    # every finding stays in the JSON, with its group
+    assert sorted(f["group"] for f in report["findings"]) == ["g1"] * 40 + ["g2"] * 2
+
+
+def test_a_call_site_groups_across_directories_and_images():
+    site = "save (/srv/app/save.py:3)"
+    s = Stream(argv=("app",))
+    _segments(s, 2, stack=["rename", "os.replace (/usr/lib/python3.11/os.py:1)", site])
+    other = Stream(pid=200, argv=("tool",))
+    other.t = s.t
+    _segments(other, 1, base="/srv/other", stack=["rename", site])
+    report = _report(s.events + other.events)
+    [group] = report["groups"]
+    assert (group["call_site"], group["pattern"], group["exe"], group["files"]) == (site, None, None, 3)
+    sarif = render_sarif(report, "error")
+    [result] = sarif["runs"][0]["results"]
+    assert result["locations"][0]["physicalLocation"]["region"] == {"startLine": 3}
+    assert len(result["relatedLocations"]) == 3
+
+
+def test_findings_without_a_path_group_by_image_and_count_processes():
+    s = Stream(argv=("app",))
+    s.ev("sync")
+    s.ev("fork", ret=101, child=101)
+    s.ev("sync", pid=101)
+    s.exit(0)
+    report = _report(s.events)
+    [group] = report["groups"]
+    assert (group["rule"], group["count"], group["files"], group["pattern"]) == ("FS304", 2, 0, None)
+    assert group["message"].endswith(": 2 processes by app")
+    assert render_text(report, "error").splitlines()[3].startswith("  FS304 whole-fs-sync [2 findings]: ")
