@@ -34,6 +34,7 @@ from typing import IO, TYPE_CHECKING, Callable, Iterator, Sequence
 
 from .analysis.config import ConfigError
 from .analysis.findings import Finding
+from .analysis.roles import DEFAULT_EXCLUDED as INCLUDABLE_ROLES
 from .analysis.rules import RULES, RULES_BY_CODE
 from .eventlog import EventLogError, read_event_log
 from .outputs.outputfile import OutputError
@@ -154,9 +155,12 @@ def trace_command(argv: Sequence[str], outputs: OutputOptions | None = None, *, 
         except KeyError:
             raise UsageError(f"--user {user}: no such user") from None
     _require_tracing()
+    from .tracing.mounts import role_facts
+
     header = {**_host_header(), "argv": argv}
     if inject:
         header["inject"] = list(inject)
+    header.update(role_facts())     # the command starts in our mount namespace, with our environment
     with _session(outputs, "run", header) as session:   # abandoned (files removed) if anything fails
         shown = view(session, os.getcwd())
         tracer = _tracer(session, stacks)
@@ -229,7 +233,9 @@ def _attach(pid: int, outputs: OutputOptions | None, *, duration: float | None =
             raise UsageError(str(exc)) from None
         until_adopted.callback(target.close)
         _require_tracing()
-        session = _session(outputs, "attach", {**_host_header(), "argv": target.argv, "pid": pid})
+        from .tracing.mounts import role_facts
+
+        session = _session(outputs, "attach", {**_host_header(), "argv": target.argv, "pid": pid, **role_facts(pid)})
         with session:   # abandoned (files removed) if anything fails
             try:
                 cwd = os.readlink(f"/proc/{pid}/cwd")     # for the view's file names
@@ -547,6 +553,9 @@ def _checked(outputs: OutputOptions | None) -> OutputOptions:
         raise UsageError(f"--format must be {' or '.join(SUMMARY_FORMATS)}, not {outputs.format!r}")
     if outputs.fail_on not in SEVERITIES:
         raise UsageError(f"--fail-on must be one of {', '.join(SEVERITIES)}, not {outputs.fail_on!r}")
+    for role in outputs.include:
+        if role not in INCLUDABLE_ROLES:
+            raise UsageError(f"--include {role!r}: not one of {', '.join(sorted(INCLUDABLE_ROLES))}")
     if outputs.config_path is not None and not outputs.config_path.is_file():
         raise UsageError(f"--config {outputs.config_path}: no such file")
     if outputs.source_root is not None and not os.path.isdir(outputs.source_root):

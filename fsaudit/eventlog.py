@@ -51,11 +51,11 @@ EVENT_FIELDS: dict[str, tuple] = {
     "size_before": (int, _NONE), "latency_us": (int, float, _NONE), "path": _STR, "path2": _STR,
     "kind": _STR, "injection": _STR, "name": _STR, "version": (str, _NONE), "code": (int, _NONE),
     "signal": (int, _NONE), "flags": _LIST, "prot": _LIST, "rwf": _STRINGS, "argv": _STRINGS,
-    "stack": _STRINGS, "family": _STR, "t_first": _NUMBER,
+    "stack": _STRINGS, "bound": _STR, "family": _STR, "t_first": _NUMBER,
 }
 INT_FLAGS_SYSCALLS = frozenset({"fork", "close_range"})   # their flags are the raw number
 HEADER_FIELDS: dict[str, tuple] = {"mode": _STR, "host": _STR, "kernel": _STR, "pid": _INT,
-                                   "argv": _STRINGS, "inject": _STRINGS}
+                                   "argv": _STRINGS, "inject": _STRINGS, "mounts": _LIST, "cache_home": _STR}
 _TYPE_NAMES = {int: "an integer", str: "a string", list: "a list", _NONE: "null"}
 
 
@@ -81,6 +81,14 @@ def _wrong_field(record: dict, fields: dict[str, tuple]) -> str | None:
         elif key == "flags" and value.__class__ is int and record.get("syscall") in INT_FLAGS_SYSCALLS:
             continue
         return f"field {key} must be {_expected(allowed)}, not {printable(json.dumps(value)[:60])}"
+    return None
+
+
+def _wrong_mounts(mounts: list) -> str | None:
+    """The header's mount table is a list of [mount point, fstype] pairs of strings."""
+    for mount in mounts:
+        if not (mount.__class__ is list and len(mount) == 2 and all(part.__class__ is str for part in mount)):
+            return f"field mounts must list [mount point, fstype] pairs, not {printable(json.dumps(mount)[:60])}"
     return None
 
 
@@ -164,7 +172,7 @@ def read_event_log(stream: IO[str], warn) -> EventLog:
         raise EventLogError("line 1: not a JSON header") from None
     if header.__class__ is not dict or header.get("schema") != HEADER_SCHEMA:
         raise EventLogError(f"line 1: not an fsaudit event log (expected schema {HEADER_SCHEMA})")
-    wrong = _wrong_field(header, HEADER_FIELDS)
+    wrong = _wrong_field(header, HEADER_FIELDS) or _wrong_mounts(header.get("mounts", ()))
     if wrong is not None:
         raise EventLogError(f"line 1: header {wrong}")
     return EventLog(header, enumerate(stream, start=2), warn)

@@ -42,6 +42,7 @@ class OutputOptions:
     paths: list[str] = field(default_factory=list)
     excludes: list[str] = field(default_factory=list)
     config_path: Path | None = None
+    include: list[str] = field(default_factory=list)    # --include: roles left out by default, brought back
     # The checkout that SARIF and GitHub annotations name files relative to; None: the
     # repository that holds the current directory, else the current directory.
     source_root: str | None = None
@@ -53,7 +54,8 @@ class Session:
         self.mode = mode
         self.header = header
         self.config = load_config(options.config_path, options.paths, options.excludes)
-        self.engine = Engine(self.config)
+        self.config.include_roles = frozenset(options.include)
+        self.engine = Engine(self.config, header=header)
         # Collected only for a format that draws it (--html): measured on this 2-core VM at
         # 4 µs an event for writes to one file, 8 µs for 100 000 files written and renamed
         # (the engine: 4 and 16 µs).

@@ -84,8 +84,9 @@ class Stream:
             self.sync_dir(path.rsplit("/", 1)[0])
 
 
-def analyse(events: list[dict], exit_status=None, config: EngineConfig | None = None) -> Engine:
-    engine = Engine(config)
+def analyse(events: list[dict], exit_status=None, config: EngineConfig | None = None,
+            header: dict | None = None) -> Engine:
+    engine = Engine(config, header=header)
     for event in events:
         engine.feed(event)
     engine.finish(exit_status)
@@ -872,7 +873,7 @@ def test_processes_and_report():
     io = report["processes"][0]["io"]
     assert io["writes"] == 4 and io["bytes_written"] == 32768 and io["write_size_p50"] == 8192
     assert io["renames"] == 1 and io["dir_syncs"] == 1
-    assert report["files"] == [{"path": D + "/db", "writes": 4, "bytes_written": 32768, "syncs": 0,
+    assert report["files"] == [{"path": D + "/db", "role": "data", "writes": 4, "bytes_written": 32768, "syncs": 0,
                                 "dirty_bytes_at_end": 32768, "last_sync_at": None}]
     assert report["summary"] == {"error": 1, "warning": 0, "info": 0}   # FS105 leaves the data to FS101
     assert "python3 (pid 100)" in report["findings"][0]["message"]
@@ -951,6 +952,182 @@ def test_suppression_by_rule_and_path_glob():
     s.write(fd, "/tmp/scratch")
     config = EngineConfig(suppressions=[Suppression("FS105", "/tmp/*", "scratch space")])
     assert analyse(s.events, config=config).findings == []
+
+
+# Roles (rules.md, "role"): only data files above info, in FS106 and lending intent
+
+
+def _written(s: Stream, path: str, *flags: str, nbytes: int = 100, sync: bool = False, **extra) -> int:
+    fd = s.open(path, *flags, **extra)
+    s.write(fd, path, nbytes, **({"o_append": True} if "O_APPEND" in flags else {}))
+    if sync:
+        s.fsync(fd, path)
+    s.close(fd, path)
+    return fd
+
+
+def test_roles_from_name_and_conduct():
+    s = Stream()
+    _written(s, D + "/db", "O_RDWR", sync=True)
+    _written(s, D + "/app.log", "O_WRONLY", "O_CREAT", "O_TRUNC")
+    _written(s, D + "/events", "O_WRONLY", "O_APPEND")               # only ever appended to
+    _written(s, D + "/000003.log", "O_WRONLY", "O_APPEND", sync=True)   # synced by the tree: data
+    _written(s, D + "/LOCK", "O_WRONLY", "O_CREAT")
+    held = s.open(D + "/held", "O_RDWR", "O_CREAT")                 # opened for writing, never written
+    s.close(held, D + "/held")
+    _written(s, D + "/scratch", created=True)
+    s.ev("unlink", path=D + "/scratch")                             # created and removed: temp
+    _written(s, D + "/__pycache__/m.cpython-311.pyc")
+    engine = analyse(s.events)
+    roles = {path: state.role for path, state in engine.files.items() if not state.is_dir}
+    assert roles == {D + "/db": "data", D + "/app.log": "log", D + "/events": "log", D + "/000003.log": "data",
+                     D + "/LOCK": "lock", D + "/held": "lock", D + "/__pycache__/m.cpython-311.pyc": "cache"}
+    assert engine.removed_roles == {D + "/scratch": "temp"}
+    assert engine.files[D + "/db"].is_data and not engine.files[D + "/events"].is_data
+    # The cache file is out of scope by default, and counted as left out.
+    assert not engine.files[D + "/__pycache__/m.cpython-311.pyc"].in_scope
+    assert _report(engine)["scope"] == {"excluded": {"cache": 1, "stdio": 0, "volatile": 0}, "included": []}
+
+
+def test_a_log_beside_a_synced_data_file_gets_no_intent_and_nothing_above_info():
+    s = Stream()
+    _written(s, D + "/db", "O_RDWR", "O_CREAT", sync=True, created=True)
+    fd = s.open(D + "/app.log", "O_WRONLY", "O_CREAT", "O_TRUNC")
+    s.write(fd, D + "/app.log", 100)
+    s.ev("sendto", ret=2, fd=9, kind="socket")      # a reply while the log is dirty: no FS106
+    s.rename(D + "/app.log", D + "/app.log.1")      # dirty, dir never synced: FS101, FS102 at info
+    s.exit(0)
+    engine = analyse(s.events)
+    assert not engine.has_intent(engine.files[D + "/app.log.1"])
+    by_rule = {f.rule: f for f in engine.findings}
+    assert sorted(by_rule) == ["FS101", "FS102", "FS103"]
+    assert (by_rule["FS103"].severity, by_rule["FS103"].role) == ("warning", "data")
+    for code, severity in (("FS101", "error"), ("FS102", "warning")):
+        assert (by_rule[code].severity, by_rule[code].role) == ("info", "log")
+        assert by_rule[code].message.endswith(f"(info, not {severity}: a log file, not data)")
+    report = _report(engine)
+    assert {f["role"] for f in report["findings"]} == {"data", "log"}
+    assert {f["path"]: f["role"] for f in report["files"]} == {D + "/db": "data", D + "/app.log.1": "log"}
+
+
+def test_a_severity_override_does_not_lift_a_log_above_info():
+    s = Stream()
+    _written(s, D + "/app.log", "O_WRONLY", "O_APPEND")
+    s.exit(0)
+    finding = only(analyse(s.events, config=EngineConfig(severity={"FS105": "error"})), "FS105")
+    assert (finding.severity, finding.role) == ("info", "log")
+    assert finding.message.endswith("(info, not error: a log file, not data)")
+
+
+def test_the_configured_role_decides_first():
+    from fsaudit.analysis.globs import Glob
+
+    s = Stream()
+    _written(s, D + "/app.log", "O_WRONLY", "O_APPEND")
+    s.rename(D + "/app.log", D + "/journal.log")
+    _written(s, "/run/app/state")
+    config = EngineConfig(roles=[(Glob("/srv/app/*.log"), "data"), (Glob("/run/app/**"), "data")])
+    engine = analyse(s.events, config=config, header={"mounts": [["/", "ext4"], ["/run", "tmpfs"]]})
+    assert {(f.rule, f.role, f.severity) for f in engine.findings} == {
+        ("FS101", "data", "error"), ("FS102", "data", "warning"), ("FS105", "data", "info")}
+    assert analyse(s.events, header={"mounts": [["/", "ext4"], ["/run", "tmpfs"]]}).files["/run/app/state"].role \
+        == "volatile"
+
+
+def test_the_inherited_stdio_target_is_out_of_scope_unless_included():
+    s = Stream()
+    s.ev("inherit", fd=1, path=D + "/build.log", kind="file", flags=["O_WRONLY"])
+    s.ev("inherit", fd=5, path=D + "/kept", kind="file", flags=["O_WRONLY"])   # not stdio: in scope
+    s.write(1, D + "/build.log", 100, calls=3)
+    s.write(5, D + "/kept", 100)
+    s.exit(0)
+    engine = analyse(s.events)
+    assert [(f.rule, f.path) for f in engine.findings] == [("FS105", D + "/kept")]
+    assert _report(engine)["scope"]["excluded"]["stdio"] == 1
+    included = analyse(s.events, config=EngineConfig(include_roles=frozenset({"stdio"})))
+    assert {(f.path, f.role, f.severity) for f in included.findings} == {
+        (D + "/build.log", "stdio", "info"), (D + "/kept", "data", "info")}
+    assert _report(included)["scope"] == {"excluded": {"cache": 0, "volatile": 0}, "included": ["stdio"]}
+
+
+def test_volatile_is_decided_per_mount_from_the_log_header():
+    mounts = [["/", "ext4"], ["/run", "tmpfs"], ["/run/disk", "ext4"], ["/srv/ram", "ramfs"]]
+    s = Stream()
+    for path in ("/run/app.pid.tmp", "/run/disk/kept", "/running/kept", "/srv/ram/x", "/srv/ram", D + "/kept"):
+        _written(s, path)
+    s.exit(0)
+    engine = analyse(s.events, header={"mounts": mounts})
+    assert sorted(f.path for f in engine.findings) == ["/run/disk/kept", "/running/kept", D + "/kept"]
+    assert _report(engine)["scope"]["excluded"]["volatile"] == 3
+    assert len(analyse(s.events).findings) == 6     # a log without a mount table: nothing is volatile
+    included = analyse(s.events, header={"mounts": mounts}, config=EngineConfig(include_roles=frozenset({"volatile"})))
+    assert {f.path: f.role for f in included.findings}["/srv/ram/x"] == "volatile"
+
+
+def test_unix_socket_and_fifo_names_are_never_files():
+    s = Stream()
+    _written(s, D + "/db", "O_RDWR", sync=True)               # intent in the directory
+    s.ev("bind", fd=7, path=D + "/.s.PGSQL.5432")
+    s.ev("unlink", path=D + "/.s.PGSQL.5432")
+    s.ev("mknodat", path=D + "/fifo", type="fifo")
+    s.ev("unlink", path=D + "/fifo")
+    s.ev("inherit", fd=4, path="socket:[99]", kind="socket", bound=D + "/.s.old")   # bound before an attach
+    s.ev("unlink", path=D + "/.s.old")
+    s.ev("openat", ret=8, fd=8, path=D + "/pipe", flags=["O_WRONLY", "O_CREAT", "O_TRUNC"], mode=0o644, kind="other")
+    s.write(8, D + "/pipe", 10, kind="other")
+    s.ev("unlink", path=D + "/pipe")
+    s.exit(0)
+    assert codes(analyse(s.events)) == []
+    s.ev("unlink", path=D + "/old.db")                        # a file: its removal is pending
+    assert codes(analyse(s.events)) == ["FS104"]
+
+
+def test_a_temp_file_takes_no_intent_from_its_directory_but_a_synced_journal_keeps_its_own():
+    s = Stream()
+    _written(s, D + "/db", "O_RDWR", sync=True)
+    _written(s, D + "/scratch", created=True)                 # created, never synced, removed: temp
+    s.ev("unlink", path=D + "/scratch")
+    s.exit(0)
+    assert codes(analyse(s.events)) == []
+    _written(s, D + "/db-journal", created=True, sync=True)   # synced, then deleted to commit
+    s.ev("unlink", path=D + "/db-journal")
+    finding = only(analyse(s.events), "FS104")
+    assert (finding.severity, finding.role) == ("warning", "data")
+
+
+def test_a_synced_pid_file_and_a_synced_name_linked_elsewhere_are_not_data_when_removed():
+    s = Stream()
+    _written(s, D + "/postmaster.pid", "O_RDWR", "O_CREAT", "O_EXCL", created=True, sync=True)   # PostgreSQL's
+    s.ev("unlink", path=D + "/postmaster.pid")
+    objects = D + "/objects/ab"
+    _written(s, objects + "/tmp_obj_x", "O_RDWR", "O_CREAT", "O_EXCL", created=True, sync=True)   # git's
+    s.ev("link", path=objects + "/tmp_obj_x", path2=objects + "/cdef")
+    s.ev("unlink", path=objects + "/tmp_obj_x")
+    s.exit(0)
+    engine = analyse(s.events)
+    assert engine.removed_roles == {D + "/postmaster.pid": "lock", objects + "/tmp_obj_x": "temp"}
+    assert {(f.rule, f.target_path, f.severity, f.role) for f in engine.findings} == {
+        ("FS102", objects + "/cdef", "warning", "data"),            # the object's own name: still data
+        ("FS104", D + "/postmaster.pid", "info", "lock"), ("FS104", objects + "/tmp_obj_x", "info", "temp")}
+
+
+def test_a_lock_file_truncated_and_never_written_has_no_dirty_data():
+    s = Stream()
+    fd = s.open(D + "/postmaster.opts", "O_WRONLY", "O_TRUNC", existed=True)
+    s.close(fd, D + "/postmaster.opts")
+    s.exit(0)
+    engine = analyse(s.events)
+    assert codes(engine) == [] and engine.files[D + "/postmaster.opts"].role == "lock"
+
+
+def test_fs106_counts_only_data_files():
+    s = Stream()
+    _written(s, D + "/db", "O_RDWR", sync=True)
+    fd = s.open(D + "/access.log", "O_WRONLY", "O_APPEND")
+    s.write(fd, D + "/access.log", 80, o_append=True)
+    s.ev("sendto", ret=2, fd=9, kind="socket")
+    s.exit(0)
+    assert codes(analyse(s.events)) == ["FS105"]
 
 
 # Settled files: compacted state (issue #7: memory with 100 000 files)

@@ -163,8 +163,8 @@ def _replay_here(log: Path, out: Path) -> tuple[int, str]:
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
         try:
             report_command.command(log, json_path=str(out / "r.json"), events=None, sarif=str(out / "r.sarif"),
-                                   junit=str(out / "r.xml"), output=None, format="text", fail_on="never", path=[],
-                                   exclude=[], config=None, source_root=None)
+                                   junit=str(out / "r.xml"), html=None, output=None, format="text", fail_on="never",
+                                   statistics=False, path=[], exclude=[], include=[], config=None, source_root=None)
         except typer.Exit as exc:
             return exc.exit_code, stderr.getvalue()
     raise AssertionError("fsaudit report returned without an exit status")

@@ -211,6 +211,7 @@ def test_replayed_log_gives_byte_identical_findings(recorded):
     assert json.dumps(report["findings"], indent=2) == json.dumps(recorded.report["findings"], indent=2)
     assert report["summary"] == recorded.report["summary"]
     assert report["files"] == recorded.report["files"]
+    assert report["scope"] == recorded.report["scope"]
     assert report["target"]["pid"] == recorded.report["target"]["pid"]
     assert report["target"]["exit"] == recorded.report["target"]["exit"]
 

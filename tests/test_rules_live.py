@@ -24,11 +24,11 @@ import pytest
 from conftest import PROGRAMS, Traced
 
 
-def run_modes(trace, build, tmp_path: Path, *modes: str, status: int = 0) -> Traced:
-    """Trace `rules MODE...` in tmp_path; the program itself must have succeeded."""
+def run_modes(trace, build, tmp_path: Path, *modes: str, status: int = 0, options: tuple = ()) -> Traced:
+    """Trace `rules MODE...` in tmp_path with fsaudit's options; the program itself must have succeeded."""
     for mode in modes:
         (tmp_path / mode).mkdir(exist_ok=True)
-    t = trace([str(build("rules", "-pthread")), *modes])
+    t = trace([str(build("rules", "-pthread")), *modes], *options)
     assert t.returncode == status, t.stderr
     return t
 
@@ -274,8 +274,9 @@ def tiny_tmpfs(request, tmp_path):
 @pytest.mark.parametrize("mode", ["enospc", "enospc_ok"])
 def test_fs203_enospc_ignored_then_fsync_and_exit_0(trace, build, tmp_path, tiny_tmpfs, mode):
     tiny_tmpfs(tmp_path / mode / "full")
-    # enospc ignores the failed writes, fsyncs and exits 0; enospc_ok stops with status 1
-    t = run_modes(trace, build, tmp_path, mode, status=0 if mode == "enospc" else 1)
+    # enospc ignores the failed writes, fsyncs and exits 0; enospc_ok stops with status 1.
+    # A tmpfs is volatile, out of scope unless included.
+    t = run_modes(trace, build, tmp_path, mode, status=0 if mode == "enospc" else 1, options=("--include", "volatile"))
     path = str(tmp_path / mode / "full/big.dat")
     assert [e["ret"] for e in t.of("write", path=path) if isinstance(e["ret"], str)][0] == "ENOSPC"
     if mode == "enospc":

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .globs import Glob, GlobError
+from .roles import ROLES
 
 SEVERITY_NAMES = ("error", "warning", "info")
-ROLES = ("data", "log", "cache", "lock", "temp", "volatile", "stdio")     # rules.md, "role"
 # Looked for in each directory from the current one up, in this order: as ruff prefers
 # ruff.toml to a pyproject.toml in the same directory, and skips a pyproject.toml
 # that has no table of its own.
@@ -44,6 +44,7 @@ class EngineConfig:
     severity: dict[str, str] = field(default_factory=dict)
     suppressions: list[Suppression] = field(default_factory=list)
     roles: list[tuple[Glob, str]] = field(default_factory=list)    # in the order written
+    include_roles: frozenset[str] = frozenset()     # --include: default exclusions brought back (roles.py)
     path: str | None = None     # the file applied (absolute), None for the defaults
     help_uri: str = DEFAULT_HELP_URI    # a rule's documentation: {code} and {name} filled in
     warnings: list[str] = field(default_factory=list)   # files found but not applied, and why

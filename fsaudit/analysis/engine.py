@@ -15,6 +15,7 @@ from .config import EngineConfig, Suppression
 from .findings import Finding, Findings
 from .grouping import Group, group_findings
 from .model import Counts, FileState, ProcessInfo, SettledFile
+from .roles import Roles
 from .rules import RULES
 from .scope import Scope
 from .transitions import HANDLERS
@@ -27,8 +28,11 @@ MOVES_KEPT = 8192
 
 
 class Engine:
-    def __init__(self, config: EngineConfig | None = None, *, root_pid: int | None = None) -> None:
+    def __init__(self, config: EngineConfig | None = None, *, root_pid: int | None = None,
+                 header: dict | None = None) -> None:
+        """header: the event log's, whose `mounts` and `cache_home` decide roles (docs/events.md)."""
         config = self.config = config or EngineConfig()
+        header = header or {}
         self.rules = [rule for rule in RULES if rule.code not in config.disabled]
         self._enabled = frozenset(rule.code for rule in self.rules)
         self._hooks: dict[str, list] = {}
@@ -36,7 +40,7 @@ class Engine:
             for syscall in rule.syscalls:
                 self._hooks.setdefault(syscall, []).append(rule.on_event)
         self.scope = Scope(config.include, config.exclude)
-        self.in_scope = self.scope.contains
+        self.roles = Roles(config, header.get("mounts"), header.get("cache_home"))
         self.root_pid = root_pid
         # The model, written by the transitions.
         self.files: dict[str, FileState | SettledFile] = {}
@@ -49,6 +53,8 @@ class Engine:
         self.acknowledgements = 0                       # sends to the outside world so far
         self.publications: dict[str, dict] = {}         # FS101's open windows by directory (an ordered set each)
         self.gone: set[str] = set()                     # paths known not to exist (unlinked, renamed away)
+        self.removed_roles: dict[str, str] = {}         # unlinked path -> its file's role, when not data
+        self.not_files: set[str] = set()                # names of sockets, FIFOs, devices: never files
         self.pending_dirs: set[FileState] = set()       # directories with pending entries
         self.index = 0                                  # the current event's position in the stream
         self.serials = 0                                # FileStates made so far: the next one's serial
@@ -56,7 +62,7 @@ class Engine:
         # first, and how many there have been in all (not only those still kept).
         self.recent_moves: deque = deque(maxlen=MOVES_KEPT)
         self.move_count = 0
-        self._findings = Findings(config, self.processes)
+        self._findings = Findings(config, self.processes, self.role_at_end)
         self.groups: list[Group] = []                   # the findings by cause, once finished
         # The suppressed findings by suppression and cause (ids s1, s2, ...), each with its suppression.
         self.suppressed_groups: list[tuple[Group, Suppression]] = []
@@ -126,6 +132,7 @@ class Engine:
                 self.root_exit = {"code": root.exit_code, "signal": root.exit_signal}
         for rule in self.rules:
             rule.on_finish(self)
+        self._findings.settle_roles()
         suppressed = self._findings.suppressed()
         for finding in [*self._findings, *(finding for finding, _index in suppressed)]:
             if finding.runtime is None:
@@ -146,12 +153,25 @@ class Engine:
 
     # For rules and transitions.
 
+    def in_scope(self, path: str | None) -> bool:
+        """Scope (--path, --exclude, pseudo-filesystems) less the roles left out by default."""
+        return self.scope.contains(path) and self.roles.fixed(path) not in self.roles.excluded
+
+    def place(self, state: FileState) -> None:
+        """Decide the fixed role and scope of a state at its (new) path."""
+        if self.scope.contains(state.path):
+            state.fixed_role = role = self.roles.fixed(state.path)
+            state.in_scope = role not in self.roles.excluded
+        else:
+            state.fixed_role, state.in_scope = None, False
+
     def node(self, path: str, is_dir: bool = False) -> FileState:
         """The FileState of path, made (or revived from a SettledFile) for the caller to write."""
         state = self.files.get(path)
         if state is None:
             self.serials += 1
-            state = self.files[path] = FileState(path, is_dir, self.in_scope(path), self.serials)
+            state = self.files[path] = FileState(path, is_dir, False, self.serials)
+            self.place(state)
         else:
             if state.__class__ is SettledFile:   # callers write to it; a parent is not named by the event
                 state = self.files[path] = state.revive()
@@ -170,10 +190,18 @@ class Engine:
         self.move_count += 1
 
     def has_intent(self, state: FileState) -> bool:
+        """Its own barrier, or one on a data file beside it, which spreads to data files only."""
         if state.intent:
             return True
         parent = self.files.get(os.path.dirname(state.path))
-        return parent is not None and parent.child_intent
+        return parent is not None and parent.child_intent and state.is_data
+
+    def role_at_end(self, path: str | None) -> str:
+        """The role of the file at path (a finding's), as the end of observation sees it."""
+        state = self.files.get(path)
+        if state is not None and not state.is_dir:
+            return state.role
+        return self.removed_roles.get(path, "data")
 
     def image(self, pid: int, at: dict | None = None) -> ProcessInfo | None:
         """The image pid ran when it made the call `at` (default: the one it runs now)."""
@@ -194,9 +222,10 @@ class Engine:
 
     def report(self, code: str, event: dict | None, path: str | None, message: str, evidence: list,
                target_path: str | None = None, pid: int | None = None, count: int = 1,
-               severity: str | None = None) -> None:
+               severity: str | None = None, role: str | None = None) -> None:
         """Record a finding, or count it again: one finding per (rule, path, pid), and
-        severity when the rule gives this occurrence a lower one than its own."""
+        severity when the rule gives this occurrence a lower one than its own. Its role is
+        that of the file it is about (target_path, else path) unless role says."""
         if pid is None:
             pid = event.get("pid", 0) if event else (self.root_pid or 0)
-        self._findings.add(code, event, path, message, evidence, target_path, pid, count, severity)
+        self._findings.add(code, event, path, message, evidence, target_path, pid, count, severity, role)

@@ -1,7 +1,7 @@
 """Findings: one per (rule, path, pid), counted again when it recurs; suppressed by config
 (kept aside with their suppression, which SARIF shows as suppressed results, and counted
-per suppression), with the configured severity and the fix in the runtime of the process
-that made the call."""
+per suppression), with the configured severity, at most info for a file that is not data
+(its role), and the fix in the runtime of the process that made the call."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ class Finding:
     stack: list | None = None
     count: int = 1
     notes: list = field(default_factory=list)   # known runtime bugs that can explain it (fsaudit.fixes)
+    role: str | None = None                     # of the file it is about (fsaudit.analysis.roles), if any
     exe: str | None = None      # the process's program image when the finding was made (grouping)
     group: str | None = None    # its group's id, once observation ended (fsaudit.analysis.grouping)
 
@@ -56,13 +57,17 @@ def _stack(event: dict | None, evidence: list) -> list | None:
 
 
 class Findings:
-    def __init__(self, config: EngineConfig, processes: dict) -> None:
+    def __init__(self, config: EngineConfig, processes: dict, role_at_end) -> None:
+        """role_at_end(path): the role of the file at path (Engine.role_at_end)."""
         self._suppressions = [(s.rule, as_glob(s.path)) for s in config.suppressions]
         self._severity = dict(config.severity)
         self._processes = processes     # the engine's: a finding's runtime is its process's
         self._found: dict[tuple, Finding] = {}
         # A suppressed finding's key -> the finding and its suppression's index.
         self._hidden: dict[tuple, tuple[Finding, int]] = {}
+        self._role_at_end = role_at_end
+        self._role_given: set[int] = set()      # ids of findings whose rule said their role
+        self._given_severity: dict[int, str] = {}   # id of a finding -> the lower severity its rule gave
 
     def __iter__(self):
         return iter(self._found.values())
@@ -80,9 +85,11 @@ class Findings:
         return list(self._hidden.values())
 
     def add(self, code: str, event: dict | None, path: str | None, message: str, evidence: list,
-            target_path: str | None, pid: int, count: int, severity: str | None = None) -> None:
+            target_path: str | None, pid: int, count: int, severity: str | None = None,
+            role: str | None = None) -> None:
         """severity: this occurrence's, where the rule says when it is lower than its own
-        (FS101's window closed by a later sync); kept apart from the rule's own."""
+        (FS101's window closed by a later sync); kept apart from the rule's own. role: the
+        file's, where the rule knows it better than the path; a role but data caps either at info."""
         key = (code, path, pid) if severity is None else (code, path, pid, severity)
         found = self._found.get(key)
         if found is not None:
@@ -103,6 +110,11 @@ class Findings:
             pid=pid, tid=event.get("tid", pid) if event else pid, path=path, target_path=target_path,
             message=message, evidence=_evidence(evidence), fix=rule.fix,
             stack=_stack(event, evidence), count=count, exe=info.exe if info else None)
+        if severity is not None:
+            self._given_severity[id(finding)] = severity
+        if role is not None:
+            self._role_given.add(id(finding))
+        self._apply_role(finding, role or self._role_of(target_path or path))
         if suppression is None:
             self._found[key] = finding
         else:
@@ -116,13 +128,41 @@ class Findings:
         if found is not None:
             found.count -= 1
             if not found.count:
-                del self._found[key]
+                self._forget(self._found.pop(key))
             return
         hidden = self._hidden.get(key)
         if hidden is not None:
             hidden[0].count -= 1
             if not hidden[0].count:
-                del self._hidden[key]
+                self._forget(self._hidden.pop(key)[0])
+
+    def _forget(self, finding: Finding) -> None:
+        # Keyed by id(): a later finding may reuse a removed one's.
+        self._given_severity.pop(id(finding), None)
+        self._role_given.discard(id(finding))
+
+    def _role_of(self, path: str | None) -> str | None:
+        return self._role_at_end(path) if path else None
+
+    def _apply_role(self, finding: Finding, role: str | None) -> str:
+        """Give the finding its file's role; a file that is not data is reported at most as
+        info. Returns the severity it would have had."""
+        finding.role = role
+        severity = self._given_severity.get(id(finding)) or self._severity.get(
+            finding.rule, RULES_BY_CODE[finding.rule].severity)
+        finding.severity = severity if role in (None, "data") else "info"
+        return severity
+
+    def settle_roles(self) -> None:
+        """At the end of observation: each finding's role as its file's final one (a lock
+        file can be written later, a file created and removed is temp only once removed),
+        and the message says why a finding is info when its role made it so."""
+        for finding in [*self._found.values(), *(finding for finding, _index in self._hidden.values())]:
+            role = finding.role if id(finding) in self._role_given else self._role_of(
+                finding.target_path or finding.path)
+            severity = self._apply_role(finding, role)
+            if severity != finding.severity:
+                finding.message += f" (info, not {severity}: a {role} file, not data)"
 
     def apply_runtime(self, finding: Finding) -> None:
         """The runtime of the finding's process as it is now (a later exec may change

@@ -9,6 +9,8 @@ import os.path
 from collections import Counter
 from dataclasses import MISSING, dataclass, field, fields
 
+from .roles import role_of
+
 
 @dataclass(eq=False, slots=True)
 class PendingEntries:
@@ -19,6 +21,7 @@ class PendingEntries:
     names: dict             # every name changed, in order (a dict as an ordered set)
     count: int = 1
     intent: bool = False
+    data: bool = False      # one of the entries was a data file's (roles): intent may spread to it
 
 
 @dataclass(eq=False, slots=True)
@@ -55,6 +58,8 @@ class FileState:
     failed_sync: dict | None = None     # the latest sync attempt failed (model: FS201/FS202)
     failed_sync_reported: bool = False
     marks: dict | None = None           # rule code -> what that rule remembers here (Rule.recall)
+    fixed_role: str | None = None       # a role its path decides (fsaudit.analysis.roles), else None
+    conduct: int = 0                    # what the tree did with it, for the other roles (roles.BORN, ...)
     # For the live view's snapshot only (fsaudit.analysis.snapshot); no rule reads them.
     renamed_from: str | None = None     # the path before the latest rename
     renamed_index: int = 0
@@ -64,6 +69,15 @@ class FileState:
     @property
     def is_dirty(self) -> bool:
         return self.dirty_first is not None or self.map_event is not None
+
+    @property
+    def role(self) -> str:
+        return role_of(self)
+
+    @property
+    def is_data(self) -> bool:
+        """Only data files are reported above info, count for FS106 and lend intent."""
+        return role_of(self) == "data"
 
     @property
     def dirty_unreported(self) -> bool:
@@ -99,8 +113,9 @@ class SettledFile:
 
     __slots__ = ("path", "in_scope", "serial", "writes", "bytes_written", "syncs", "last_sync_at",
                  "last_sync_index", "intent", "created_event", "created_index", "renamed_from", "renamed_index",
-                 "sync_latencies_us")
+                 "sync_latencies_us", "fixed_role", "conduct")
     is_dir = is_dirty = dirty_unreported = False
+    role, is_data = FileState.role, FileState.is_data
 
     def __init__(self, state: FileState) -> None:
         for name in self.__slots__:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os.path
 
 from .model import FileState, PendingEntries, ProcessInfo
+from .roles import APPENDED, BORN, LINKED, OPENED_FOR_WRITING, REWRITTEN, STDIO_FDS
 from .rules.base import (
     COPY_SYSCALLS, LINK_SYSCALLS, OPEN_SYSCALLS, RENAME_SYSCALLS, SEND_SYSCALLS, UNLINK_SYSCALLS,
     WRITE_SYSCALLS, discards_content, is_send, is_synced_write, succeeded,
@@ -37,14 +38,19 @@ def run_call_sizes(calls: int, nbytes: int, size_max: int | None) -> list[tuple[
 # Shared steps.
 
 def file_event(engine, event: dict) -> FileState | None:
-    """The in-scope regular file an fd event is about, else None."""
+    """The in-scope regular file an fd event is about, else None (and a file its role
+    keeps out of scope is counted as left out)."""
     if event.get("kind") != "file":
         return None
     path = event.get("path")
-    if not path:
+    if not path or path in engine.not_files:
         return None
     state = engine.node(path)
-    return state if state.in_scope and not state.is_dir else None
+    if state.in_scope and not state.is_dir:
+        return state
+    if state.fixed_role is not None:
+        engine.roles.leave_out(state)
+    return None
 
 
 def make_dirty(engine, state: FileState, event: dict, nbytes: int, calls: int) -> None:
@@ -141,7 +147,8 @@ def forget_writers(engine, state: FileState | None) -> None:
 
 def mark_intent(engine, state: FileState) -> None:
     state.intent = True
-    engine.node(os.path.dirname(state.path), is_dir=True).child_intent = True
+    if state.is_data:      # a log, a cache file... lends no intent to the files beside it
+        engine.node(os.path.dirname(state.path), is_dir=True).child_intent = True
 
 
 def sync_attempted(state: FileState, event: dict) -> None:
@@ -154,7 +161,8 @@ def sync_attempted(state: FileState, event: dict) -> None:
         state.failed_sync = None
 
 
-def pend(engine, directory: str, code: str, event: dict, name: str, intent: bool = False) -> None:
+def pend(engine, directory: str, code: str, event: dict, name: str, intent: bool = False,
+         data: bool = True) -> None:
     state = engine.node(directory, is_dir=True)
     if state.pending is None:
         state.pending = {}
@@ -162,12 +170,13 @@ def pend(engine, directory: str, code: str, event: dict, name: str, intent: bool
     key = (code, event["pid"])
     entries = state.pending.get(key)
     if entries is None:
-        state.pending[key] = PendingEntries(event, event, {name: None}, intent=intent)
+        state.pending[key] = PendingEntries(event, event, {name: None}, intent=intent, data=data)
     else:
         entries.last = event
         entries.names[name] = None
         entries.count += 1
         entries.intent = entries.intent or intent
+        entries.data = entries.data or data
 
 
 def move(engine, old: str, new: str) -> None:
@@ -181,12 +190,16 @@ def move(engine, old: str, new: str) -> None:
             forget_writers(engine, replaced)
     engine.gone.add(old)
     engine.gone.discard(new)
+    for names in (engine.roles.stdio, engine.not_files):    # what a name is moves with it
+        if old in names:
+            names.discard(old)
+            names.add(new)
     if state is None:
         return
     engine.record_move(state)
     state.path = new
     state.renamed_from, state.renamed_index = old, engine.index
-    state.in_scope = engine.in_scope(new)
+    engine.place(state)
     state.created_event, state.created_index = None, 0   # the rename's own directory entry is what matters now
     files[new] = state
     if state.is_dir:
@@ -195,15 +208,24 @@ def move(engine, old: str, new: str) -> None:
             moved = files.pop(child)
             engine.record_move(moved)
             moved.path = new + child[len(old):]
-            moved.in_scope = engine.in_scope(moved.path)
+            engine.place(moved)
             files[moved.path] = moved
 
 
 # Data.
 
+def appends(event: dict) -> bool:
+    """A write at the end of the file whatever the offset: O_APPEND, or pwritev2 RWF_APPEND."""
+    return bool(event.get("o_append")) or "RWF_APPEND" in event.get("rwf", ())
+
+
 def on_write(engine, event: dict) -> None:
     nbytes = event.get("ret")
     if not isinstance(nbytes, int) or nbytes <= 0:
+        if event.get("kind") == "file" and isinstance(nbytes, str):   # a failed write: still no lock file
+            state = file_event(engine, event)
+            if state is not None:
+                state.conduct |= APPENDED if appends(event) else REWRITTEN
         return
     state = file_event(engine, event)
     if state is None:
@@ -213,6 +235,7 @@ def on_write(engine, event: dict) -> None:
         elif kind == "file" and is_synced_write(event):     # a file out of scope: still a barrier
             process_barrier(engine, event)
         return
+    state.conduct |= APPENDED if appends(event) else REWRITTEN
     calls = event.get("calls", 1)
     state.writes += calls
     state.bytes_written += nbytes
@@ -243,6 +266,7 @@ def on_copy(engine, event: dict) -> None:
         if event.get("kind") == "socket":
             on_send(engine, event)
         return
+    state.conduct |= REWRITTEN
     state.writes += 1
     state.bytes_written += nbytes
     make_dirty(engine, state, event, nbytes, 1)
@@ -258,6 +282,7 @@ def on_truncate(engine, event: dict) -> None:
         state = file_event(engine, event)
     if state is None:
         return
+    state.conduct |= REWRITTEN
     size_before = event.get("size_before")
     if size_before is None or size_before != event.get("length"):
         make_dirty(engine, state, event, 0, 0)
@@ -266,6 +291,7 @@ def on_truncate(engine, event: dict) -> None:
 def on_fallocate(engine, event: dict) -> None:
     state = file_event(engine, event) if succeeded(event) else None
     if state is not None:
+        state.conduct |= REWRITTEN
         make_dirty(engine, state, event, 0, 0)
 
 
@@ -273,6 +299,8 @@ def on_mmap(engine, event: dict) -> None:
     if not succeeded(event) or "MAP_SHARED" not in event.get("flags", ()) or "PROT_WRITE" not in event.get("prot", ()):
         return
     state = file_event(engine, event)
+    if state is not None:
+        state.conduct |= REWRITTEN
     if state is not None and state.map_event is None:
         state.map_event = event
         if state.writers is None or event["pid"] not in state.writers:
@@ -308,6 +336,8 @@ def on_fsync(engine, event: dict) -> None:
     state = engine.node(path, is_dir)
     # A directory outside --path still holds in-scope entries: its syncs always count.
     if not is_dir and not state.in_scope:
+        if state.fixed_role is not None:
+            engine.roles.leave_out(state)
         return
     io = engine.processes[event["pid"]].io
     if is_dir:
@@ -367,15 +397,23 @@ def on_sync(engine, event: dict) -> None:
 def on_open(engine, event: dict) -> None:
     kind = event.get("kind")
     path = event.get("path")
-    if not succeeded(event) or kind not in ("file", "dir") or not path:
+    if not succeeded(event) or not path:
+        return
+    if kind not in ("file", "dir") or (kind == "file" and path in engine.not_files):
+        if kind == "other":     # a FIFO, a device: its name is no file's
+            engine.not_files.add(path)
         return
     flags = event.get("flags", ())
     created = "O_CREAT" in flags and (event.get("created") or "O_EXCL" in flags or path in engine.gone)
     state = engine.node(path, kind == "dir")
+    if kind == "file" and ("O_WRONLY" in flags or "O_RDWR" in flags):
+        state.conduct |= OPENED_FOR_WRITING
     if created:
         engine.gone.discard(path)
+        engine.not_files.discard(path)
         state.created_event = event
         state.created_index = engine.index
+        state.conduct |= BORN
     if ("O_TRUNC" in flags and state.in_scope and not state.is_dir
             and discards_content(event)):
         make_dirty(engine, state, event, 0, 0)
@@ -392,6 +430,27 @@ def on_mkdir(engine, event: dict) -> None:
 def on_mknod(engine, event: dict) -> None:
     if succeeded(event) and event.get("path"):
         engine.gone.discard(event["path"])
+        if event.get("type", "file") != "file":
+            engine.not_files.add(event["path"])
+
+
+def on_bind(engine, event: dict) -> None:
+    """A unix socket's name in the filesystem: never a file (rules.md, scope)."""
+    if succeeded(event) and event.get("path"):
+        engine.gone.discard(event["path"])
+        engine.not_files.add(event["path"])
+
+
+def on_inherit(engine, event: dict) -> None:
+    """An fd from before tracing: fds 0-2 on a file make it stdio; a unix socket's name is no file."""
+    path = event.get("path")
+    if event.get("fd") in STDIO_FDS and event.get("kind") == "file" and path:
+        engine.roles.stdio.add(path)
+        state = engine.files.get(path)
+        if state is not None:
+            engine.place(state)
+    if event.get("bound"):
+        engine.not_files.add(event["bound"])
 
 
 def on_new_name(engine, event: dict) -> None:
@@ -405,11 +464,15 @@ def on_rename(engine, event: dict) -> None:
         return
     engine.processes[event["pid"]].io.renames += 1
     move(engine, old, new)
-    if engine.in_scope(new) or engine.in_scope(old):
+    if new in engine.not_files:
+        return
+    moved = engine.files.get(new)      # placed by move(): its scope is decided
+    if (moved.in_scope if moved is not None else engine.in_scope(new)) or engine.in_scope(old):
         old_dir, new_dir = os.path.dirname(old), os.path.dirname(new)
-        pend(engine, new_dir, "FS102", event, new)
+        data = moved.is_data if moved is not None else engine.roles.of_path(new) == "data"
+        pend(engine, new_dir, "FS102", event, new, data=data)
         if old_dir != new_dir:
-            pend(engine, old_dir, "FS102", event, new)
+            pend(engine, old_dir, "FS102", event, new, data=data)
 
 
 def on_link(engine, event: dict) -> None:
@@ -418,6 +481,9 @@ def on_link(engine, event: dict) -> None:
         return
     engine.gone.discard(new)
     engine.processes[event["pid"]].io.links += 1
+    source = engine.files.get(event.get("path"))
+    if source is not None:
+        source.conduct |= LINKED
     if engine.in_scope(new):
         pend(engine, os.path.dirname(new), "FS102", event, new)
 
@@ -426,15 +492,27 @@ def on_unlink(engine, event: dict) -> None:
     path = event.get("path")
     if not succeeded(event) or not path:
         return
+    if path in engine.not_files:
+        engine.not_files.discard(path)
+        engine.gone.add(path)
+        return
     state = engine.files.pop(path, None)
     if state is not None:
         state.unlinked = True
+        role = state.role
         engine.record_move(state)
         if state.__class__ is FileState:
             forget_writers(engine, state)
+    else:
+        role = engine.roles.of_path(path)
+    if role != "data":
+        engine.removed_roles[path] = role
+    else:
+        engine.removed_roles.pop(path, None)
     engine.gone.add(path)
     if engine.in_scope(path):
-        pend(engine, os.path.dirname(path), "FS104", event, path, intent=state is not None and state.intent)
+        pend(engine, os.path.dirname(path), "FS104", event, path, intent=state is not None and state.intent,
+             data=role == "data")
 
 
 def on_close(engine, event: dict) -> None:
@@ -508,7 +586,7 @@ HANDLERS = {"fsync": on_fsync, "fdatasync": on_fsync, "sync_file_range": on_sync
             "sync": on_sync, "syncfs": on_sync, "msync": on_msync, "mmap": on_mmap,
             "truncate": on_truncate, "ftruncate": on_truncate, "fallocate": on_fallocate,
             "mkdir": on_mkdir, "mkdirat": on_mkdir, "symlink": on_new_name, "symlinkat": on_new_name,
-            "mknod": on_mknod, "mknodat": on_mknod, "close": on_close,
+            "mknod": on_mknod, "mknodat": on_mknod, "bind": on_bind, "inherit": on_inherit, "close": on_close,
             "fork": on_fork, "exec": on_exec, "exit": on_exit, "adopt": on_adopt,
             "lost": on_lost, "runtime": on_runtime}
 for _names, _handler in ((SEND_SYSCALLS, on_send), (WRITE_SYSCALLS, on_write), (COPY_SYSCALLS, on_copy),

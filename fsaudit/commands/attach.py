@@ -20,6 +20,7 @@ def command(
     output: Optional[str] = common.OutputOpt, format: common.SummaryFormat = common.FormatOpt, fail_on: common.FailOn = common.FailOnOpt,
     statistics: bool = common.StatisticsOpt,
     path: List[str] = common.PathOpt, exclude: List[str] = common.ExcludeOpt,
+    include: List[str] = common.IncludeOpt,
     config: Optional[Path] = common.ConfigOpt, live: Optional[bool] = common.LiveOpt,
     stacks: Optional[bool] = common.StacksOpt, source_root: Optional[Path] = common.SourceRootOpt,
 ) -> None:
@@ -30,6 +31,6 @@ def command(
                    f"descendant{'' if descendants == 1 else 's'}", err=True)
 
     options = common.output_options(json_path, events, sarif, junit, output, format, fail_on, path, exclude, config,
-                                    statistics, source_root, html)
+                                    statistics, source_root, html, include)
     common.exit_with(api.attach, pid, options, duration=duration, stacks=common.stacks_wanted(stacks, sarif),
                      view=api.terminal_view(live), on_attached=attached)

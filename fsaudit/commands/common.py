@@ -33,6 +33,10 @@ PathOpt = typer.Option([], "--path", help="Only files matching this glob are in 
                                           "gitignore-style, relative to the current directory, or absolute).")
 ExcludeOpt = typer.Option([], "--exclude", help="Files matching this glob are out of scope (repeatable; "
                                                 "gitignore-style, relative to the current directory, or absolute).")
+IncludeOpt = typer.Option([], "--include", metavar="ROLES",
+                          help="Bring files left out of scope by default back in: volatile (on tmpfs, ramfs, "
+                               "devtmpfs), stdio (the command's inherited stdin/stdout/stderr targets), cache "
+                               "(comma-separated or repeated).")
 ConfigOpt = typer.Option(None, "--config", help="TOML configuration (default: the nearest fsaudit.toml, or "
                                                 "pyproject.toml with \\[tool.fsaudit], in the current directory or "
                                                 "its parents, up to a repository's root; docs/config.md).")
@@ -54,13 +58,14 @@ def fail(message: str, code: int) -> "typer.Exit":
 def output_options(json_path: Optional[str], events: Optional[str], sarif: Optional[str], junit: Optional[str],
                    output: Optional[str], format: str, fail_on: str, path: list[str], exclude: list[str],
                    config: Optional[Path], statistics: bool, source_root: Optional[Path],
-                   html: Optional[str] = None) -> api.OutputOptions:
+                   html: Optional[str] = None, include: list[str] = ()) -> api.OutputOptions:
     """The outputs as the options name them; fsaudit.api checks them."""
     files = {name: path for name, path in (("json", json_path), ("sarif", sarif), ("junit", junit), ("html", html))
              if path is not None}
+    roles = [role.strip() for value in include for role in value.split(",") if role.strip()]
     return api.OutputOptions(events_path=events, files=files, summary_path=output, format=format, fail_on=fail_on,
                              paths=path, excludes=exclude, config_path=config, statistics=statistics,
-                             source_root=None if source_root is None else str(source_root))
+                             source_root=None if source_root is None else str(source_root), include=roles)
 
 
 def stacks_wanted(stacks: Optional[bool], sarif: Optional[str]) -> bool:

@@ -19,9 +19,10 @@ def command(
     output: Optional[str] = common.ReportOutputOpt, format: common.SummaryFormat = common.FormatOpt, fail_on: common.FailOn = common.FailOnOpt,
     statistics: bool = common.StatisticsOpt,
     path: List[str] = common.PathOpt, exclude: List[str] = common.ExcludeOpt,
+    include: List[str] = common.IncludeOpt,
     config: Optional[Path] = common.ConfigOpt, source_root: Optional[Path] = common.SourceRootOpt,
 ) -> None:
     """Replay EVENTS.jsonl through the same engine as a live run (no root needed)."""
     options = common.output_options(json_path, events, sarif, junit, output, format, fail_on, path, exclude, config,
-                                    statistics, source_root, html)
+                                    statistics, source_root, html, include)
     common.exit_with(api.analyse_log, log, options)

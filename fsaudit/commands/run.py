@@ -25,11 +25,12 @@ def command(
     output: Optional[str] = common.OutputOpt, format: common.SummaryFormat = common.FormatOpt, fail_on: common.FailOn = common.FailOnOpt,
     statistics: bool = common.StatisticsOpt,
     path: List[str] = common.PathOpt, exclude: List[str] = common.ExcludeOpt,
+    include: List[str] = common.IncludeOpt,
     config: Optional[Path] = common.ConfigOpt, live: Optional[bool] = common.LiveOpt,
     stacks: Optional[bool] = common.StacksOpt, source_root: Optional[Path] = common.SourceRootOpt,
 ) -> None:
     """Trace COMMAND and every process it starts; exit with its status unless findings say otherwise."""
     options = common.output_options(json_path, events, sarif, junit, output, format, fail_on, path, exclude, config,
-                                    statistics, source_root, html)
+                                    statistics, source_root, html, include)
     common.exit_with(api.trace_command, argv, options, user=user, inject=inject,
                      stacks=common.stacks_wanted(stacks, sarif), view=api.terminal_view(live))

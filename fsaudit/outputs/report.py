@@ -12,7 +12,7 @@ SCHEMA = "fsaudit.report/1"
 SEVERITY_ORDER = ("error", "warning", "info")
 SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITY_ORDER)}
 FINDING_KEYS = ("rule", "name", "severity", "pid", "tid", "path", "target_path", "message",
-                "evidence", "runtime", "stack", "fix", "notes", "count", "group")
+                "evidence", "runtime", "stack", "fix", "notes", "count", "role", "group")
 EXAMPLES = 3            # paths a group shows before "N more" (its `paths` lists them all)
 
 
@@ -90,7 +90,7 @@ def build_report(engine, *, mode: str, target: dict, started_at: str, duration_s
         target["argv"] = root.argv or []
     if not target.get("exit"):
         target["exit"] = engine.root_exit
-    files = [{"path": s.path, "writes": s.writes, "bytes_written": s.bytes_written, "syncs": s.syncs,
+    files = [{"path": s.path, "role": s.role, "writes": s.writes, "bytes_written": s.bytes_written, "syncs": s.syncs,
               "dirty_bytes_at_end": s.dirty_bytes, "last_sync_at": s.last_sync_at}
              for s in engine.files.values() if s.in_scope and not s.is_dir and (s.writes or s.syncs)]
     findings = sorted(engine.findings, key=_finding_order)
@@ -119,6 +119,9 @@ def build_report(engine, *, mode: str, target: dict, started_at: str, duration_s
         "config": {"path": config.path, "suppressed": [
             {"rule": s.rule, "path": s.path, "reason": s.reason, "hidden": hidden}
             for s, hidden in zip(config.suppressions, engine.hidden_by_suppression())]},
+        # Files the tree changed that a role left out by default, by role; --include brings them back.
+        "scope": {"excluded": {role: engine.roles.left_out[role] for role in sorted(engine.roles.excluded)},
+                  "included": sorted(config.include_roles)},
         "processes": [_process(info) for info in engine.images if info.listed],
         "files": sorted(files, key=lambda f: f["path"]),
         "findings": [{key: getattr(f, key) for key in FINDING_KEYS} for f in findings],

@@ -187,6 +187,24 @@ def read_running(pid: int) -> Seen:
     return seen
 
 
+def unix_socket_names(pid: int, cwd: str) -> dict[str, str]:
+    """The names in the filesystem of the unix sockets of pid's network namespace, by the
+    link target of an fd on them ("socket:[INODE]"); from /proc/PID/net/unix, whose Path
+    column is the name as bound (abstract names start with @): a relative one is taken
+    as relative to cwd, where the process is now (it may have bound it elsewhere)."""
+    names = {}
+    try:
+        with open(f"/proc/{pid}/net/unix", "rb") as table:
+            next(table)     # Num RefCount Protocol Flags Type St Inode Path
+            for line in table:
+                fields = line.rstrip(b"\n").split(maxsplit=7)
+                if len(fields) == 8 and not fields[7].startswith(b"@"):
+                    names[f"socket:[{int(fields[6])}]"] = os.path.normpath(os.path.join(cwd, os.fsdecode(fields[7])))
+    except (OSError, StopIteration, ValueError):
+        pass
+    return names
+
+
 def unseen_warning(pid: int, seen: Seen) -> str | None:
     """The warning for what could not be read of pid, or None."""
     if not seen.unreadable:

@@ -10,7 +10,7 @@ import errno
 SYSCALLS = {
     1: "write", 2: "open", 3: "close", 9: "mmap", 11: "munmap", 18: "pwrite64",
     20: "writev", 22: "pipe", 26: "msync", 32: "dup", 33: "dup2", 40: "sendfile",
-    41: "socket", 43: "accept", 44: "sendto", 46: "sendmsg", 53: "socketpair",
+    41: "socket", 43: "accept", 44: "sendto", 46: "sendmsg", 49: "bind", 53: "socketpair",
     56: "clone", 57: "fork", 58: "vfork", 72: "fcntl", 74: "fsync", 75: "fdatasync",
     76: "truncate", 77: "ftruncate", 80: "chdir", 81: "fchdir", 82: "rename",
     83: "mkdir", 84: "rmdir", 85: "creat", 86: "link", 87: "unlink", 88: "symlink",

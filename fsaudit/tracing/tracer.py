@@ -19,7 +19,7 @@ import time
 from typing import Callable
 
 from .attach_tree import (AttachError, Pinned, children, pin_child, read_running, read_stat,
-                          tgid_of, unseen_warning)
+                          tgid_of, unix_socket_names, unseen_warning)
 from .record import ARG_FIELDS, EV_WRITE_RUN, PY_FRAMES, InjectedRecord, Record, RecordLayout
 from .resolve import Fd, Process, Resolver, kind_of_link, socket_families, socket_inode
 from .syscalls import O_CLOEXEC, open_flag_names
@@ -330,8 +330,9 @@ class Tracer:
 
     def _seed(self, pid: int, cwd: str, fds: dict[int, tuple[str, int]], running: bool) -> None:
         """Give the resolver a process's cwd and the fds it holds (fd -> link
-        target, open flags), and log those fds as `inherit` events. running: it
-        was running before tracing began, so its code is mapped already."""
+        target, open flags), and log those fds as `inherit` events (a unix socket's
+        with the name it is bound to: a name that is no file). running: it was
+        running before tracing began, so its code is mapped already."""
         proc = self.resolver.procs[pid] = Process(pid, cwd)
         if self.symbolizer and running:
             proc.space = AddressSpace.from_proc(pid)
@@ -339,12 +340,18 @@ class Tracer:
         events = []
         inodes = {fd: socket_inode(target) for fd, (target, _) in fds.items()}
         families = socket_families(pid, {inode for inode in inodes.values() if inode is not None})
+        socket_names = None
         for fd, (target, flags) in sorted(fds.items()):
             entry = proc.fds[fd] = Fd(target, kind_of_link(target), flags, families.get(inodes[fd]))
             event = {"t": t, "pid": pid, "tid": pid, "syscall": "inherit", "fd": fd,
                      "path": entry.path, "kind": entry.kind, "flags": open_flag_names(flags), "ret": 0}
             if entry.family:
                 event["family"] = entry.family
+            if entry.kind == "socket":
+                if socket_names is None:
+                    socket_names = unix_socket_names(pid, cwd)
+                if target in socket_names:
+                    event["bound"] = socket_names[target]
             events.append(event)
         if events:
             self.on_events(events)

@@ -146,7 +146,7 @@ class PendingDirectoryRule(Rule):
             for (code, pid), entries in directory.pending.items():
                 if code != self.code:
                     continue
-                if self.intent_gated and not (entries.intent or directory.child_intent):
+                if self.intent_gated and not (entries.intent or (entries.data and directory.child_intent)):
                     continue
                 names = list(entries.names)
                 times = f" ({entries.count} {self.unit})" if entries.count > 1 else ""
@@ -154,7 +154,9 @@ class PendingDirectoryRule(Rule):
                               f"{engine.process_label(pid)} {self.action} {_listed(names)}{times} "
                               f"but never fsynced the directory {directory.path} afterwards",
                               [entries.first, entries.last], target_path=names[0] if len(names) == 1 else None,
-                              pid=pid, count=entries.count)
+                              pid=pid, count=entries.count,
+                              # data if any entry was a data file's; else none was, and the last says which role
+                              role="data" if entries.data else engine.role_at_end(names[-1]))
 
 
 class RenameUnsyncedDir(PendingDirectoryRule):
@@ -207,6 +209,9 @@ class UnsyncedAtExit(Rule):
             if ((skip_sfr and state.sfr_event) or (skip_odirect and state.odirect_event)
                     or (skip_map and state.map_event)):
                 continue
+            if (state.map_event is None and not state.dirty_writes and state.dirty_first["syscall"] in OPEN_SYSCALLS
+                    and state.dirty_last["syscall"] in OPEN_SYSCALLS):
+                continue    # emptied by O_TRUNC opens and never written: no dirty data (a lock file)
             last = state.dirty_last or state.map_event
             writes = f" in {state.dirty_writes} writes" if state.dirty_writes else ""
             engine.report(self.code, last, state.path,
@@ -243,7 +248,7 @@ class AckBeforeDurable(Rule):
                     or (first["tid"] != tid and first.get("t_first", first["t"]) >= sent_at)):
                 continue
             entry[2] = entry[1]     # reported: again only once it has written since
-            if engine.has_intent(state):
+            if engine.has_intent(state) and state.is_data:
                 self._report(engine, state, first, event)
             else:
                 # Intent may still show up later (the fsync after the reply): decide at the end.
@@ -256,7 +261,7 @@ class AckBeforeDurable(Rule):
     def on_finish(self, engine):
         for state in engine.files.values():
             acked = self.recall(state)
-            if acked is not None and engine.has_intent(state):
+            if acked is not None and engine.has_intent(state) and state.is_data:
                 for dirty, send in acked.values():
                     self._report(engine, state, dirty, send)
 

@@ -184,7 +184,7 @@ static __always_inline int is_interesting(s64 nr) {
     case __NR_mknod: case __NR_mknodat:
     case __NR_chdir: case __NR_fchdir: case __NR_socket: case __NR_accept:
     case __NR_accept4: case __NR_socketpair: case __NR_pipe: case __NR_pipe2:
-    case __NR_sendto: case __NR_sendmsg: case __NR_sendmmsg:
+    case __NR_sendto: case __NR_sendmsg: case __NR_sendmmsg: case __NR_bind:
     case __NR_io_uring_setup: case __NR_io_setup: case __NR_io_submit: case __NR_memfd_create:
     case __NR_clone: case __NR_clone3: case __NR_fork: case __NR_vfork:
     case __NR_exit_group:
@@ -520,6 +520,14 @@ RAW_TRACEPOINT_PROBE(sys_exit) {
         // The two new fds (int[2]) go to args[5], which these calls do not use.
         void *pair = (void *)(nr == __NR_socketpair ? in->args[3] : in->args[0]);
         read_user(&e->args[5], 8, pair);
+    }
+    if (nr == __NR_bind && ret == 0) {
+        // A unix socket's name in the filesystem is no file (rules.md, scope): struct
+        // sockaddr_un is a u16 family, then sun_path (108 bytes; abstract names start with 0).
+        u16 family = 0;
+        read_user(&family, sizeof(family), (void *)in->args[1]);
+        if (family == 1 && (n = read_user_str(e->path, 108, (void *)(in->args[1] + 2))) > 1)
+            size = PATH_OFFSET + n;
     }
     if (nr == __NR_openat2) {
         // struct open_how { u64 flags; u64 mode; u64 resolve; } (uapi)

@@ -1,15 +1,16 @@
 """Decoders of the calls on fds that are not files: sockets, pipes, and the
-kernel's asynchronous I/O (io_uring_setup, io_submit)."""
+kernel's asynchronous I/O (io_uring_setup, io_submit); bind, for the names unix
+sockets take in the filesystem."""
 
 from __future__ import annotations
 
-from ..syscalls import family_name
+from ..syscalls import AT_FDCWD, family_name
 from .fdtable import Fd, ProcessTable, s32
 
 
 class ChannelDecoders(ProcessTable):
-    """socket, accept, accept4, socketpair, pipe, pipe2, sendto, sendmsg, sendmmsg, io_uring_setup, io_submit.
-    A socket's family (what FS106 tells the outside world by) is socket()'s and
+    """socket, accept, accept4, socketpair, pipe, pipe2, sendto, sendmsg, sendmmsg, bind, io_uring_setup,
+    io_submit. A socket's family (what FS106 tells the outside world by) is socket()'s and
     socketpair()'s first argument; an accepted socket has its listener's."""
 
     def _new_fd(self, proc, event, ok, ret, kind, family=None):
@@ -59,3 +60,9 @@ class ChannelDecoders(ProcessTable):
             event["family"] = entry.family
 
     _on_sendmsg = _on_sendmmsg = _on_sendto
+
+    def _on_bind(self, proc, event, ok, ret, a, path, path2, out):
+        """The probe reads the name of a unix socket bound in the filesystem: `path`, absolute."""
+        event["fd"] = s32(a[0])
+        if path:
+            event["path"] = self._abs(proc, AT_FDCWD, path, event["tid"], event["t"], out)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from ..runtimes import Image
 from ..stacks.native import AddressSpace, Symbolizer
-from ..syscalls import AT_FDCWD, O_DIRECT, O_DSYNC
+from ..syscalls import AT_FDCWD, O_APPEND, O_DIRECT, O_DSYNC
 
 
 @dataclass
@@ -164,3 +164,5 @@ class ProcessTable:
             event["o_sync"] = True
         if entry.flags & O_DIRECT:
             event["o_direct"] = True
+        if entry.flags & O_APPEND:   # every write at the end of the file: a log's pattern (roles)
+            event["o_append"] = True

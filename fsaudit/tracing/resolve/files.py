@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import stat
 
 from ..syscalls import (
     AT_FDCWD, CLOSE_RANGE_CLOEXEC, F_DUPFD, F_DUPFD_CLOEXEC, F_SETFD, F_SETFL, FD_CLOEXEC, O_ACCMODE, O_APPEND,
@@ -14,24 +15,26 @@ from ..syscalls import (
 from .fdtable import Fd, ProcessTable, kind_of_link, s32
 
 _libc = ctypes.CDLL(None, use_errno=True)
-SYS_STATX, STATX_BTIME, AT_STATX_DONT_SYNC = 332, 0x800, 0x4000
+SYS_STATX, STATX_TYPE, STATX_BTIME, AT_STATX_DONT_SYNC = 332, 0x1, 0x800, 0x4000
 # Filesystem timestamps are coarse (one scheduler tick behind at most), so a
 # birth time this close before the call's entry still counts as "during".
 COARSE_CLOCK_SLACK_NS = 10_000_000
 
 
-def birth_time_ns(path: str) -> int | None:
-    """statx(2) birth time in realtime ns, or None where the filesystem has none."""
+def statx_type_and_birth(path: str) -> tuple[int | None, int | None]:
+    """statx(2): the file's type (S_IFMT bits) and birth time in realtime ns, each None
+    when unknown (no such file; a filesystem that keeps no birth time)."""
     buf = ctypes.create_string_buffer(256)
-    if _libc.syscall(SYS_STATX, AT_FDCWD, os.fsencode(path), AT_STATX_DONT_SYNC, STATX_BTIME, buf) != 0:
-        return None
+    if _libc.syscall(SYS_STATX, AT_FDCWD, os.fsencode(path), AT_STATX_DONT_SYNC, STATX_TYPE | STATX_BTIME, buf) != 0:
+        return None, None
     mask = int.from_bytes(buf.raw[0:4], "little")
+    # struct statx: stx_mode (u16) at offset 28, stx_btime (s64 sec, u32 nsec) at offset 80.
+    kind = stat.S_IFMT(int.from_bytes(buf.raw[28:30], "little")) if mask & STATX_TYPE else None
     if not mask & STATX_BTIME:
-        return None
-    # struct statx: stx_btime (struct statx_timestamp: s64 sec, u32 nsec) at offset 80.
+        return kind, None
     sec = int.from_bytes(buf.raw[80:88], "little", signed=True)
     nsec = int.from_bytes(buf.raw[88:92], "little")
-    return sec * 1_000_000_000 + nsec
+    return kind, sec * 1_000_000_000 + nsec
 
 
 class FileDecoders(ProcessTable):
@@ -53,24 +56,25 @@ class FileDecoders(ProcessTable):
         event.update(path=abspath, flags=open_flag_names(flags), mode=mode)
         if ok:
             kind = self._open_kind(abspath, flags)
-            proc.fds[ret] = Fd(abspath, kind, flags)
-            event.update(fd=ret, kind=kind)
+            creation = {}
             if flags & (O_CREAT | O_TRUNC) and kind == "file":
-                self._creation(event, abspath)
+                kind, creation = self._creation(abspath)
+            proc.fds[ret] = Fd(abspath, kind, flags)
+            event.update(fd=ret, kind=kind, **creation)
 
-    def _creation(self, event: dict, path: str) -> None:
-        """Did this open create the file? Its birth time against the call's entry.
+    def _creation(self, path: str) -> tuple[str, dict]:
+        """The kind of file a write open with O_CREAT or O_TRUNC opened (a FIFO's `>` is
+        no file's), and whether the open created it: its birth time against the call's entry.
 
         The kernel side cannot stat, and after the call the old size of an
         O_TRUNC'ed file is gone; a file born before the call existed."""
-        born = birth_time_ns(path)
+        file_type, born = statx_type_and_birth(path)
+        if file_type is not None and file_type != stat.S_IFREG:
+            return "other", {}
         if born is None:
-            return
+            return "file", {}
         entry = self._entry_ns + self.realtime_offset_ns
-        if born >= entry - COARSE_CLOCK_SLACK_NS:
-            event["created"] = True
-        else:
-            event["existed"] = True
+        return "file", {"created": True} if born >= entry - COARSE_CLOCK_SLACK_NS else {"existed": True}
 
     def _on_open(self, proc, event, ok, ret, a, path, path2, out):
         self._open_common(proc, event, ok, ret, AT_FDCWD, path, a[1], a[2], out)

@@ -4,8 +4,13 @@ changes where relative names start. Open fds follow a renamed file."""
 
 from __future__ import annotations
 
+import stat
+
 from ..syscalls import AT_FDCWD, AT_REMOVEDIR, RENAME_FLAGS, flag_names
 from .fdtable import ProcessTable, s32
+
+# mknod's file types other than a regular file (S_IFREG, or 0): names, never files (rules.md, scope).
+NODE_TYPES = {stat.S_IFIFO: "fifo", stat.S_IFSOCK: "socket", stat.S_IFCHR: "char", stat.S_IFBLK: "block"}
 
 
 class NamespaceDecoders(ProcessTable):
@@ -56,7 +61,11 @@ class NamespaceDecoders(ProcessTable):
     def _on_unlink(self, proc, event, ok, ret, a, path, path2, out):
         event["path"] = self._abs(proc, AT_FDCWD, path, event["tid"], event["t"], out)
 
-    _on_rmdir = _on_mkdir = _on_mknod = _on_unlink
+    _on_rmdir = _on_mkdir = _on_unlink
+
+    def _on_mknod(self, proc, event, ok, ret, a, path, path2, out):
+        event.update(path=self._abs(proc, AT_FDCWD, path, event["tid"], event["t"], out),
+                     type=NODE_TYPES.get(stat.S_IFMT(a[1]), "file"))
 
     def _on_unlinkat(self, proc, event, ok, ret, a, path, path2, out):
         event["path"] = self._abs(proc, s32(a[0]), path, event["tid"], event["t"], out)
@@ -66,7 +75,9 @@ class NamespaceDecoders(ProcessTable):
     def _on_mkdirat(self, proc, event, ok, ret, a, path, path2, out):
         event["path"] = self._abs(proc, s32(a[0]), path, event["tid"], event["t"], out)
 
-    _on_mknodat = _on_mkdirat
+    def _on_mknodat(self, proc, event, ok, ret, a, path, path2, out):
+        event.update(path=self._abs(proc, s32(a[0]), path, event["tid"], event["t"], out),
+                     type=NODE_TYPES.get(stat.S_IFMT(a[2]), "file"))
 
     def _on_chdir(self, proc, event, ok, ret, a, path, path2, out):
         new = self._abs(proc, AT_FDCWD, path, event["tid"], event["t"], out)
