@@ -53,6 +53,8 @@ EVENT_FIELDS: dict[str, tuple] = {
     "signal": (int, _NONE), "flags": _LIST, "prot": _LIST, "rwf": _STRINGS, "argv": _STRINGS,
     "stack": _STRINGS, "bound": _STR, "family": _STR, "t_first": _NUMBER,
 }
+# Every event the tracer writes has these; rules order calls by t and tid (FS101, FS106).
+REQUIRED_EVENT_FIELDS = frozenset({"t", "syscall", "pid", "tid", "ret"})
 INT_FLAGS_SYSCALLS = frozenset({"fork", "close_range"})   # their flags are the raw number
 HEADER_FIELDS: dict[str, tuple] = {"mode": _STR, "host": _STR, "kernel": _STR, "pid": _INT,
                                    "argv": _STRINGS, "inject": _STRINGS, "mounts": _LIST, "cache_home": _STR}
@@ -138,11 +140,11 @@ class EventLog:
                     raise EventLogError(f"line {number}: malformed JSON ({exc.msg})") from None
                 self._warn(f"line {number}: truncated last line skipped")
                 break
-            if event.__class__ is not dict or "syscall" not in event or "pid" not in event or "ret" not in event:
+            if event.__class__ is not dict or not REQUIRED_EVENT_FIELDS.issubset(event):
                 if event.__class__ is dict and TRAILER_KEY in event:
                     trailer = (number, _trailer_count(event, number))
                     continue
-                raise EventLogError(f"line {number}: not an event (needs syscall, pid and ret)")
+                raise EventLogError(f"line {number}: not an event (needs t, syscall, pid, tid and ret)")
             wrong = _wrong_field(event, EVENT_FIELDS) or _wrong_value(event)
             if wrong is not None:
                 raise EventLogError(f"line {number}: {wrong}")

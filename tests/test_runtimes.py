@@ -273,7 +273,8 @@ def test_exec_starts_a_new_image_whose_runtime_is_not_the_old_one():
     events = _dotnet_save("8.0.1")
     events.insert(2, {"t": 0.15, "pid": 100, "tid": 100, "syscall": "exec", "path": "/bin/sh", "ret": 0})
     report = _report(events)
-    assert report["processes"][0]["runtime"] is None
+    before, after = [p for p in report["processes"] if p["pid"] == 100]     # one entry per exec
+    assert before["runtime"]["name"] == "dotnet" and after["runtime"] is None and after["exe"] == "/bin/sh"
     assert all(f["runtime"] is None for f in report["findings"])
 
 

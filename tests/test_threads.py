@@ -18,7 +18,8 @@ def _exits(t: Traced, pid: int) -> list[dict]:
 
 
 def _process(t: Traced, pid: int) -> dict:
-    return next(p for p in t.report["processes"] if p["pid"] == pid)
+    """pid's entry for the image it ran last (processes[] has one entry per exec)."""
+    return [p for p in t.report["processes"] if p["pid"] == pid][-1]
 
 
 def _file(t: Traced, path: str) -> dict:
