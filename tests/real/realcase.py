@@ -46,8 +46,9 @@ CATALOGUE_SEVERITY = {"FS101": "error", "FS102": "warning", "FS103": "warning", 
                       "FS105": "info", "FS106": "warning", "FS107": "warning"}
 # The issue's bar for a summary that fits on one screen.
 SUMMARY_LINES = 40
-# Today's fsaudit reads a process's argv from /proc/PID/cmdline when it gets to the exec event,
-# up to a poll interval later: a process that exited by then keeps its parent's argv and name.
+# fsaudit used to read a process's argv from /proc/PID/cmdline when it got to the exec event, up to a
+# poll interval later: a process that exited by then kept its parent's argv and name. The probe now
+# reads argv at the exec (writers); the sqlite cases still carry this as Flaky (see the report).
 STALE_ARGV = ("#15: processes[] takes argv from /proc after the fact: a short-lived exec keeps its "
               "parent's argv")
 
@@ -131,6 +132,7 @@ class Traced:
             self.events.pop()
         self.summary = (work / "fsaudit-summary.txt").read_text()
         self._images = ImageTimeline(self.events)
+        self._calls = {(e["t"], e.get("tid"), e["syscall"]): e for e in self.events}
 
     @property
     def findings(self) -> list[dict]:
@@ -153,12 +155,29 @@ class Traced:
     def accepted_names(self, finding: dict) -> frozenset[str]:
         return self._images.names(self.image(finding))
 
+    def named_files(self, finding: dict) -> list[str]:
+        """The files a grouped FS102/FS104 finding stands for: the new name of each rename/link, the name
+        of each removal, read from the event log by its evidence calls (rules.md: such a finding's path is
+        the directory and target_path is set only when it names one file)."""
+        names = []
+        for e in finding.get("evidence") or ():
+            call = self._calls.get((e.get("t"), e.get("tid"), e.get("syscall")))
+            if call is not None:
+                name = call.get("path2") if call["syscall"] in GROUPED_SYSCALLS["FS102"] else call.get("path")
+                if name:
+                    names.append(name)
+        return names
+
     def matches(self, truth: Truth, finding: dict, *, any_severity: bool = False) -> bool:
         if not fnmatch.fnmatchcase(finding["rule"], truth.rule):
             return False
         if truth.only_at and not any_severity and finding["severity"] not in truth.only_at:
             return False
         paths = [self.rel(finding.get("path")), self.rel(finding.get("target_path"))]
+        if finding["rule"] in GROUPED_SYSCALLS:
+            # A truth about files (".git/HEAD") still judges the finding that now names them all under
+            # their directory's path: it matches when any of its files does.
+            paths += [self.rel(name) for name in self.named_files(finding)]
         if not any(p is not None and fnmatch.fnmatchcase(p, truth.path) for p in paths):
             return False
         return truth.by is None or any(re.fullmatch(truth.by, name) for name in self.accepted_names(finding))

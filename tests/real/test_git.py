@@ -59,15 +59,16 @@ info/exclude), COMMIT_EDITMSG (the message's scratch file) and the reflogs
 logs/* (append-only logs no component hardens); FS104 on the temporary
 files git removes (init's filesystem probe .git/tXXXXXX, the tmp_obj_*
 names after their link, HEAD.lock which `commit` takes and rolls back).
-The current "renamed or linked .git/HEAD (5 times)" stands for HEAD and four
-config renames (issue #15: grouped messages name only the first file).
+One FS102 finding stands for all the renames into one directory by one
+process ("renamed or linked .git/HEAD and .git/config (5 times)"): its path
+is the directory, and it is judged by the files it names.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from .realcase import FALSE, NOISE, SCENARIOS, STALE_ARGV, TRUE, Case, Flaky, Truth, parametrize
+from .realcase import FALSE, NOISE, SCENARIOS, TRUE, Case, Flaky, Truth, parametrize
 
 
 def prepare(fsync: str | None):
@@ -104,7 +105,6 @@ ALWAYS = [
     Truth("FS103", "repo/.git/*", FALSE, "objects are published by link(), which FS102 judges"),
     Truth("FS107", "*", FALSE, "git never truncates a file in place"),
 ]
-GROUPING = "#15: 'renamed or linked .git/HEAD (5 times)' stands for HEAD and four config renames"
 SUMMARY = "#15: the summary lists every finding (about 35 of them), not groups"
 NAMING = Flaky("#15: a short-lived git is named after the shell that forked it ('sh'): its argv is read from "
                "/proc after it may have exited (in about half the runs)")
@@ -115,15 +115,13 @@ CASES = [
         Truth("FS101", "repo/.git/index*", TRUE, "the index is not hardened by default", by="git"),
         Truth("FS101", "repo/.git/refs/heads/main*", TRUE, "refs are not hardened by default", by="git"),
         *ALWAYS,
-    ], setup=prepare(None), env=ENV, grouping_defect=GROUPING, naming_defect=NAMING,
-        argv_defect=STALE_ARGV, summary_defect=SUMMARY),
+    ], setup=prepare(None), env=ENV, naming_defect=NAMING, summary_defect=SUMMARY),
     Case("git-fsync-all", "git init/config/add/commit, core.fsync=all", ("git", "sh"), session, [
         Truth("FS101", "repo/.git/objects/*", FALSE, "each object is fsynced before its link()"),
         Truth("FS101", "repo/.git/index*", FALSE, "index.lock is fsynced before its rename"),
         Truth("FS101", "repo/.git/refs/heads/main*", FALSE, "main.lock is fsynced before its rename"),
         *ALWAYS,
-    ], setup=prepare("all"), env=ENV, grouping_defect=GROUPING, naming_defect=NAMING,
-        argv_defect=STALE_ARGV, summary_defect=SUMMARY),
+    ], setup=prepare("all"), env=ENV, naming_defect=NAMING, summary_defect=SUMMARY),
 ]
 
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from .realcase import NOISE, STALE_ARGV, TRUE, Case, Truth, parametrize
+from .realcase import NOISE, TRUE, Case, Truth, parametrize
 
 WHEEL = "wheels/tinypkg-1.0-py3-none-any.whl"
 
@@ -56,17 +56,15 @@ def prepare(work: Path) -> None:
 CASES = [
     Case("pip-install-wheel", "pip install of a local wheel into a venv, stdout to pip.log", ("python3",),
          lambda work: ["v/bin/pip", "install", "--no-index", "--no-deps", WHEEL], [
-             Truth("FS10[12]", "*/__pycache__/*", NOISE, "byte-code caches, regenerated on import", expect="info",
-                   defect="#15: no cache role: byte-code in __pycache__ is reported above info"),
+             Truth("FS10[12]", "*/__pycache__/*", NOISE, "byte-code caches, regenerated on import", expect="info"),
              Truth("FS102", "v/lib/python3*/site-packages/tinypkg-1.0.dist-info/*", TRUE,
                    "pip fsyncs INSTALLER, direct_url.json and RECORD, replaces them, never fsyncs the directory",
                    by="python3"),
              Truth("FS105", "pip.log", NOISE, "the command's stdout, redirected by its caller (role stdio)",
-                   expect="absent", defect="#15: the command's inherited stdout target is in scope by default"),
+                   expect="absent"),
              Truth("FS105", "v/*", NOISE, "pip never fsyncs the files it unpacks"),
          ], setup=prepare, stdout="pip.log", env={"HOME": "{work}/home", "PIP_CONFIG_FILE": "/dev/null"},
-         grouping_defect="#15: 'renamed or linked .../INSTALLER (3 times)' stands for INSTALLER, "
-                         "direct_url.json and RECORD", argv_defect=STALE_ARGV),
+         ),
 ]
 
 

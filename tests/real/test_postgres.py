@@ -78,7 +78,7 @@ import glob
 import re
 from pathlib import Path
 
-from .realcase import FALSE, NOISE, SCENARIOS, STALE_ARGV, TRUE, Case, Truth, parametrize, stop_pidfile
+from .realcase import FALSE, NOISE, SCENARIOS, TRUE, Case, Truth, parametrize, stop_pidfile
 
 
 def _bindir() -> str:
@@ -99,17 +99,15 @@ CASES = [
          ("runuser", "psql", f"{BIN}/initdb", f"{BIN}/pg_ctl"),
          lambda work: [str(SCENARIOS / "postgres_session.sh"), BIN, str(work)], [
              Truth("FS106", "*", FALSE, "runuser's sends are PAM audit records on a NETLINK_AUDIT socket",
-                   by="runuser", defect="#15: FS106 takes runuser's netlink audit record for an acknowledgement "
-                   "of the server's files"),
+                   by="runuser"),
              Truth("FS106", "*", FALSE, "a client's request acknowledges nothing the server wrote",
                    by="psql|perl|pg_ctl|postgres_session.sh"),
              Truth("FS106", "data/base/*/[0-9]*", FALSE, "the backend fdatasyncs the WAL between the page write and "
-                   "the reply", defect="#15: FS106 ignores the backend's WAL fdatasync between its page write and its "
-                   "reply"),
+                   "the reply"),
              Truth("FS106", "data/pg_wal/*", FALSE, "the WAL is fdatasync'ed before each reply (group commit)"),
              Truth("FS106", "data/*pg_internal.init*", NOISE, "a cache file; the reply does not acknowledge it"),
              Truth("FS101", "data/pg_wal/*", FALSE, "fsync=off bootstrap, then initdb syncs every file and directory",
-                   only_at=("error", "warning"), expect="info", defect=BATCH),
+                   only_at=("error", "warning"), expect="info"),
              Truth("FS101", "data/pg_wal/*", NOISE, "the same, at info (a batch that syncs at its end)"),
              Truth("FS101", "data/pg_logical/*", FALSE, "fsync=off bootstrap, then initdb syncs every file and "
                    "directory; the server's checkpointer uses durable_rename()", only_at=("error", "warning"),
@@ -120,8 +118,7 @@ CASES = [
              Truth("FS105", "data/pg_subtrans/*", NOISE, "pg_subtrans is zeroed at startup"),
              Truth("FS10[45]", "data/postmaster.*", NOISE, "the pid lock file and the informational options file"),
              Truth("FS10[45]", "server.log", NOISE, "the server's log"),
-             Truth("FS104", ".s.PGSQL.5432", FALSE, "a unix socket's name is not a file",
-                   defect="#15: FS104 on the unlink of a unix socket's name"),
+             Truth("FS104", ".s.PGSQL.5432", FALSE, "a unix socket's name is not a file"),
              Truth("FS104", ".s.PGSQL.5432.lock", NOISE, "the socket's lock file"),
              Truth("FS107", "data/postgresql.conf", FALSE, "initdb created it empty, then wrote it once",
                    by="initdb", defect="#15: FS107 on a file the tree itself created empty"),
@@ -130,8 +127,7 @@ CASES = [
                    by="postgres"),
          ],
          teardown=stop_server, owner="postgres",
-         grouping_defect="#15: 'removed .s.PGSQL.5432 (2 removals)' stands for the socket and its .lock",
-         summary_defect="#15: the summary lists every finding, not groups", argv_defect=STALE_ARGV),
+         summary_defect="#15: the summary lists every finding, not groups"),
 ]
 
 

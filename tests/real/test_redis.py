@@ -52,8 +52,7 @@ NOISE (at worst a stale temp file comes back; appendonlydir, which holds
 the new name, is synced).
 
 NOISE: redis.log (the log), redis.pid (written at start, removed at exit).
-FALSE: FS104 on redis.sock (a unix socket's name; today hidden inside
-"removed redis.pid (2 removals)"), any FS106 sent by redis-cli (a request
+FALSE: FS104 on redis.sock (a unix socket's name), any FS106 sent by redis-cli (a request
 acknowledges nothing the server wrote), FS101/FS105 on appendonlydir/*
 (the temp base file is fsynced before its rename, the manifest fdatasync'ed,
 and the AOF fdatasync'ed at SHUTDOWN: "Calling fsync() on the AOF file").
@@ -63,7 +62,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .realcase import (FALSE, NOISE, SCENARIOS, STALE_ARGV, TRUE, Case, Flaky, Truth, parametrize,
+from .realcase import (FALSE, NOISE, SCENARIOS, TRUE, Case, Flaky, Truth, parametrize,
                       stop_pidfile)
 
 
@@ -83,7 +82,6 @@ COMMON = [
     Truth("FS10[56]", "redis.log", NOISE, "the log; the READY=1 notification acknowledges no line of it"),
     Truth("FS104", "redis.sock", FALSE, "a unix socket's name is not a file"),
 ]
-GROUPING = "#15: 'removed redis.pid (2 removals)' stands for redis.pid and the socket redis.sock"
 NAMING = Flaky("#15: redis-server retitles itself ('redis-server unixsocket:W/redis.sock'); its name, read "
                "from /proc afterwards, is then 'redis.sock' (in some runs)")
 
@@ -98,15 +96,13 @@ CASES = [
          session("always"), [
              Truth("FS106", "appendonlydir/*", FALSE, "each AOF write is fdatasync'ed before the reply"),
              *COMMON,
-         ], teardown=stop_server, grouping_defect=GROUPING,
-         naming_defect=NAMING, argv_defect=STALE_ARGV),
+         ], teardown=stop_server, naming_defect=NAMING),
     Case("redis-aof-everysec", "redis-server, AOF, appendfsync everysec; redis-cli",
          ("redis-server", "redis-cli", "python3"), session("everysec"), [
              Truth("FS106", "appendonlydir/*.incr.aof", TRUE, "+OK is sent before the once-a-second fsync",
                    by="redis-server"),
              *COMMON,
-         ], teardown=stop_server, grouping_defect=GROUPING,
-         naming_defect=NAMING, argv_defect=STALE_ARGV),
+         ], teardown=stop_server, naming_defect=NAMING),
 ]
 
 

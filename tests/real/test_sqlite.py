@@ -63,9 +63,9 @@ That is deliberate: sqlite3WalClose() "checkpoint[s] the database and
 unlink[s] both the wal and wal-index files" with
 `sqlite3OsDelete(pWal->pVfs, pWal->zWalName, 0)` (dirSync 0, src/wal.c). A
 WAL that reappears after a crash holds only frames already in the database,
-and the -shm index is rebuilt from the WAL. FS104 on them is NOISE. The
-current message "removed t.db-shm (2 removals)" stands for -shm and -wal
-(issue #15: grouped messages name only the first file).
+and the -shm index is rebuilt from the WAL. FS104 on them is NOISE. One
+finding, "removed t.db-shm and t.db-wal (2 removals)", stands for both: its
+path is the directory, and it is judged by the files it names.
 
 Python's sqlite3 module, a second process: `sh -c` runs the CLI to create
 the database, then Python opens it (O_RDWR|O_CREAT on an existing file: not
@@ -116,8 +116,7 @@ CASES = [
              Truth("FS104", "t.db-journal", FALSE, "later directory fdatasyncs (the WAL's creation) cover it"),
              Truth("FS103", "t.db*", FALSE, "each creation is followed by a directory fdatasync"),
              Truth("FS105", "t.db*", FALSE, "the WAL and the database are fdatasync'ed; -shm is removed"),
-         ], grouping_defect="#15: 'removed t.db-shm (2 removals)' stands for t.db-shm and t.db-wal",
-         argv_defect=ARGV),
+         ], argv_defect=ARGV),
     Case("sqlite-python-second-process", "Python sqlite3 module on a database the CLI made", ("sqlite3", "sh", "python3"),
          lambda work: ["sh", "-c", "sqlite3 t.db 'PRAGMA journal_mode=DELETE; CREATE TABLE t(x)' >/dev/null; "
                        f"exec python3 -I {SCENARIOS / 'sqlite_insert.py'} t.db"], [
