@@ -103,15 +103,17 @@ def no_view(session: Session, cwd: str) -> View:
     return View()
 
 
-def terminal_view(live: bool | None) -> ViewFactory:
+def terminal_view(live: bool | None, keep_output: bool = False) -> ViewFactory:
     """What the command line shows: the dashboard when live is True, or by default when
     stdout is a terminal; else a progress line on stderr. With live True and no
-    terminal to draw on, opening the view raises UsageError."""
+    terminal to draw on, opening the view raises UsageError. keep_output: the
+    dashboard's log of the command's output is kept even after a run that succeeded
+    (exit status 0); it is always kept otherwise, and removed when empty."""
     def open_(session: Session, cwd: str) -> View:
         from .outputs.live import NoTerminal, open_view
 
         try:
-            return open_view(live, session, cwd)
+            return open_view(live, session, cwd, keep_output)
         except NoTerminal as exc:
             raise UsageError(str(exc)) from None
 
@@ -128,7 +130,8 @@ def trace_command(argv: Sequence[str], outputs: OutputOptions | None = None, *, 
     would (the tracer stays root). inject: SYSCALL=ERRNO[@N|@N+][:path=GLOB]
     specs, calls made to fail without running. stacks: name the code behind
     each finding. view: what is shown while tracing; after its `q` tracing
-    ends and the command finishes untraced.
+    ends and the command goes on untraced, waited for unless the view leaves
+    it running.
 
     While tracing, SIGINT, SIGTERM and SIGHUP sent to fsaudit are passed on to
     the command, except a SIGINT when stdin is a terminal: a Ctrl-C typed
@@ -136,7 +139,7 @@ def trace_command(argv: Sequence[str], outputs: OutputOptions | None = None, *, 
 
     Result.status: 1 when a finding is at or above outputs.fail_on, 2 when an
     output could not be written (the others were), else the command's own exit
-    status (128+N when signal N killed it). Raises UsageError, CannotTrace or
+    status (128+N when signal N killed it), or 0 when it was left running. Raises UsageError, CannotTrace or
     CannotStart, having run nothing or stopped what it had started."""
     from .tracing.stacks.native import perf_map_environment
 
@@ -182,13 +185,14 @@ def trace_command(argv: Sequence[str], outputs: OutputOptions | None = None, *, 
         with _handling_signals(forward):
             _trace(tracer, shown, lambda: child.poll() is None or tracer.tree_alive(), command=child)
         shown.settle()
-        status = child.returncode
+        status = child.returncode            # None: the view left it running
         # After `q` the exit was not observed: the engine judges as after a detach.
         exit_info = None if shown.stop_requested else {"code": status if status >= 0 else None,
                                                        "signal": -status if status < 0 else None}
         decided = session.finish({"argv": argv, "pid": child.pid, "exit": exit_info})   # findings or a failed output
     if decided is None:
-        decided = status if status >= 0 else 128 - status
+        decided = 0 if status is None else status if status >= 0 else 128 - status
+    shown.finished(decided)
     return Result(decided, session.engine.findings, session.warnings)
 
 

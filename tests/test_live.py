@@ -30,6 +30,7 @@ class Pane:
     its own (its own socket), kept on screen after the command exits."""
 
     def __init__(self, tmp_path: Path, command: str, width: int = 150, height: int = 45) -> None:
+        self.width, self.height = width, height
         self.socket = str(tmp_path / "tmux.sock")
         config = tmp_path / "tmux.conf"
         config.write_text("set -g remain-on-exit on\n")
@@ -47,6 +48,24 @@ class Pane:
 
     def keys(self, *keys: str) -> None:
         self.tmux("send-keys", "-t", "live", *keys)
+
+    def joined(self) -> str:
+        """capture(), with the lines the terminal wrapped joined again."""
+        return self.tmux("capture-pane", "-p", "-J", "-S", "-", "-t", "live")
+
+    def screen(self) -> str:
+        """The visible screen only."""
+        return self.tmux("capture-pane", "-p", "-t", "live")
+
+    def wait_for(self, found, timeout_s: float = 60) -> str:
+        """The visible screen once found(screen) holds (polled every 0.1 s)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            shown = self.screen()
+            if found(shown):
+                return shown
+            assert time.monotonic() < deadline and not self.dead(), "never shown:\n" + shown
+            time.sleep(0.1)
 
     def frames_until_exit(self, timeout_s: float = 60) -> tuple[list[str], str]:
         """Captures every 0.1 s while the command runs, and the final screen."""
@@ -69,8 +88,8 @@ def pane(bpf, tmp_path):
         pytest.skip("tmux is not installed")
     panes: list[Pane] = []
 
-    def open_(command: str) -> Pane:
-        panes.append(Pane(tmp_path, command))
+    def open_(command: str, width: int = 150, height: int = 45) -> Pane:
+        panes.append(Pane(tmp_path, command, width, height))
         return panes[-1]
 
     yield open_
@@ -95,7 +114,7 @@ def unsynced_of(frame: str, name: str) -> int | None:
 
 
 def test_dashboard_shows_the_save_as_it_happens_then_settles_into_the_summary(pane, build, tmp_path):
-    screen = traced_in_pane(pane, tmp_path, "--", str(build("slowsave")), "12", "250", "2000")
+    screen = traced_in_pane(pane, tmp_path, "--keep-output", "--", str(build("slowsave")), "12", "250", "2000")
     frames, final = screen.frames_until_exit()
     live = [frame for frame in frames if LIVE_KEYS in frame]
     assert live, "the dashboard never showed:\n" + (frames[-1] if frames else final)
@@ -131,14 +150,14 @@ def test_dashboard_shows_the_save_as_it_happens_then_settles_into_the_summary(pa
 
 def test_q_stops_tracing_and_the_command_finishes_untraced(pane, build, tmp_path):
     chunks = 40
-    screen = traced_in_pane(pane, tmp_path, "--", str(build("slowsave")), str(chunks), "100", "0")
+    screen = traced_in_pane(pane, tmp_path, "--keep-output", "--", str(build("slowsave")), str(chunks), "100", "0")
     deadline = time.monotonic() + 30
     while not (unsynced_of(screen.capture(), "data.json.tmp") or 0) >= 2 * CHUNK:
         assert time.monotonic() < deadline and not screen.dead(), screen.capture()
         time.sleep(0.1)
     screen.keys("q")
     frames, final = screen.frames_until_exit()
-    assert any("waiting for the command to finish" in frame for frame in frames)
+    assert any("tracing stopped; the command runs on untraced" in frame for frame in frames)
     # The screen settled into the state at `q`: the temp file, not yet renamed.
     assert LIVE_KEYS not in final
     assert unsynced_of(final, "data.json.tmp") >= 2 * CHUNK
@@ -192,7 +211,7 @@ def tiny_tmpdir(tmp_path):
 
 def test_a_full_tmpdir_drops_the_command_output_and_the_command_still_finishes(pane, tiny_tmpdir, tmp_path):
     size = 2 * 1024 ** 2                # far more than fits in the tmpfs (or a pty's buffer)
-    command = shlex.join([*FSAUDIT, "run", "--live", "--fail-on", "never", "--json", "report.json",
+    command = shlex.join([*FSAUDIT, "run", "--live", "--fail-on", "never", "--json", "report.json", "--keep-output",
                           "--", "head", "-c", str(size), "/dev/zero"])
     screen = pane(f"cd {shlex.quote(str(tmp_path))} && TMPDIR={shlex.quote(str(tiny_tmpdir))} {command}; "
                   "echo $? > status.txt")

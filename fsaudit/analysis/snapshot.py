@@ -59,6 +59,7 @@ class FindingRow(NamedTuple):
     count: int
     path: str | None
     target_path: str | None
+    pid: int                            # the process that made it
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +198,7 @@ def _findings(engine, previous: Snapshot | None) -> tuple[tuple[FindingRow, ...]
     before = previous.findings if previous is not None else ()
     rows = tuple(before[index] if index < len(before) and before[index].count == finding.count
                  else FindingRow(finding.rule, finding.severity, finding.message, finding.count,
-                                 finding.path, finding.target_path)
+                                 finding.path, finding.target_path, finding.pid)
                  for index, finding in enumerate(found))
     if previous is not None and len(before) == len(rows):
         return rows, previous.marked

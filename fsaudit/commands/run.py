@@ -28,9 +28,13 @@ def command(
     include: List[str] = common.IncludeOpt,
     config: Optional[Path] = common.ConfigOpt, live: Optional[bool] = common.LiveOpt,
     stacks: Optional[bool] = common.StacksOpt, source_root: Optional[Path] = common.SourceRootOpt,
+    keep_output: bool = typer.Option(False, "--keep-output",
+                                     help="With the dashboard, keep the log of the command's output "
+                                          "(/tmp/fsaudit-output-*.log, named at the end) even when the run "
+                                          "succeeds; it is kept when fsaudit exits non-zero, removed when empty."),
 ) -> None:
     """Trace COMMAND and every process it starts; exit with its status unless findings say otherwise."""
     options = common.output_options(json_path, events, sarif, junit, output, format, fail_on, path, exclude, config,
                                     statistics, source_root, html, include)
     common.exit_with(api.trace_command, argv, options, user=user, inject=inject,
-                     stacks=common.stacks_wanted(stacks, sarif), view=api.terminal_view(live))
+                     stacks=common.stacks_wanted(stacks, sarif), view=api.terminal_view(live, keep_output))

@@ -27,8 +27,9 @@ __all__ = ["CommandOutput", "Dashboard", "NoTerminal", "ProgressLine", "View", "
            "shorten_path"]
 
 
-def open_view(live: bool | None, session, cwd: str) -> View:
+def open_view(live: bool | None, session, cwd: str, keep_output: bool = False) -> View:
     """The dashboard when live is True, or by default when stdout is a terminal; else the progress line.
+    keep_output: the dashboard's log of the command's output stays after a run that succeeded.
 
     Nothing is shown before start()."""
     if live is False or (live is None and not (sys.stdout.isatty() and os.environ.get("TERM") != "dumb")):
@@ -47,4 +48,4 @@ def open_view(live: bool | None, session, cwd: str) -> View:
             keys_fd = os.open("/dev/tty", os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
             keys_fd = None
-    return Dashboard(session, screen, keys_fd, cwd)
+    return Dashboard(session, screen, keys_fd, cwd, keep_output)

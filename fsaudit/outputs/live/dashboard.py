@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import select
 import signal
 import sys
@@ -23,7 +24,8 @@ from ...analysis.snapshot import SEVERITY_RANK, Snapshot, take_snapshot
 from ..printable import printable
 from .command_output import CommandOutput
 from .format import format_duration, format_rate, scope_text
-from .panels import FILE_ROWS, FILTER_LABEL, files_panel, findings_panel, process_panel
+from .panels import (FILE_ROWS, FILTER_LABEL, files_panel, findings_panel, help_panel, output_panel, process_entries,
+                     process_panel)
 from .view import View
 
 REFRESH_S = 0.2                  # dashboard redraws: 5 a second
@@ -31,14 +33,22 @@ RANK_S = 1.0                     # the Files panel re-ranks every file this ofte
 RATE_WINDOW_S = 1.0              # rates are over about the last second
 SETTLED_ROWS = 20                # rows per panel in the final screen
 FILTERS = ("info", "warning", "error")          # `f` cycles the lowest severity shown
-KEYS = {b"q": "quit", b"f": "filter", b"p": "pause", b"k": "up", b"\x1b[A": "up", b"j": "down",
-        b"\x1b[B": "down", b"\x1b[5~": "page_up", b"\x1b[6~": "page_down"}
+# Keys, and the sequences terminals send for the others (normal and application cursor modes).
+KEYS = {b"q": "quit", b"w": "wait", b"f": "filter", b"p": "pause", b"o": "output", b"?": "help",
+        b"k": "up", b"\x1b[A": "up", b"\x1bOA": "up", b"j": "down", b"\x1b[B": "down", b"\x1bOB": "down",
+        b"\x1b[5~": "page_up", b"\x1b[6~": "page_down",
+        b"g": "home", b"\x1b[H": "home", b"\x1bOH": "home", b"\x1b[1~": "home", b"\x1b[7~": "home",
+        b"G": "end", b"\x1b[F": "end", b"\x1bOF": "end", b"\x1b[4~": "end", b"\x1b[8~": "end"}
+# A sequence is taken whole, known or not: the letters of an unknown one are not keys.
+KEY_SEQUENCE = re.compile(rb"\x1b(\[[0-?]*[ -/]*[@-~]|O.)?", re.DOTALL)
+SCROLL = {"up": -1, "down": 1, "page_up": -10, "page_down": 10}
+PANEL_FRAMES = {"processes": 3, "files": 3, "output": 2, "findings": 2}     # borders, and the header rows
 
 
 class Dashboard(View):
     """The live terminal dashboard (rich, alternate screen), redrawn from snapshots of the engine."""
 
-    def __init__(self, session, screen, keys_fd: int | None, cwd: str) -> None:
+    def __init__(self, session, screen, keys_fd: int | None, cwd: str, keep_output: bool = False) -> None:
         self.session = session
         self.engine = session.engine         # read only through take_snapshot
         self.mode = session.mode
@@ -54,6 +64,9 @@ class Dashboard(View):
         self.keys_fd = keys_fd
         self.reading_keys = keys_fd is not None
         self.output: CommandOutput | None = None
+        self.keep_output = keep_output       # --keep-output: the log stays even after a run that succeeded
+        self.output_shown = True             # `o` hides and shows the Output panel
+        self.help_shown = False              # `?`
         self.live: Live | None = None
         self.clock_origin_ns = time.monotonic_ns()
         self.started = time.monotonic()
@@ -62,7 +75,14 @@ class Dashboard(View):
         self._drawn_paused = False
         self.min_severity = FILTERS[0]
         self.scroll = 0
-        self.waiting = False                 # `q` in run: tracing over, the command goes on
+        # After `q` in run the command goes on untraced: fsaudit waits for it when asked (`w`), and
+        # leaves it running at a second `q`, unless it must stay: fsaudit answers an --inject
+        # filter, and the end of a session's leader hangs up its terminal's foreground processes.
+        self.must_wait = ("its --inject filter needs fsaudit" if self.injections
+                          else "leaving would hang up its terminal" if os.getsid(0) == os.getpid() else None)
+        self.waiting = False
+        self.leaving = False
+        self.left_running: int | None = None     # the pid of the command left running
         self.stopped_at: float | None = None
         self._saved_termios = None
         self._previous_excepthook = None
@@ -155,10 +175,11 @@ class Dashboard(View):
             self._refresh(now)
 
     def wait_for(self, child) -> None:
-        self.waiting = True
-        self.stopped_at = time.monotonic()
-        self._refresh(self.stopped_at)
+        self._refresh(time.monotonic())
         while child.poll() is None:
+            if self.leaving:
+                self.left_running = child.pid
+                return
             if self.reading_keys:
                 select.select([self.keys_fd], [], [], REFRESH_S)
             else:
@@ -167,7 +188,7 @@ class Dashboard(View):
 
     def settle(self) -> None:
         if self.output:
-            self.output.finish()
+            self.output.finish(command_running=self.left_running is not None)
             dropped = self.output.dropped_message()
             if dropped:                      # the settled status line below says it on screen
                 self.session.warn(dropped, now=False)
@@ -177,6 +198,16 @@ class Dashboard(View):
         processes = self._process_rows(SETTLED_ROWS, width, totals=True)
         files = self._file_rows(SETTLED_ROWS, width)
         self.console.print(Group(self._status(settled=True), processes, files, Text()))
+
+    def finished(self, status: int) -> None:
+        # Lines as the summary's: whole, the terminal wraps them (a path stays one word to copy).
+        if self.left_running is not None:
+            self.console.print(f"fsaudit: pid {self.left_running} runs on untraced; fsaudit did not wait for it "
+                               "(its exit status is not fsaudit's)", soft_wrap=True, markup=False)
+        if self.output:
+            line = self.output.conclude(keep=self.keep_output or status != 0)
+            if line:
+                self.console.print(printable(line), soft_wrap=True, markup=False)
 
     def _read_keys(self) -> None:
         if not select.select([self.keys_fd], [], [], 0)[0]:
@@ -188,19 +219,33 @@ class Dashboard(View):
         if not data:                         # the terminal is gone: no more keys
             self.reading_keys = False
         while data:
-            key = next((k for k in KEYS if data.startswith(k)), data[:1])
+            sequence = KEY_SEQUENCE.match(data)
+            key = sequence.group() if sequence else data[:1]
             data = data[len(key):]
             action = KEYS.get(key)
             if action == "quit":
-                self.stop_requested = True
+                if self.stop_requested and self.mode == "run" and not self.must_wait:
+                    self.leaving = True
+                if not self.stop_requested:
+                    self.stop_requested = True
+                    self.stopped_at = time.monotonic()
+            elif action == "wait" and self.stop_requested:
+                self.waiting = True
             elif action == "filter":
                 self.min_severity = FILTERS[(FILTERS.index(self.min_severity) + 1) % len(FILTERS)]
             elif action == "pause":
                 self.paused = not self.paused
                 self._samples.clear()        # rates start afresh after a pause
-            elif action in ("up", "down", "page_up", "page_down"):
-                step = {"up": -1, "down": 1, "page_up": -10, "page_down": 10}[action]
-                self.scroll = max(0, self.scroll + step)
+            elif action == "output" and self.output:
+                self.output_shown = not self.output_shown
+            elif action == "help":
+                self.help_shown = not self.help_shown
+            elif action in SCROLL:
+                self.scroll = max(0, self.scroll + SCROLL[action])
+            elif action == "home":
+                self.scroll = 0
+            elif action == "end":
+                self.scroll = FILE_ROWS      # as far as it goes: the Files panel stops at its last row
             else:
                 continue
             self.due = 0.0                   # show the effect now, paused or not
@@ -255,17 +300,55 @@ class Dashboard(View):
     def _screen(self) -> Group:
         width, height = self.console.size
         body = max(height - 2, 6)            # two lines of status at the bottom
+        if self.help_shown:
+            keys = self._keys_help()
+            shown = [help_panel(keys, width)]
+            shown[0].height = len(keys) + 2
+        else:
+            entries = self._process_entries()
+            findings = self._shown_findings()
+            output = self.output.tail(body) if self.output and self.output_shown else None
+            wanted = {"processes": len(entries), "files": len(self.snapshot.files)}
+            if output is not None:
+                wanted["output"] = len(output)
+            wanted["findings"] = len(findings)
+            rows = self._allot(body, wanted)
+            shown = [process_panel(entries, self._rates, self.known_argv, rows["processes"], width),
+                     self._file_rows(rows["files"], width)]
+            if output is not None:
+                shown.append(output_panel(output[-rows["output"]:]))
+            shown.append(self._findings_panel(findings, rows["findings"], width))
+            for panel, name in zip(shown, rows):
+                panel.height = rows[name] + PANEL_FRAMES[name]
+        # The status stays on the last two lines, whatever the panels leave above it.
+        spare = height - 2 - sum(panel.height for panel in shown)
+        return Group(*shown, *([Text("\n" * (spare - 1))] if spare > 0 else []), self._status())
+
+    @staticmethod
+    def _allot(body: int, wanted: dict) -> dict:
+        """Rows for each panel (in wanted's order, without their frames) in body lines: each shows
+        what it has, one row at least; processes, output and findings a quarter of body each at
+        first, the files what they leave; then what is left goes to the output (more of its tail),
+        the findings and the processes. On a terminal too small for that, the output gives way
+        first, then the findings, the processes and the files."""
         share = max(body // 4, 1)
-        shown_findings = self._shown_findings()
-        heights = [min(max(len(self.snapshot.processes), 1), share) + 3,    # borders and header
-                   0,
-                   min(max(len(shown_findings), 1), share) + 2]             # borders
-        heights[1] = max(body - heights[0] - heights[2], 4)
-        panels = [self._process_rows(heights[0] - 3, width), self._file_rows(heights[1] - 3, width),
-                  self._findings_panel(shown_findings, heights[2] - 2, width)]
-        for panel, panel_height in zip(panels, heights):
-            panel.height = panel_height      # the Files panel takes what the others leave
-        return Group(*panels, self._status())
+        rows = {name: max(min(count, share), 1) for name, count in wanted.items()}
+        rows["files"] = 1
+        frames = sum(PANEL_FRAMES[name] for name in rows)
+        rows["files"] = max(min(wanted["files"], body - frames - sum(rows.values()) + 1), 1)
+        spare = body - frames - sum(rows.values())
+        for name in ("output", "findings", "processes"):
+            if name in rows and spare > 0:
+                more = min(spare, wanted[name] - rows[name])
+                if more > 0:
+                    rows[name] += more
+                    spare -= more
+        for name in ("output", "findings", "processes", "files"):
+            if name in rows and spare < 0:
+                less = min(-spare, rows[name] - 1)
+                rows[name] -= less
+                spare += less
+        return rows
 
     def _status(self, settled: bool = False) -> Text:
         snapshot = self.snapshot
@@ -285,21 +368,45 @@ class Dashboard(View):
         line = Text(" | ").join(parts)
         if settled:
             return line
-        if self.waiting:
-            keys = Text("tracing stopped; waiting for the command to finish (Ctrl-C reaches it)",
-                        style="bold yellow")
+        if self.stop_requested and self.mode == "run":
+            if self.must_wait:
+                said = f"tracing stopped; waiting for the command: {self.must_wait} (Ctrl-C reaches it)"
+            elif self.waiting:
+                said = "tracing stopped; waiting for the command to finish (Ctrl-C reaches it) | q leave"
+            else:
+                said = "tracing stopped; the command runs on untraced | w wait for it | q leave"
+            keys = Text(said, style="bold yellow")
         else:
             stop = "q detach" if self.mode == "attach" else "q stop tracing"
-            keys = Text(f"{stop} | f findings: {FILTER_LABEL[self.min_severity]} | "
-                        f"p {'resume' if self.paused else 'pause'} | up/down scroll files", style="dim")
+            output = " | o output" if self.output else ""
+            keys = Text(f"{stop} | ? keys | f findings: {FILTER_LABEL[self.min_severity]} | "
+                        f"p {'resume' if self.paused else 'pause'}{output} | up/down scroll files", style="dim")
         if self.paused:
             keys = Text.assemble(("PAUSED ", "bold reverse"), keys)
         status = Text("\n").join([line, keys])
         status.no_wrap, status.overflow = True, "ellipsis"    # two lines, whatever the width
         return status
 
+    def _keys_help(self) -> list[tuple[str, str]]:
+        keys = [("q", "detach; the processes run on" if self.mode == "attach" else
+                 "stop tracing; the command runs on untraced")]
+        if self.mode == "run":
+            keys += [("  then w", "wait for the command to finish"),
+                     ("  then q", "leave; the command runs on, its output still logged")]
+        keys += [("f", "findings shown: all, warning and error, error only"),
+                 ("p", "pause the display (tracing goes on)")]
+        if self.output:
+            keys.append(("o", "hide or show the command's output"))
+        keys += [("up/down, k/j", "scroll the files"), ("PgUp/PgDn", "scroll the files by 10"),
+                 ("Home/End, g/G", "the first or the last files"), ("?", "these keys"),
+                 ("Ctrl-C", "as without the dashboard (run: to the command)")]
+        return keys
+
+    def _process_entries(self) -> list:
+        return process_entries(self.snapshot.processes, {finding.pid for finding in self.snapshot.findings})
+
     def _process_rows(self, rows: int, width: int, totals: bool = False) -> Panel:
-        return process_panel(self.snapshot.processes, self._rates, self.known_argv, rows, width, totals)
+        return process_panel(self._process_entries(), self._rates, self.known_argv, rows, width, totals)
 
     def _file_rows(self, rows: int, width: int) -> Panel:
         snapshot = self.snapshot

@@ -4,6 +4,8 @@ files, findings."""
 from __future__ import annotations
 
 import os
+from collections import Counter
+from typing import NamedTuple
 
 from rich.panel import Panel
 from rich.text import Text
@@ -18,13 +20,36 @@ FILTER_LABEL = {"info": "all", "warning": "warning+", "error": "error"}
 STATE_STYLE = {"dirty": "yellow", "synced": "green", "renamed": "magenta", "deleted": "dim", "clean": ""}
 
 
-def process_panel(infos, rates: dict, known_argv: dict, rows: int, width: int, totals: bool = False) -> Panel:
-    """infos: ProcessRows. Rates while tracing; at the end (totals) the counts, as rates of a
-    finished process are 0."""
+class Folded(NamedTuple):
+    """Exited processes without findings, as one line: how many, how they ended, their totals."""
+    count: int
+    endings: tuple               # (("exit 0", 78), ("exit 1", 2)): how many ended each way, most first
+    syscalls: int
+    writes: int
+    syncs: int
+
+
+def process_entries(infos, flagged: set) -> list:
+    """The Processes panel's lines, from the ProcessRows in the order the engine met them: running
+    processes first (oldest first), then the exited ones (busiest first). An exited process gets a
+    line of its own when it is the first one traced (the command, or the one attach joined) or
+    when it made a finding (flagged: their pids); the others, when there are several, are folded
+    into one last line (a Folded), so that short-lived children do not fill the panel."""
+    first = infos[0].pid if infos else None
+    ordered = sorted(infos, key=lambda info: (info.exited, -info.syscalls if info.exited else info.pid))
+    folded = [info for info in ordered if info.exited and info.pid != first and info.pid not in flagged]
+    if len(folded) < 2:
+        return ordered
+    fold = Folded(len(folded), tuple(Counter(exit_text(info).plain for info in folded).most_common()),
+                  *(sum(column) for column in zip(*((i.syscalls, i.writes, i.syncs) for i in folded))))
+    folded_pids = {info.pid for info in folded}
+    return [info for info in ordered if info.pid not in folded_pids] + [fold]
+
+
+def process_panel(entries: list, rates: dict, known_argv: dict, rows: int, width: int, totals: bool = False) -> Panel:
+    """entries: process_entries(). Rates while tracing; at the end (totals) the counts, as rates
+    of a finished process are 0."""
     wide = width >= WIDE
-    # Running first (oldest first), then the exited (busiest first).
-    infos = sorted(infos, key=lambda info: (info.exited, -info.syscalls if info.exited else info.pid))
-    running = sum(1 for info in infos if not info.exited)
     columns = [("pid", 7, True), ("command", None, False)]
     if wide:
         columns.append(("runtime", 14, False))
@@ -32,21 +57,39 @@ def process_panel(infos, rates: dict, known_argv: dict, rows: int, width: int, t
     columns.append(("status", 9, False))
     zero = (0.0, 0.0, 0.0)
     cells = []
-    for info in infos[:rows]:
-        argv = info.argv or known_argv.get(info.pid)
-        row = [str(info.pid), printable(" ".join(argv) if argv else (info.exe or "?"))]
-        if wide:
-            row.append(printable(" ".join(filter(None, (info.runtime_name, info.runtime_version)))))
-        if totals:
-            row.extend(f"{n:,}" for n in (info.syscalls, info.writes, info.syncs))
+    running = exited = 0
+    for entry in entries:
+        if isinstance(entry, Folded):
+            exited += entry.count
+        elif entry.exited:
+            exited += 1
         else:
-            row.extend(format_rate(r) for r in (zero if info.exited else rates.get(info.pid, zero)))
-        cells.append([*row, exit_text(info)])
-    title = f"Processes ({running} running, {len(infos) - running} exited"
-    if len(infos) > rows:
-        title += f", {rows} shown"
+            running += 1
+    for entry in entries[:rows]:
+        if isinstance(entry, Folded):
+            # One way they all ended goes in the status column; else the command's says each.
+            alike = len(entry.endings) == 1
+            row = ["", Text(f"{entry.count:,} exited" + ("" if alike else " (" + ", ".join(
+                f"{n:,} {ending}" for ending, n in entry.endings) + ")"), style="dim")]
+            if wide:
+                row.append("")
+            # Exited: no rate.
+            row.extend(f"{n:,}" if totals else format_rate(0) for n in (entry.syscalls, entry.writes, entry.syncs))
+            cells.append([*row, entry.endings[0][0] if alike else ""])
+            continue
+        argv = entry.argv or known_argv.get(entry.pid)
+        row = [str(entry.pid), printable(" ".join(argv) if argv else (entry.exe or "?"))]
+        if wide:
+            row.append(printable(" ".join(filter(None, (entry.runtime_name, entry.runtime_version)))))
+        if totals:
+            row.extend(f"{n:,}" for n in (entry.syscalls, entry.writes, entry.syncs))
+        else:
+            row.extend(format_rate(r) for r in (zero if entry.exited else rates.get(entry.pid, zero)))
+        cells.append([*row, exit_text(entry)])
+    title = f"Processes ({running} running, {exited} exited"
+    if len(entries) > rows:
+        title += f", {rows} lines of {len(entries)} shown"
     return Panel(grid(columns, cells, width - 4), title=title + ")", title_align="left")
-
 
 def files_panel(ranked: list, scroll: int, rows: int, width: int, marked: dict, now_t: float,
                 cwd: str) -> Panel:
@@ -98,3 +141,20 @@ def findings_panel(shown: list, total: int, min_severity: str, rows: int, width:
     if len(shown) > rows:
         title += f", latest {rows} shown"
     return Panel(grid(columns, cells, width - 4, header=False), title=title + ")", title_align="left")
+
+
+def output_panel(lines: list[str]) -> Panel:
+    """The latest lines of the command's output (printable already), one row each."""
+    if lines:
+        body = Text("\n").join(Text(line) for line in lines)
+    else:
+        body = Text("nothing yet", style="dim")
+    body.no_wrap, body.overflow = True, "ellipsis"
+    return Panel(body, title="Output (latest lines; o hides)", title_align="left")
+
+
+def help_panel(keys: list[tuple[str, str]], width: int) -> Panel:
+    """The keys and what they do, in place of the panels until `?` again."""
+    key_width = max(len(key) for key, _ in keys)
+    return Panel(grid([("key", key_width, False), ("", None, False)], [list(pair) for pair in keys], width - 4,
+                      header=False), title="Keys (? closes)", title_align="left")

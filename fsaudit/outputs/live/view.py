@@ -38,7 +38,8 @@ class View:
         self.tick()
 
     def wait_for(self, child) -> None:
-        """After `q` in run: the command goes on untraced; return when it has exited."""
+        """After `q` in run: the command goes on untraced; return when it has exited, or when
+        the view lets it run on (its returncode is then None)."""
         child.wait()
 
     def stop(self) -> None:
@@ -46,6 +47,9 @@ class View:
 
     def settle(self) -> None:
         """Tracing is over and every event delivered: show the final state, before the summary."""
+
+    def finished(self, status: int) -> None:
+        """Every output is written and fsaudit exits with status: say what remains (run)."""
 
 
 
