@@ -215,3 +215,19 @@ def test_exited_children_without_findings_are_folded_into_one_line(pane, tmp_pat
     # The settled screen folds them too, with their totals.
     settled = panel(final, "Processes")
     assert len(settled) == 4 and settled[3].split()[:2] == ["80", "exited"] and settled[3].endswith("exit 0"), final
+
+
+def test_folding_keeps_the_first_process_and_those_with_findings_and_counts_each_ending():
+    from fsaudit.analysis.snapshot import ProcessRow
+    from fsaudit.outputs.live.panels import Folded, process_entries
+
+    def process(pid: int, exited: bool = True, code: int | None = 0, signal: int | None = None) -> ProcessRow:
+        return ProcessRow(pid, (f"p{pid}",), None, None, None, pid, 1, 0, exited, code, signal)
+
+    command = process(1)                        # met first: the command, exited
+    children = [process(10 + n, code=n % 2) for n in range(5)] + [process(20, code=None, signal=9)]
+    entries = process_entries([command, process(2, exited=False), process(3), *children], flagged={3})
+    assert [getattr(entry, "pid", None) for entry in entries] == [2, 3, 1, None]
+    assert entries[-1] == Folded(6, (("exit 0", 3), ("exit 1", 2), ("SIGKILL", 1)), sum(range(10, 15)) + 20, 6, 0)
+    # One exited child alone is not folded.
+    assert [entry.pid for entry in process_entries([command, process(5)], flagged=set())] == [5, 1]
