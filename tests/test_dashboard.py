@@ -154,6 +154,21 @@ def test_q_then_w_waits_for_the_command_and_exits_with_its_status(pane, tmp_path
     assert "runs on untraced; fsaudit did not wait" not in final
 
 
+def test_with_inject_q_waits_for_the_command_whose_filter_fsaudit_answers(pane, tmp_path):
+    screen = traced_script(pane, tmp_path, (120, 30), f"echo started; {WAIT}; exit 4", "--inject", "fsync=EIO@1")
+    screen.wait_for(lambda s: "started" in s)
+    screen.keys("q")
+    waiting = screen.wait_for(lambda s: "tracing stopped" in s)
+    assert waiting.splitlines()[-1] == ("tracing stopped; waiting for the command: its --inject filter needs "
+                                        "fsaudit (Ctrl-C reaches it)")
+    screen.keys("q")                    # not a way out here: the line stays, and so does fsaudit
+    screen.keys("p")
+    screen.wait_for(lambda s: s.splitlines()[-1].startswith("PAUSED tracing stopped; waiting"))
+    release(tmp_path)
+    _, final = screen.frames_until_exit()
+    assert (tmp_path / "status.txt").read_text().strip() == "4", final
+
+
 # 3. `?`, Home/End, one file, many short-lived children.
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda size: "x".join(map(str, size)))
