@@ -40,6 +40,18 @@ def release(tmp_path: Path) -> None:
         fifo.write("go\n")
 
 
+@pytest.fixture(autouse=True)
+def no_script_left_waiting(tmp_path):
+    """A failed test leaves no traced script blocked at its WAIT (one left running by `q` would stay)."""
+    yield
+    try:
+        fifo = os.open(tmp_path / "go", os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:                     # no fifo, or nobody reading it
+        return
+    os.write(fifo, b"go\n")
+    os.close(fifo)
+
+
 def logs(tmp_path: Path) -> list[Path]:
     return sorted((tmp_path / "tmpdir").glob("fsaudit-output-*.log"))
 
