@@ -239,7 +239,7 @@ def _unsynced_entry(files, state):
 
 class UnlinkUnsyncedDir(PendingDirectoryRule):
     code, name, severity = "FS104", "unlink-unsynced-dir", "warning"
-    summary = "an unlink or rmdir whose directory is never fsynced afterwards"
+    summary = "a file the tree made durable is removed (a commit point) and its directory never fsynced afterwards"
     fix = "after removing the file, fsync its parent directory before relying on the removal"
     action, unit, intent_gated = "removed", "removals", True
 
