@@ -431,7 +431,8 @@ def on_open(engine, event: dict) -> None:
     # timestamps): an open of a file the tree has seen is no create.
     created = "O_CREAT" in flags and (
         "O_EXCL" in flags or path in engine.gone
-        or (not state.conduct & PRESENT and (event.get("created") or _in_new_directory(engine, path))))
+        or (not state.conduct & PRESENT and (event.get("created") or (
+            not event.get("existed") and _in_new_directory(engine, path)))))
     if kind == "file" and ("O_WRONLY" in flags or "O_RDWR" in flags):
         state.conduct |= OPENED_FOR_WRITING
     truncates = "O_TRUNC" in flags and kind == "file"
