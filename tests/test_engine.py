@@ -337,6 +337,21 @@ def test_fs103_no_intent_no_finding():
     assert codes(analyse(s.events)) == ["FS105"]
 
 
+def test_fs103_an_o_creat_open_of_a_file_another_process_just_created_is_no_create():
+    # The birth time of a file created a few ms earlier says "created" for a second
+    # process's O_CREAT open (the tracer's slack): the tree had seen the file, so it is not.
+    s = Stream()
+    s.ev("fork", child=PID + 1)
+    s.pid = PID + 1                     # the first process creates it and syncs the directory
+    _written(s, D + "/t.db", "O_RDWR", "O_CREAT", created=True, sync=True)
+    s.sync_dir()
+    s.ev("exit", code=0)
+    s.pid = PID                         # the second opens it with O_CREAT, writes and syncs
+    _written(s, D + "/t.db", "O_RDWR", "O_CREAT", created=True, sync=True)
+    s.exit(0)
+    assert codes(analyse(s.events)) == []
+
+
 # FS104 unlink-unsynced-dir (intent-gated)
 
 

@@ -152,7 +152,10 @@ def test_fs103_an_open_with_o_creat_of_another_process_s_new_file_is_no_create(t
     assert found(t, tmp_path) == set()
     opens = t.of("openat", path=str(tmp_path / "fs103_other/shared.dat"))
     assert [o["pid"] == t.report["target"]["pid"] for o in opens] == [False, True]
-    assert "O_EXCL" not in opens[1]["flags"] and opens[1].get("created") is True   # what misled it
+    # What misled it: the parent's open within the tracer's slack of the child's create
+    # (in every run on an idle machine; a loaded one can delay the parent past it, and
+    # test_engine's twin of this test feeds the misleading event itself).
+    assert "O_EXCL" not in opens[1]["flags"] and "O_CREAT" in opens[1]["flags"]
 
 
 def test_fs103_a_pending_create_moves_with_its_renamed_directory(trace, build, tmp_path):
