@@ -337,6 +337,21 @@ def test_fs103_no_intent_no_finding():
     assert codes(analyse(s.events)) == ["FS105"]
 
 
+def test_fs103_an_o_creat_open_of_a_file_another_process_just_created_is_no_create():
+    # The birth time of a file created a few ms earlier says "created" for a second
+    # process's O_CREAT open (the tracer's slack): the tree had seen the file, so it is not.
+    s = Stream()
+    s.ev("fork", child=PID + 1)
+    s.pid = PID + 1                     # the first process creates it and syncs the directory
+    _written(s, D + "/t.db", "O_RDWR", "O_CREAT", created=True, sync=True)
+    s.sync_dir()
+    s.ev("exit", code=0)
+    s.pid = PID                         # the second opens it with O_CREAT, writes and syncs
+    _written(s, D + "/t.db", "O_RDWR", "O_CREAT", created=True, sync=True)
+    s.exit(0)
+    assert codes(analyse(s.events)) == []
+
+
 # FS104 unlink-unsynced-dir (intent-gated)
 
 
@@ -345,10 +360,13 @@ def test_fs104_journal_deleted_without_dir_sync():
     fd = s.open(D + "/db", "O_RDWR")
     s.write(fd, D + "/db")
     s.fsync(fd, D + "/db")
-    s.ev("unlink", path=D + "/db-journal")
+    s.ev("unlink", path=D + "/old-journal")    # never synced by the tree: obsolete, no commit point
+    assert codes(analyse(s.events)) == []
+    _written(s, D + "/db-journal", "O_RDWR", "O_CREAT", created=True, sync=True)
+    s.ev("unlink", path=D + "/db-journal")     # synced, then removed: the commit
     engine = analyse(s.events)
     assert codes(engine) == ["FS104"]
-    assert only(engine, "FS104").target_path == D + "/db-journal"
+    assert only(engine, "FS104").message.count("removed") == 1
 
 
 def test_fs104_good_twins():
@@ -1078,7 +1096,8 @@ def test_unix_socket_and_fifo_names_are_never_files():
     s.ev("unlink", path=D + "/pipe")
     s.exit(0)
     assert codes(analyse(s.events)) == []
-    s.ev("unlink", path=D + "/old.db")                        # a file: its removal is pending
+    _written(s, D + "/old.db", "O_RDWR", sync=True)
+    s.ev("unlink", path=D + "/old.db")                        # a synced file: its removal is pending
     assert codes(analyse(s.events)) == ["FS104"]
 
 
@@ -1107,8 +1126,8 @@ def test_a_synced_pid_file_and_a_synced_name_linked_elsewhere_are_not_data_when_
     engine = analyse(s.events)
     assert engine.removed_roles == {D + "/postmaster.pid": "lock", objects + "/tmp_obj_x": "temp"}
     assert {(f.rule, f.target_path, f.severity, f.role) for f in engine.findings} == {
-        ("FS102", objects + "/cdef", "warning", "data"),            # the object's own name: still data
-        ("FS104", D + "/postmaster.pid", "info", "lock"), ("FS104", objects + "/tmp_obj_x", "info", "temp")}
+        ("FS102", objects + "/cdef", "warning", "data")}            # the object's own name: still data
+    # Removing a lock or a temp name publishes no state: no FS104, though each was synced.
 
 
 def test_a_lock_file_truncated_and_never_written_has_no_dirty_data():

@@ -35,7 +35,7 @@ class Finding:
     group: str | None = None    # its group's id, once observation ended (fsaudit.analysis.grouping)
 
 
-EVIDENCE_KEYS = ("t", "pid", "tid", "syscall", "fd", "ret", "calls", "bytes")
+EVIDENCE_KEYS = ("t", "pid", "tid", "syscall", "fd", "ret", "calls", "bytes", "note")   # note: a rule's word on it
 
 
 def _evidence(events: list) -> list[dict]:

@@ -20,8 +20,8 @@ class PendingEntries:
     last: dict
     names: dict             # every name changed, in order (a dict as an ordered set)
     count: int = 1
-    intent: bool = False
-    data: bool = False      # one of the entries was a data file's (roles): intent may spread to it
+    intent: bool = False    # one of the entries was a data file the tree made durable (FS104's commit point)
+    data: bool = False      # one of the entries was a data file's (roles)
 
 
 @dataclass(eq=False, slots=True)
@@ -60,7 +60,8 @@ class FileState:
     marks: dict | None = None           # rule code -> what that rule remembers here (Rule.recall)
     fixed_role: str | None = None       # a role its path decides (fsaudit.analysis.roles), else None
     conduct: int = 0                    # what the tree did with it, for the other roles (roles.BORN, ...)
-    # For the live view's snapshot only (fsaudit.analysis.snapshot); no rule reads them.
+    # The latest rename: for the live view's snapshot (fsaudit.analysis.snapshot), and for
+    # FS103, whose pending creates move with a renamed directory.
     renamed_from: str | None = None     # the path before the latest rename
     renamed_index: int = 0
     unlinked: bool = False              # set as the state leaves `files`

@@ -29,19 +29,31 @@ VOLATILE_FSTYPES = frozenset({"tmpfs", "ramfs", "devtmpfs"})   # gone at reboot
 STDIO_FDS = frozenset({0, 1, 2})
 
 # FileState.conduct: what the tree did with the file, bit by bit.
-BORN = 1                # an open of the tree created it
+BORN = 1                # an open of the tree created it (a directory: its mkdir)
 OPENED_FOR_WRITING = 2  # O_WRONLY or O_RDWR
 APPENDED = 4            # a write through an O_APPEND fd (or pwritev2 RWF_APPEND), failed or not
 REWRITTEN = 8           # any other change of content: a write elsewhere, a truncation, fallocate,
                         # a copy into it, a writable shared mapping
 LEFT_OUT = 16           # counted once in Roles.left_out (its role put it out of scope)
 LINKED = 32             # the tree gave it another name (link): removing this one keeps the data
+PRESENT = 64            # an open of the tree found or made it at this path (so a later O_CREAT creates nothing)
+EMPTY = 128             # the tree saw it empty: it created it or truncated it to 0, and wrote nothing since
 
 # Directories whose content is regenerable by design (`/.cache/` covers ~/.cache and
 # node_modules/.cache), and npm's content-addressed cache; each name has "cache" in it,
 # which one scan of the path rules out for most paths.
 CACHE_DIRECTORIES = ("/__pycache__/", "/.pytest_cache/", "/.mypy_cache/", "/.ruff_cache/", "/.cache/",
                      "/_cacache/")
+# Caches of widely used programs that live beside their data, named so: PostgreSQL's
+# relation cache init file, "used to speed up backend startup" (RELCACHE_INIT_FILENAME
+# in src/include/utils/relcache.h), written to pg_internal.init.PID and renamed without
+# fsync by write_relcache_init_file() (src/backend/utils/cache/relcache.c): a missing or
+# invalid one is rebuilt; and its statistics, pg_stat/ and pg_stat_tmp/, of which "when
+# recovery is performed at server start (e.g., after immediate shutdown, server crash
+# ...), all statistics counters are reset"
+# (https://www.postgresql.org/docs/15/monitoring-stats.html).
+PROGRAM_CACHE_NAME = re.compile(r"pg_internal\.init(?:\.[0-9]+)?")
+PROGRAM_CACHE_DIRECTORIES = ("/pg_stat/", "/pg_stat_tmp/")
 LOG_NAME = re.compile(r".*\.log(?:\.[0-9]+)?|LOG|LOG\.old.*", re.DOTALL)
 LOCK_NAME = re.compile(r".*\.(?:lock|pid|swp|swx)|LOCK", re.DOTALL)
 
@@ -125,7 +137,9 @@ class Roles:
         if self._mounts.volatile(path):
             return "volatile"
         if (path.endswith(".pyc") or ("cache" in path and any(directory in path for directory in CACHE_DIRECTORIES))
-                or (self._cache_home is not None and path.startswith(self._cache_home))):
+                or (self._cache_home is not None and path.startswith(self._cache_home))
+                or ("/pg_" in path and (PROGRAM_CACHE_NAME.fullmatch(path.rpartition("/")[2])
+                                        or any(directory in path for directory in PROGRAM_CACHE_DIRECTORIES)))):
             return "cache"
         return None
 

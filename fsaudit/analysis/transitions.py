@@ -7,10 +7,10 @@ from __future__ import annotations
 import os.path
 
 from .model import FileState, PendingEntries, ProcessInfo
-from .roles import APPENDED, BORN, LINKED, OPENED_FOR_WRITING, REWRITTEN, STDIO_FDS
+from .roles import APPENDED, BORN, EMPTY, LINKED, OPENED_FOR_WRITING, PRESENT, REWRITTEN, STDIO_FDS
 from .rules.base import (
     COPY_SYSCALLS, LINK_SYSCALLS, OPEN_SYSCALLS, RENAME_SYSCALLS, SEND_SYSCALLS, UNLINK_SYSCALLS,
-    WRITE_SYSCALLS, discards_content, is_send, is_synced_write, succeeded,
+    WRITE_SYSCALLS, held_data, is_send, is_synced_write, succeeded,
 )
 
 # A directory sync failing with these says "not supported here", not "data lost" (rules.md).
@@ -179,6 +179,18 @@ def pend(engine, directory: str, code: str, event: dict, name: str, intent: bool
         entries.data = entries.data or data
 
 
+def rename_pending(engine, old: str, new: str) -> None:
+    """A name a rename or link made is renamed again (.tmp-pack -> .pack): pending
+    entries name it by its final name."""
+    directory = engine.files.get(os.path.dirname(old))
+    pending = directory.pending if directory is not None else None
+    if not pending:
+        return
+    for (code, _pid), entries in pending.items():
+        if code == "FS102" and old in entries.names:
+            entries.names = {new if name == old else name: None for name in entries.names}
+
+
 def move(engine, old: str, new: str) -> None:
     """The state of old (and of everything under it, for a directory) now lives at new."""
     files = engine.files
@@ -235,7 +247,7 @@ def on_write(engine, event: dict) -> None:
         elif kind == "file" and is_synced_write(event):     # a file out of scope: still a barrier
             process_barrier(engine, event)
         return
-    state.conduct |= APPENDED if appends(event) else REWRITTEN
+    state.conduct = (state.conduct | (APPENDED if appends(event) else REWRITTEN)) & ~EMPTY
     calls = event.get("calls", 1)
     state.writes += calls
     state.bytes_written += nbytes
@@ -266,7 +278,7 @@ def on_copy(engine, event: dict) -> None:
         if event.get("kind") == "socket":
             on_send(engine, event)
         return
-    state.conduct |= REWRITTEN
+    state.conduct = (state.conduct | REWRITTEN) & ~EMPTY
     state.writes += 1
     state.bytes_written += nbytes
     make_dirty(engine, state, event, nbytes, 1)
@@ -283,15 +295,23 @@ def on_truncate(engine, event: dict) -> None:
     if state is None:
         return
     state.conduct |= REWRITTEN
+    length = event.get("length")
     size_before = event.get("size_before")
-    if size_before is None or size_before != event.get("length"):
+    if length == 0:
+        # To 0: a change only if it held data (FS105 wants written bytes besides).
+        if held_data(state, event):
+            make_dirty(engine, state, event, 0, 0)
+        state.conduct |= EMPTY
+        return
+    state.conduct &= ~EMPTY
+    if size_before is None or size_before != length:
         make_dirty(engine, state, event, 0, 0)
 
 
 def on_fallocate(engine, event: dict) -> None:
     state = file_event(engine, event) if succeeded(event) else None
     if state is not None:
-        state.conduct |= REWRITTEN
+        state.conduct = (state.conduct | REWRITTEN) & ~EMPTY
         make_dirty(engine, state, event, 0, 0)
 
 
@@ -300,7 +320,7 @@ def on_mmap(engine, event: dict) -> None:
         return
     state = file_event(engine, event)
     if state is not None:
-        state.conduct |= REWRITTEN
+        state.conduct = (state.conduct | REWRITTEN) & ~EMPTY   # the mapping may write to it
     if state is not None and state.map_event is None:
         state.map_event = event
         if state.writers is None or event["pid"] not in state.writers:
@@ -404,19 +424,37 @@ def on_open(engine, event: dict) -> None:
             engine.not_files.add(path)
         return
     flags = event.get("flags", ())
-    created = "O_CREAT" in flags and (event.get("created") or "O_EXCL" in flags or path in engine.gone)
     state = engine.node(path, kind == "dir")
+    # Created by this open: O_EXCL, or a name the tree saw absent (removed, renamed away,
+    # or new in a directory the tree made), or else the birth time says so. That one
+    # says "created" for a file another process made a moment before (coarse
+    # timestamps): an open of a file the tree has seen is no create.
+    created = "O_CREAT" in flags and (
+        "O_EXCL" in flags or path in engine.gone
+        or (not state.conduct & PRESENT and (event.get("created") or (
+            not event.get("existed") and _in_new_directory(engine, path)))))
     if kind == "file" and ("O_WRONLY" in flags or "O_RDWR" in flags):
         state.conduct |= OPENED_FOR_WRITING
+    truncates = "O_TRUNC" in flags and kind == "file"
+    if truncates and state.in_scope and not state.is_dir and not created and held_data(state, event):
+        make_dirty(engine, state, event, 0, 0)
     if created:
         engine.gone.discard(path)
         engine.not_files.discard(path)
         state.created_event = event
         state.created_index = engine.index
         state.conduct |= BORN
-    if ("O_TRUNC" in flags and state.in_scope and not state.is_dir
-            and discards_content(event)):
-        make_dirty(engine, state, event, 0, 0)
+    if kind == "file":
+        state.conduct |= PRESENT
+        if created or truncates:
+            state.conduct |= EMPTY
+
+
+def _in_new_directory(engine, path: str) -> bool:
+    """In a directory the tree made: a name not seen there yet did not exist (the birth
+    time cannot tell when the file was renamed away before it was read)."""
+    directory = engine.files.get(os.path.dirname(path))
+    return directory is not None and directory.is_dir and bool(directory.conduct & BORN)
 
 
 def on_mkdir(engine, event: dict) -> None:
@@ -425,6 +463,7 @@ def on_mkdir(engine, event: dict) -> None:
         state = engine.node(event["path"], is_dir=True)
         state.created_event = event
         state.created_index = engine.index
+        state.conduct |= BORN
 
 
 def on_mknod(engine, event: dict) -> None:
@@ -464,6 +503,7 @@ def on_rename(engine, event: dict) -> None:
         return
     engine.processes[event["pid"]].io.renames += 1
     move(engine, old, new)
+    rename_pending(engine, old, new)
     if new in engine.not_files:
         return
     moved = engine.files.get(new)      # placed by move(): its scope is decided
@@ -511,8 +551,10 @@ def on_unlink(engine, event: dict) -> None:
         engine.removed_roles.pop(path, None)
     engine.gone.add(path)
     if engine.in_scope(path):
-        pend(engine, os.path.dirname(path), "FS104", event, path, intent=state is not None and state.intent,
-             data=role == "data")
+        # A commit point only where the removed file was itself made durable (a synced rollback
+        # journal): removing a temp or an obsolete file the tree never synced publishes nothing.
+        pend(engine, os.path.dirname(path), "FS104", event, path,
+             intent=state is not None and state.intent and role == "data", data=role == "data")
 
 
 def on_close(engine, event: dict) -> None:

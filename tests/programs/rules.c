@@ -281,6 +281,86 @@ static void run(const char *mode) {
             sync_dir(".");
         }
 
+    /* FS107 twins: a file the tree created empty, rewritten through O_TRUNC; the editor's
+     * save (no O_TRUNC: ftruncate(fd, 0)) of config.dat, which the test made beforehand */
+    } else if (!strcmp(mode, "fs107_empty")) {
+        CHECK(close(create("config.dat", 0)));
+        usleep(50000);                           /* older than the tracer's 10 ms "created" slack */
+        write_file("config.dat", 2, 1);
+        sync_dir(".");
+    } else if (!strcmp(mode, "fs107_editor")) {
+        int fd = open("config.dat", O_WRONLY);
+        CHECK(fd);
+        CHECK(ftruncate(fd, 0));
+        put(fd, 2);
+        CHECK(fsync(fd));
+        CHECK(close(fd));
+
+    /* FS103: a process opens with O_CREAT the file another process created a moment
+     * before and whose directory it synced: no create of its own */
+    } else if (!strcmp(mode, "fs103_other")) {
+        pid_t child = fork();
+        if (child == 0) {
+            CHECK(close(create("shared.dat", O_EXCL)));
+            sync_dir(".");
+            _exit(failed ? 100 : 0);
+        }
+        int status;
+        CHECK(waitpid(child, &status, 0));
+        if (!WIFEXITED(status) || WEXITSTATUS(status)) failed = 1;
+        int fd = open("shared.dat", O_RDWR | O_CREAT, 0644);
+        CHECK(fd);
+        put(fd, 1);
+        CHECK(fsync(fd));
+        CHECK(close(fd));
+
+    /* FS103: a segment made durable in wal.tmp/, which is renamed to wal/ and whose new
+     * entry is never synced (fs103_moved_ok syncs it) */
+    } else if (!strcmp(mode, "fs103_moved") || !strcmp(mode, "fs103_moved_ok")) {
+        CHECK(mkdir("wal.tmp", 0755));
+        write_file("wal.tmp/seg", 2, 1);
+        sync_dir("wal.tmp");
+        CHECK(rename("wal.tmp", "wal"));
+        if (!strcmp(mode, "fs103_moved_ok")) sync_dir(".");
+
+    /* FS102: a name renamed again (x.tmp-pack -> x.pack) is reported by its final name */
+    } else if (!strcmp(mode, "fs102_twice")) {
+        write_file("tmp_pack", 2, 1);
+        CHECK(rename("tmp_pack", "x.tmp-pack"));
+        CHECK(rename("x.tmp-pack", "x.pack"));
+
+    /* FS104 twins: removing a file the tree never synced (obsolete.dat, which the test
+     * made beforehand, and a scratch file) beside a synced one commits nothing */
+    } else if (!strcmp(mode, "fs104_obsolete")) {
+        write_file("kept.dat", 2, 1);
+        sync_dir(".");
+        CHECK(unlink("obsolete.dat"));
+        write_file("scratch.dat", 2, 0);
+        CHECK(unlink("scratch.dat"));
+
+    /* FS105 twins: no byte left dirty: a lock file truncated by O_TRUNC and never
+     * written, and ftruncate to the size a synced file already has */
+    } else if (!strcmp(mode, "fs105_nobytes")) {
+        CHECK(close(create("app.lock", 0)));
+        usleep(50000);
+        CHECK(close(create("app.lock", 0)));
+        int fd = create("sized.dat", 0);
+        put(fd, 4);
+        CHECK(fdatasync(fd));
+        CHECK(ftruncate(fd, 4 * sizeof buf));
+        CHECK(close(fd));
+        sync_dir(".");
+
+    /* Findings made at the end name the image that made the call: this one, not the
+     * program it execs last (the mode must be the last one) */
+    } else if (!strcmp(mode, "exec_after")) {
+        write_file("a.tmp", 2, 1);
+        CHECK(rename("a.tmp", "a.dat"));
+        write_file("left.dat", 1, 0);
+        if (chdir(base) < 0) exit(101);
+        execl("/bin/true", "true", (char *)NULL);
+        CHECK(-1);
+
     /* FS301: sync_file_range as the only barrier */
     } else if (!strcmp(mode, "fs301") || !strcmp(mode, "fs301_ok")) {
         int fd = create("range.dat", 0);

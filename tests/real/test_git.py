@@ -121,7 +121,7 @@ CASES = [
         Truth("FS101", "repo/.git/index*", FALSE, "index.lock is fsynced before its rename"),
         Truth("FS101", "repo/.git/refs/heads/main*", FALSE, "main.lock is fsynced before its rename"),
         *ALWAYS,
-    ], setup=prepare("all"), env=ENV, naming_defect=NAMING, summary_defect=SUMMARY),
+    ], setup=prepare("all"), env=ENV, naming_defect=NAMING),
 ]
 
 

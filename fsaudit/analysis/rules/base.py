@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
+from ..roles import APPENDED, BORN, EMPTY, PRESENT, REWRITTEN
+
 if TYPE_CHECKING:
     from ..engine import Engine
     from ..model import FileState, SettledFile
@@ -23,11 +25,26 @@ def succeeded(event: dict) -> bool:
     return isinstance(ret, int) and ret >= 0
 
 
-def discards_content(event: dict) -> bool:
-    """The call emptied a file that held data: a known size before, or (O_TRUNC
-    opens, where the tracer cannot see the old size) a file that existed."""
+def held_data(state: FileState | SettledFile, event: dict) -> bool:
+    """Did the file hold data before this truncation (an O_TRUNC open, a truncate or
+    ftruncate to 0)? A known size before says. Else, the tracer cannot see the old size:
+    a file the tree saw empty (created or truncated, nothing written since) held none,
+    and any other file that existed counts as holding data, one from before
+    observation included (rules.md, FS107)."""
     size_before = event.get("size_before")
-    return size_before > 0 if size_before is not None else bool(event.get("existed"))
+    if size_before is not None:
+        return size_before > 0
+    if state.conduct & EMPTY:
+        return False
+    if event["syscall"] in OPEN_SYSCALLS:
+        return bool(event.get("existed") or state.conduct & PRESENT)
+    return True     # truncate and ftruncate name a file that exists
+
+
+def unseen_size(state: FileState | SettledFile, event: dict) -> bool:
+    """held_data() said so without seeing any: the file is from before observation (its
+    size is unknown to the tracer) and the tree wrote nothing to it."""
+    return event.get("size_before") is None and not state.conduct & (BORN | APPENDED | REWRITTEN)
 
 
 # The outside world (rules.md): netlink and packet sockets (audit records, routing) are not.

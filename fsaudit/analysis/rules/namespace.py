@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from .base import (
     COPY_SYSCALLS, LINK_SYSCALLS, OPEN_SYSCALLS, RENAME_SYSCALLS, SEND_SYSCALLS, UNLINK_SYSCALLS, WRITE_SYSCALLS,
-    Rule, discards_content, is_send, nbytes, succeeded,
+    Rule, held_data, is_send, nbytes, succeeded, unseen_size,
 )
 
 
@@ -70,8 +70,12 @@ class RenameUnsyncedData(Rule):
             return
         target = engine.files.get(event.get("path2") or "")
         if syscall in RENAME_SYSCALLS and target is not None and target is not state:
+            replacement = state if state is not None and not state.is_dir and state.in_scope else None
             for window in list(self.recall(target) or ()):
-                self._close(engine, window, gone=True)      # replaced before it was durable
+                if replacement is None:
+                    self._close(engine, window, gone=True)      # replaced before it was durable
+                else:
+                    self._carry(window, target, replacement, t)
         if state is None or state.is_dir or not state.in_scope or not state.is_dirty:
             return
         state.published_dirty = state.dirty_last
@@ -89,6 +93,25 @@ class RenameUnsyncedData(Rule):
             windows.append(window)
         engine.publications.setdefault(window.directory, {})[window] = None
         engine.report(self.code, event, path, window.message, window.evidence, target_path=target_path)
+
+    def _carry(self, window, target, replacement, t):
+        """The published file is replaced under its name before it was durable (initdb's
+        bootstrap writes replorigin_checkpoint.tmp and renames it over the last one at each
+        checkpoint): what the name holds now is the replacement, so the window stays open
+        on it, and closes in time only if the replacement and the directory entry of its
+        rename are made durable in time."""
+        windows = self.recall(target)
+        windows.remove(window)
+        if not windows:
+            self.forget(target)
+        window.state = replacement
+        window.data_at = None if replacement.is_dirty else t
+        window.dir_at = None
+        carried = self.recall(replacement)
+        if carried is None:
+            self.remember(replacement, [window])
+        else:
+            carried.append(window)
 
     def on_finish(self, engine):
         for windows in list(engine.publications.values()):
@@ -146,12 +169,12 @@ class PendingDirectoryRule(Rule):
             for (code, pid), entries in directory.pending.items():
                 if code != self.code:
                     continue
-                if self.intent_gated and not (entries.intent or (entries.data and directory.child_intent)):
+                if self.intent_gated and not entries.intent:
                     continue
                 names = list(entries.names)
                 times = f" ({entries.count} {self.unit})" if entries.count > 1 else ""
                 engine.report(self.code, entries.last, directory.path,
-                              f"{engine.process_label(pid)} {self.action} {_listed(names)}{times} "
+                              f"{engine.process_label(pid, entries.last)} {self.action} {_listed(names)}{times} "
                               f"but never fsynced the directory {directory.path} afterwards",
                               [entries.first, entries.last], target_path=names[0] if len(names) == 1 else None,
                               pid=pid, count=entries.count,
@@ -179,18 +202,44 @@ class CreateUnsyncedDir(Rule):
             if created is None or not state.in_scope:
                 continue
             durable = state.syncs > 0 if state.is_dir else state.intent
-            parent = files.get(os.path.dirname(state.path))
-            if not durable or (parent is not None and parent.last_sync_index > state.created_index):
+            if not durable:
                 continue
+            unsynced = _unsynced_entry(files, state)
+            if unsynced is None:
+                continue
+            directory, moved = unsynced
+            where = (f"its directory {directory}" if moved is None else
+                     f"{directory} after its directory was renamed from {moved.renamed_from} to {moved.path}")
             engine.report(self.code, created, state.path,
-                          f"{engine.process_label(created['pid'])} created {state.path} and made it durable "
-                          f"but never fsynced its directory {os.path.dirname(state.path)}",
+                          f"{engine.process_label(created['pid'], created)} created {state.path} and made it "
+                          f"durable but never fsynced {where}",
                           [created])
+
+
+def _unsynced_entry(files, state):
+    """Where the directory entry the tree created for state is not durable: None when it
+    is, else (the directory that needs a sync, the renamed directory that moved the entry
+    there or None). A pending create moves with its directory (rules.md, FS103): each
+    directory above it renamed since the create must have been synced in its new parent
+    after that rename, besides the entry's own directory after the create."""
+    since = state.created_index
+    directory = os.path.dirname(state.path)
+    parent = files.get(directory)
+    if parent is None or parent.last_sync_index <= since:
+        return directory, None
+    while directory not in ("/", ""):
+        above = os.path.dirname(directory)
+        if parent is not None and parent.renamed_index > since:
+            grandparent = files.get(above)
+            if grandparent is None or grandparent.last_sync_index <= parent.renamed_index:
+                return above, parent
+        directory, parent = above, files.get(above)
+    return None
 
 
 class UnlinkUnsyncedDir(PendingDirectoryRule):
     code, name, severity = "FS104", "unlink-unsynced-dir", "warning"
-    summary = "an unlink or rmdir whose directory is never fsynced afterwards"
+    summary = "a file the tree made durable is removed (a commit point) and its directory never fsynced afterwards"
     fix = "after removing the file, fsync its parent directory before relying on the removal"
     action, unit, intent_gated = "removed", "removals", True
 
@@ -209,14 +258,18 @@ class UnsyncedAtExit(Rule):
             if ((skip_sfr and state.sfr_event) or (skip_odirect and state.odirect_event)
                     or (skip_map and state.map_event)):
                 continue
-            if (state.map_event is None and not state.dirty_writes and state.dirty_first["syscall"] in OPEN_SYSCALLS
-                    and state.dirty_last["syscall"] in OPEN_SYSCALLS):
-                continue    # emptied by O_TRUNC opens and never written: no dirty data (a lock file)
+            if state.map_event is None and not state.dirty_bytes:
+                # Not a byte written: an O_TRUNC open of a lock file, an ftruncate to the
+                # size it had (the tracer cannot tell), fallocate. No dirty data (rules.md).
+                continue
             last = state.dirty_last or state.map_event
-            writes = f" in {state.dirty_writes} writes" if state.dirty_writes else ""
+            if state.dirty_bytes:
+                writes = f" in {state.dirty_writes} writes" if state.dirty_writes else ""
+                left = f"{nbytes(state.dirty_bytes)}{writes} to {state.path}"
+            else:
+                left = f"what it wrote through a shared mapping of {state.path}"
             engine.report(self.code, last, state.path,
-                          f"{engine.process_label(last['pid'])} left {nbytes(state.dirty_bytes)}{writes} "
-                          f"to {state.path} unsynced at the end of observation",
+                          f"{engine.process_label(last['pid'], last)} left {left} unsynced at the end of observation",
                           [state.dirty_first or state.map_event, last])
 
 
@@ -272,6 +325,9 @@ class AckBeforeDurable(Rule):
                       [dirty, send])
 
 
+UNSEEN_SIZE = "the file existed before observation: its old size is unseen, so it counts as non-empty"
+
+
 class TruncateInPlace(Rule):
     code, name, severity = "FS107", "truncate-in-place", "warning"
     summary = "an existing non-empty file is truncated and rewritten in place"
@@ -279,19 +335,31 @@ class TruncateInPlace(Rule):
     syscalls = OPEN_SYSCALLS | WRITE_SYSCALLS | COPY_SYSCALLS | {"truncate", "ftruncate"}
 
     def on_event(self, engine, event):
+        """A truncation to 0 of a file that held data (base.held_data: an O_TRUNC open,
+        or the editor's save, an open without it and ftruncate(fd, 0)), then a write."""
         if not succeeded(event) or not event.get("path"):
             return
         syscall = event["syscall"]
         if syscall in OPEN_SYSCALLS or syscall in ("truncate", "ftruncate"):
-            if not discards_content(event) or event.get("kind", "file") != "file":
+            if event.get("kind", "file") != "file":
                 return
             if syscall in OPEN_SYSCALLS and "O_TRUNC" not in event.get("flags", ()):
                 return
             if syscall not in OPEN_SYSCALLS and event.get("length") != 0:
                 return
             state = engine.node(event["path"])
-            if state.in_scope and not state.is_dir:
-                self.remember(state, event)
+            if not state.in_scope or state.is_dir:
+                return
+            if not held_data(state, event):
+                return      # it was empty (a truncation before it, not yet rewritten, stays marked)
+            size = event.get("size_before")
+            if size is not None:
+                self.remember(state, (event, f"holding {nbytes(size)}"))
+            elif unseen_size(state, event):
+                # The tracer cannot see its old size: say so in the evidence as well.
+                self.remember(state, ({**event, "note": UNSEEN_SIZE}, "an existing file"))
+            else:
+                self.remember(state, (event, "holding data it wrote"))
             return
         if event.get("kind") != "file" or not event.get("ret"):
             return
@@ -300,12 +368,11 @@ class TruncateInPlace(Rule):
         if truncated is None:
             return
         self.forget(state)
-        size = truncated.get("size_before")
-        held = f"holding {nbytes(size)}" if size is not None else "an existing file"
+        truncation, held = truncated
         engine.report(self.code, event, state.path,
-                      f"{engine.process_label(event['pid'])} truncated {state.path} ({held}) "
+                      f"{engine.process_label(event['pid'], event)} truncated {state.path} ({held}) "
                       f"and rewrote it in place",
-                      [truncated, event])
+                      [truncation, event])
 
 
 RULES = [RenameUnsyncedData(), RenameUnsyncedDir(), CreateUnsyncedDir(), UnlinkUnsyncedDir(),
