@@ -119,7 +119,9 @@ def terminal_view(live: bool | None) -> ViewFactory:
 
 
 def trace_command(argv: Sequence[str], outputs: OutputOptions | None = None, *, user: str | None = None,
-                  inject: Sequence[str] = (), stacks: bool = False, view: ViewFactory = no_view) -> Result:
+                  inject: Sequence[str] = (), stacks: bool = False, view: ViewFactory = no_view,
+                  capture: Callable[[tuple], None] | None = None,
+                  observe: Callable[[list[dict]], None] | None = None) -> Result:
     """Start argv, trace it and every process it starts until the last of them has
     exited, then write every output.
 
@@ -128,7 +130,9 @@ def trace_command(argv: Sequence[str], outputs: OutputOptions | None = None, *, 
     would (the tracer stays root). inject: SYSCALL=ERRNO[@N|@N+][:path=GLOB]
     specs, calls made to fail without running. stacks: name the code behind
     each finding. view: what is shown while tracing; after its `q` tracing
-    ends and the command finishes untraced.
+    ends and the command finishes untraced. capture and observe are `crash`'s
+    recorder: capture gets the bytes of every write (the probe's EV_DATA
+    records), observe every batch of events before the session does.
 
     While tracing, SIGINT, SIGTERM and SIGHUP sent to fsaudit are passed on to
     the command, except a SIGINT when stdin is a terminal: a Ctrl-C typed
@@ -163,7 +167,7 @@ def trace_command(argv: Sequence[str], outputs: OutputOptions | None = None, *, 
     header.update(role_facts())     # the command starts in our mount namespace, with our environment
     with _session(outputs, "run", header) as session:   # abandoned (files removed) if anything fails
         shown = view(session, os.getcwd())
-        tracer = _tracer(session, stacks)
+        tracer = _tracer(session, stacks, capture, observe)
         try:
             child = tracer.spawn(argv, user=account, injections=injections, stdio=shown.command_stdio(),
                                  env=perf_map_environment(os.environ) if stacks else None)
@@ -582,8 +586,10 @@ def _require_tracing() -> None:
         raise CannotTrace(f"cannot trace: {failed.line()}")
 
 
-def _tracer(session: Session, stacks: bool) -> Tracer:
-    """The tracer, loaded, feeding the session; its buffers sized from the environment."""
+def _tracer(session: Session, stacks: bool, capture: Callable[[tuple], None] | None = None,
+            observe: Callable[[list[dict]], None] | None = None) -> Tracer:
+    """The tracer, loaded, feeding the session (observe first, when given); its
+    buffers sized from the environment."""
     from .tracing.tracer import DEFAULT_BACKLOG_MIB, DEFAULT_RINGBUF_PAGES, Tracer, TracerError
 
     pages = os.environ.get("FSAUDIT_RINGBUF_PAGES", "") or str(DEFAULT_RINGBUF_PAGES)
@@ -593,7 +599,12 @@ def _tracer(session: Session, stacks: bool) -> Tracer:
     if not backlog.isdigit():
         raise UsageError(f"FSAUDIT_BACKLOG_MIB={backlog}: must be a whole number of MiB")
     try:
-        return Tracer(session.feed, stacks=stacks, ringbuf_pages=int(pages), backlog_mib=int(backlog))
+        feed = session.feed
+        if observe is not None:
+            def feed(events: list[dict]) -> None:
+                observe(events)
+                session.feed(events)
+        return Tracer(feed, stacks=stacks, ringbuf_pages=int(pages), backlog_mib=int(backlog), capture=capture)
     except TracerError as exc:
         raise CannotTrace(str(exc)) from None
 
