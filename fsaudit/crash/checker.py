@@ -24,8 +24,7 @@ class Verdict:
 
 def materialise(state: State, initial: str, where: str) -> None:
     """Write the state's files under where (created). Files the workload left as
-    they were in the initial copy are copied from it (cp --reflink=auto, where
-    the filesystem can share their blocks); the others are written."""
+    they were in the initial copy are copied from it; the others are written."""
     os.makedirs(where)
     for path, content in sorted(state.files.items()):
         target = os.path.join(where, path)
@@ -33,21 +32,25 @@ def materialise(state: State, initial: str, where: str) -> None:
             os.makedirs(target, exist_ok=True)
             continue
         source = os.path.join(initial, path)
-        if os.path.isfile(source) and os.path.getsize(source) == len(content) and open(source, "rb").read() == content:
-            subprocess.run(["cp", "--reflink=auto", "-p", source, target], check=True)
+        if unchanged(source, content):
+            shutil.copy2(source, target)     # copy_file_range: shares blocks where the filesystem can
         else:
             with open(target, "wb") as f:
                 f.write(content)
 
 
-def run_checker(checker: list[str], state_dir: str, scope: str, acked: bytes, env: dict, timeout: float) -> Verdict:
-    """checker on a throwaway copy of state_dir, mounted at scope."""
-    work = state_dir + ".run"
-    shutil.rmtree(work, ignore_errors=True)
-    subprocess.run(["cp", "-a", "--reflink=auto", state_dir, work], check=True)
-    acked_file = state_dir + ".acked"
-    with open(acked_file, "wb") as f:
-        f.write(acked)
+def unchanged(source: str, content: bytes) -> bool:
+    try:
+        if os.path.getsize(source) != len(content):
+            return False
+        with open(source, "rb") as f:
+            return f.read() == content
+    except OSError:
+        return False
+
+
+def run_checker(checker: list[str], work: str, scope: str, acked_file: str, env: dict, timeout: float) -> Verdict:
+    """checker on work, a throwaway state (recovery may write to it), mounted at scope."""
     # The mount is private to the checker's namespace: nothing outside sees the state at scope.
     script = 'mount --bind "$1" "$2" && shift 2 && exec "$@"'
     argv = ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", work, scope,
@@ -61,7 +64,6 @@ def run_checker(checker: list[str], state_dir: str, scope: str, acked: bytes, en
         os.killpg(proc.pid, signal.SIGKILL)
         out, _ = proc.communicate()
         code = None
-    shutil.rmtree(work, ignore_errors=True)
     text = out.decode(errors="replace")[-OUTPUT_LIMIT:]
     if code is None:
         text += f"\n(timed out after {timeout:g} s)"

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
+import hashlib
 import shlex
 import shutil
 import subprocess
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -74,8 +74,6 @@ def record(argv: list[str], scope: str, work: str, outputs: api.OutputOptions) -
 
 
 def _sha(data: bytes) -> str:
-    import hashlib
-
     return hashlib.sha256(data).hexdigest()
 
 
@@ -94,24 +92,29 @@ def explore(recording: Recording, checker: list[str], models: list[str], *, max_
     def acked(point: int) -> bytes:
         return b"".join(op.data for op in ops[:point + 1] if op.kind == "ack")
 
+    def identity(state, point: int) -> str:
+        """States are the same to the checker when their files and what had been acknowledged are."""
+        return state.digest() + _sha(acked(point))
+
     def check(point: int, model: str, lost: frozenset[int], keep_as: str | None = None) -> tuple[str, Verdict]:
         state = state_at(tl, point, lost)
-        digest = state.digest()
+        digest = identity(state, point)
         if digest in verdicts and keep_as is None:
             return digest, verdicts[digest]
         counter[0] += 1
         where = os.path.join(work, "states", str(counter[0]))
         materialise(state, recording.initial, where)
+        with open(where + ".acked", "wb") as f:
+            f.write(acked(point))
+        if keep_as is not None:       # kept as it was built, before the checker's recovery writes to it
+            materialise(state, recording.initial, keep_as)
+            shutil.copyfile(where + ".acked", keep_as + ".acked")
         op = ops[point]
         env = {"FSAUDIT_MODEL": model, "FSAUDIT_CRASH_POINT": f"{point} {op.syscall} {op.path or ''}".strip()}
-        verdict = run_checker(checker, where, recording.scope, acked(point), env, check_timeout)
+        verdict = run_checker(checker, where, recording.scope, where + ".acked", env, check_timeout)
         verdicts[digest] = verdict
-        if keep_as is not None:
-            shutil.move(where, keep_as)
-            shutil.move(where + ".acked", keep_as + ".acked")
-        else:
-            shutil.rmtree(where, ignore_errors=True)
-            os.unlink(where + ".acked")
+        shutil.rmtree(where, ignore_errors=True)
+        os.unlink(where + ".acked")
         return digest, verdict
 
     seen: set[str] = set()
@@ -140,7 +143,7 @@ def explore(recording: Recording, checker: list[str], models: list[str], *, max_
             outcome.budget_exhausted = cand.strategy != "random"
             break
         outcome.generated += 1
-        digest = state_at(tl, cand.point, cand.lost).digest()
+        digest = identity(state_at(tl, cand.point, cand.lost), cand.point)
         if digest in seen:
             continue
         seen.add(digest)
@@ -153,12 +156,16 @@ def explore(recording: Recording, checker: list[str], models: list[str], *, max_
     causes: dict[tuple, Failure] = {}
     for cand, verdict in failing:
         lost = sorted(cand.lost)
-        known = next((f for key, f in causes.items() if key[0] == cand.model and set(key[1]) <= set(lost)), None)
+
+        def fails(subset: frozenset[int]) -> bool:
+            return not check(cand.point, cand.model, drop(tl, cand.point, cand.model, set(subset)))[1].ok
+
+        # A cause already found that this state lost too, and that fails here alone: the same cause.
+        known = next((f for key, f in causes.items() if key[0] == cand.model and set(key[1]) <= set(lost)
+                      and fails(frozenset(key[1]))), None)
         if known is not None:
             known.count += 1
             continue
-        def fails(subset: frozenset[int]) -> bool:
-            return not check(cand.point, cand.model, drop(tl, cand.point, cand.model, set(subset)))[1].ok
         cause = ddmin(lost, fails, MINIMISE_TESTS) if lost and time.monotonic() < deadline else lost
         key = (cand.model, tuple(cause))
         if key in causes:
