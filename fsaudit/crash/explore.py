@@ -143,7 +143,9 @@ def explore(recording: Recording, checker: list[str], models: list[str], *, max_
             outcome.budget_exhausted = cand.strategy != "random"
             break
         outcome.generated += 1
-        digest = identity(state_at(tl, cand.point, cand.lost), cand.point)
+        # Distinct per model, so each model's report says what it exposes; the checker
+        # still runs once per content (check() keeps its verdicts).
+        digest = cand.model + identity(state_at(tl, cand.point, cand.lost), cand.point)
         if digest in seen:
             continue
         seen.add(digest)
