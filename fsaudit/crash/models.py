@@ -44,14 +44,18 @@ class Timeline:
     initial_entries: dict[tuple[int, str], int] = field(default_factory=dict)
     dirs: set[int] = field(default_factory=set)
 
-    def issued(self, point: int) -> list[int]:
-        return [u for op in range(point + 1) for u in self.by_op.get(op, [])]
+    def issued(self, point: int) -> range:
+        """Units are numbered in the order of their calls: those of calls up to point."""
+        ops = len(self.recording.ops)
+        later = next((self.by_op[op][0] for op in range(point + 1, ops) if op in self.by_op), len(self.units))
+        return range(later)
 
     def required(self, point: int, model: str) -> set[int]:
         out: set[int] = set()
-        for op in range(point + 1):
-            out |= self.covered_at.get(op, set())
-        return close_kept(self, out, set(self.issued(point)), model)
+        for op, covered in self.covered_at.items():
+            if op <= point:
+                out |= covered
+        return close_kept(self, out, self.issued(point), model)
 
 
 def build(recording: Recording) -> Timeline:
@@ -151,43 +155,53 @@ def build(recording: Recording) -> Timeline:
     return tl
 
 
-def forces(tl: Timeline, u: Unit, model: str) -> list[int]:
-    """Units that must be kept when u is (beyond the barriers)."""
-    if model != "ext4-ordered" or u.kind != "entry":
+def _renamed_data(tl: Timeline, u: Unit) -> list[int]:
+    """ext4-ordered: the data and size units a rename (its adding unit) brings with it."""
+    if u.kind != "entry" or not u.adds or tl.recording.ops[u.op].kind != "rename":
         return []
-    # ext4's journal commits directory operations in order, and data=ordered
-    # with auto_da_alloc writes a file's data out before a rename of it commits.
-    earlier = [v.id for v in tl.units[:u.id] if v.kind == "entry"]
-    if u.adds and tl.recording.ops[u.op].kind == "rename":
-        earlier += [v.id for v in tl.units[:u.id] if v.kind in ("data", "size") and v.inode == u.inode]
-    return earlier
+    return [v.id for v in tl.units[:u.id] if v.kind in ("data", "size") and v.inode == u.inode]
 
 
-def close_kept(tl: Timeline, required: set[int], issued: set[int], model: str) -> set[int]:
-    """required with everything its units force, transitively."""
-    out, todo = set(required), list(required)
-    while todo:
-        for v in forces(tl, tl.units[todo.pop()], model):
-            if v in issued and v not in out:
-                out.add(v)
-                todo.append(v)
+def close_kept(tl: Timeline, required: set[int], issued, model: str) -> set[int]:
+    """required with everything its units force. ext4-ordered: ext4's journal
+    commits directory operations in order (a kept entry keeps every earlier
+    one), and with data=ordered and auto_da_alloc a rename commits with the
+    data written to the renamed file before it."""
+    out = set(required)
+    if model != "ext4-ordered" or not out:
+        return out
+    last = max((u for u in out if tl.units[u].kind == "entry"), default=-1)
+    for u in issued:
+        if u > last:
+            break
+        if tl.units[u].kind == "entry":
+            out.add(u)
+    for u in [u for u in out if tl.units[u].kind == "entry"]:
+        out.update(_renamed_data(tl, tl.units[u]))
     return out
 
 
 def drop(tl: Timeline, point: int, model: str, lost: set[int], required: set[int] | None = None) -> frozenset[int]:
     """The units actually lost at point when `lost` are: never a required one, and
-    every kept unit that would force a lost one is lost too."""
-    issued = tl.issued(point)
+    under ext4-ordered every unit that would force a lost one is lost too (the
+    required set is closed, so none of those is required)."""
     required = tl.required(point, model) if required is None else required
     dropped = set(lost) - required
-    changed = True
-    while changed and model != "posix":
-        changed = False
-        for u in issued:
-            if u not in dropped and u not in required and any(v in dropped for v in forces(tl, tl.units[u], model)):
-                dropped.add(u)
-                changed = True
-    return frozenset(dropped)
+    if model != "ext4-ordered" or not dropped:
+        return frozenset(dropped)
+    issued = tl.issued(point)
+    while True:
+        first = min((u for u in dropped if tl.units[u].kind == "entry"), default=None)
+        more = set()
+        if first is not None:
+            more = {u for u in issued if u > first and tl.units[u].kind == "entry"} - dropped
+        data_lost = {tl.units[u].inode: u for u in sorted(dropped, reverse=True) if tl.units[u].kind != "entry"}
+        more |= {u for u in issued if u not in dropped and tl.units[u].kind == "entry"
+                 and tl.units[u].inode in data_lost and data_lost[tl.units[u].inode] < u
+                 and _renamed_data(tl, tl.units[u])}
+        if not more:
+            return frozenset(dropped)
+        dropped |= more
 
 
 @dataclass

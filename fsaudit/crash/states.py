@@ -29,12 +29,17 @@ def crash_points(tl: Timeline) -> list[int]:
 
 def candidates(tl: Timeline, models: list[str], seed: int) -> Iterator[Candidate]:
     points = crash_points(tl)
-    context = {}
-    for model in models:
-        for point in points:
+
+    class Context(dict):
+        """(model, point) -> (required units, unsynced units), worked out when first asked:
+        a budget that ends early spares the rest."""
+        def __missing__(self, key):
+            model, point = key
             required = tl.required(point, model)
-            unsynced = [u for u in tl.issued(point) if u not in required]
-            context[(model, point)] = (required, unsynced)
+            self[key] = value = (required, [u for u in tl.issued(point) if u not in required])
+            return value
+
+    context = Context()
 
     def make(model: str, point: int, lost, strategy: str) -> Candidate:
         required = context[(model, point)][0]
