@@ -117,6 +117,7 @@ class Recorder:
                 if self.in_scope(path) and event.get("kind") == "file":
                     if data is None or len(data[3]) != ret:
                         raise Refusal(f"the bytes of a {name} to {path} were not all captured")
+                    # pwritev2 at offset -1 writes at the position, as write does.
                     if name in POSITIONAL and not (name == "pwritev2" and data[2] == CALL_END):
                         offset = data[2]
                     elif event.get("o_append"):
@@ -204,14 +205,9 @@ class Recorder:
         return data
 
 
-def _walk(root: str):
-    for base, dirs, files in os.walk(root):
-        yield base, dirs, files
-
-
 def _initial_sizes(initial: str, scope: str) -> dict[str, int]:
     sizes = {}
-    for base, _, files in _walk(initial):
+    for base, _, files in os.walk(initial):
         for name in files:
             copy = os.path.join(base, name)
             sizes[os.path.join(scope, os.path.relpath(copy, initial))] = os.lstat(copy).st_size
@@ -220,7 +216,7 @@ def _initial_sizes(initial: str, scope: str) -> dict[str, int]:
 
 def _initial_dirs(initial: str, scope: str) -> set[str]:
     dirs = {scope}
-    for base, names, _ in _walk(initial):
+    for base, names, _ in os.walk(initial):
         for name in names:
             dirs.add(os.path.join(scope, os.path.relpath(os.path.join(base, name), initial)))
     return dirs
@@ -229,7 +225,7 @@ def _initial_dirs(initial: str, scope: str) -> set[str]:
 def tree_hashes(root: str) -> dict[str, str]:
     """Relative path -> sha256 of each regular file, "dir" for each directory, under root."""
     out = {}
-    for base, dirs, files in _walk(root):
+    for base, dirs, files in os.walk(root):
         for name in dirs:
             out[os.path.relpath(os.path.join(base, name), root)] = "dir"
         for name in files:

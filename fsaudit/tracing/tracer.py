@@ -442,8 +442,8 @@ class Tracer:
         # earlier batch (KernelOrder).
         records = self._backlog.next(count, self._layout.unpack_from)
         if self._capture:
-            # A call's data records precede its event in the ring (one thread, in
-            # program order), so the recorder has them before the event is resolved.
+            # Out of the ordering: no epoch of their own; the recorder pairs them
+            # with their calls' events, thread by thread, once tracing ends.
             capture = self._capture
             records = [rec for rec in records if rec[4] != EV_DATA or capture(rec)]
         batch = self._order.order(records, time.monotonic(),

@@ -375,16 +375,17 @@ static __always_inline void read_call(u64 pt_regs, s64 nr, struct inflight *call
 #ifdef CAPTURE_DATA
 // fsaudit crash: the bytes each write-family call of the tree wrote, so that
 // user space can rebuild every state a power cut could leave
-// (fsaudit/crash/recording.py). At the call's exit, before its own event, as
-// EV_DATA records of up to CAPTURE_CHUNK bytes (from path on), then one
-// empty record (offset -1) that closes the call, so that user space pairs
-// them with it: args[0] fd, [1] offset in the call's bytes, [2] bytes in this
+// (fsaudit/crash/recording.py). At the call's exit, from a second program on
+// sys_exit (capture_exit), as EV_DATA records of up to CAPTURE_CHUNK bytes
+// (from path on), then one empty record (offset -1) that closes the call.
+// One thread's calls are in order on both sides, so user space pairs them
+// with the calls' events, thread by thread: args[0] fd, [1] offset in the call's bytes, [2] bytes in this
 // record, [3] the call's return, [4] its number, [5] its fourth argument (the
 // offset of pwrite64, pwritev, pwritev2). Bytes the chunks lack were
 // not captured (past CAPTURE_CHUNKS per buffer, CAPTURE_TOTAL per trace, or
-// CAPTURE_IOVS iovecs), which user space counts. Each call keeps its own event (no write
-// runs: each needs its offset), and lseek, decoded at its exit as writes are,
-// sends one: the position the next plain write starts at.
+// CAPTURE_IOVS iovecs), which user space counts. Each call keeps its own
+// event (no write runs: each needs its offset), and lseek, decoded at its
+// exit as writes are, sends one: the position the next plain write starts at.
 #define CAPTURE_CHUNK 4096
 #define CAPTURE_CHUNKS 16             // per buffer: 64 KiB
 #define CAPTURE_TOTAL (1ULL << 30)    // per trace
