@@ -100,3 +100,23 @@ def test_a_workload_with_a_writable_shared_mapping_is_refused(bpf, tmp_path):
 def test_the_command_line_needs_a_checker(tmp_path):
     proc = subprocess.run(FSAUDIT + ["crash", "--", "true"], capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 2 and proc.stderr.startswith("fsaudit: no --check")
+
+
+def test_git_commit_is_not_crash_consistent(bpf, tmp_path):
+    """ALICE's git finding on today's Debian git: a commit does not fsync its loose
+    objects and its index before the renames and links that publish them."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for command in (["init", "-q", "."], ["config", "user.email", "a@example.com"], ["config", "user.name", "a"]):
+        subprocess.run(["git", *command], cwd=repo, check=True)
+    (repo / "f").write_text("one\n")
+    subprocess.run(["git", "add", "f"], cwd=repo, check=True)
+    subprocess.run(["git", "commit", "-qm", "one"], cwd=repo, check=True)
+    report = tmp_path / "crash.json"
+    proc = subprocess.run(FSAUDIT + ["crash", "--max-states", "150", "--json", str(report), "--",
+                                     str(EXAMPLES / "git_commit.sh"), "--check", str(EXAMPLES / "check_git.sh")],
+                          cwd=repo, capture_output=True, text=True)
+    assert proc.returncode == 1, proc.stderr
+    doc = json.loads(report.read_text())
+    assert any("git fsck fails" in f["checker_output"] for f in doc["failures"])
+    assert any(c["path"].startswith(f"{repo}/.git/") for f in doc["failures"] for c in f["minimal_cause"])

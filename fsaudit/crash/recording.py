@@ -140,7 +140,7 @@ class Recorder:
                     length=ret)
                 continue
             if name == "lseek":
-                positions[(pid, event["fd"])] = ret
+                positions[(pid, event.get("fd"))] = ret
                 continue
             if name == "close":
                 positions.pop((pid, event.get("fd")), None)
@@ -153,7 +153,7 @@ class Recorder:
             if not (self.in_scope(path) or self.in_scope(event.get("path2")) or name in ("sync", "syncfs")):
                 continue
             if name in OPENS:
-                positions[(pid, event["fd"])] = 0
+                positions[(pid, event.get("fd"))] = 0
                 flags = event.get("flags", [])
                 if path not in exists and "O_CREAT" in flags:
                     exists.add(path)
