@@ -100,6 +100,9 @@ def test_a_workload_with_a_writable_shared_mapping_is_refused(bpf, tmp_path):
 def test_the_command_line_needs_a_checker(tmp_path):
     proc = subprocess.run(FSAUDIT + ["crash", "--", "true"], capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 2 and proc.stderr.startswith("fsaudit: no --check")
+    proc = subprocess.run(FSAUDIT + ["crash", "--", "true", "--check", "no-such-checker"], capture_output=True,
+                          text=True, cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stderr == "fsaudit: --check no-such-checker: no such command\n"
 
 
 def test_git_commit_is_not_crash_consistent(bpf, tmp_path):

@@ -47,6 +47,8 @@ def command(
     workload, checker = argv[:split], argv[split + 1:]
     if not workload or not checker:
         raise common.fail("both a command and a --check CHECKER are needed", common.EXIT_USAGE)
+    if shutil.which(checker[0]) is None:
+        raise common.fail(f"--check {checker[0]}: no such command", common.EXIT_USAGE)
     if model not in (*MODELS, "all"):
         raise common.fail(f"--model must be posix, ext4-ordered or all, not {model!r}", common.EXIT_USAGE)
     if len(scope) > 1:
