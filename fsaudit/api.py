@@ -121,7 +121,9 @@ def terminal_view(live: bool | None, keep_output: bool = False) -> ViewFactory:
 
 
 def trace_command(argv: Sequence[str], outputs: OutputOptions | None = None, *, user: str | None = None,
-                  inject: Sequence[str] = (), stacks: bool = False, view: ViewFactory = no_view) -> Result:
+                  inject: Sequence[str] = (), stacks: bool = False, view: ViewFactory = no_view,
+                  capture: Callable[[tuple], None] | None = None,
+                  observe: Callable[[list[dict]], None] | None = None) -> Result:
     """Start argv, trace it and every process it starts until the last of them has
     exited, then write every output.
 
@@ -131,7 +133,9 @@ def trace_command(argv: Sequence[str], outputs: OutputOptions | None = None, *, 
     specs, calls made to fail without running. stacks: name the code behind
     each finding. view: what is shown while tracing; after its `q` tracing
     ends and the command goes on untraced, waited for unless the view leaves
-    it running.
+    it running. capture and observe are `crash`'s recorder: capture gets the
+    bytes of every write (the probe's EV_DATA records), observe every batch of
+    events before the session does.
 
     While tracing, SIGINT, SIGTERM and SIGHUP sent to fsaudit are passed on to
     the command, except a SIGINT when stdin is a terminal: a Ctrl-C typed
@@ -166,7 +170,7 @@ def trace_command(argv: Sequence[str], outputs: OutputOptions | None = None, *, 
     header.update(role_facts())     # the command starts in our mount namespace, with our environment
     with _session(outputs, "run", header) as session:   # abandoned (files removed) if anything fails
         shown = view(session, os.getcwd())
-        tracer = _tracer(session, stacks)
+        tracer = _tracer(session, stacks, capture, observe)
         try:
             child = tracer.spawn(argv, user=account, injections=injections, stdio=shown.command_stdio(),
                                  env=perf_map_environment(os.environ) if stacks else None)
@@ -586,8 +590,10 @@ def _require_tracing() -> None:
         raise CannotTrace(f"cannot trace: {failed.line()}")
 
 
-def _tracer(session: Session, stacks: bool) -> Tracer:
-    """The tracer, loaded, feeding the session; its buffers sized from the environment."""
+def _tracer(session: Session, stacks: bool, capture: Callable[[tuple], None] | None = None,
+            observe: Callable[[list[dict]], None] | None = None) -> Tracer:
+    """The tracer, loaded, feeding the session (observe first, when given); its
+    buffers sized from the environment."""
     from .tracing.tracer import DEFAULT_BACKLOG_MIB, DEFAULT_RINGBUF_PAGES, Tracer, TracerError
 
     pages = os.environ.get("FSAUDIT_RINGBUF_PAGES", "") or str(DEFAULT_RINGBUF_PAGES)
@@ -597,7 +603,12 @@ def _tracer(session: Session, stacks: bool) -> Tracer:
     if not backlog.isdigit():
         raise UsageError(f"FSAUDIT_BACKLOG_MIB={backlog}: must be a whole number of MiB")
     try:
-        return Tracer(session.feed, stacks=stacks, ringbuf_pages=int(pages), backlog_mib=int(backlog))
+        feed = session.feed
+        if observe is not None:
+            def feed(events: list[dict]) -> None:
+                observe(events)
+                session.feed(events)
+        return Tracer(feed, stacks=stacks, ringbuf_pages=int(pages), backlog_mib=int(backlog), capture=capture)
     except TracerError as exc:
         raise CannotTrace(str(exc)) from None
 

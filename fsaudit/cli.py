@@ -9,7 +9,7 @@ import typer
 from typer.exceptions import TyperException
 
 from . import DISTRIBUTION, __version__
-from .commands import attach, compare, doctor, report, rules, run
+from .commands import attach, compare, crash, doctor, report, rules, run
 from .commands.common import EXIT_USAGE
 
 app = typer.Typer(add_completion=False,
@@ -34,6 +34,7 @@ app.command("report")(report.command)
 app.command("compare")(compare.command)
 app.command("rules")(rules.command)
 app.command("doctor")(doctor.command)
+app.command("crash", context_settings={"allow_interspersed_args": False})(crash.command)
 
 
 def main() -> None:

@@ -14,13 +14,15 @@ PACKAGE = Path(__file__).resolve().parent.parent / "fsaudit"
 FORBIDDEN = {
     "analysis": ("fsaudit.tracing", "fsaudit.outputs", "fsaudit.commands", "fsaudit.session"),
     "tracing": ("fsaudit.analysis", "fsaudit.outputs", "fsaudit.commands", "fsaudit.session"),
+    # crash runs the tracer and the rules through the library API, as the commands do.
+    "crash": ("fsaudit.tracing", "fsaudit.analysis.", "fsaudit.outputs", "fsaudit.commands", "fsaudit.session"),
 }
 # Outputs render the report document. The one output that reads an engine is report.py, which
 # builds that document (build_report(engine)); it needs no import of the engine's modules for it,
 # so it is held to the same rule. The rule catalogue (fsaudit.analysis.rules: names, summaries,
 # fixes) is not engine state: junit and sarif describe the rules from it. The timeline collector
 # is: the HTML report draws its digest from the document, as report.py puts it there.
-ORCHESTRATION = ("fsaudit.tracing", "fsaudit.commands", "fsaudit.session", "fsaudit.api")
+ORCHESTRATION = ("fsaudit.tracing", "fsaudit.commands", "fsaudit.session", "fsaudit.api", "fsaudit.crash")
 ENGINE_STATE = ("fsaudit.analysis.engine", "fsaudit.analysis.model", "fsaudit.analysis.transitions",
                 "fsaudit.analysis.findings", "fsaudit.analysis.scope", "fsaudit.analysis.snapshot",
                 "fsaudit.analysis.timeline")

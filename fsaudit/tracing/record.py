@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 # The #defines of probes/fsaudit.h, every one (tests/test_ringbuf.py compares them).
 PATH_LEN = 256
-EV_WRITE_RUN, EV_FORK, EV_EXEC, EV_EXIT, EV_STDIO_LOST, EV_AUXV, EV_PYCODE = -1, -2, -3, -4, -5, -6, -7
+EV_WRITE_RUN, EV_FORK, EV_EXEC, EV_EXIT, EV_STDIO_LOST, EV_AUXV, EV_PYCODE, EV_DATA = -1, -2, -3, -4, -5, -6, -7, -8
 STACK_SCAN = 32      # words at the stack pointer, then the frame-pointer chain
 STACK_DEPTH = 16
 STACK_WORDS = STACK_SCAN + STACK_DEPTH

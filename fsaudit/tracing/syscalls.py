@@ -8,7 +8,7 @@ import errno
 
 # x86-64 syscall numbers of everything the probe reports.
 SYSCALLS = {
-    1: "write", 2: "open", 3: "close", 9: "mmap", 11: "munmap", 18: "pwrite64",
+    1: "write", 2: "open", 3: "close", 8: "lseek", 9: "mmap", 11: "munmap", 18: "pwrite64",
     20: "writev", 22: "pipe", 26: "msync", 32: "dup", 33: "dup2", 40: "sendfile",
     41: "socket", 43: "accept", 44: "sendto", 46: "sendmsg", 49: "bind", 53: "socketpair",
     56: "clone", 57: "fork", 58: "vfork", 72: "fcntl", 74: "fsync", 75: "fdatasync",

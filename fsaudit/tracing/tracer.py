@@ -20,7 +20,7 @@ from typing import Callable
 
 from .attach_tree import (AttachError, Pinned, children, pin_child, read_running, read_stat,
                           tgid_of, unix_socket_names, unseen_warning)
-from .record import ARG_FIELDS, EV_WRITE_RUN, PY_FRAMES, InjectedRecord, Record, RecordLayout
+from .record import ARG_FIELDS, EV_DATA, EV_WRITE_RUN, PY_FRAMES, InjectedRecord, Record, RecordLayout
 from .resolve import Fd, Process, Resolver, kind_of_link, socket_families, socket_inode
 from .syscalls import O_CLOEXEC, open_flag_names
 from .stacks.cpython import PROBES, attach_process, inline_headers, register_images
@@ -95,13 +95,18 @@ class Tracer:
     """Owns the BPF program; call spawn() or attach(), then run() until the tree is gone."""
 
     def __init__(self, on_events: Callable[[list[dict]], None], ringbuf_pages: int = DEFAULT_RINGBUF_PAGES,
-                 stacks: bool = False, backlog_mib: int = DEFAULT_BACKLOG_MIB) -> None:
+                 stacks: bool = False, backlog_mib: int = DEFAULT_BACKLOG_MIB,
+                 capture: Callable[[tuple], None] | None = None) -> None:
+        """capture: `fsaudit crash`'s recorder, given each EV_DATA record (the bytes a
+        write wrote, probes/fsaudit.c CAPTURE_DATA) ahead of the events they belong to."""
         try:
             from bcc import BPF
         except ImportError as exc:
             raise TracerError(f"cannot import bcc ({exc}); `fsaudit doctor` says how to install it") from None
         try:
             cflags = [f"-DRINGBUF_PAGES={ringbuf_pages}", "-w"] + (["-DSTACKS"] if stacks else [])
+            if capture:
+                cflags.append("-DCAPTURE_DATA")
             if exit_says_group_dead():
                 cflags.append("-DEXIT_GROUP_DEAD")
             source = inline_headers(PROBE_SOURCE.read_text(), str(PROBE_SOURCE))
@@ -113,6 +118,7 @@ class Tracer:
         self._layout = RecordLayout(stacks)
         self.resolver = Resolver(self.t0_ns, self.symbolizer)
         self.on_events = on_events
+        self._capture = capture
         self._backlog = Backlog(backlog_mib << 20)
         self._order = KernelOrder()               # records read but not yet in order
         self._injected: list[tuple] = []         # appended by the injector's thread
@@ -128,6 +134,7 @@ class Tracer:
         self.counters = self.bpf["counters"]
         self._ring = RingReader(self.bpf["events"].map_fd, ringbuf_pages * mmap.PAGESIZE)
         self._attach_stdio_probes()
+        self._capture_link = self._attach_capture() if capture else None
 
     def _attach_stdio_probes(self) -> None:
         """FS401: uprobes on glibc, where a FILE gets its buffer and where it is closed.
@@ -137,6 +144,20 @@ class Tracer:
             self.bpf.attach_uprobe(name=b"c", sym=b"fclose", fn_name=b"on_fclose")
         except Exception as exc:   # bcc raises bare Exception when libc or a symbol is missing
             raise TracerError(f"attaching the stdio uprobes to libc failed ({exc}); run `fsaudit doctor`") from None
+
+    def _attach_capture(self) -> int:
+        """The probe's capture_exit, a second program on sys_exit (bcc attaches one
+        per tracepoint name, so through its library): the fd that holds it attached."""
+        from bcc import BPF, lib
+
+        try:
+            program = self.bpf.load_func(b"capture_exit", BPF.RAW_TRACEPOINT)
+        except Exception as exc:   # bcc raises bare Exception when the verifier refuses
+            raise TracerError(f"loading the data capture failed ({exc}); run `fsaudit doctor`") from None
+        link = lib.bpf_attach_raw_tracepoint(program.fd, b"sys_exit")
+        if link < 0:
+            raise TracerError(f"attaching the data capture failed ({os.strerror(ctypes.get_errno())})")
+        return link
 
     def _set_counter(self, slot: int, value: int) -> None:
         self.counters[ctypes.c_int(slot)] = ctypes.c_uint64(value)
@@ -419,7 +440,13 @@ class Tracer:
         # it began in and so belongs right after that event, even when
         # another thread's later event reached the ring buffer first, or an
         # earlier batch (KernelOrder).
-        batch = self._order.order(self._backlog.next(count, self._layout.unpack_from), time.monotonic(),
+        records = self._backlog.next(count, self._layout.unpack_from)
+        if self._capture:
+            # Out of the ordering: no epoch of their own; the recorder pairs them
+            # with their calls' events, thread by thread, once tracing ends.
+            capture = self._capture
+            records = [rec for rec in records if rec[4] != EV_DATA or capture(rec)]
+        batch = self._order.order(records, time.monotonic(),
                                   lost=lost > self._lost_reported, final=final)
         events: list[dict] = []
         resolve = self.resolver.resolve
@@ -461,6 +488,8 @@ class Tracer:
         """Unload without delivering what the kernel still holds (stop() delivers it first)."""
         self._ring.close()
         self._backlog.close()
+        if self._capture_link is not None:
+            os.close(self._capture_link)
         self.bpf.cleanup()
         if self.symbolizer:
             self.symbolizer.close()

@@ -372,6 +372,137 @@ static __always_inline void read_call(u64 pt_regs, s64 nr, struct inflight *call
     call->args[5] = regs[1];
 }
 
+#ifdef CAPTURE_DATA
+// fsaudit crash: the bytes each write-family call of the tree wrote, so that
+// user space can rebuild every state a power cut could leave
+// (fsaudit/crash/recording.py). At the call's exit, from a second program on
+// sys_exit (capture_exit), as EV_DATA records of up to CAPTURE_CHUNK bytes
+// (from path on), then one empty record (offset -1) that closes the call.
+// One thread's calls are in order on both sides, so user space pairs them
+// with the calls' events, thread by thread: args[0] fd, [1] offset in the call's bytes, [2] bytes in this
+// record, [3] the call's return, [4] its number, [5] its fourth argument (the
+// offset of pwrite64, pwritev, pwritev2). Bytes the chunks lack were
+// not captured (past CAPTURE_CHUNKS per buffer, CAPTURE_TOTAL per trace, or
+// CAPTURE_IOVS iovecs), which user space counts. Each call keeps its own
+// event (no write runs: each needs its offset), and lseek, decoded at its
+// exit as writes are, sends one: the position the next plain write starts at.
+#define CAPTURE_CHUNK 4096
+#define CAPTURE_CHUNKS 16             // per buffer: 64 KiB
+#define CAPTURE_TOTAL (1ULL << 30)    // per trace
+#define CAPTURE_IOVS 4               // each more adds ~90 000 verifier steps
+#define FOLD_WRITES 0
+BPF_ARRAY(captured, u64, 1);          // bytes sent so far
+// A data record is struct event's head and the chunk from its path on.
+struct data_record {
+    struct event e;
+    char rest[CAPTURE_CHUNK - 2 * PATH_LEN];
+};
+BPF_PERCPU_ARRAY(data_scratch, struct data_record, 1);
+
+// Sends one data record; returns 1 if its bytes could not be read or sent.
+// Without branches: each would double the verifier's paths through the
+// chunk loop, per chunk.
+static __always_inline u64 data_record(u32 pid, u32 tid, struct inflight *call, s64 ret,
+                                       u64 offset, u64 len, u64 from) {
+    int zero = 0;
+    struct data_record *d = data_scratch.lookup(&zero);
+    if (!d) return 1;
+    struct event *e = &d->e;
+    e->pid = pid;
+    e->tid = tid;
+    e->nr = EV_DATA;
+    e->ts = e->ts_first = call->ts;
+    e->epoch = 0;
+    e->ret = ret;
+    e->args[0] = call->args[0];
+    e->args[1] = offset;
+    e->args[2] = len;
+    e->args[3] = ret;
+    e->args[4] = call->nr;
+    e->args[5] = call->args[3];   // pwrite64, pwritev, pwritev2: the file offset
+    s64 failed = read_user(e->path, len, (void *)from);
+    failed |= events.ringbuf_output(d, PATH_OFFSET + len, 0);
+    return (u64)(failed | -failed) >> 63;
+}
+
+// One buffer of a call, from its offset in the call's bytes.
+static __always_inline u64 capture_buffer(u32 pid, u32 tid, struct inflight *call, s64 ret,
+                                          u64 at, u64 base, u64 size, u64 *sent) {
+    // A masked copy is a new value to the verifier: what the loop learns of
+    // its bounds at each exit does not reach the caller's copy (whose states
+    // would then differ per exit, and multiply).
+    u64 len = size, failed = 0;
+    asm volatile("%0 &= 0x7fffffff" : "+r"(len));
+    #pragma clang loop unroll(disable)
+    for (u32 c = 0; c < CAPTURE_CHUNKS; c++) {
+        u64 off = (u64)c * CAPTURE_CHUNK;
+        if (off >= len || __sync_fetch_and_add(sent, CAPTURE_CHUNK) >= CAPTURE_TOTAL) break;
+        u64 n = len - off;
+        if (n > CAPTURE_CHUNK) n = CAPTURE_CHUNK;
+        failed |= data_record(pid, tid, call, ret, at + off, n, base + off);
+    }
+    return failed;
+}
+
+// A program of its own on sys_exit (the tracer attaches it when capturing),
+// verified apart from sys_exit's.
+int capture_exit(struct bpf_raw_tracepoint_args *ctx) {
+    u64 id = bpf_get_current_pid_tgid();
+    u32 pid = id >> 32, tid = id;
+    s64 ret = ctx->args[1], nr = -1;
+    read_kernel(&nr, sizeof(nr), (void *)(ctx->args[0] + 15 * 8));   // pt_regs->orig_ax
+    if (!is_write(nr) && nr != __NR_lseek) return 0;
+    u8 *state = traced.lookup(&pid);
+    if (!state || *state != 1) return 0;
+    struct inflight call;
+    read_call(ctx->args[0], nr, &call);
+    if (nr == __NR_lseek) {
+        u32 epoch = bump_epoch();
+        struct event *e = reserve(pid, tid, nr);
+        if (!e) return 0;
+        e->ts = e->ts_first = call.ts;
+        e->epoch = epoch;
+        e->ret = ret;
+        #pragma unroll
+        for (int i = 0; i < 6; i++) e->args[i] = call.args[i];
+        submit(e, PATH_OFFSET);
+        return 0;
+    }
+    int k = 0;
+    u64 *sent = captured.lookup(&k);
+    u64 failed = 0;
+    if (sent && ret > 0) {
+        if (nr == __NR_write || nr == __NR_pwrite64) {
+            failed = capture_buffer(pid, tid, &call, ret, 0, call.args[1], ret, sent);
+        } else {
+            // Vectored: captured only when the call wrote every iovec whole
+            // (short vectored writes to files are rare; user space counts the
+            // call's bytes as not captured), each buffer up to the bound.
+            struct { u64 base; u64 len; } iov[CAPTURE_IOVS] = {};
+            u64 whole = 0;
+            #pragma unroll
+            for (int i = 0; i < CAPTURE_IOVS; i++) {
+                if (i < call.args[2] && read_user(&iov[i], sizeof(iov[i]), (void *)(call.args[1] + i * 16)) == 0)
+                    whole += iov[i].len;
+            }
+            if (call.args[2] <= CAPTURE_IOVS && whole == (u64)ret) {
+                u64 at = 0;
+                #pragma unroll
+                for (int i = 0; i < CAPTURE_IOVS; i++) {
+                    failed |= capture_buffer(pid, tid, &call, ret, at, iov[i].base, iov[i].len, sent);
+                    at += iov[i].len;
+                }
+            }
+        }
+    }
+    // The record that closes the call: empty; the bytes its chunks lack were not captured.
+    if (failed | data_record(pid, tid, &call, ret, (u64)-1, 0, 0)) count_lost();
+    return 0;
+}
+#else
+#define FOLD_WRITES 1
+#endif
+
 RAW_TRACEPOINT_PROBE(sys_enter) {
     u64 id = bpf_get_current_pid_tgid();
     u32 pid = id >> 32, tid = id;
@@ -448,7 +579,7 @@ RAW_TRACEPOINT_PROBE(sys_exit) {
             count = in->args[2] <= 8 ? total : (u64)ret;
         }
         int rwf = nr == __NR_pwritev2 && in->args[5] != 0;
-        if (ret >= 0 && (u64)ret == count && !rwf) {
+        if (FOLD_WRITES && ret >= 0 && (u64)ret == count && !rwf) {
             u32 epoch = current_epoch();
             struct write_run *r = runs.lookup(&tid);
             if (r && r->calls && (r->fd != in->args[0] || r->epoch != epoch)) {

@@ -15,6 +15,7 @@
 #define EV_STDIO_LOST -5   // bytes still in a stdio buffer when the process dies
 #define EV_AUXV       -6   // --stacks: where exec put the program and its loader
 #define EV_PYCODE     -7   // --stacks: a CPython code object's names and line table (cpython.h)
+#define EV_DATA       -8   // crash recording (CAPTURE_DATA): a chunk of a write's buffer
 
 // --stacks: a user stack is the words at the stack pointer (where the
 // caller's return address is, which a frame-pointer walk skips when libc's

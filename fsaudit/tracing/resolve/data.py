@@ -9,7 +9,7 @@ from .fdtable import ProcessTable, s32
 
 
 class DataDecoders(ProcessTable):
-    """write, pwrite64, writev, pwritev, pwritev2, fsync, fdatasync, syncfs, sync_file_range, ftruncate,
+    """write, lseek, pwrite64, writev, pwritev, pwritev2, fsync, fdatasync, syncfs, sync_file_range, ftruncate,
     truncate, fallocate, mmap, msync, munmap, sendfile, copy_file_range, splice."""
 
     def _on_write(self, proc, event, ok, ret, a, path, path2, out):
@@ -23,6 +23,11 @@ class DataDecoders(ProcessTable):
         self._fd_modes(entry, event)
 
     _on_pwrite64 = _on_writev = _on_pwritev = _on_pwritev2 = _on_write
+
+    def _on_lseek(self, proc, event, ok, ret, a, path, path2, out):
+        # Only with `fsaudit crash` (CAPTURE_DATA): where the next plain write starts.
+        self._fd_event(proc, event, s32(a[0]), out)
+        event.update(offset=a[1], whence=a[2])
 
     def _on_fsync(self, proc, event, ok, ret, a, path, path2, out):
         self._fd_event(proc, event, s32(a[0]), out)

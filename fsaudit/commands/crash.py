@@ -1,0 +1,89 @@
+"""fsaudit crash -- COMMAND --check CHECKER: the states a power cut can leave, checked by the program's own recovery."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+from typing import List, Optional
+
+import typer
+
+from .. import api
+from ..crash.explore import explore, record
+from ..crash.models import MODELS
+from ..crash.recording import Refusal
+from ..crash.report import document, text
+from . import common
+
+
+def command(
+    argv: List[str] = typer.Argument(..., metavar="-- COMMAND [ARGS...] --check CHECKER [ARGS...]",
+                                     help="The workload, then the checker run on each crash state."),
+    scope: List[str] = typer.Option([], "--scope", metavar="DIR", help="The directory whose crash states are "
+                                    "explored (default: the current directory)."),
+    model: str = typer.Option("posix", "--model", help="What the filesystem may lose: posix, ext4-ordered or all."),
+    max_states: int = typer.Option(2000, "--max-states", help="Distinct states to check at most."),
+    seconds: float = typer.Option(300, "--time", metavar="SECONDS", help="Time budget for the exploration."),
+    jobs: int = typer.Option(os.cpu_count() or 1, "--jobs", help="Checkers run in parallel."),
+    check_timeout: float = typer.Option(30, "--check-timeout", metavar="SECONDS",
+                                        help="A checker running longer fails its state."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the random states (reproducible)."),
+    keep: Optional[str] = typer.Option(None, "--keep", metavar="DIR", help="Keep the failing states here "
+                                       "(default: a temporary directory named in the report)."),
+    json_path: Optional[str] = typer.Option(None, "--json", metavar="PATH", help="Write the crash report "
+                                            "(fsaudit.crash/1) here."),
+    events: Optional[str] = common.EventsOpt,
+    output: Optional[str] = common.OutputOpt,
+) -> None:
+    """Record COMMAND, build the on-disk states a power cut could leave at each point, run CHECKER on each.
+
+    Exit 1 when a state fails its check, 0 when all pass, 3 when the recording cannot be complete."""
+    if "--check" not in argv:
+        raise common.fail("no --check CHECKER after the command", common.EXIT_USAGE)
+    split = argv.index("--check")
+    workload, checker = argv[:split], argv[split + 1:]
+    if not workload or not checker:
+        raise common.fail("both a command and a --check CHECKER are needed", common.EXIT_USAGE)
+    if shutil.which(checker[0]) is None:
+        raise common.fail(f"--check {checker[0]}: no such command", common.EXIT_USAGE)
+    if model not in (*MODELS, "all"):
+        raise common.fail(f"--model must be posix, ext4-ordered or all, not {model!r}", common.EXIT_USAGE)
+    if len(scope) > 1:
+        raise common.fail("one --scope at a time for now", common.EXIT_USAGE)
+    root = os.path.realpath(scope[0] if scope else os.getcwd())
+    if not os.path.isdir(root):
+        raise common.fail(f"--scope {root}: no such directory", common.EXIT_USAGE)
+    if max_states < 1 or jobs < 1 or seconds <= 0 or check_timeout <= 0:
+        raise common.fail("--max-states, --jobs, --time and --check-timeout must be positive", common.EXIT_USAGE)
+    models = list(MODELS) if model == "all" else [model]
+    work = tempfile.mkdtemp(prefix="fsaudit-crash-")
+    outputs = api.OutputOptions(events_path=events, summary_path=os.devnull)
+    try:
+        try:
+            recording, result = record(workload, root, work, outputs)
+        except Refusal as exc:
+            raise common.fail(f"cannot record the workload completely: {exc}", common.EXIT_CANNOT_TRACE)
+        except api.Error as exc:
+            raise common.fail(str(exc), exc.exit_code)
+        outcome = explore(recording, checker, models, max_states=max_states, seconds=seconds, jobs=jobs,
+                          check_timeout=check_timeout, seed=seed, keep=keep, work=work)
+        outcome.findings = result.findings
+        doc = document(outcome)
+        if json_path:
+            with open(json_path, "w") as f:
+                json.dump(doc, f, indent=1)
+        rendered = text(doc)
+        if output and output != "-":
+            with open(output, "w") as f:
+                f.write(rendered)
+        else:
+            sys.stdout.write(rendered)
+    finally:
+        for name in ("initial", "states"):
+            shutil.rmtree(os.path.join(work, name), ignore_errors=True)
+        if not os.path.exists(os.path.join(work, "kept")) or not os.listdir(os.path.join(work, "kept")):
+            shutil.rmtree(work, ignore_errors=True)
+    raise typer.Exit(1 if outcome.failed else 0)
