@@ -200,26 +200,31 @@ def trace_command(argv: Sequence[str], outputs: OutputOptions | None = None, *, 
     return Result(decided, session.engine.findings, session.warnings)
 
 
-def attach(pid: int, outputs: OutputOptions | None = None, *, duration: float | None = None,
+def attach(pids: int | Sequence[int], outputs: OutputOptions | None = None, *, duration: float | None = None,
            stacks: bool = False, view: ViewFactory = no_view,
            on_attached: Callable[[int], None] = lambda descendants: None) -> Result:
-    """Trace the running process pid and its descendants, those running now and those
-    they start, until they have all exited, SIGINT, SIGTERM or SIGHUP, the view's
-    `q`, or duration seconds; then detach and write every output.
+    """Trace the running process pids (one PID or several) and their descendants,
+    those running now and those they start, until they have all exited, SIGINT,
+    SIGTERM or SIGHUP, the view's `q`, or duration seconds; then detach and write
+    every output.
 
-    pid is pinned (a pidfd and its start time) before the tracer loads, so a
-    PID that another process takes meanwhile is never traced in its place.
-    on_attached: called with the number of existing descendants once they are
-    all traced, before the view starts.
+    Every PID is pinned (a pidfd and its start time) before the tracer loads, so a
+    PID that another process takes meanwhile is never traced in its place; one that
+    cannot be attached to fails them all, before anything is traced. A PID given
+    twice, or one in the tree of another, is traced once. The report's target is
+    the first PID's (target.pids lists them all); its roles come from the first
+    PID's mounts. on_attached: called with the number of existing descendants
+    (the PIDs given not counted) once they are all traced, before the view starts.
 
     Result.status: 1 when a finding is at or above outputs.fail_on, 2 when an
     output could not be written (the others were), else 0. Raises UsageError
     (no such process, a zombie, a kernel thread, a thread rather than a
     process, one that exited while the tracer loaded) or CannotTrace."""
-    return _attach(pid, outputs, duration=duration, stacks=stacks, view=view, on_attached=on_attached)
+    pids = [pids] if isinstance(pids, int) else list(pids)
+    return _attach(pids, outputs, duration=duration, stacks=stacks, view=view, on_attached=on_attached)
 
 
-def _attach(pid: int, outputs: OutputOptions | None, *, duration: float | None = None, stacks: bool = False,
+def _attach(pids: list[int], outputs: OutputOptions | None, *, duration: float | None = None, stacks: bool = False,
             view: ViewFactory = no_view, on_attached: Callable[[int], None] = lambda descendants: None,
             serving: Callable[[Tracer, Session], Callable[[], bool]] | None = None) -> Result:
     """attach(); serving: trace_in_background's helper, called once every process is
@@ -230,42 +235,55 @@ def _attach(pid: int, outputs: OutputOptions | None, *, duration: float | None =
     outputs = _checked(outputs)
     if duration is not None and not (math.isfinite(duration) and duration > 0):
         raise UsageError(f"--duration must be a positive number of seconds, not {duration:g}")
-    if pid <= 0:
-        raise UsageError(f"no process with pid {pid}")
+    if not pids:
+        raise UsageError("no process to attach to: give a PID (or -p PID, repeatable)")
+    pids = list(dict.fromkeys(pids))
+    for pid in pids:
+        if pid <= 0:
+            raise UsageError(f"no process with pid {pid}")
     with ExitStack() as until_adopted:
-        try:
-            # Held from before the probe loads: if the process exits meanwhile, its
-            # PID can go to another process, which must not be traced in its place.
-            target = pin(pid)
-        except AttachError as exc:
-            raise UsageError(str(exc)) from None
-        until_adopted.callback(target.close)
+        targets = []
+        for pid in pids:
+            try:
+                # Held from before the probe loads: if a process exits meanwhile, its
+                # PID can go to another process, which must not be traced in its place.
+                targets.append(pin(pid))
+            except AttachError as exc:
+                raise UsageError(str(exc)) from None
+            until_adopted.callback(targets[-1].close)
         _require_tracing()
         from .tracing.mounts import role_facts
 
-        session = _session(outputs, "attach", {**_host_header(), "argv": target.argv, "pid": pid, **role_facts(pid)})
+        first = targets[0]
+        session = _session(outputs, "attach", {**_host_header(), "argv": first.argv, "pid": first.pid,
+                                               **role_facts(first.pid)})
         with session:   # abandoned (files removed) if anything fails
             try:
-                cwd = os.readlink(f"/proc/{pid}/cwd")     # for the view's file names
+                cwd = os.readlink(f"/proc/{first.pid}/cwd")     # for the view's file names
             except OSError:
                 cwd = "/"
             stop = {"now": False}
             with _handling_signals(lambda *_: stop.update(now=True)):
                 shown = view(session, cwd)
                 tracer = _tracer(session, stacks)
-                until_adopted.pop_all()       # tracer.attach closes the pin when it fails, the tracer's close() after
-                try:
-                    adopted = tracer.attach(target, session.warn)
-                except AttachError as exc:
-                    tracer.close()
-                    raise UsageError(str(exc)) from None
-                on_attached(adopted - 1)
+                until_adopted.pop_all()       # tracer.attach closes a pin when it fails, the tracer's close() after
+                adopted = 0
+                for index, target in enumerate(targets):
+                    try:
+                        adopted += tracer.attach(target, session.warn)
+                    except AttachError as exc:
+                        for unattached in targets[index + 1:]:
+                            unattached.close()
+                        tracer.close()
+                        raise UsageError(str(exc)) from None
+                on_attached(adopted - len(targets))
                 serve = serving(tracer, session) if serving else lambda: True
                 deadline = time.monotonic() + duration if duration else None
                 _trace(tracer, shown, lambda: (tracer.tree_alive() and not stop["now"]
                                                and (deadline is None or time.monotonic() < deadline) and serve()))
                 shown.settle()
-                findings_status = session.finish({"argv": target.argv, "pid": pid, "exit": None, "adopted": adopted})
+                findings_status = session.finish({"argv": first.argv, "pid": first.pid, "pids": pids, "exit": None,
+                                                  "adopted": adopted})
     return Result(findings_status or 0, session.engine.findings, session.warnings)
 
 
@@ -490,7 +508,7 @@ def _serve_background(request: dict) -> int:
     options = request["outputs"]
     outputs = OutputOptions(**{**options, "config_path": options["config_path"] and Path(options["config_path"])})
     try:
-        result = _attach(request["pid"], outputs, stacks=request["stacks"], serving=serving)
+        result = _attach([request["pid"]], outputs, stacks=request["stacks"], serving=serving)
         send("result", {"status": result.status, "findings": [asdict(f) for f in result.findings],
                         "warnings": result.warnings})
     except Error as exc:

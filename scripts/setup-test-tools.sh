@@ -4,8 +4,8 @@
 set -euo pipefail
 source "$(dirname "$0")/apt-install-missing.sh"
 # strace for ground truth and the benchmark's comparison, tmux for the dashboard
-# tests, GNU time for the benchmarks.
-packages=(strace tmux time)
+# tests, GNU time for the benchmarks, pipx for the README's install (tests/test_install.py).
+packages=(strace tmux time pipx)
 # The examples' runtimes (examples/, make compare, tests/test_runtimes.py):
 # Go 1.19, C# on Mono, from Debian.
 packages+=(golang-go mono-mcs mono-runtime)

@@ -12,7 +12,7 @@ from conftest import fsaudit
 @pytest.mark.parametrize("args, says", [
     (["run", "--bogus", "--", "true"], "No such option: --bogus"),
     (["report"], "Missing argument"),
-    (["attach", "abc"], "Invalid value for 'pid'"),
+    (["attach", "abc"], "Invalid value for 'PID'"),
     (["run", "--fail-on", "sometimes", "--", "true"],
      "Invalid value for '--fail-on': 'sometimes' is not one of 'error', 'warning', 'info', 'never'."),
     (["report", "--format", "xml", "log"], "Invalid value for '--format': 'xml' is not one of"),

@@ -1,12 +1,15 @@
 """fsaudit installed as a user would, without a checkout: the wheel and the sdist
-built from the tracked files, the wheel pip-installed into a fresh venv of the
-system Python with --system-site-packages (where Debian's python3-bpfcc lives),
-then run from another directory."""
+built from the tracked files, the wheel installed with the README's own commands
+(pipx, Debian's, or pip into a fresh venv of the system Python, both with
+--system-site-packages, where Debian's python3-bpfcc lives), then run from
+another directory. docs/ci.md and its recipes install with the same pipx command."""
 
 from __future__ import annotations
 
 import configparser
 import json
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -16,8 +19,12 @@ from pathlib import Path
 
 import pytest
 
+import yaml
+
 ROOT = Path(__file__).resolve().parent.parent
 SYSTEM_PYTHON = "/usr/bin/python3"
+PIPX = "/usr/bin/pipx"
+WHEEL_GLOB = "./fsaudit_ebpf-*.whl"     # what the README's commands name, run where the wheel is
 NAIVE_SAVE = """
 import os
 with open("data.tmp", "w") as f:
@@ -77,16 +84,104 @@ def test_the_wheel_and_sdist_carry_probes_rule_pages_templates_and_the_pytest_pl
     assert dict(entry_points["pytest11"]) == {"fsaudit": "pytest_fsaudit.plugin"}    # pytest loads it by this
 
 
+def readme_install_commands() -> list[str]:
+    """The command lines of the README's install blocks (the ```sh blocks after
+    "Without a checkout"), comments dropped."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("Without a checkout"):text.index("## Use")]
+    lines = [line.split("   #", 1)[0].strip() for block in re.findall(r"```sh\n(.*?)```", section, re.S)
+             for line in block.splitlines()]
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def readme_command(starting: str) -> str:
+    [line] = [line for line in readme_install_commands() if line.startswith(starting)]
+    return line
+
+
+def shell(line: str, cwd: Path, env: dict, shims: Path) -> subprocess.CompletedProcess:
+    """One README line as a user's shell runs it; `sudo` runs its command as it is (we are root)."""
+    return subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", line], cwd=cwd,
+                          env={**os.environ, **env, "PATH": f"{shims}:{env.get('PATH', os.environ['PATH'])}"},
+                          capture_output=True, text=True)
+
+
 @pytest.fixture(scope="module")
-def installed(dist, tmp_path_factory) -> Path:
-    """bin/ of a fresh venv of the system Python holding only the wheel and its dependencies."""
+def shims(tmp_path_factory) -> Path:
+    """A `sudo` that runs its command: the tests are root already."""
+    bin_dir = tmp_path_factory.mktemp("shims")
+    (bin_dir / "sudo").write_text('#!/bin/sh\nexec "$@"\n')
+    (bin_dir / "sudo").chmod(0o755)
+    return bin_dir
+
+
+@pytest.fixture(scope="module")
+def installed(dist, tmp_path_factory, shims) -> Path:
+    """bin/ of a fresh venv of the system Python holding only the wheel and its
+    dependencies, made by the README's venv line (its ~/fsaudit put in a temporary directory)."""
     if not Path(SYSTEM_PYTHON).exists():
         pytest.fail(f"{SYSTEM_PYTHON} missing: the install test uses the system Python, as pipx would")
-    venv = tmp_path_factory.mktemp("venv")
-    subprocess.run([SYSTEM_PYTHON, "-m", "venv", "--system-site-packages", str(venv)], check=True)
-    [wheel] = dist.glob("fsaudit_ebpf-*.whl")
-    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(wheel)], check=True, capture_output=True)
+    venv = tmp_path_factory.mktemp("home") / "fsaudit"
+    line = readme_command(f"{SYSTEM_PYTHON} -m venv")
+    assert line == (f"{SYSTEM_PYTHON} -m venv --system-site-packages ~/fsaudit && "
+                    f"~/fsaudit/bin/pip install {WHEEL_GLOB}")
+    made = shell(line.replace("~/fsaudit", str(venv)), dist, {}, shims)
+    assert made.returncode == 0, made.stderr
     return venv / "bin"
+
+
+@pytest.fixture(scope="module")
+def pipx_installed(dist, tmp_path_factory, shims) -> Path:
+    """The directory where the README's pipx line, run with Debian's pipx and
+    PIPX_HOME and PIPX_BIN_DIR in a temporary directory, put the fsaudit command."""
+    if shutil.which("pipx") != PIPX:
+        pytest.fail(f"pipx is not {PIPX}: `make test-tools` installs Debian's")
+    owner = subprocess.run(["dpkg-query", "-S", PIPX], capture_output=True, text=True)
+    assert owner.stdout.startswith("pipx: "), f"{PIPX} is not Debian's pipx package: {owner.stdout}{owner.stderr}"
+    home = tmp_path_factory.mktemp("pipx")
+    bin_dir = home / "bin"
+    made = shell(readme_command("pipx install"), dist,
+                 {"PIPX_HOME": str(home / "home"), "PIPX_BIN_DIR": str(bin_dir)}, shims)
+    assert made.returncode == 0, made.stdout + made.stderr
+    return bin_dir
+
+
+def test_the_readme_and_the_ci_recipes_install_with_one_pipx_command():
+    """What docs/ci.md and its recipes run is the README's line, with the distribution
+    (or $FSAUDIT: the distribution or a wheel) in place of the local wheel."""
+    readme = readme_command("pipx install")
+    assert readme == f"pipx install --system-site-packages --python {SYSTEM_PYTHON} {WHEEL_GLOB}"
+    assert readme_command("sudo apt-get install").split()[-1] == "pipx"
+    doctor = readme_command("sudo env")
+    assert doctor == 'sudo env "PATH=$PATH" fsaudit doctor'
+    ci_doc = (ROOT / "docs" / "ci.md").read_text()
+    assert f"`{readme.replace(WHEEL_GLOB, 'fsaudit-ebpf')}`" in ci_doc
+    assert f"`{doctor}`" in ci_doc
+    workflow = yaml.safe_load((ROOT / "docs" / "ci" / "github-workflow.yml").read_text())
+    [job] = workflow["jobs"].values()
+    steps = {step.get("name"): step for step in job["steps"]}
+    gitlab = yaml.safe_load((ROOT / "docs" / "ci" / "gitlab-ci.yml").read_text())["fsaudit"]
+    for commands in (steps["Install fsaudit"]["run"].splitlines(), gitlab["before_script"]):
+        assert readme.replace(WHEEL_GLOB, '"$FSAUDIT"') in commands
+    assert doctor in steps["Check that the runner can trace"]["run"].splitlines()
+
+
+def test_the_pipx_installed_command_prints_its_version_passes_doctor_and_traces_from_another_directory(
+        bpf, pipx_installed, shims, tmp_path):
+    env = {"PATH": f"{pipx_installed}:{os.environ['PATH']}"}
+    fsaudit = pipx_installed / "fsaudit"
+    assert "/venvs/fsaudit-ebpf/" in str(fsaudit.resolve())     # pipx's venv, not this checkout's
+    version = shell("fsaudit --version", tmp_path, env, shims)
+    assert version.returncode == 0 and version.stdout.startswith("fsaudit ") and "fsaudit-ebpf" in version.stdout
+    doctor = shell(readme_command("sudo env"), tmp_path, env, shims)
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    (tmp_path / "save.py").write_text(NAIVE_SAVE)
+    run = shell(f"fsaudit run --no-live --fail-on never --json report.json -- {SYSTEM_PYTHON} save.py",
+                tmp_path, env, shims)
+    assert run.returncode == 0, run.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert [(f["path"], f["target_path"]) for f in report["findings"] if f["rule"] == "FS101"] == [
+        (str(tmp_path / "data.tmp"), str(tmp_path / "data"))]
 
 
 def test_the_installed_command_prints_its_version_and_full_rule_pages(installed, tmp_path):
@@ -98,9 +193,11 @@ def test_the_installed_command_prints_its_version_and_full_rule_pages(installed,
     assert page.stdout.startswith((ROOT / "fsaudit/analysis/rules/pages/FS101.md").read_text())
 
 
-def test_the_installed_command_passes_doctor_and_traces_from_another_directory(bpf, installed, tmp_path):
+def test_the_installed_command_passes_doctor_and_traces_from_another_directory(bpf, installed, shims, tmp_path):
     fsaudit = str(installed / "fsaudit")
-    doctor = subprocess.run([fsaudit, "doctor"], cwd=tmp_path, capture_output=True, text=True)
+    line = readme_command("sudo ~/fsaudit/bin/fsaudit")
+    assert line == "sudo ~/fsaudit/bin/fsaudit doctor"
+    doctor = shell(line.replace("~/fsaudit/bin", str(installed)), tmp_path, {}, shims)
     assert doctor.returncode == 0, doctor.stdout
     (tmp_path / "save.py").write_text(NAIVE_SAVE)
     run = subprocess.run([fsaudit, "run", "--no-live", "--fail-on", "never", "--json", "report.json",

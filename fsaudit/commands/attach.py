@@ -1,4 +1,4 @@
-"""fsaudit attach PID: trace a running process, the processes it has started, and those it starts."""
+"""fsaudit attach PID (or -p PID...): trace running processes, the processes they have started, and those they start."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from . import common
 
 
 def command(
-    pid: int = typer.Argument(..., help="The process to trace."),
+    pid: Optional[int] = typer.Argument(None, metavar="PID", help="The process to trace.", show_default=False),
+    pids: List[int] = typer.Option([], "-p", "--pid", metavar="PID", show_default=False,
+                                   help="A process to trace as well (repeatable): several processes at once."),
     duration: Optional[float] = typer.Option(None, "--duration", help="Detach after SECONDS."),
     json_path: Optional[str] = common.JsonOpt, events: Optional[str] = common.EventsOpt,
     sarif: Optional[str] = common.SarifOpt, junit: Optional[str] = common.JunitOpt,
@@ -24,13 +26,15 @@ def command(
     config: Optional[Path] = common.ConfigOpt, live: Optional[bool] = common.LiveOpt,
     stacks: Optional[bool] = common.StacksOpt, source_root: Optional[Path] = common.SourceRootOpt,
 ) -> None:
-    """Trace PID and its descendants, running and new, until they exit, Ctrl-C, SIGTERM, SIGHUP or --duration."""
+    """Trace PID (and each -p PID) and their descendants, running and new, until they exit, Ctrl-C, SIGTERM, SIGHUP or --duration."""
+    targets = list(dict.fromkeys(([] if pid is None else [pid]) + pids))
 
     def attached(descendants: int) -> None:
-        typer.echo(f"fsaudit: attached to pid {pid} and {descendants} existing "
+        named = f"pid {targets[0]}" if len(targets) == 1 else f"pids {', '.join(map(str, targets))}"
+        typer.echo(f"fsaudit: attached to {named} and {descendants} existing "
                    f"descendant{'' if descendants == 1 else 's'}", err=True)
 
     options = common.output_options(json_path, events, sarif, junit, output, format, fail_on, path, exclude, config,
                                     statistics, source_root, html, include)
-    common.exit_with(api.attach, pid, options, duration=duration, stacks=common.stacks_wanted(stacks, sarif),
+    common.exit_with(api.attach, targets, options, duration=duration, stacks=common.stacks_wanted(stacks, sarif),
                      view=api.terminal_view(live), on_attached=attached)

@@ -6,10 +6,12 @@ to: a temporary file in the same directory (created 0600 with O_EXCL and
 O_NOFOLLOW), fsync, rename over the name, fsync the directory; the name
 holds the previous file or the whole new one, never a part. fsaudit does
 not write through a symbolic link found at the name, nor replace a file
-another user owns. A name that is a character device or a FIFO
-(/dev/null, a named pipe) is written directly, as are `-` (stdout) and
-/dev/stdout, /dev/stderr, /dev/fd/N (descriptors fsaudit was given, such as
-a shell's `>(...)`).
+another user owns. Under sudo, the user who ran it is not another user: a
+file of theirs is replaced and stays theirs, and a new file is theirs too
+(SUDO_UID, SUDO_GID), as it would be without sudo. A name that is a
+character device or a FIFO (/dev/null, a named pipe) is written directly,
+as are `-` (stdout) and /dev/stdout, /dev/stderr, /dev/fd/N (descriptors
+fsaudit was given, such as a shell's `>(...)`).
 """
 
 from __future__ import annotations
@@ -99,7 +101,8 @@ _PENDING: set["ReplacedFile"] = set()     # temporary files not yet renamed or r
 class ReplacedFile(Output):
     """A regular file, replaced whole by renaming a temporary file over it."""
 
-    def __init__(self, label: str, dir_fd: int, name: str) -> None:
+    def __init__(self, label: str, dir_fd: int, name: str, owner: tuple[int, int] | None = None) -> None:
+        """owner: the uid and gid the file is given, None for fsaudit's own."""
         self.dir_fd, self.name = dir_fd, name
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         while True:
@@ -110,6 +113,13 @@ class ReplacedFile(Output):
                 break
             except FileExistsError:
                 continue
+        if owner is not None:
+            try:
+                os.fchown(fd, *owner)      # the file fsaudit just created, never a name someone could swap
+            except OSError:
+                os.close(fd)
+                os.unlink(self.temp_name, dir_fd=dir_fd)
+                raise
         super().__init__(label, io.open(fd, "w", encoding="utf-8", errors="surrogateescape"))
         _PENDING.add(self)
 
@@ -155,6 +165,15 @@ def _remove_unfinished() -> None:
         output.discard()
 
 
+def sudo_user() -> tuple[int, int] | None:
+    """The uid and gid of the user who ran fsaudit through sudo (root, with sudo's
+    SUDO_UID and SUDO_GID naming someone else), else None."""
+    uid, gid = os.environ.get("SUDO_UID", ""), os.environ.get("SUDO_GID", "")
+    if os.geteuid() != 0 or not (uid.isdigit() and gid.isdigit()) or int(uid) == 0:
+        return None
+    return int(uid), int(gid)
+
+
 def _descriptor(path: str) -> int | None:
     """The descriptor of fsaudit's that path names, if it names one."""
     if path == STDOUT:
@@ -195,10 +214,11 @@ def open_output(option: str, path: str) -> Output:
 
 
 def _open_in(label: str, dir_fd: int, name: str) -> Output:
+    invoker = sudo_user()
     try:
         existing = os.lstat(name, dir_fd=dir_fd)
     except FileNotFoundError:
-        return ReplacedFile(label, dir_fd, name)
+        return ReplacedFile(label, dir_fd, name, invoker)
     mode = existing.st_mode
     if stat.S_ISLNK(mode):
         raise OutputError(f"{label}: is a symbolic link; fsaudit does not write through one")
@@ -210,9 +230,11 @@ def _open_in(label: str, dir_fd: int, name: str) -> Output:
         return DirectFile(label, io.open(fd, "w", encoding="utf-8", errors="surrogateescape"))
     if not stat.S_ISREG(mode):
         raise OutputError(f"{label}: is neither a regular file, a character device nor a FIFO")
-    if existing.st_uid != os.geteuid():
-        raise OutputError(f"{label}: belongs to another user (uid {existing.st_uid}); fsaudit does not replace it")
-    return ReplacedFile(label, dir_fd, name)
+    if existing.st_uid == os.geteuid():
+        return ReplacedFile(label, dir_fd, name)
+    if invoker is not None and existing.st_uid == invoker[0]:
+        return ReplacedFile(label, dir_fd, name, (existing.st_uid, existing.st_gid))
+    raise OutputError(f"{label}: belongs to another user (uid {existing.st_uid}); fsaudit does not replace it")
 
 
 def open_outputs(requested: dict[str, str], stdout_taken_by: str | None = None) -> dict[str, Output]:

@@ -260,7 +260,11 @@ class Tracer:
         the probe; its existing descendants are then taken one by one, each marked
         before its own children are read, until a pass over the adopted processes
         finds none left (a subreaper among them may have been given orphans since
-        its last pass). warn: what could not be read of a process."""
+        its last pass). warn: what could not be read of a process. A target in
+        the tree of one attached before is traced already: 0."""
+        if self.traced.get(ctypes.c_uint32(target.pid)) is not None and target.alive():
+            target.close()
+            return 0
         if not self._adopt_running(target, None, warn):
             target.close()
             raise AttachError(f"pid {target.pid} exited while fsaudit was loading; nothing was traced"
