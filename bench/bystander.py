@@ -19,17 +19,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 FSAUDIT = str(ROOT / ".venv" / "bin" / "fsaudit")
+CALLS = 5_000_000
 
 
 def ns_per_call(bystander: Path, calls: int) -> float:
     return float(subprocess.run([str(bystander), str(calls)], capture_output=True, text=True, check=True).stdout)
 
 
-def while_tracing(bystander: Path, calls: int) -> float:
+def while_tracing(bystander: Path, calls: int, fsaudit: str = FSAUDIT) -> float:
     """The bystander's cost with fsaudit loaded and tracing `sleep`: started
     once the tracer is attached (its progress line is not needed: the command
     runs only after the probes are in place, so wait for the sleep to exist)."""
-    tracer = subprocess.Popen([FSAUDIT, "run", "--no-live", "--fail-on", "never",
+    tracer = subprocess.Popen([fsaudit, "run", "--no-live", "--fail-on", "never",
                                "--", "sleep", "600"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 30
@@ -60,7 +61,7 @@ def _has_child_named(pid: int, name: str) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--calls", type=int, default=5_000_000)
+    parser.add_argument("--calls", type=int, default=CALLS)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         bystander = Path(tmp) / "bystander"

@@ -5,9 +5,13 @@ tracer's own CPU (fsaudit's user+sys minus the target's), events, lost
 events, fsaudit's peak RSS and "done", fsaudit's own wall time (the target's
 plus the analysis still to finish when it exits). With --live, each repeat also runs fsaudit
 with its dashboard drawing on a 160x50 pseudo-terminal, and two columns
-compare that run with the plain one. Run as root after `make setup`:
+compare that run with the plain one. With --baseline DIR (another checkout,
+set up), each repeat also runs that checkout's fsaudit, interleaved, for a
+before/after table measured in one session. The bystander row is
+bench/bystander.py's: ns per getppid() of a process outside the traced tree.
+Run as root after `make setup`:
 
-    .venv/bin/python bench/run.py [--repeat 3] [--quick] [--live]
+    .venv/bin/python bench/run.py [--repeat 3] [--quick] [--live] [--baseline /tmp/bench-main]
 """
 
 from __future__ import annotations
@@ -27,20 +31,24 @@ import threading
 import time
 from pathlib import Path
 
+import bystander
+
 ROOT = Path(__file__).resolve().parent.parent
 FSAUDIT = str(ROOT / ".venv" / "bin" / "fsaudit")
 TIME = "/usr/bin/time"
 TIME_FORMAT = "%e %U %S %M"
 STRACE_SYSCALLS = "write,openat,close,fsync,fdatasync,rename"
 
-WORKLOADS = [   # name, argv tail, quick argv tail, run under strace, in tmpfs (/dev/shm)
-    ("1M x 64 B write", ["storm", "1000000"], ["storm", "100000"], True, False),
-    ("4 KiB + fdatasync/16, 200 MB", ["datasync", "200"], ["datasync", "20"], True, False),
-    ("100k files write+fsync+rename", ["files", "100000"], ["files", "5000"], False, False),
-    # The same without the disk: events as fast as the kernel makes them.
-    ("100k files, tmpfs", ["files", "100000"], ["files", "5000"], False, True),
-    ("8 procs x 8 threads", ["threads", "20000"], ["threads", "2000"], False, False),
-    ("start-up: to the command's main()", ["started"], ["started"], False, False),
+# name, argv tail (of bench/workloads.c; None: the tail is the command), quick argv tail,
+# run under strace, in tmpfs (/dev/shm), fsaudit's options
+WORKLOADS = [
+    ("1M x 64 B write", ["storm", "1000000"], ["storm", "100000"], True, False, []),
+    # Events as fast as the kernel makes them: fsync has nothing to wait for.
+    ("100k files create+write+fsync+close+rename, tmpfs", ["files", "100000"], ["files", "5000"], True, True,
+     ["--include", "volatile"]),
+    # Every call a write, pwrite or writev to the next of 72 files: no write runs, a record per call.
+    ("8 procs x 8 threads mixed, 72 files", ["mixed", "10000"], ["mixed", "1000"], False, False, []),
+    ("start-up: fsaudit run -- true", None, None, False, False, []),
 ]
 
 
@@ -80,14 +88,14 @@ def fresh(work: Path) -> Path:
     return work
 
 
-def traced_run(argv, tail, tmp, work, report, live_terminal=None):
+def traced_run(argv, tail, tmp, work, report, live_terminal=None, fsaudit=FSAUDIT, options=()):
     """fsaudit run on argv in work: (the target's wall s, or launch to its main() for
     `started`; the target's user+sys s; fsaudit's own CPU s; fsaudit's max RSS KiB;
     fsaudit's wall s, analysis of what it has not caught up with included)."""
     inner = tmp / "inner"
     live = ["--live"] if live_terminal is not None else []
     launched_ns = time.monotonic_ns()
-    outer = timed([FSAUDIT, "run", *live, "--fail-on", "never", "--json", str(report), "--",
+    outer = timed([fsaudit, "run", *live, *options, "--fail-on", "never", "--json", str(report), "--",
                    TIME, "-f", TIME_FORMAT, "-o", str(inner), *argv], fresh(work), tmp / "t1", live_terminal)
     target_wall, target_user, target_sys = (float(x) for x in inner.read_text().split()[-4:-1])
     target_cpu = target_user + target_sys
@@ -96,17 +104,24 @@ def traced_run(argv, tail, tmp, work, report, live_terminal=None):
     return target_wall, target_cpu, outer[1] - target_cpu, outer[2], outer[0]
 
 
-def run_row(name, tail, exe, tmp, work, repeat, with_strace, live_terminal):
-    argv = [str(exe), *tail]
+def run_row(name, tail, exe, tmp, work, repeat, with_strace, live_terminal, options, baseline):
+    argv = [str(exe), *tail] if tail else ["true"]
     base, traced, tracer_cpu, rss, done, straced, live, live_cpu = [], [], [], [], [], [], [], []
-    report = tmp / "report.json"
+    before: dict[str, list] = {"traced": [], "rss": [], "done": []}
+    report, before_report = tmp / "report.json", tmp / "before.json"
     for _ in range(repeat):
         base.append(timed(argv, fresh(work), tmp / "t0")[0])
-        target_s, target_cpu, cpu, max_rss, fsaudit_s = traced_run(argv, tail, tmp, work, report)
+        target_s, target_cpu, cpu, max_rss, fsaudit_s = traced_run(argv, tail, tmp, work, report, options=options)
         traced.append(target_s)
         tracer_cpu.append(cpu)
         rss.append(max_rss)
         done.append(fsaudit_s)
+        if baseline:
+            target_s, _, _, max_rss, fsaudit_s = traced_run(argv, tail, tmp, work, before_report,
+                                                            fsaudit=baseline, options=options)
+            before["traced"].append(target_s)
+            before["rss"].append(max_rss)
+            before["done"].append(fsaudit_s)
         if live_terminal is not None:
             target_s, _, cpu, _, _ = traced_run(argv, tail, tmp, work, tmp / "live.json", live_terminal)
             live.append(target_s)
@@ -123,6 +138,12 @@ def run_row(name, tail, exe, tmp, work, repeat, with_strace, live_terminal):
         "events": counts["events"], "lost": counts["lost_events"], "rss_mb": max(rss) / 1024,
         "fsaudit_s": statistics.median(done),
     }
+    if baseline:
+        counts = json.loads(before_report.read_text())["counts"]
+        row["before"] = {"traced_s": statistics.median(before["traced"]),
+                         "ratio": statistics.median(before["traced"]) / b if b else float("nan"),
+                         "events": counts["events"], "lost": counts["lost_events"],
+                         "rss_mb": max(before["rss"]) / 1024, "fsaudit_s": statistics.median(before["done"])}
     if live:
         row.update(live_s=statistics.median(live), live_tracer_cpu_s=statistics.median(live_cpu),
                    live_lost=json.loads((tmp / "live.json").read_text())["counts"]["lost_events"])
@@ -135,16 +156,20 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller workloads")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON")
     parser.add_argument("--live", action="store_true", help="also run fsaudit with its dashboard on a pty")
+    parser.add_argument("--baseline", type=Path, help="another checkout whose fsaudit runs interleaved (before/after)")
     args = parser.parse_args()
+    baseline = str(args.baseline / ".venv" / "bin" / "fsaudit") if args.baseline else None
     with tempfile.TemporaryDirectory(prefix="fsaudit-bench-") as tmpdir, \
             tempfile.TemporaryDirectory(prefix="fsaudit-bench-", dir="/dev/shm") as shmdir, \
             (dashboard_terminal() if args.live else contextlib.nullcontext()) as live_terminal:
         tmp = Path(tmpdir)
         exe = tmp / "workloads"
         subprocess.run(["cc", "-O2", "-pthread", "-o", str(exe), str(ROOT / "bench" / "workloads.c")], check=True)
+        by = bystander_row(tmp, args.repeat, baseline)
         rows = [run_row(name, quick if args.quick else full, exe, tmp, Path(shmdir if tmpfs else tmpdir) / "w",
-                        args.repeat, strace, live_terminal)
-                for name, full, quick, strace, tmpfs in WORKLOADS]
+                        args.repeat, strace, live_terminal, options, baseline)
+                for name, full, quick, strace, tmpfs, options in WORKLOADS]
+    print(by)
     header = (f"{'workload':32} {'untraced':>9} {'fsaudit':>9} {'ratio':>6} {'strace':>7} {'tracer CPU':>11} "
               f"{'events':>8} {'lost':>5} {'RSS MB':>7} {'done':>8}")
     if args.live:
@@ -160,8 +185,33 @@ def main() -> None:
             live_cpu = f"{r['live_tracer_cpu_s']:.2f}s"
             line += (f" {r['live_s']:8.2f}s {r['live_s'] / r['traced_s']:7.2f}x {live_cpu:>9} {r['live_lost']:>5}")
         print(line)
+    if baseline:
+        print(f"\nbefore ({args.baseline}), interleaved with the above:")
+        print(f"{'workload':32} {'fsaudit':>9} {'ratio':>6} {'events':>8} {'lost':>8} {'RSS MB':>7} {'done':>8}")
+        for r in rows:
+            b = r["before"]
+            ratio = f"{b['ratio']:5.2f}x" if r["untraced_s"] >= 0.01 else "     -"
+            print(f"{r['workload']:32} {b['traced_s']:8.2f}s {ratio} {b['events']:>8} {b['lost']:>8} "
+                  f"{b['rss_mb']:7.0f} {b['fsaudit_s']:7.2f}s")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")
+
+
+def bystander_row(tmp: Path, repeat: int, baseline: str | None) -> str:
+    """bench/bystander.py's measurement, interleaved with the baseline's fsaudit if given."""
+    exe = tmp / "bystander"
+    subprocess.run(["cc", "-O2", "-o", str(exe), str(ROOT / "bench" / "bystander.c")], check=True)
+    alone, traced, before = [], [], []
+    for _ in range(repeat):
+        alone.append(bystander.ns_per_call(exe, bystander.CALLS))
+        traced.append(bystander.while_tracing(exe, bystander.CALLS))
+        if baseline:
+            before.append(bystander.while_tracing(exe, bystander.CALLS, baseline))
+    a, t = statistics.median(alone), statistics.median(traced)
+    line = f"bystander getppid(): alone {a:.0f} ns, while fsaudit traces another tree {t:.0f} ns ({t / a:.2f}x)"
+    if before:
+        line += f", before: {statistics.median(before):.0f} ns ({statistics.median(before) / a:.2f}x)"
+    return line
 
 
 if __name__ == "__main__":

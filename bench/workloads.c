@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -84,6 +85,47 @@ static void threads(long procs, long per_proc, long writes) {   /* procs x threa
     while (wait(NULL) > 0) {}
 }
 
+#define MIXED_FILES 72
+static int mixed_fds[MIXED_FILES];
+static long mixed_iterations;
+
+static void *mixed_writer(void *arg) {      /* write, pwrite, writev in turn, each to the next file */
+    long t = (long)arg;
+    struct iovec iov[2] = {{buf, 32}, {buf, 32}};
+    for (long i = 0; i < mixed_iterations; i++) {
+        int fd = mixed_fds[(t + i) % MIXED_FILES];
+        switch (i % 3) {
+        case 0: write(fd, buf, 64); break;
+        case 1: pwrite(fd, buf, 64, i * 64); break;
+        default: writev(fd, iov, 2);
+        }
+    }
+    return NULL;
+}
+
+/* procs x threads writers that each switch files at every call, so no two
+ * calls in a row of a thread fold into one write run: one record per call. */
+static void mixed(long procs, long per_proc, long iterations) {
+    mixed_iterations = iterations;
+    mkdir("mixed", 0755);
+    for (long p = 0; p < procs; p++) {
+        if (fork() == 0) {
+            char name[64];
+            for (int f = 0; f < MIXED_FILES; f++) {
+                snprintf(name, sizeof name, "mixed/%d.dat", f);
+                mixed_fds[f] = open(name, O_WRONLY | O_CREAT | O_APPEND, 0644);
+            }
+            pthread_t t[64];
+            if (per_proc > 64) per_proc = 64;
+            for (long i = 0; i < per_proc; i++) pthread_create(&t[i], NULL, mixed_writer, (void *)(p * per_proc + i));
+            for (long i = 0; i < per_proc; i++) pthread_join(t[i], NULL);
+            for (int f = 0; f < MIXED_FILES; f++) close(mixed_fds[f]);
+            _exit(0);
+        }
+    }
+    while (wait(NULL) > 0) {}
+}
+
 int main(int argc, char **argv) {
     memset(buf, 'x', sizeof buf);
     const char *mode = argc > 1 ? argv[1] : "";
@@ -92,8 +134,10 @@ int main(int argc, char **argv) {
     else if (!strcmp(mode, "datasync")) datasync(a);
     else if (!strcmp(mode, "files")) files(a);
     else if (!strcmp(mode, "threads")) threads(8, 8, a);
+    else if (!strcmp(mode, "mixed")) mixed(argc > 3 ? atol(argv[3]) : 8, argc > 4 ? atol(argv[4]) : 8, a);
     else if (!strcmp(mode, "synced")) synced(a);
     else if (!strcmp(mode, "started")) started();
-    else { fprintf(stderr, "modes: storm N | datasync MB | files N | threads WRITES | synced N | started\n"); return 2; }
+    else { fprintf(stderr, "modes: storm N | datasync MB | files N | threads WRITES | mixed ITERATIONS [PROCS THREADS] | "
+                      "synced N | started\n"); return 2; }
     return 0;
 }

@@ -46,11 +46,17 @@ class RingReader:
         self._mask = data_size - 1
         self._epoll = select.epoll()
         self._epoll.register(map_fd, select.EPOLLIN)
+        self._records = select.epoll()        # the ring alone, for wait_records()
+        self._records.register(map_fd, select.EPOLLIN)
 
     def wait(self, timeout_s: float) -> None:
         """Until the kernel forces a wake-up (once per batch of records), a file
         given to wake_on() is readable, or the timeout."""
         self._epoll.poll(timeout_s)
+
+    def wait_records(self, timeout_s: float) -> None:
+        """Like wait(), for the kernel's wake-up or the timeout only."""
+        self._records.poll(timeout_s)
 
     def wake_on(self, fd: int) -> None:
         """Have wait() also return while fd is readable: a request from another
@@ -80,6 +86,7 @@ class RingReader:
 
     def close(self) -> None:
         self._epoll.close()
+        self._records.close()
         for view in (self._data, self._consumer_pos, self._producer_pos):
             view.release()
         self._producer.close()

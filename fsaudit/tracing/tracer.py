@@ -7,6 +7,7 @@ it: attach_tree (finding and pinning processes), inject, ringbuf, resolve/."""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import mmap
 import os
@@ -35,6 +36,10 @@ DEFAULT_BACKLOG_MIB = 32
 # Records analysed between two copies out of the ring: a few milliseconds'
 # work, so the ring is emptied long before a burst could fill it.
 ANALYSIS_BATCH = 128
+# How long the ring's own thread sleeps when the kernel does not wake it (it
+# wakes it once per batch of records): what the ring holds is copied out at
+# least this often.
+RING_WAIT_S = 0.01
 TRACEFS_ROOTS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")   # where tracefs may be mounted
 LOST, EPOCH, SPAWNER = 0, 1, 2        # slots of the probe's `counters` array
 TRACED, SPAWNED = 1, 2                # values of the probe's `traced` map
@@ -135,6 +140,28 @@ class Tracer:
         self._ring = RingReader(self.bpf["events"].map_fd, ringbuf_pages * mmap.PAGESIZE)
         self._attach_stdio_probes()
         self._capture_link = self._attach_capture() if capture else None
+        # The ring and the backlog are shared by the analysing thread and the ring's own.
+        self._ring_lock = threading.Lock()
+        self._emptying = True
+        self._ring_thread = threading.Thread(target=self._empty_ring, name="fsaudit-ring", daemon=True)
+        self._ring_thread.start()
+
+    def _empty_ring(self) -> None:
+        """Copy records out of the ring as they come, whatever analysis is doing.
+
+        A busy tree of many threads leaves a single tracer thread at normal
+        priority a few percent of the CPU (the kernel shares it per thread):
+        the ring filled and records were lost while analysis waited for its
+        turn. This thread only copies (the ring to the backlog, microseconds per
+        record), so it runs at real-time priority where allowed; analysis
+        stays at normal priority, beside the traced program."""
+        with contextlib.suppress(OSError):   # not permitted (a container): normal priority
+            os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(1))
+        while self._emptying:
+            self._ring.wait_records(RING_WAIT_S)
+            with self._ring_lock:
+                if self._emptying:
+                    self._take_ring()
 
     def _attach_stdio_probes(self) -> None:
         """FS401: uprobes on glibc, where a FILE gets its buffer and where it is closed.
@@ -417,10 +444,15 @@ class Tracer:
         follow was submitted before they were recorded."""
         with self._injected_lock:
             injected, self._injected = self._injected, []
+        with self._ring_lock:
+            self._take_ring()
+            self._backlog.add_records(injected)
+
+    def _take_ring(self) -> None:
+        """With _ring_lock held."""
         taken = self._ring.take() if self._backlog.accepting else None
         if taken is not None:
             self._backlog.add_chunk(*taken)
-        self._backlog.add_records(injected)
 
     def wake_on(self, fd: int) -> None:
         """poll() returns as soon as fd is readable (see RingReader.wake_on)."""
@@ -444,7 +476,8 @@ class Tracer:
         # it began in and so belongs right after that event, even when
         # another thread's later event reached the ring buffer first, or an
         # earlier batch (KernelOrder).
-        records = self._backlog.next(count, self._layout.unpack_from)
+        with self._ring_lock:
+            records = self._backlog.next(count, self._layout.unpack_from)
         if self._capture:
             # Out of the ordering: no epoch of their own; the recorder pairs them
             # with their calls' events, thread by thread, once tracing ends.
@@ -484,12 +517,17 @@ class Tracer:
             self._injector.active = False
         self.traced.clear()
         self._drain(progress)
-        self._backlog.add_records([_run_record(tid.value, run) for tid, run in self.bpf["runs"].items() if run.calls])
+        runs = [_run_record(tid.value, run) for tid, run in self.bpf["runs"].items() if run.calls]
+        with self._ring_lock:
+            self._backlog.add_records(runs)
         self._drain(progress, final=True)
         self.close()
 
     def close(self) -> None:
         """Unload without delivering what the kernel still holds (stop() delivers it first)."""
+        with self._ring_lock:
+            self._emptying = False
+        self._ring_thread.join()
         self._ring.close()
         self._backlog.close()
         if self._capture_link is not None:
