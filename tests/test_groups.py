@@ -17,7 +17,7 @@ import pytest
 
 from conftest import PROGRAMS, ROOT, fsaudit
 from test_engine import D, Stream, analyse
-from fsaudit.analysis.grouping import own_frame, path_pattern
+from fsaudit.analysis.grouping import own_frame, path_patterns, stable_pattern
 from fsaudit.outputs.concise import render_concise
 from fsaudit.outputs.report import build_report
 from fsaudit.outputs.sarif import render_sarif
@@ -69,15 +69,17 @@ def test_one_call_site_in_two_processes_is_one_group_with_both_files(trace, prog
 def test_without_stacks_the_image_and_path_pattern_group(trace, program, tmp_path):
     t = trace([str(program), "sites"])
     assert t.returncode == 0, t.stderr
-    # FS101 in alpha/ and beta/: two patterns, two groups
-    # (the patterns generalise the digits of pytest's directories too)
-    cwd = path_pattern(str(tmp_path / "a"))
+    # FS101 in alpha/ and beta/: two sibling directories, neither holding the other, two groups
+    # (a name that is the only one of its kind, as pytest's directories are here, stays as it is)
+    cwd = str(tmp_path)
     assert sorted((g["pattern"], g["paths"]) for g in of_rule(t.report, "FS101")) == [
         (f"{cwd}/alpha", [str(tmp_path / "alpha/a.tmp")]), (f"{cwd}/beta", [str(tmp_path / "beta/b.tmp")])]
     # FS102 on the two directories, both in the cwd: one group
     [fs102] = of_rule(t.report, "FS102")
     assert fs102["call_site"] is None and fs102["pattern"] == cwd and fs102["exe"] == str(program)
     assert fs102["paths"] == [str(tmp_path / "alpha"), str(tmp_path / "beta")]
+    # and the summary names it relative to the cwd: the pattern is the cwd itself
+    assert f"2 files in {cwd} by groups" in t.stderr and "beta/b.tmp" in t.stderr and f"{cwd}/" not in t.stderr
 
 
 def test_renames_of_two_files_in_one_directory_name_both(trace, program, tmp_path):
@@ -169,17 +171,32 @@ def test_junit_has_one_testcase_per_group(sites, tmp_path):
 # The grouping itself, and the exact summaries, on hand-written streams
 
 
-@pytest.mark.parametrize("path, pattern", [
-    ("/srv/data/seg001/x", "/srv/data/seg*"),
-    ("/var/lib/postgresql/base/16384/2619", "/var/lib/postgresql/base/*"),
-    ("/repo/.git/objects/3f/9a1c0e", "/repo/.git/objects/*"),
-    ("/tmp/pytest-of-root/pytest-12/test_x0/f", "/tmp/pytest-of-root/pytest-*/test_x*"),
-    ("/srv/cafe/db/x", "/srv/cafe/db"),                      # words of hex letters are names
-    ("/x", "/"),
-    (None, None),
+@pytest.mark.parametrize("paths, patterns", [
+    # siblings whose names differ only in digits or hex are one name
+    (["/srv/data/seg001/x", "/srv/data/seg002/x"], ["/srv/data/seg*", "/srv/data/seg*"]),
+    (["/pg/base/1/2619", "/pg/base/16384/2619"], ["/pg/base/*", "/pg/base/*"]),
+    (["/repo/.git/objects/3f/9a1c0e", "/repo/.git/objects/a0/77"], ["/repo/.git/objects/*"] * 2),
+    (["/tmp/tmpab3d5f7h/s", "/tmp/tmpzz9k2m1q/s"], ["/tmp/tmp*", "/tmp/tmp*"]),
+    # a name that does not vary here stays as it is (the summary prints it relative to the cwd)
+    (["/tmp/pytest-of-root/pytest-12/test_x0/f"], ["/tmp/pytest-of-root/pytest-12/test_x0"]),
+    (["/srv/cafe/db/x", "/srv/cafe/dc/x"], ["/srv/cafe/db", "/srv/cafe/dc"]),   # words of hex letters are names
+    # a directory that holds one of the files takes in every directory below it
+    (["/v/site/pip/__init__.py", "/v/site/pip/_vendor/rich/text.py", "/v/site/pip/_internal/cli/main.py"],
+     ["/v/site/pip/**"] * 3),
+    (["/v/site/x.pth", "/v/site/pip/a.py", "/v/site/setuptools/_vendor/b.py"], ["/v/site/**"] * 3),
+    # siblings that hold none of the files each stay their own
+    (["/pg/data/global/a", "/pg/data/pg_stat/b"], ["/pg/data/global", "/pg/data/pg_stat"]),
+    # ... and the root takes in nothing
+    (["/x", "/srv/y"], ["/", "/srv"]),
 ])
-def test_path_pattern_generalises_the_varying_runs_of_the_parent(path, pattern):
-    assert path_pattern(path) == pattern
+def test_path_patterns_generalise_what_varies_and_take_in_subdirectories(paths, patterns):
+    assert [path_patterns(paths)[path] for path in paths] == patterns
+
+
+def test_a_stable_pattern_generalises_every_name_as_if_it_varied():
+    """What SARIF's fingerprints use: a temporary directory alone is still `tmp*`."""
+    assert stable_pattern("/tmp/tmpab3d5f7h/seg001/**") == "/tmp/tmp*/seg*/**"
+    assert stable_pattern("sub") == "sub"
 
 
 def test_the_call_site_is_the_programs_own_frame():
@@ -224,7 +241,6 @@ def test_many_files_of_one_cause_are_one_short_entry():
         "    seg001/db.tmp",
         "    seg002/db.tmp",
         "    and 37 more",
-        f"    fix: {FIX_101}",
         f"  FS101 rename-unsynced-data [2 findings, 2 files]: {message}: 2 files in seg* by tool",
         "    seg000/db.tmp",
         "    seg001/db.tmp",
@@ -269,3 +285,93 @@ def test_findings_without_a_path_group_by_image_and_count_processes():
     assert (group["rule"], group["count"], group["files"], group["pattern"]) == ("FS304", 2, 0, None)
     assert group["message"].endswith(": 2 processes by app")
     assert render_text(report, "error").splitlines()[3].startswith("  FS304 whole-fs-sync [2 findings]: ")
+
+
+# A wheel unpacked: many directories, one cause (issue #15: the venv's summary was 94 groups, 468 lines)
+
+PACKAGE = [f"{D}/v/site/pip/{name}" for name in (
+    "__init__.py", "_internal/cli/main.py", "_internal/commands/install.py", "_vendor/rich/text.py",
+    "_vendor/rich/console.py", "_vendor/urllib3/util/retry.py", "_vendor/vendor.txt")]
+SCRIPTS = [f"{D}/v/bin/{name}" for name in ("activate", "activate.csh", "activate.fish")]
+
+
+def _unpacked() -> dict:
+    """app unpacks a package (never fsynced) and replaces its RECORD (fsynced, its directory
+    never); venv, another image, writes the activation scripts."""
+    s = Stream(argv=("app",))
+    for path in PACKAGE:
+        fd = s.open(path)
+        s.write(fd, path, 100)
+        s.close(fd, path)
+    s.save(f"{D}/v/site/pip-23.0.1.dist-info/RECORD", dir_sync=False)
+    venv = Stream(pid=200, argv=("venv",))
+    venv.t = s.t
+    for path in SCRIPTS:
+        fd = venv.open(path)
+        venv.write(fd, path, 100)
+        venv.close(fd, path)
+    venv.exit(0)
+    s.t = venv.t
+    s.exit(0)
+    return _report(s.events + venv.events)
+
+
+def test_a_package_unpacked_into_many_directories_is_one_group_of_its_subtree():
+    report = _unpacked()
+    fs105 = of_rule(report, "FS105")
+    assert [(g["pattern"], g["exe"], g["files"]) for g in fs105] == [
+        (f"{D}/v/bin", "/usr/bin/venv", 3), (f"{D}/v/site/pip/**", "/usr/bin/app", len(PACKAGE))]
+    assert fs105[1]["paths"] == sorted(PACKAGE)
+    assert fs105[1]["message"].endswith(f": 7 files in {D}/v/site/pip/** by app")
+
+
+def test_the_summary_leads_with_warnings_in_full_and_folds_info_to_a_line_a_rule():
+    report = _unpacked()
+    [fs102] = of_rule(report, "FS102")
+    assert render_text(report, "error").splitlines() == [
+        "fsaudit: 1 warning, 10 info in 3 groups",
+        "",
+        "WARNING: 1 finding in 1 group",
+        f"  FS102 rename-unsynced-dir: {fs102['message'].replace(D + '/', '')}",
+        "    fix: after the rename, open the directory (each directory, if it moved across) read-only and fsync "
+        "that descriptor",
+        "",
+        "INFO: 10 findings in 2 groups, a line a rule (--format concise lists each group)",
+        # a file of each group first
+        "  FS105 unsynced-at-exit [10 findings, 10 files in 2 groups]: v/bin/activate, v/site/pip/__init__.py, "
+        "v/bin/activate.csh and 7 more"]
+    # concise and --statistics list every group, as the JSON does
+    concise = render_concise(report, "error").splitlines()
+    assert [line.split(":")[0] for line in concise[:-1]] == [
+        "FS102 warning rename-unsynced-dir", "FS105 info unsynced-at-exit", "FS105 info unsynced-at-exit"]
+    assert concise[2].startswith("FS105 info unsynced-at-exit: observation ended with written data that was never "
+                                 "fsynced: 7 files in v/site/pip/** by app (v/site/pip/__init__.py, ")
+    assert render_statistics(report, "error").splitlines()[-4:] == [
+        "  1  g1  FS102  1 file   in v/site by app",
+        "  3  g2  FS105  3 files  in v/bin by venv",
+        "  7  g3  FS105  7 files  in v/site/pip/** by app",
+        "fsaudit: 1 warning, 10 info in 3 groups"]
+
+
+def test_a_rule_with_one_info_finding_folds_to_its_message():
+    s = Stream(argv=("app",))
+    fd = s.open(f"{D}/app.log")
+    s.write(fd, f"{D}/app.log", 10)
+    s.exit(0)
+    report = _report(s.events)
+    [group] = report["groups"]
+    assert render_text(report, "error").splitlines()[-1] == f"  FS105 unsynced-at-exit: {group['message'].replace(D + '/', '')}"
+
+
+def test_a_pattern_of_everything_under_the_cwd_is_printed_as_dot_star_star():
+    s = Stream(argv=("app",))
+    for path in (f"{D}/a", f"{D}/sub/b", f"{D}/sub/deeper/c"):
+        fd = s.open(path)
+        s.write(fd, path, 10)
+        s.close(fd, path)
+    s.exit(0)
+    report = _report(s.events)
+    [group] = report["groups"]
+    assert group["pattern"] == f"{D}/**"
+    assert render_concise(report, "error").splitlines()[0].endswith(": 3 files in ./** by app (a, sub/b, sub/deeper/c)")
+    assert "in ./** by app" in render_statistics(report, "error")

@@ -8,7 +8,7 @@ from collections import Counter
 
 from .printable import printable
 from .report import SEVERITY_RANK
-from .text import plural, preamble, relative_to, totals
+from .text import plural, render_summary, totals
 
 
 def _by_rule(report: dict) -> list[dict]:
@@ -42,15 +42,12 @@ def _table(rows: list[list[str]], numeric: set[int]) -> list[str]:
 
 
 def render_statistics(report: dict, fail_on: str) -> str:
-    lines = preamble(report)
-    if not report["findings"]:
-        lines.append("No findings.")
-        return "\n".join(lines) + "\n"
-    relative = relative_to(report["cwd"])
-    lines.append("findings by rule:")
-    lines.extend(_table([[str(r["count"]), r["rule"], r["severity"], r["name"]] for r in _by_rule(report)], {0}))
-    lines.append("findings by group:")
-    lines.extend(_table([[str(g["count"]), g["id"], g["rule"], plural(g["files"], "file"),
-                          printable(_where(g, relative))] for g in _by_group(report)], {0}))
-    lines.append(totals(report))
-    return "\n".join(lines) + "\n"
+    def lines(relative) -> list[str]:
+        return ["findings by rule:",
+                *_table([[str(r["count"]), r["rule"], r["severity"], r["name"]] for r in _by_rule(report)], {0}),
+                "findings by group:",
+                *_table([[str(g["count"]), g["id"], g["rule"], plural(g["files"], "file"),
+                          printable(_where(g, relative))] for g in _by_group(report)], {0}),
+                totals(report)]
+
+    return render_summary(report, lines)
