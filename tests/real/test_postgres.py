@@ -126,8 +126,7 @@ CASES = [
              Truth("FS103", "data/base/*/16384", TRUE, "mdcreate() never syncs the relation's directory",
                    by="postgres"),
          ],
-         teardown=stop_server, owner="postgres",
-         summary_defect="#15: the summary lists every finding, not groups"),
+         teardown=stop_server, owner="postgres"),
 ]
 
 
