@@ -375,3 +375,15 @@ def test_a_pattern_of_everything_under_the_cwd_is_printed_as_dot_star_star():
     assert group["pattern"] == f"{D}/**"
     assert render_concise(report, "error").splitlines()[0].endswith(": 3 files in ./** by app (a, sub/b, sub/deeper/c)")
     assert "in ./** by app" in render_statistics(report, "error")
+
+
+@pytest.mark.parametrize("render", [render_text, render_concise, render_statistics])
+def test_the_preamble_prints_paths_under_the_cwd_relative_too(render):
+    s = Stream(argv=("app",))
+    s.save(f"{D}/db", fsync=False)
+    s.exit(0)
+    report = _report(s.events)
+    report["config"]["path"] = f"{D}/fsaudit.toml"
+    report["warnings"] = [f"--path '{D}/logs/*' matched nothing in this run"]
+    assert render(report, "error").splitlines()[:2] == ["warning: --path 'logs/*' matched nothing in this run",
+                                                        "config: fsaudit.toml"]

@@ -15,26 +15,27 @@ from .report import EXAMPLES, SEVERITY_ORDER, findings_by_group, group_site
 
 def relative_to(cwd: str | None):
     """A function that rewrites text with every path under cwd made relative to it: a
-    path starts a word of the text, or follows "(". cwd itself stays as it is (a
+    path starts a word of the text, or follows "(" or a quote. cwd itself stays as it is (a
     sentence reads better with it than with "."), and a group's pattern of everything
     below it is "./**". Identity when cwd is unknown or "/"."""
     if not cwd or cwd == "/":
         return lambda text: text
-    under = re.compile(r"(?<![^\s(])" + re.escape(cwd + "/") + r"(?=[^\s/])(?P<subtree>\*\*(?![^\s)]))?")
+    under = re.compile(r"(?<![^\s('\"])" + re.escape(cwd + "/") + r"(?=[^\s/])(?P<subtree>\*\*(?![^\s)]))?")
     return lambda text: under.sub(lambda match: "./**" if match["subtree"] else "", text)
 
 
-def preamble(report: dict) -> list[str]:
+def preamble(report: dict, relative=lambda text: text) -> list[str]:
     """What every summary says before the findings: an incomplete report, warnings,
-    the configuration applied and what it hid, --inject's outcome."""
+    the configuration applied and what it hid, --inject's outcome (relative: how the
+    summary writes paths)."""
     lines = []
     if not report["complete"]:
         reasons = report.get("incomplete") or [f"{report['counts']['lost_events']} events were lost"]
-        lines.append(f"WARNING: this report is incomplete: {printable('; '.join(reasons))}.")
-    lines.extend(f"warning: {printable(warning)}" for warning in report.get("warnings", ()))
+        lines.append(f"WARNING: this report is incomplete: {printable(relative('; '.join(reasons)))}.")
+    lines.extend(f"warning: {printable(relative(warning))}" for warning in report.get("warnings", ()))
     config = report["config"]
     if config["path"]:
-        lines.append(f"config: {printable(config['path'])}")
+        lines.append(f"config: {printable(relative(config['path']))}")
         lines.extend(f"  suppressed {printable(s['rule'])} on {printable(s['path'])}: {s['hidden']} "
                      f"finding{'s' * (s['hidden'] != 1)} hidden ({printable(s['reason'])})"
                      for s in config["suppressed"])
@@ -76,9 +77,10 @@ def totals(report: dict) -> str:
 def render_summary(report: dict, body) -> str:
     """A summary: the preamble, then "No findings." or body(relative)'s lines, relative
     being how to write a path under the cwd (relative_to)."""
-    lines = preamble(report)
+    relative = relative_to(report["cwd"])
+    lines = preamble(report, relative)
     if report["findings"]:
-        lines.extend(body(relative_to(report["cwd"])))
+        lines.extend(body(relative))
     else:
         lines.append("No findings.")
     return "\n".join(lines) + "\n"
