@@ -387,3 +387,22 @@ def test_the_preamble_prints_paths_under_the_cwd_relative_too(render):
     report["warnings"] = [f"--path '{D}/logs/*' matched nothing in this run"]
     assert render(report, "error").splitlines()[:2] == ["warning: --path 'logs/*' matched nothing in this run",
                                                         "config: fsaudit.toml"]
+
+
+def test_two_images_of_one_name_are_named_by_their_paths():
+    """venv's python3 is /usr/bin/python3, the pip it runs is the venv's bin/python3: two
+    groups "by python3" read as one cause split in two."""
+    system, venv = Stream(argv=("python3",)), Stream(pid=200, argv=("python3",))
+    venv.events[0]["path"] = f"{D}/v/bin/python3"
+    venv.t = system.t
+    for stream, names in ((system, ("activate", "activate.csh")), (venv, ("pip", "pip3"))):
+        for name in names:
+            fd = stream.open(f"{D}/v/bin/{name}")
+            stream.write(fd, f"{D}/v/bin/{name}", 10)
+            stream.close(fd, f"{D}/v/bin/{name}")
+        stream.exit(0)
+    report = _report(system.events + venv.events)
+    assert [g["message"].rsplit(": ", 1)[1] for g in report["groups"]] == [
+        f"2 files in {D}/v/bin by /usr/bin/python3", f"2 files in {D}/v/bin by {D}/v/bin/python3"]
+    assert render_statistics(report, "error").splitlines()[-3:-1] == [
+        "  2  g1  FS105  2 files  in v/bin by /usr/bin/python3", "  2  g2  FS105  2 files  in v/bin by v/bin/python3"]

@@ -127,9 +127,10 @@ def _causes(findings: list[Finding]) -> dict[tuple, list[Finding]]:
 
 
 def _message(rule: str, findings: list[Finding], paths: list[str], call_site: str | None,
-             pattern: str | None, exe: str | None) -> str:
+             pattern: str | None, exe: str | None, full_exe: bool) -> str:
     """One finding's own message; for several, what they share, never one file's name
-    for all of them."""
+    for all of them (full_exe: the image by its path, as another group of the rule has
+    an image of the same name)."""
     if len(findings) == 1:
         return findings[0].message
     if len(paths) == 1:
@@ -139,7 +140,7 @@ def _message(rule: str, findings: list[Finding], paths: list[str], call_site: st
     else:
         subject = f"{len({finding.pid for finding in findings})} processes"
     where = f" at {call_site}" if call_site else (f" in {pattern}" if len(paths) > 1 else "")
-    by = f" by {os.path.basename(exe)}" if exe else ""
+    by = f" by {exe if full_exe else os.path.basename(exe)}" if exe else ""
     times = f" ({len(findings)} findings)" if paths and len(findings) != len(paths) else ""
     return f"{RULES_BY_CODE[rule].summary}: {subject}{where}{by}{times}"
 
@@ -148,15 +149,22 @@ def group_findings(findings: list[Finding]) -> list[Group]:
     """The findings' groups, most severe first, then by rule and first path; ids g1, g2, ..."""
     ordered = sorted(_causes(findings).items(), key=lambda item: (
         SEVERITY_RANK[item[0][1]], item[0][0], min((f.path or "" for f in item[1])), min(f.pid for f in item[1])))
+    # Images of one name that are different files (/usr/bin/python3 and a venv's bin/python3),
+    # by rule: their groups name them by path.
+    images: dict[tuple, set] = {}
+    for cause, members in ordered:
+        for finding in members:
+            images.setdefault((cause[0], os.path.basename(finding.exe or "")), set()).add(finding.exe)
     groups = []
     for number, (cause, members) in enumerate(ordered, 1):
         members = sorted(members, key=lambda f: (f.path or "", f.pid))
         rule, severity, call_site = cause[:3]
         paths = list(dict.fromkeys(f.path for f in members if f.path))
-        images = {f.exe for f in members}
-        exe = images.pop() if len(images) == 1 else None
+        made_by = {f.exe for f in members}
+        exe = made_by.pop() if len(made_by) == 1 else None
         pattern = None if call_site else cause[4]
         groups.append(Group(id=f"g{number}", rule=rule, name=members[0].name, severity=severity,
                             findings=members, call_site=call_site, pattern=pattern, exe=exe, paths=paths,
-                            message=_message(rule, members, paths, call_site, pattern, exe)))
+                            message=_message(rule, members, paths, call_site, pattern, exe,
+                                             exe is not None and len(images[rule, os.path.basename(exe)]) > 1)))
     return groups
