@@ -16,8 +16,9 @@ import jsonschema
 import pytest
 
 from conftest import PROGRAMS, ROOT, fsaudit
-from test_engine import D, Stream, analyse
-from fsaudit.analysis.grouping import own_frame, path_patterns, stable_pattern
+from test_engine import D, Stream
+from fsaudit.analysis.engine import Engine
+from fsaudit.analysis.grouping import own_frame, path_pattern, stable_pattern
 from fsaudit.outputs.concise import render_concise
 from fsaudit.outputs.report import build_report
 from fsaudit.outputs.sarif import render_sarif
@@ -69,8 +70,8 @@ def test_one_call_site_in_two_processes_is_one_group_with_both_files(trace, prog
 def test_without_stacks_the_image_and_path_pattern_group(trace, program, tmp_path):
     t = trace([str(program), "sites"])
     assert t.returncode == 0, t.stderr
-    # FS101 in alpha/ and beta/: two sibling directories, neither holding the other, two groups
-    # (a name that is the only one of its kind, as pytest's directories are here, stays as it is)
+    # FS101 in alpha/ and beta/: two patterns, two groups (the digits of pytest's
+    # directories stay: they are the cwd's)
     cwd = str(tmp_path)
     assert sorted((g["pattern"], g["paths"]) for g in of_rule(t.report, "FS101")) == [
         (f"{cwd}/alpha", [str(tmp_path / "alpha/a.tmp")]), (f"{cwd}/beta", [str(tmp_path / "beta/b.tmp")])]
@@ -171,31 +172,34 @@ def test_junit_has_one_testcase_per_group(sites, tmp_path):
 # The grouping itself, and the exact summaries, on hand-written streams
 
 
-@pytest.mark.parametrize("paths, patterns", [
-    # siblings whose names differ only in digits or hex are one name
-    (["/srv/data/seg001/x", "/srv/data/seg002/x"], ["/srv/data/seg*", "/srv/data/seg*"]),
-    (["/pg/base/1/2619", "/pg/base/16384/2619"], ["/pg/base/*", "/pg/base/*"]),
-    (["/repo/.git/objects/3f/9a1c0e", "/repo/.git/objects/a0/77"], ["/repo/.git/objects/*"] * 2),
-    (["/tmp/tmpab3d5f7h/s", "/tmp/tmpzz9k2m1q/s"], ["/tmp/tmp*", "/tmp/tmp*"]),
-    # a name that does not vary here stays as it is (the summary prints it relative to the cwd)
-    (["/tmp/pytest-of-root/pytest-12/test_x0/f"], ["/tmp/pytest-of-root/pytest-12/test_x0"]),
-    (["/srv/cafe/db/x", "/srv/cafe/dc/x"], ["/srv/cafe/db", "/srv/cafe/dc"]),   # words of hex letters are names
-    # a directory that holds one of the files takes in every directory below it
-    (["/v/site/pip/__init__.py", "/v/site/pip/_vendor/rich/text.py", "/v/site/pip/_internal/cli/main.py"],
-     ["/v/site/pip/**"] * 3),
-    (["/v/site/x.pth", "/v/site/pip/a.py", "/v/site/setuptools/_vendor/b.py"], ["/v/site/**"] * 3),
-    # siblings that hold none of the files each stay their own
-    (["/pg/data/global/a", "/pg/data/pg_stat/b"], ["/pg/data/global", "/pg/data/pg_stat"]),
-    # ... and the root takes in nothing
-    (["/x", "/srv/y"], ["/", "/srv"]),
+@pytest.mark.parametrize("path, cwd, pattern", [
+    # the parent directory, its runs of digits and of hex generalised
+    ("/srv/data/seg001/x", None, "/srv/data/seg*"),
+    ("/var/lib/postgresql/base/16384/2619", None, "/var/lib/postgresql/base/*"),
+    ("/repo/.git/objects/3f/9a1c0e", None, "/repo/.git/objects/*"),
+    ("/cache/0f3e9a2b7c4d1e5f/blob", None, "/cache/*"),
+    ("/cache/abcdefabcdef/blob", None, "/cache/*"),                 # 12 hex letters: a hash
+    ("/srv/cafe/added/x", None, "/srv/cafe/added"),                 # words of hex letters are names
+    ("/v/lib/python3.11/site-packages/pip/x.py", None, "/v/lib/python*.*/site-packages/pip"),
+    ("/tmp/tmpab3d5f7h/s", None, "/tmp/tmp*"),
+    ("/tmp/pytest-of-root/pytest-12/test_x0/f", None, "/tmp/pytest-of-root/pytest-*/test_x*"),
+    ("/x", None, "/"),
+    # but for the cwd and the directories above it, whose names stay (the summary prints them relative)
+    ("/tmp/python-venv-pgkge4kw/v/lib/python3.11/x.py", "/tmp/python-venv-pgkge4kw",
+     "/tmp/python-venv-pgkge4kw/v/lib/python*.*"),
+    ("/tmp/run7/f", "/tmp/run7", "/tmp/run7"),
+    ("/tmp/pytest-of-root/pytest-13/other0/f", "/tmp/pytest-of-root/pytest-12/test_x0",
+     "/tmp/pytest-of-root/pytest-*/other*"),
+    ("/srv/app2/seg1/x", "/srv/app", "/srv/app*/seg*"),            # a name, not a prefix of one
+    ("/srv/seg1/x", "/", "/srv/seg*"),
 ])
-def test_path_patterns_generalise_what_varies_and_take_in_subdirectories(paths, patterns):
-    assert [path_patterns(paths)[path] for path in paths] == patterns
+def test_path_pattern_generalises_the_parent_below_the_cwd(path, cwd, pattern):
+    assert path_pattern(path, cwd) == pattern
 
 
-def test_a_stable_pattern_generalises_every_name_as_if_it_varied():
-    """What SARIF's fingerprints use: a temporary directory alone is still `tmp*`."""
-    assert stable_pattern("/tmp/tmpab3d5f7h/seg001/**") == "/tmp/tmp*/seg*/**"
+def test_a_stable_pattern_generalises_the_cwd_too():
+    """What SARIF's fingerprints use: the same wherever fsaudit ran."""
+    assert stable_pattern("/tmp/python-venv-pgkge4kw/v/tmpab3d5f7h") == "/tmp/python-venv-pgkge*kw/v/tmp*"
     assert stable_pattern("sub") == "sub"
 
 
@@ -206,9 +210,14 @@ def test_the_call_site_is_the_programs_own_frame():
     assert own_frame(None) is None
 
 
-def _report(events: list[dict]) -> dict:
-    return build_report(analyse(events), mode="report", target={"argv": [], "pid": None, "exit": None},
-                        started_at="2026-01-01T00:00:00.000Z", duration_s=0.5, tool_version="0.1.0", cwd=D)
+def _report(events: list[dict], cwd: str = D) -> dict:
+    """The report of a run in cwd."""
+    engine = Engine()
+    for event in events:
+        engine.feed(event)
+    engine.finish(None, cwd)
+    return build_report(engine, mode="report", target={"argv": [], "pid": None, "exit": None},
+                        started_at="2026-01-01T00:00:00.000Z", duration_s=0.5, tool_version="0.1.0", cwd=cwd)
 
 
 def _segments(stream: Stream, count: int, base: str = D, stack: list | None = None) -> None:
@@ -316,41 +325,46 @@ def _unpacked() -> dict:
     return _report(s.events + venv.events)
 
 
-def test_a_package_unpacked_into_many_directories_is_one_group_of_its_subtree():
+PACKAGE_DIRS = ["v/site/pip", "v/site/pip/_internal/cli", "v/site/pip/_internal/commands", "v/site/pip/_vendor/rich",
+                "v/site/pip/_vendor/urllib*/util", "v/site/pip/_vendor"]
+
+
+def test_a_package_unpacked_into_many_directories_is_a_group_a_directory():
     report = _unpacked()
     fs105 = of_rule(report, "FS105")
-    assert [(g["pattern"], g["exe"], g["files"]) for g in fs105] == [
-        (f"{D}/v/bin", "/usr/bin/venv", 3), (f"{D}/v/site/pip/**", "/usr/bin/app", len(PACKAGE))]
-    assert fs105[1]["paths"] == sorted(PACKAGE)
-    assert fs105[1]["message"].endswith(f": 7 files in {D}/v/site/pip/** by app")
+    assert [(g["pattern"], g["exe"]) for g in fs105] == [
+        (f"{D}/v/bin", "/usr/bin/venv"), *((f"{D}/{pattern}", "/usr/bin/app") for pattern in PACKAGE_DIRS)]
+    assert sorted(path for g in fs105[1:] for path in g["paths"]) == sorted(PACKAGE)
+    assert fs105[4]["message"].endswith(f": 2 files in {D}/v/site/pip/_vendor/rich by app")
 
 
 def test_the_summary_leads_with_warnings_in_full_and_folds_info_to_a_line_a_rule():
     report = _unpacked()
     [fs102] = of_rule(report, "FS102")
     assert render_text(report, "error").splitlines() == [
-        "fsaudit: 1 warning, 10 info in 3 groups",
+        "fsaudit: 1 warning, 10 info in 8 groups",
         "",
         "WARNING: 1 finding in 1 group",
         f"  FS102 rename-unsynced-dir: {fs102['message'].replace(D + '/', '')}",
         "    fix: after the rename, open the directory (each directory, if it moved across) read-only and fsync "
         "that descriptor",
         "",
-        "INFO: 10 findings in 2 groups, a line a rule (--format concise lists each group)",
+        "INFO: 10 findings in 7 groups, a line a rule (--format concise lists each group)",
         # a file of each group first
-        "  FS105 unsynced-at-exit [10 findings, 10 files in 2 groups]: v/bin/activate, v/site/pip/__init__.py, "
-        "v/bin/activate.csh and 7 more"]
+        "  FS105 unsynced-at-exit [10 findings, 10 files in 7 groups]: v/bin/activate, v/site/pip/__init__.py, "
+        "v/site/pip/_internal/cli/main.py and 7 more"]
     # concise and --statistics list every group, as the JSON does
     concise = render_concise(report, "error").splitlines()
     assert [line.split(":")[0] for line in concise[:-1]] == [
-        "FS102 warning rename-unsynced-dir", "FS105 info unsynced-at-exit", "FS105 info unsynced-at-exit"]
-    assert concise[2].startswith("FS105 info unsynced-at-exit: observation ended with written data that was never "
-                                 "fsynced: 7 files in v/site/pip/** by app (v/site/pip/__init__.py, ")
-    assert render_statistics(report, "error").splitlines()[-4:] == [
-        "  1  g1  FS102  1 file   in v/site by app",
-        "  3  g2  FS105  3 files  in v/bin by venv",
-        "  7  g3  FS105  7 files  in v/site/pip/** by app",
-        "fsaudit: 1 warning, 10 info in 3 groups"]
+        "FS102 warning rename-unsynced-dir", *["FS105 info unsynced-at-exit"] * 7]
+    assert concise[1].startswith("FS105 info unsynced-at-exit: observation ended with written data that was never "
+                                 "fsynced: 3 files in v/bin by venv (v/bin/activate, ")
+    assert render_statistics(report, "error").splitlines()[-5:] == [
+        "  1  g5  FS105  1 file   in v/site/pip/_internal/commands by app",
+        "  2  g6  FS105  2 files  in v/site/pip/_vendor/rich by app",
+        "  1  g7  FS105  1 file   in v/site/pip/_vendor/urllib*/util by app",
+        "  1  g8  FS105  1 file   in v/site/pip/_vendor by app",
+        "fsaudit: 1 warning, 10 info in 8 groups"]
 
 
 def test_a_rule_with_one_info_finding_folds_to_its_message():
@@ -363,18 +377,22 @@ def test_a_rule_with_one_info_finding_folds_to_its_message():
     assert render_text(report, "error").splitlines()[-1] == f"  FS105 unsynced-at-exit: {group['message'].replace(D + '/', '')}"
 
 
-def test_a_pattern_of_everything_under_the_cwd_is_printed_as_dot_star_star():
+def test_a_cwd_with_digits_in_its_name_keeps_them_and_prints_relative():
+    """issue #15: tests/real's venv ran in /tmp/python-venv-pgkge4kw, and the pattern
+    /tmp/python-venv-pgkge*kw/... was no path under the cwd: printed whole, never relative."""
+    cwd = "/tmp/python-venv-pgkge4kw"
     s = Stream(argv=("app",))
-    for path in (f"{D}/a", f"{D}/sub/b", f"{D}/sub/deeper/c"):
+    for path in (f"{cwd}/v/lib/python3.11/a.py", f"{cwd}/v/lib/python3.11/b.py"):
         fd = s.open(path)
         s.write(fd, path, 10)
         s.close(fd, path)
     s.exit(0)
-    report = _report(s.events)
+    report = _report(s.events, cwd)
     [group] = report["groups"]
-    assert group["pattern"] == f"{D}/**"
-    assert render_concise(report, "error").splitlines()[0].endswith(": 3 files in ./** by app (a, sub/b, sub/deeper/c)")
-    assert "in ./** by app" in render_statistics(report, "error")
+    assert group["pattern"] == f"{cwd}/v/lib/python*.*"
+    assert render_concise(report, "error").splitlines()[0].endswith(
+        ": 2 files in v/lib/python*.* by app (v/lib/python3.11/a.py, v/lib/python3.11/b.py)")
+    assert "  2  g1  FS105  2 files  in v/lib/python*.* by app" in render_statistics(report, "error")
 
 
 @pytest.mark.parametrize("render", [render_text, render_concise, render_statistics])

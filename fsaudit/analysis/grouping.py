@@ -2,13 +2,11 @@
 
 A group is one rule (at one severity) from one call site: the innermost frame of
 the program's own code in the finding's stack, when --stacks captured one. Without
-it, one rule from one program image in one path pattern. The pattern comes from the
-directories the image's findings of that rule are in: sibling names that differ
-only in their runs of digits and hex (segment numbers, pids, hashes) or are the
-random names mkdtemp and mktemp(1) make are generalised to `*`, and a directory
-takes in the findings of every directory below it (`dir/**`): pip unpacking a
-wheel into site-packages/pip/_vendor/... is one group, not one per directory.
-A pure function of the findings.
+it, one rule from one program image in one path pattern: the finding's parent
+directory with its runs of digits and hex (segment numbers, pids, hashes), and the
+names mkdtemp and mktemp(1) make, generalised to `*`; except the names that are
+the directory fsaudit runs in or above it, which stay as they are (the summaries
+print a path under it relative). A pure function of the findings and that directory.
 """
 
 from __future__ import annotations
@@ -28,12 +26,13 @@ FRAME_LOCATION = re.compile(r"^(?P<function>.*) \((?P<file>.+):(?P<line>\d+)\)$"
 # records its own): frames there are the runtime's, not the program's.
 SYSTEM_SOURCES = ("/usr/", "/lib/", "/rustc/", "<")
 
-# A hex token that holds a digit (a hash, a pid in hex), or a long one; then any run of digits.
+# A run of hex: a token of hex digits (between characters that are not letters or digits)
+# that holds a decimal digit (a hash, a pid in hex) or is at least 12 long; words of hex letters
+# ("cafe", "added") are names. Then any run of decimal digits.
 _HEX_TOKEN = re.compile(r"(?<![0-9A-Za-z])(?:[0-9a-fA-F]*[0-9][0-9a-fA-F]*|[0-9a-fA-F]{12,})(?![0-9A-Za-z])")
 _DIGITS = re.compile(r"[0-9]+")
 # A temporary directory's random name: Python's tempfile ("tmp" and 8 of [a-z0-9_]), mktemp(1)'s.
 _TEMPORARY = re.compile(r"tmp[a-z0-9_]{8}|tmp\.[A-Za-z0-9]{10}")
-SUBTREE = "**"
 
 
 def own_frame(stack: list | None) -> str | None:
@@ -47,43 +46,26 @@ def own_frame(stack: list | None) -> str | None:
 
 
 def generalised(name: str) -> str:
-    """A directory's name with what varies between runs and siblings made `*`."""
+    """A directory's name with what varies between runs made `*`."""
     return "tmp*" if _TEMPORARY.fullmatch(name) else _DIGITS.sub("*", _HEX_TOKEN.sub("*", name))
 
 
+def path_pattern(path: str, cwd: str | None = None) -> str:
+    """The path's parent directory with every name generalised, but for the leading
+    names it shares with cwd (cwd itself and the directories above it)."""
+    names = os.path.dirname(path).split("/")
+    kept = 0
+    for name, cwd_name in zip(names, cwd.rstrip("/").split("/") if cwd else []):
+        if name != cwd_name:
+            break
+        kept += 1
+    return "/".join(names[:kept] + [generalised(name) for name in names[kept:]]) or "/"
+
+
 def stable_pattern(pattern: str) -> str:
-    """A pattern with every name generalised, varying or not here: what stays the
-    same from run to run (SARIF's fingerprints)."""
-    return "/".join(part if part == SUBTREE else generalised(part) for part in pattern.split("/"))
-
-
-def path_patterns(paths) -> dict[str, str]:
-    """Each path's pattern among these paths: its parent directory, with the names
-    that vary between siblings generalised, then taken into the highest directory
-    pattern above it that holds one of the paths itself (`dir/**`, for a path in a
-    directory below it). The root directory takes in nothing."""
-    dirs = {path: tuple(os.path.dirname(path).split("/")) for path in paths}
-    # Top down: a name stays as it is unless a sibling (under the same parent pattern)
-    # generalises to the same name.
-    patterns = {parts: () for parts in dirs.values()}
-    for depth in range(max((len(parts) for parts in patterns), default=0)):
-        names: dict[tuple, dict[str, set]] = {}
-        for parts, pattern in patterns.items():
-            if depth < len(parts):
-                names.setdefault(pattern, {}).setdefault(generalised(parts[depth]), set()).add(parts[depth])
-        for parts, pattern in patterns.items():
-            if depth < len(parts):
-                name = generalised(parts[depth])
-                patterns[parts] = pattern + (name if len(names[pattern][name]) > 1 else parts[depth],)
-    held = set(patterns.values())
-    highest = {pattern: next((pattern[:n] for n in range(2, len(pattern) + 1) if pattern[:n] in held))
-               for pattern in held if len(pattern) > 1}
-    subtrees = {above for pattern, above in highest.items() if above != pattern}
-    out = {}
-    for path, parts in dirs.items():
-        above = highest.get(patterns[parts], patterns[parts])
-        out[path] = "/".join((*above, SUBTREE) if above in subtrees else above) or "/"
-    return out
+    """A pattern with every name generalised, the cwd's too: what stays the same
+    wherever and whenever fsaudit runs (SARIF's fingerprints)."""
+    return "/".join(generalised(name) for name in pattern.split("/"))
 
 
 @dataclass
@@ -108,22 +90,11 @@ class Group:
         return list(dict.fromkeys(note for finding in self.findings for note in finding.notes))
 
 
-def _causes(findings: list[Finding]) -> dict[tuple, list[Finding]]:
-    """The findings by cause: (rule, severity, call site), or without one
-    (rule, severity, None, image, path pattern among that image's findings of the rule)."""
-    by_cause: dict[tuple, list[Finding]] = {}
-    by_image: dict[tuple, list[Finding]] = {}
-    for finding in findings:
-        site = own_frame(finding.stack)
-        if site is not None:
-            by_cause.setdefault((finding.rule, finding.severity, site), []).append(finding)
-        else:
-            by_image.setdefault((finding.rule, finding.severity, None, finding.exe), []).append(finding)
-    for image, members in by_image.items():
-        patterns = path_patterns({finding.path for finding in members if finding.path})
-        for finding in members:
-            by_cause.setdefault((*image, patterns.get(finding.path)), []).append(finding)
-    return by_cause
+def _cause(finding: Finding, cwd: str | None) -> tuple:
+    site = own_frame(finding.stack)
+    if site is not None:
+        return (finding.rule, finding.severity, site)
+    return (finding.rule, finding.severity, None, finding.exe, finding.path and path_pattern(finding.path, cwd))
 
 
 def _message(rule: str, findings: list[Finding], paths: list[str], call_site: str | None,
@@ -145,9 +116,13 @@ def _message(rule: str, findings: list[Finding], paths: list[str], call_site: st
     return f"{RULES_BY_CODE[rule].summary}: {subject}{where}{by}{times}"
 
 
-def group_findings(findings: list[Finding]) -> list[Group]:
-    """The findings' groups, most severe first, then by rule and first path; ids g1, g2, ..."""
-    ordered = sorted(_causes(findings).items(), key=lambda item: (
+def group_findings(findings: list[Finding], cwd: str | None = None) -> list[Group]:
+    """The findings' groups, most severe first, then by rule and first path; ids g1, g2, ...
+    cwd: the directory fsaudit runs in (path patterns keep its names)."""
+    by_cause: dict[tuple, list[Finding]] = {}
+    for finding in findings:
+        by_cause.setdefault(_cause(finding, cwd), []).append(finding)
+    ordered = sorted(by_cause.items(), key=lambda item: (
         SEVERITY_RANK[item[0][1]], item[0][0], min((f.path or "" for f in item[1])), min(f.pid for f in item[1])))
     # Images of one name that are different files (/usr/bin/python3 and a venv's bin/python3),
     # by rule: their groups name them by path.

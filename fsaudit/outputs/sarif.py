@@ -85,9 +85,9 @@ def _cause(group: dict, root: str | None) -> str:
 
 
 def _pattern(group: dict, root: str | None) -> str:
-    """The group's path pattern, every name generalised as if it varied (a temporary
-    directory alone is still one); for files all under the source root, its components
-    below the root's ("." for the root itself)."""
+    """The group's path pattern with the names it kept as the cwd's generalised too, so that
+    the fingerprint does not depend on where fsaudit ran; for files all under the source
+    root, its components below the root's ("." for the root itself)."""
     pattern = group["pattern"] or ""
     if pattern and all(source_relative(path, root) is not None for path in group["paths"]):
         pattern = "/".join(pattern.split("/")[len(root.rstrip("/").split("/")):]) or "."

@@ -16,12 +16,11 @@ from .report import EXAMPLES, SEVERITY_ORDER, findings_by_group, group_site
 def relative_to(cwd: str | None):
     """A function that rewrites text with every path under cwd made relative to it: a
     path starts a word of the text, or follows "(" or a quote. cwd itself stays as it is (a
-    sentence reads better with it than with "."), and a group's pattern of everything
-    below it is "./**". Identity when cwd is unknown or "/"."""
+    sentence reads better with it than with "."). Identity when cwd is unknown or "/"."""
     if not cwd or cwd == "/":
         return lambda text: text
-    under = re.compile(r"(?<![^\s('\"])" + re.escape(cwd + "/") + r"(?=[^\s/])(?P<subtree>\*\*(?![^\s)]))?")
-    return lambda text: under.sub(lambda match: "./**" if match["subtree"] else "", text)
+    under = re.compile(r"(?<![^\s('\"])" + re.escape(cwd + "/") + r"(?=[^\s/])")
+    return lambda text: under.sub("", text)
 
 
 def preamble(report: dict, relative=lambda text: text) -> list[str]:
