@@ -20,6 +20,7 @@ from test_engine import D, Stream
 from fsaudit.analysis.engine import Engine
 from fsaudit.analysis.grouping import own_frame, path_pattern, stable_pattern
 from fsaudit.outputs.concise import render_concise
+from fsaudit.outputs.junit import render_junit
 from fsaudit.outputs.report import build_report
 from fsaudit.outputs.sarif import render_sarif
 from fsaudit.outputs.statistics import render_statistics
@@ -393,6 +394,18 @@ def test_a_cwd_with_digits_in_its_name_keeps_them_and_prints_relative():
     assert render_concise(report, "error").splitlines()[0].endswith(
         ": 2 files in v/lib/python*.* by app (v/lib/python3.11/a.py, v/lib/python3.11/b.py)")
     assert "  2  g1  FS105  2 files  in v/lib/python*.* by app" in render_statistics(report, "error")
+
+
+def test_junit_names_its_cases_with_paths_under_the_cwd_relative():
+    s = Stream(argv=("app",))
+    for path in (f"{D}/seg1/x", f"{D}/seg2/y", f"{D}/logs/app.log"):
+        fd = s.open(path)
+        s.write(fd, path, 10)
+        s.close(fd, path)
+    s.exit(0)
+    cases = ET.fromstring(render_junit(_report(s.events), "error")).iter("testcase")
+    assert [case.get("name") for case in cases if case.get("classname").startswith("FS105")] == [
+        "logs/app.log", "2 files in seg*"]
 
 
 @pytest.mark.parametrize("render", [render_text, render_concise, render_statistics])
