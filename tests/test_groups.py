@@ -18,7 +18,7 @@ import pytest
 from conftest import PROGRAMS, ROOT, fsaudit
 from test_engine import D, Stream
 from fsaudit.analysis.engine import Engine
-from fsaudit.analysis.grouping import own_frame, path_pattern, stable_pattern
+from fsaudit.analysis.grouping import own_frame, path_pattern, path_patterns, stable_pattern
 from fsaudit.outputs.concise import render_concise
 from fsaudit.outputs.junit import render_junit
 from fsaudit.outputs.report import build_report
@@ -196,6 +196,22 @@ def test_junit_has_one_testcase_per_group(sites, tmp_path):
 ])
 def test_path_pattern_generalises_the_parent_below_the_cwd(path, cwd, pattern):
     assert path_pattern(path, cwd) == pattern
+
+
+@pytest.mark.parametrize("paths, patterns", [
+    # git's object directories: a hash of two hex letters is one with its siblings of digits
+    (["/r/.git/objects/18/a", "/r/.git/objects/cc/b", "/r/.git/objects/ce/c"], ["/r/.git/objects/*"] * 3),
+    # a word of hex letters beside a run of another length, or alone, is a name
+    (["/var/db/a", "/var/2024/b", "/var/ab/c"], ["/var/db", "/var/*", "/var/ab"]),
+    (["/srv/cc/a"], ["/srv/cc"]),
+])
+def test_a_name_of_hex_letters_is_a_run_where_its_siblings_are(paths, patterns):
+    assert [path_patterns(paths)[path] for path in paths] == patterns
+
+
+def test_the_cwd_keeps_its_name_of_hex_letters_beside_a_run():
+    assert path_patterns(["/srv/cafe/x", "/srv/c0fe/y"], "/srv/cafe") == {"/srv/cafe/x": "/srv/cafe",
+                                                                        "/srv/c0fe/y": "/srv/*"}
 
 
 def test_a_stable_pattern_generalises_the_cwd_too():

@@ -4,7 +4,8 @@ A group is one rule (at one severity) from one call site: the innermost frame of
 the program's own code in the finding's stack, when --stacks captured one. Without
 it, one rule from one program image in one path pattern: the finding's parent
 directory with its runs of digits and hex (segment numbers, pids, hashes), and the
-names mkdtemp and mktemp(1) make, generalised to `*`; except the names that are
+names mkdtemp and mktemp(1) make, generalised to `*` (and a name of hex letters
+where a sibling of its length is a run: git's objects/cc); except the names that are
 the directory fsaudit runs in or above it, which stay as they are (the summaries
 print a path under it relative). A pure function of the findings and that directory.
 """
@@ -31,6 +32,8 @@ SYSTEM_SOURCES = ("/usr/", "/lib/", "/rustc/", "<")
 # ("cafe", "added") are names. Then any run of decimal digits.
 _HEX_TOKEN = re.compile(r"(?<![0-9A-Za-z])(?:[0-9a-fA-F]*[0-9][0-9a-fA-F]*|[0-9a-fA-F]{12,})(?![0-9A-Za-z])")
 _DIGITS = re.compile(r"[0-9]+")
+# A name of hex letters only: a word ("cafe", "db"), or a hash without a digit (git's objects/cc).
+_HEX_LETTERS = re.compile(r"[a-fA-F]+")
 # A temporary directory's random name: Python's tempfile ("tmp" and 8 of [a-z0-9_]), mktemp(1)'s.
 _TEMPORARY = re.compile(r"tmp[a-z0-9_]{8}|tmp\.[A-Za-z0-9]{10}")
 
@@ -50,16 +53,40 @@ def generalised(name: str) -> str:
     return "tmp*" if _TEMPORARY.fullmatch(name) else _DIGITS.sub("*", _HEX_TOKEN.sub("*", name))
 
 
-def path_pattern(path: str, cwd: str | None = None) -> str:
-    """The path's parent directory with every name generalised, but for the leading
-    names it shares with cwd (cwd itself and the directories above it)."""
+def _names(path: str, cwd: str | None) -> tuple[list[str], int]:
+    """The names of the path's parent directory, and how many of them lead cwd's too."""
     names = os.path.dirname(path).split("/")
     kept = 0
     for name, cwd_name in zip(names, cwd.rstrip("/").split("/") if cwd else []):
         if name != cwd_name:
             break
         kept += 1
+    return names, kept
+
+
+def path_pattern(path: str, cwd: str | None = None) -> str:
+    """The path's parent directory with every name generalised, but for the leading
+    names it shares with cwd (cwd itself and the directories above it)."""
+    names, kept = _names(path, cwd)
     return "/".join(names[:kept] + [generalised(name) for name in names[kept:]]) or "/"
+
+
+def path_patterns(paths, cwd: str | None = None) -> dict[str, str]:
+    """Each path's path_pattern, but that among these paths a name of hex letters only is
+    `*` too where a sibling name of its length is one run of hex or digits: git's
+    objects/cc beside objects/c2 is a hash that happens to hold no digit."""
+    named = {path: _names(path, cwd) for path in paths}
+    patterns = {path: [*names[:kept], *(generalised(name) for name in names[kept:])]
+                for path, (names, kept) in named.items()}
+    runs = {(tuple(patterns[path][:depth]), len(names[depth]))
+            for path, (names, kept) in named.items() for depth in range(kept, len(names))
+            if patterns[path][depth] == "*"}
+    for path, (names, kept) in named.items():
+        pattern = patterns[path]
+        for depth in range(kept, len(names)):
+            if _HEX_LETTERS.fullmatch(names[depth]) and (tuple(pattern[:depth]), len(names[depth])) in runs:
+                pattern[depth] = "*"
+    return {path: "/".join(pattern) or "/" for path, pattern in patterns.items()}
 
 
 def stable_pattern(pattern: str) -> str:
@@ -90,11 +117,22 @@ class Group:
         return list(dict.fromkeys(note for finding in self.findings for note in finding.notes))
 
 
-def _cause(finding: Finding, cwd: str | None) -> tuple:
-    site = own_frame(finding.stack)
-    if site is not None:
-        return (finding.rule, finding.severity, site)
-    return (finding.rule, finding.severity, None, finding.exe, finding.path and path_pattern(finding.path, cwd))
+def _causes(findings: list[Finding], cwd: str | None) -> dict[tuple, list[Finding]]:
+    """The findings by cause: (rule, severity, call site), or without one (rule, severity,
+    None, image, path pattern among that image's findings of the rule)."""
+    by_cause: dict[tuple, list[Finding]] = {}
+    by_image: dict[tuple, list[Finding]] = {}
+    for finding in findings:
+        site = own_frame(finding.stack)
+        if site is not None:
+            by_cause.setdefault((finding.rule, finding.severity, site), []).append(finding)
+        else:
+            by_image.setdefault((finding.rule, finding.severity, None, finding.exe), []).append(finding)
+    for image, members in by_image.items():
+        patterns = path_patterns({finding.path for finding in members if finding.path}, cwd)
+        for finding in members:
+            by_cause.setdefault((*image, patterns.get(finding.path)), []).append(finding)
+    return by_cause
 
 
 def _message(rule: str, findings: list[Finding], paths: list[str], call_site: str | None,
@@ -119,10 +157,7 @@ def _message(rule: str, findings: list[Finding], paths: list[str], call_site: st
 def group_findings(findings: list[Finding], cwd: str | None = None) -> list[Group]:
     """The findings' groups, most severe first, then by rule and first path; ids g1, g2, ...
     cwd: the directory fsaudit runs in (path patterns keep its names)."""
-    by_cause: dict[tuple, list[Finding]] = {}
-    for finding in findings:
-        by_cause.setdefault(_cause(finding, cwd), []).append(finding)
-    ordered = sorted(by_cause.items(), key=lambda item: (
+    ordered = sorted(_causes(findings, cwd).items(), key=lambda item: (
         SEVERITY_RANK[item[0][1]], item[0][0], min((f.path or "" for f in item[1])), min(f.pid for f in item[1])))
     # Images of one name that are different files (/usr/bin/python3 and a venv's bin/python3),
     # by rule: their groups name them by path.
