@@ -144,7 +144,8 @@ class Session:
                 failures.append(failure)
                 self.warn(f"the event log was not written: {failure}", now=False)
         exit_info = target.get("exit") or {}
-        self.engine.finish(exit_info if exit_info else None)
+        cwd = _cwd()
+        self.engine.finish(exit_info if exit_info else None, cwd)
         for glob in self.engine.scope.unmatched():
             relative = "" if glob.startswith("/") else f" (relative to {glob.base})"
             self.warn(f"--path {glob!r} matched nothing in this run{relative}")
@@ -156,7 +157,7 @@ class Session:
         report = build_report(self.engine, mode=self.mode, target=target,
                               started_at=self.started_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
                               duration_s=duration_s, tool_version=__version__,
-                              warnings=self.warnings, incomplete=self.incomplete_reasons, cwd=_cwd(),
+                              warnings=self.warnings, incomplete=self.incomplete_reasons, cwd=cwd,
                               source_root=self.source_root,
                               timeline=self.timeline.digest() if self.timeline else None)
         opts = self.options

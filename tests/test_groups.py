@@ -16,9 +16,11 @@ import jsonschema
 import pytest
 
 from conftest import PROGRAMS, ROOT, fsaudit
-from test_engine import D, Stream, analyse
-from fsaudit.analysis.grouping import own_frame, path_pattern
+from test_engine import D, Stream
+from fsaudit.analysis.engine import Engine
+from fsaudit.analysis.grouping import own_frame, path_pattern, path_patterns, stable_pattern
 from fsaudit.outputs.concise import render_concise
+from fsaudit.outputs.junit import render_junit
 from fsaudit.outputs.report import build_report
 from fsaudit.outputs.sarif import render_sarif
 from fsaudit.outputs.statistics import render_statistics
@@ -69,15 +71,17 @@ def test_one_call_site_in_two_processes_is_one_group_with_both_files(trace, prog
 def test_without_stacks_the_image_and_path_pattern_group(trace, program, tmp_path):
     t = trace([str(program), "sites"])
     assert t.returncode == 0, t.stderr
-    # FS101 in alpha/ and beta/: two patterns, two groups
-    # (the patterns generalise the digits of pytest's directories too)
-    cwd = path_pattern(str(tmp_path / "a"))
+    # FS101 in alpha/ and beta/: two patterns, two groups (the digits of pytest's
+    # directories stay: they are the cwd's)
+    cwd = str(tmp_path)
     assert sorted((g["pattern"], g["paths"]) for g in of_rule(t.report, "FS101")) == [
         (f"{cwd}/alpha", [str(tmp_path / "alpha/a.tmp")]), (f"{cwd}/beta", [str(tmp_path / "beta/b.tmp")])]
     # FS102 on the two directories, both in the cwd: one group
     [fs102] = of_rule(t.report, "FS102")
     assert fs102["call_site"] is None and fs102["pattern"] == cwd and fs102["exe"] == str(program)
     assert fs102["paths"] == [str(tmp_path / "alpha"), str(tmp_path / "beta")]
+    # and the summary names it relative to the cwd: the pattern is the cwd itself
+    assert f"2 files in {cwd} by groups" in t.stderr and "beta/b.tmp" in t.stderr and f"{cwd}/" not in t.stderr
 
 
 def test_renames_of_two_files_in_one_directory_name_both(trace, program, tmp_path):
@@ -169,17 +173,51 @@ def test_junit_has_one_testcase_per_group(sites, tmp_path):
 # The grouping itself, and the exact summaries, on hand-written streams
 
 
-@pytest.mark.parametrize("path, pattern", [
-    ("/srv/data/seg001/x", "/srv/data/seg*"),
-    ("/var/lib/postgresql/base/16384/2619", "/var/lib/postgresql/base/*"),
-    ("/repo/.git/objects/3f/9a1c0e", "/repo/.git/objects/*"),
-    ("/tmp/pytest-of-root/pytest-12/test_x0/f", "/tmp/pytest-of-root/pytest-*/test_x*"),
-    ("/srv/cafe/db/x", "/srv/cafe/db"),                      # words of hex letters are names
-    ("/x", "/"),
-    (None, None),
+@pytest.mark.parametrize("path, cwd, pattern", [
+    # the parent directory, its runs of digits and of hex generalised
+    ("/srv/data/seg001/x", None, "/srv/data/seg*"),
+    ("/var/lib/postgresql/base/16384/2619", None, "/var/lib/postgresql/base/*"),
+    ("/repo/.git/objects/3f/9a1c0e", None, "/repo/.git/objects/*"),
+    ("/cache/0f3e9a2b7c4d1e5f/blob", None, "/cache/*"),
+    ("/cache/abcdefabcdef/blob", None, "/cache/*"),                 # 12 hex letters: a hash
+    ("/srv/cafe/added/x", None, "/srv/cafe/added"),                 # words of hex letters are names
+    ("/v/lib/python3.11/site-packages/pip/x.py", None, "/v/lib/python*.*/site-packages/pip"),
+    ("/tmp/tmpab3d5f7h/s", None, "/tmp/tmp*"),
+    ("/tmp/pytest-of-root/pytest-12/test_x0/f", None, "/tmp/pytest-of-root/pytest-*/test_x*"),
+    ("/x", None, "/"),
+    # but for the cwd and the directories above it, whose names stay (the summary prints them relative)
+    ("/tmp/python-venv-pgkge4kw/v/lib/python3.11/x.py", "/tmp/python-venv-pgkge4kw",
+     "/tmp/python-venv-pgkge4kw/v/lib/python*.*"),
+    ("/tmp/run7/f", "/tmp/run7", "/tmp/run7"),
+    ("/tmp/pytest-of-root/pytest-13/other0/f", "/tmp/pytest-of-root/pytest-12/test_x0",
+     "/tmp/pytest-of-root/pytest-*/other*"),
+    ("/srv/app2/seg1/x", "/srv/app", "/srv/app*/seg*"),            # a name, not a prefix of one
+    ("/srv/seg1/x", "/", "/srv/seg*"),
 ])
-def test_path_pattern_generalises_the_varying_runs_of_the_parent(path, pattern):
-    assert path_pattern(path) == pattern
+def test_path_pattern_generalises_the_parent_below_the_cwd(path, cwd, pattern):
+    assert path_pattern(path, cwd) == pattern
+
+
+@pytest.mark.parametrize("paths, patterns", [
+    # git's object directories: a hash of two hex letters is one with its siblings of digits
+    (["/r/.git/objects/18/a", "/r/.git/objects/cc/b", "/r/.git/objects/ce/c"], ["/r/.git/objects/*"] * 3),
+    # a word of hex letters beside a run of another length, or alone, is a name
+    (["/var/db/a", "/var/2024/b", "/var/ab/c"], ["/var/db", "/var/*", "/var/ab"]),
+    (["/srv/cc/a"], ["/srv/cc"]),
+])
+def test_a_name_of_hex_letters_is_a_run_where_its_siblings_are(paths, patterns):
+    assert [path_patterns(paths)[path] for path in paths] == patterns
+
+
+def test_the_cwd_keeps_its_name_of_hex_letters_beside_a_run():
+    assert path_patterns(["/srv/cafe/x", "/srv/c0fe/y"], "/srv/cafe") == {"/srv/cafe/x": "/srv/cafe",
+                                                                        "/srv/c0fe/y": "/srv/*"}
+
+
+def test_a_stable_pattern_generalises_the_cwd_too():
+    """What SARIF's fingerprints use: the same wherever fsaudit ran."""
+    assert stable_pattern("/tmp/python-venv-pgkge4kw/v/tmpab3d5f7h") == "/tmp/python-venv-pgkge*kw/v/tmp*"
+    assert stable_pattern("sub") == "sub"
 
 
 def test_the_call_site_is_the_programs_own_frame():
@@ -189,9 +227,14 @@ def test_the_call_site_is_the_programs_own_frame():
     assert own_frame(None) is None
 
 
-def _report(events: list[dict]) -> dict:
-    return build_report(analyse(events), mode="report", target={"argv": [], "pid": None, "exit": None},
-                        started_at="2026-01-01T00:00:00.000Z", duration_s=0.5, tool_version="0.1.0", cwd=D)
+def _report(events: list[dict], cwd: str = D) -> dict:
+    """The report of a run in cwd."""
+    engine = Engine()
+    for event in events:
+        engine.feed(event)
+    engine.finish(None, cwd)
+    return build_report(engine, mode="report", target={"argv": [], "pid": None, "exit": None},
+                        started_at="2026-01-01T00:00:00.000Z", duration_s=0.5, tool_version="0.1.0", cwd=cwd)
 
 
 def _segments(stream: Stream, count: int, base: str = D, stack: list | None = None) -> None:
@@ -224,7 +267,6 @@ def test_many_files_of_one_cause_are_one_short_entry():
         "    seg001/db.tmp",
         "    seg002/db.tmp",
         "    and 37 more",
-        f"    fix: {FIX_101}",
         f"  FS101 rename-unsynced-data [2 findings, 2 files]: {message}: 2 files in seg* by tool",
         "    seg000/db.tmp",
         "    seg001/db.tmp",
@@ -269,3 +311,145 @@ def test_findings_without_a_path_group_by_image_and_count_processes():
     assert (group["rule"], group["count"], group["files"], group["pattern"]) == ("FS304", 2, 0, None)
     assert group["message"].endswith(": 2 processes by app")
     assert render_text(report, "error").splitlines()[3].startswith("  FS304 whole-fs-sync [2 findings]: ")
+
+
+# A wheel unpacked: many directories, one cause (issue #15: the venv's summary was 94 groups, 468 lines)
+
+PACKAGE = [f"{D}/v/site/pip/{name}" for name in (
+    "__init__.py", "_internal/cli/main.py", "_internal/commands/install.py", "_vendor/rich/text.py",
+    "_vendor/rich/console.py", "_vendor/urllib3/util/retry.py", "_vendor/vendor.txt")]
+SCRIPTS = [f"{D}/v/bin/{name}" for name in ("activate", "activate.csh", "activate.fish")]
+
+
+def _unpacked() -> dict:
+    """app unpacks a package (never fsynced) and replaces its RECORD (fsynced, its directory
+    never); venv, another image, writes the activation scripts."""
+    s = Stream(argv=("app",))
+    for path in PACKAGE:
+        fd = s.open(path)
+        s.write(fd, path, 100)
+        s.close(fd, path)
+    s.save(f"{D}/v/site/pip-23.0.1.dist-info/RECORD", dir_sync=False)
+    venv = Stream(pid=200, argv=("venv",))
+    venv.t = s.t
+    for path in SCRIPTS:
+        fd = venv.open(path)
+        venv.write(fd, path, 100)
+        venv.close(fd, path)
+    venv.exit(0)
+    s.t = venv.t
+    s.exit(0)
+    return _report(s.events + venv.events)
+
+
+PACKAGE_DIRS = ["v/site/pip", "v/site/pip/_internal/cli", "v/site/pip/_internal/commands", "v/site/pip/_vendor/rich",
+                "v/site/pip/_vendor/urllib*/util", "v/site/pip/_vendor"]
+
+
+def test_a_package_unpacked_into_many_directories_is_a_group_a_directory():
+    report = _unpacked()
+    fs105 = of_rule(report, "FS105")
+    assert [(g["pattern"], g["exe"]) for g in fs105] == [
+        (f"{D}/v/bin", "/usr/bin/venv"), *((f"{D}/{pattern}", "/usr/bin/app") for pattern in PACKAGE_DIRS)]
+    assert sorted(path for g in fs105[1:] for path in g["paths"]) == sorted(PACKAGE)
+    assert fs105[4]["message"].endswith(f": 2 files in {D}/v/site/pip/_vendor/rich by app")
+
+
+def test_the_summary_leads_with_warnings_in_full_and_folds_info_to_a_line_a_rule():
+    report = _unpacked()
+    [fs102] = of_rule(report, "FS102")
+    assert render_text(report, "error").splitlines() == [
+        "fsaudit: 1 warning, 10 info in 8 groups",
+        "",
+        "WARNING: 1 finding in 1 group",
+        f"  FS102 rename-unsynced-dir: {fs102['message'].replace(D + '/', '')}",
+        "    fix: after the rename, open the directory (each directory, if it moved across) read-only and fsync "
+        "that descriptor",
+        "",
+        "INFO: 10 findings in 7 groups, a line a rule (--format concise lists each group)",
+        # a file of each group first
+        "  FS105 unsynced-at-exit [10 findings, 10 files in 7 groups]: v/bin/activate, v/site/pip/__init__.py, "
+        "v/site/pip/_internal/cli/main.py and 7 more"]
+    # concise and --statistics list every group, as the JSON does
+    concise = render_concise(report, "error").splitlines()
+    assert [line.split(":")[0] for line in concise[:-1]] == [
+        "FS102 warning rename-unsynced-dir", *["FS105 info unsynced-at-exit"] * 7]
+    assert concise[1].startswith("FS105 info unsynced-at-exit: observation ended with written data that was never "
+                                 "fsynced: 3 files in v/bin by venv (v/bin/activate, ")
+    assert render_statistics(report, "error").splitlines()[-5:] == [
+        "  1  g5  FS105  1 file   in v/site/pip/_internal/commands by app",
+        "  2  g6  FS105  2 files  in v/site/pip/_vendor/rich by app",
+        "  1  g7  FS105  1 file   in v/site/pip/_vendor/urllib*/util by app",
+        "  1  g8  FS105  1 file   in v/site/pip/_vendor by app",
+        "fsaudit: 1 warning, 10 info in 8 groups"]
+
+
+def test_a_rule_with_one_info_finding_folds_to_its_message():
+    s = Stream(argv=("app",))
+    fd = s.open(f"{D}/app.log")
+    s.write(fd, f"{D}/app.log", 10)
+    s.exit(0)
+    report = _report(s.events)
+    [group] = report["groups"]
+    assert render_text(report, "error").splitlines()[-1] == f"  FS105 unsynced-at-exit: {group['message'].replace(D + '/', '')}"
+
+
+def test_a_cwd_with_digits_in_its_name_keeps_them_and_prints_relative():
+    """issue #15: tests/real's venv ran in /tmp/python-venv-pgkge4kw, and the pattern
+    /tmp/python-venv-pgkge*kw/... was no path under the cwd: printed whole, never relative."""
+    cwd = "/tmp/python-venv-pgkge4kw"
+    s = Stream(argv=("app",))
+    for path in (f"{cwd}/v/lib/python3.11/a.py", f"{cwd}/v/lib/python3.11/b.py"):
+        fd = s.open(path)
+        s.write(fd, path, 10)
+        s.close(fd, path)
+    s.exit(0)
+    report = _report(s.events, cwd)
+    [group] = report["groups"]
+    assert group["pattern"] == f"{cwd}/v/lib/python*.*"
+    assert render_concise(report, "error").splitlines()[0].endswith(
+        ": 2 files in v/lib/python*.* by app (v/lib/python3.11/a.py, v/lib/python3.11/b.py)")
+    assert "  2  g1  FS105  2 files  in v/lib/python*.* by app" in render_statistics(report, "error")
+
+
+def test_junit_names_its_cases_with_paths_under_the_cwd_relative():
+    s = Stream(argv=("app",))
+    for path in (f"{D}/seg1/x", f"{D}/seg2/y", f"{D}/logs/app.log"):
+        fd = s.open(path)
+        s.write(fd, path, 10)
+        s.close(fd, path)
+    s.exit(0)
+    cases = ET.fromstring(render_junit(_report(s.events), "error")).iter("testcase")
+    assert [case.get("name") for case in cases if case.get("classname").startswith("FS105")] == [
+        "logs/app.log", "2 files in seg*"]
+
+
+@pytest.mark.parametrize("render", [render_text, render_concise, render_statistics])
+def test_the_preamble_prints_paths_under_the_cwd_relative_too(render):
+    s = Stream(argv=("app",))
+    s.save(f"{D}/db", fsync=False)
+    s.exit(0)
+    report = _report(s.events)
+    report["config"]["path"] = f"{D}/fsaudit.toml"
+    report["warnings"] = [f"--path '{D}/logs/*' matched nothing in this run"]
+    assert render(report, "error").splitlines()[:2] == ["warning: --path 'logs/*' matched nothing in this run",
+                                                        "config: fsaudit.toml"]
+
+
+def test_two_images_of_one_name_are_named_by_their_paths():
+    """venv's python3 is /usr/bin/python3, the pip it runs is the venv's bin/python3: two
+    groups "by python3" read as one cause split in two."""
+    system, venv = Stream(argv=("python3",)), Stream(pid=200, argv=("python3",))
+    venv.events[0]["path"] = f"{D}/v/bin/python3"
+    venv.t = system.t
+    for stream, names in ((system, ("activate", "activate.csh")), (venv, ("pip", "pip3"))):
+        for name in names:
+            fd = stream.open(f"{D}/v/bin/{name}")
+            stream.write(fd, f"{D}/v/bin/{name}", 10)
+            stream.close(fd, f"{D}/v/bin/{name}")
+        stream.exit(0)
+    report = _report(system.events + venv.events)
+    assert [g["message"].rsplit(": ", 1)[1] for g in report["groups"]] == [
+        f"2 files in {D}/v/bin by /usr/bin/python3", f"2 files in {D}/v/bin by {D}/v/bin/python3"]
+    assert render_statistics(report, "error").splitlines()[-3:-1] == [
+        "  2  g1  FS105  2 files  in v/bin by /usr/bin/python3", "  2  g2  FS105  2 files  in v/bin by v/bin/python3"]

@@ -116,9 +116,10 @@ class Engine:
         for state in revived:
             self.settle(state)
 
-    def finish(self, exit_status: dict | int | None = None) -> None:
+    def finish(self, exit_status: dict | int | None = None, cwd: str | None = None) -> None:
         """End of observation. exit_status: the tree's exit ({"code", "signal"} or a code) when known
-        from outside; otherwise the root process's exit event decides."""
+        from outside; otherwise the root process's exit event decides. cwd: the directory
+        fsaudit runs in, whose names the groups' path patterns keep as they are."""
         if self._finished:
             return
         self._finished = True
@@ -137,9 +138,9 @@ class Engine:
         for finding in [*self._findings, *(finding for finding, _index in suppressed)]:
             if finding.runtime is None:
                 self._findings.apply_runtime(finding)
-        self.groups = group_findings(self.findings)
+        self.groups = group_findings(self.findings, cwd)
         for index, suppression in enumerate(self.config.suppressions):
-            for group in group_findings([finding for finding, hidden_by in suppressed if hidden_by == index]):
+            for group in group_findings([finding for finding, hidden_by in suppressed if hidden_by == index], cwd):
                 group.id = f"s{len(self.suppressed_groups) + 1}"
                 self.suppressed_groups.append((group, suppression))
         for group in [*self.groups, *(group for group, _suppression in self.suppressed_groups)]:

@@ -47,7 +47,7 @@ def render_github(report: dict, fail_on: str) -> str:
     root = report["source_root"]
     relative = relative_to(root)
     lines = [_command("warning", {"title": "fsaudit"}, [line[len(INCOMPLETE):]]) if line.startswith(INCOMPLETE)
-             else line for line in preamble(report)]
+             else line for line in preamble(report, relative)]
     members = findings_by_group(report)
     for group in report["groups"]:
         text = [relative(group["message"]), files_line(group, relative), f"fix: {group['fix']}"]

@@ -6,6 +6,7 @@ import re
 import xml.etree.ElementTree as ET
 from .printable import printable
 from .report import SEVERITY_RANK, findings_by_group
+from .text import relative_to
 from ..analysis.rules import RULES
 
 
@@ -20,7 +21,8 @@ def _xml_text(text: str) -> str:
 
 
 def _case_name(group: dict) -> str:
-    """What a group is about: its one file, else how many files and where."""
+    """What a group is about: its one file, else how many files and where (paths under
+    the cwd made relative by the caller, as the text summary prints them)."""
     if group["files"] == 1:
         return group["paths"][0]
     subject = f"{group['files']} files" if group["files"] else "(process)"
@@ -33,6 +35,7 @@ def render_junit(report: dict, fail_on: str) -> str:
     """One testcase per group (one passing testcase for a rule without any)."""
     limit = SEVERITY_RANK.get(fail_on, -1)
     members = findings_by_group(report)
+    relative = relative_to(report["cwd"])
     suite = ET.Element("testsuite", name="fsaudit")
     tests = failures = 0
     for rule in RULES:
@@ -43,7 +46,7 @@ def render_junit(report: dict, fail_on: str) -> str:
             continue
         for group in groups:
             case = ET.SubElement(suite, "testcase", classname=f"{rule.code} {rule.name}",
-                                 name=_xml_text(_case_name(group)))
+                                 name=_xml_text(relative(_case_name(group))))
             tests += 1
             findings = members[group["id"]]
             each = [f["message"] for f in findings] if len(findings) > 1 else []   # one: the group's message

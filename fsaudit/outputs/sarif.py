@@ -11,7 +11,7 @@ from urllib.parse import quote
 from .printable import printable
 from .report import findings_by_group, group_site, source_relative
 from .text import files_line, relative_to
-from ..analysis.grouping import FRAME_LOCATION
+from ..analysis.grouping import FRAME_LOCATION, stable_pattern
 from ..analysis.rules import RULES
 from ..analysis.rules.docs import page, section
 
@@ -85,13 +85,13 @@ def _cause(group: dict, root: str | None) -> str:
 
 
 def _pattern(group: dict, root: str | None) -> str:
-    """The group's path pattern; for files all under the source root, its components below
-    the root's ("." for the root itself). Not the pattern read as a path: it has made the
-    root's own digits `*` too."""
+    """The group's path pattern with the names it kept as the cwd's generalised too, so that
+    the fingerprint does not depend on where fsaudit ran; for files all under the source
+    root, its components below the root's ("." for the root itself)."""
     pattern = group["pattern"] or ""
-    if not pattern or not all(source_relative(path, root) is not None for path in group["paths"]):
-        return pattern
-    return "/".join(pattern.split("/")[len(root.rstrip("/").split("/")):]) or "."
+    if pattern and all(source_relative(path, root) is not None for path in group["paths"]):
+        pattern = "/".join(pattern.split("/")[len(root.rstrip("/").split("/")):]) or "."
+    return stable_pattern(pattern)
 
 
 def _message(group: dict, root: str | None) -> str:

@@ -8,7 +8,7 @@ from collections import Counter
 
 from .printable import printable
 from .report import SEVERITY_RANK
-from .text import plural, preamble, relative_to, totals
+from .text import plural, render_summary, totals
 
 
 def _by_rule(report: dict) -> list[dict]:
@@ -28,10 +28,21 @@ def statistics_document(report: dict, fail_on: str) -> dict:
             "complete": report["complete"]}
 
 
-def _where(group: dict, relative) -> str:
+def _image_names(groups: list[dict]) -> dict[tuple, str]:
+    """How each group's image is named: by its file's name, or by its path where another
+    group of the rule has a different image of the same name (as the groups' messages)."""
+    images: dict[tuple, set] = {}
+    for group in groups:
+        if group["exe"]:
+            images.setdefault((group["rule"], os.path.basename(group["exe"])), set()).add(group["exe"])
+    return {(group["rule"], group["exe"]): group["exe"] if len(images[group["rule"], name]) > 1 else name
+            for group in groups if group["exe"] for name in [os.path.basename(group["exe"])]}
+
+
+def _where(group: dict, relative, names: dict[tuple, str]) -> str:
     where = f"at {relative(group['call_site'])}" if group["call_site"] else (
         f"in {relative(group['pattern'])}" if group["pattern"] else "")
-    by = f" by {os.path.basename(group['exe'])}" if group["exe"] and not group["call_site"] else ""
+    by = f" by {relative(names[group['rule'], group['exe']])}" if group["exe"] and not group["call_site"] else ""
     return f"{where}{by}".strip()
 
 
@@ -42,15 +53,14 @@ def _table(rows: list[list[str]], numeric: set[int]) -> list[str]:
 
 
 def render_statistics(report: dict, fail_on: str) -> str:
-    lines = preamble(report)
-    if not report["findings"]:
-        lines.append("No findings.")
-        return "\n".join(lines) + "\n"
-    relative = relative_to(report["cwd"])
-    lines.append("findings by rule:")
-    lines.extend(_table([[str(r["count"]), r["rule"], r["severity"], r["name"]] for r in _by_rule(report)], {0}))
-    lines.append("findings by group:")
-    lines.extend(_table([[str(g["count"]), g["id"], g["rule"], plural(g["files"], "file"),
-                          printable(_where(g, relative))] for g in _by_group(report)], {0}))
-    lines.append(totals(report))
-    return "\n".join(lines) + "\n"
+    names = _image_names(report["groups"])
+
+    def lines(relative) -> list[str]:
+        return ["findings by rule:",
+                *_table([[str(r["count"]), r["rule"], r["severity"], r["name"]] for r in _by_rule(report)], {0}),
+                "findings by group:",
+                *_table([[str(g["count"]), g["id"], g["rule"], plural(g["files"], "file"),
+                          printable(_where(g, relative, names))] for g in _by_group(report)], {0}),
+                totals(report)]
+
+    return render_summary(report, lines)

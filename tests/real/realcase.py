@@ -346,6 +346,7 @@ def checks(cases: list[Case]) -> list[Check]:
                          lambda t: _assert_empty(misgrouped(t), "misgrouped"), case.grouping_defect))
         out.append(Check(case.name, f"the summary is under {SUMMARY_LINES} lines",
                          _check_summary, case.summary_defect))
+        out.append(Check(case.name, "the summary shows every warning and error group", _check_loud_groups, None))
     return out
 
 
@@ -366,6 +367,15 @@ def _assert_empty(problems: list[str], what: str) -> None:
 def _check_summary(traced: Traced) -> None:
     lines = traced.summary.count("\n")
     assert lines < SUMMARY_LINES, f"the summary has {lines} lines:\n" + "\n".join(traced.summary.splitlines()[:60])
+
+
+def _check_loud_groups(traced: Traced) -> None:
+    """Each warning and error group is an entry of its own, before the folded info groups
+    (an entry begins "  FSnnn name")."""
+    loud = [f"{g['rule']} {g['name']}" for g in traced.report["groups"] if g["severity"] in ("error", "warning")]
+    shown = [line.split(" [")[0].split(":")[0].split(" (x")[0].strip()
+             for line in traced.summary.split("\nINFO: ")[0].splitlines() if re.match(r"  FS\d{3} ", line)]
+    assert shown == loud, f"the summary shows {shown}, the report's warning and error groups are {loud}"
 
 
 def missing(case: Case) -> list[str]:

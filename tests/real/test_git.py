@@ -105,7 +105,6 @@ ALWAYS = [
     Truth("FS103", "repo/.git/*", FALSE, "objects are published by link(), which FS102 judges"),
     Truth("FS107", "*", FALSE, "git never truncates a file in place"),
 ]
-SUMMARY = "#15: the summary lists every finding (about 35 of them), not groups"
 NAMING = Flaky("#15: a short-lived git is named after the shell that forked it ('sh'): its argv is read from "
                "/proc after it may have exited (in about half the runs)")
 
@@ -115,7 +114,7 @@ CASES = [
         Truth("FS101", "repo/.git/index*", TRUE, "the index is not hardened by default", by="git"),
         Truth("FS101", "repo/.git/refs/heads/main*", TRUE, "refs are not hardened by default", by="git"),
         *ALWAYS,
-    ], setup=prepare(None), env=ENV, naming_defect=NAMING, summary_defect=SUMMARY),
+    ], setup=prepare(None), env=ENV, naming_defect=NAMING),
     Case("git-fsync-all", "git init/config/add/commit, core.fsync=all", ("git", "sh"), session, [
         Truth("FS101", "repo/.git/objects/*", FALSE, "each object is fsynced before its link()"),
         Truth("FS101", "repo/.git/index*", FALSE, "index.lock is fsynced before its rename"),
