@@ -22,8 +22,8 @@ from . import common
 def command(
     argv: List[str] = typer.Argument(..., metavar="-- COMMAND [ARGS...] --check CHECKER [ARGS...]",
                                      help="The workload, then the checker run on each crash state."),
-    scope: List[str] = typer.Option([], "--scope", metavar="DIR", help="The directory whose crash states are "
-                                    "explored (default: the current directory)."),
+    scope: List[str] = typer.Option([], "--scope", metavar="DIR", help="A directory whose crash states are "
+                                    "explored (repeatable; default: the current directory)."),
     model: str = typer.Option("posix", "--model", help="What the filesystem may lose: posix, ext4-ordered or all."),
     max_states: int = typer.Option(2000, "--max-states", help="Distinct states to check at most."),
     seconds: float = typer.Option(300, "--time", metavar="SECONDS", help="Time budget for the exploration."),
@@ -51,11 +51,14 @@ def command(
         raise common.fail(f"--check {checker[0]}: no such command", common.EXIT_USAGE)
     if model not in (*MODELS, "all"):
         raise common.fail(f"--model must be posix, ext4-ordered or all, not {model!r}", common.EXIT_USAGE)
-    if len(scope) > 1:
-        raise common.fail("one --scope at a time for now", common.EXIT_USAGE)
-    root = os.path.realpath(scope[0] if scope else os.getcwd())
-    if not os.path.isdir(root):
-        raise common.fail(f"--scope {root}: no such directory", common.EXIT_USAGE)
+    scopes = []
+    for given in scope or [os.getcwd()]:
+        path = os.path.realpath(given)
+        if not os.path.isdir(path):
+            raise common.fail(f"--scope {path}: no such directory", common.EXIT_USAGE)
+        scopes.append(path)
+    # A scope inside another is part of it already.
+    scopes = sorted({s for s in scopes if not any(o != s and os.path.commonpath([o, s]) == o for o in scopes)})
     if max_states < 1 or jobs < 1 or seconds <= 0 or check_timeout <= 0:
         raise common.fail("--max-states, --jobs, --time and --check-timeout must be positive", common.EXIT_USAGE)
     models = list(MODELS) if model == "all" else [model]
@@ -63,7 +66,7 @@ def command(
     outputs = api.OutputOptions(events_path=events, summary_path=os.devnull)
     try:
         try:
-            recording, result = record(workload, root, work, outputs)
+            recording, result = record(workload, scopes, work, outputs)
         except Refusal as exc:
             raise common.fail(f"cannot record the workload completely: {exc}", common.EXIT_CANNOT_TRACE)
         except api.Error as exc:

@@ -49,17 +49,24 @@ class Op:
 
 @dataclass
 class Recording:
-    scope: str
-    initial: str                 # the copy of the scope taken before the workload
+    scope: str                   # the model's root: the one scope, or the scopes' deepest common directory
+    initial: str                 # the copy of the scopes taken before the workload, laid out as under scope
     ops: list[Op] = field(default_factory=list)
+    scopes: list[str] = field(default_factory=list)    # the directories explored (--scope)
+
+    def mounts(self, state_dir: str) -> list[tuple[str, str]]:
+        """Where each scope's part of a state built in state_dir is mounted for the checker."""
+        return [(os.path.normpath(os.path.join(state_dir, os.path.relpath(s, self.scope))), s)
+                for s in self.scopes or [self.scope]]
 
 
 class Recorder:
     """Collects what the tracer gives while the workload runs; recording() pairs
     writes with their bytes and returns the ops."""
 
-    def __init__(self, scope: str, initial: str) -> None:
-        self.scope = scope.rstrip("/") or "/"
+    def __init__(self, scopes: list[str], root: str, initial: str) -> None:
+        self.scopes = [s.rstrip("/") or "/" for s in scopes]
+        self.scope = root.rstrip("/") or "/"
         self.initial = initial
         self._data: dict[int, deque] = defaultdict(deque)     # tid -> finished calls' (fd, ret, offset arg, bytes)
         self._open: dict[int, list] = {}                      # tid -> chunks of the call being received
@@ -82,7 +89,7 @@ class Recorder:
     # After the workload.
 
     def in_scope(self, path: str | None) -> bool:
-        return bool(path) and (path == self.scope or path.startswith(self.scope + "/"))
+        return bool(path) and any(path == s or path.startswith(s.rstrip("/") + "/") for s in self.scopes)
 
     def recording(self) -> Recording:
         ops: list[Op] = []
@@ -192,7 +199,7 @@ class Recorder:
                 add(t=t, syscall=name, kind="sync")
             elif name in ("symlink", "symlinkat", "mknod", "mknodat", "fallocate"):
                 raise Refusal(f"{name} on {path}: not modelled")
-        return Recording(self.scope, self.initial, ops)
+        return Recording(self.scope, self.initial, ops, self.scopes)
 
     def _pair(self, event: dict):
         """The bytes of this write event: its thread's oldest call not yet paired."""

@@ -41,7 +41,7 @@ def document(outcome: Outcome) -> dict:
             "acked": acked.decode(errors="replace"), "checker_exit": failure.verdict.exit,
             "checker_output": failure.verdict.output, "state_dir": failure.state_dir,
             "rerun": rerun_command(outcome, failure)})
-    return {"schema": SCHEMA, "model": outcome.models, "scope": outcome.recording.scope,
+    return {"schema": SCHEMA, "model": outcome.models, "scopes": outcome.recording.scopes,
             "calls": len(ops),
             "states": {"generated": outcome.generated, "distinct": outcome.distinct,
                        "checked": outcome.checked, "failed": outcome.failed},
