@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -12,10 +13,12 @@ from typing import List, Optional
 import typer
 
 from .. import api
+from ..outputs.html import render_html
+from ..outputs.outputfile import OutputError, open_output
 from ..crash.explore import explore, record
 from ..crash.models import MODELS
 from ..crash.recording import Refusal
-from ..crash.report import document, text
+from ..crash.report import document, page_section, text
 from . import common
 
 
@@ -35,6 +38,8 @@ def command(
                                        "(default: a temporary directory named in the report)."),
     json_path: Optional[str] = typer.Option(None, "--json", metavar="PATH", help="Write the crash report "
                                             "(fsaudit.crash/1) here."),
+    html: Optional[str] = typer.Option(None, "--html", metavar="PATH", help="Write the HTML report here: the "
+                                       "workload's timeline with the failing crash points and their minimal causes."),
     events: Optional[str] = common.EventsOpt,
     output: Optional[str] = common.OutputOpt,
 ) -> None:
@@ -64,6 +69,16 @@ def command(
     models = list(MODELS) if model == "all" else [model]
     work = tempfile.mkdtemp(prefix="fsaudit-crash-")
     outputs = api.OutputOptions(events_path=events, summary_path=os.devnull)
+    page = None
+    if html:
+        try:
+            page = open_output("--html", html)     # before anything runs: a path that cannot be written stops here
+        except OutputError as exc:
+            shutil.rmtree(work, ignore_errors=True)
+            raise common.fail(str(exc), common.EXIT_USAGE)
+        # The trace's report with its timeline: the html format is what makes the session
+        # collect the timeline; the page itself is drawn below, with the crash section in it.
+        outputs.files = {"json": os.path.join(work, "trace.json"), "html": os.devnull}
     try:
         try:
             recording, result = record(workload, scopes, work, outputs)
@@ -78,6 +93,18 @@ def command(
         if json_path:
             with open(json_path, "w") as f:
                 json.dump(doc, f, indent=1)
+        if page:
+            with open(os.path.join(work, "trace.json")) as f:
+                report = json.load(f)
+            report["mode"] = "crash"
+            report["crash"] = page_section(doc)
+            try:
+                page.stream.write(render_html(report, "error"))
+                page.commit()
+            except OSError as exc:
+                raise common.fail(str(page.error(exc)), common.EXIT_USAGE)
+            except OutputError as exc:
+                raise common.fail(str(exc), common.EXIT_USAGE)
         rendered = text(doc)
         if output and output != "-":
             with open(output, "w") as f:
@@ -85,8 +112,12 @@ def command(
         else:
             sys.stdout.write(rendered)
     finally:
+        if page:
+            page.discard()        # nothing, once committed
         for name in ("initial", "states"):
             shutil.rmtree(os.path.join(work, name), ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(work, "trace.json"))
         if not os.path.exists(os.path.join(work, "kept")) or not os.listdir(os.path.join(work, "kept")):
             shutil.rmtree(work, ignore_errors=True)
     raise typer.Exit(1 if outcome.failed else 0)

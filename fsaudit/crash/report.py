@@ -50,6 +50,12 @@ def document(outcome: Outcome) -> dict:
             "failures": failures, "findings": [asdict(f) for f in outcome.findings]}
 
 
+def page_section(doc: dict) -> dict:
+    """What the HTML report draws of a crash run (its `crash` section): the document
+    without the findings, which the page has from the trace's own report."""
+    return {key: value for key, value in doc.items() if key != "findings"}
+
+
 def _call(entry: dict) -> str:
     text = f"{entry.get('lost') or entry.get('syscall')} {printable(entry.get('path') or '')}"
     if entry.get("path2"):
