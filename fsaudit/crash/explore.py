@@ -80,8 +80,11 @@ def record(argv: list[str], scopes: list[str], work: str,
                      for path, content in replayed.files.items() if path.startswith(under)})
     for path in sorted(set(real) | set(mine)):
         if real.get(path) != mine.get(path):
-            raise Refusal(f"replaying the recording does not give {os.path.join(root, path)} as the workload "
-                          "left it (a write fsaudit could not place, or a buffer changed during its call)")
+            where = os.path.join(root, path)
+            why = ("a read() on a descriptor it was also written through moves the file position unseen: "
+                   "reads are not recorded" if where in recording.unsure else
+                   "a write fsaudit could not place, or a buffer changed during its call")
+            raise Refusal(f"replaying the recording does not give {where} as the workload left it ({why})")
     return recording, result
 
 

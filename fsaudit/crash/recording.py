@@ -53,6 +53,9 @@ class Recording:
     initial: str                 # the copy of the scopes taken before the workload, laid out as under scope
     ops: list[Op] = field(default_factory=list)
     scopes: list[str] = field(default_factory=list)    # the directories explored (--scope)
+    # Files written by write()/writev() at a position fsaudit worked out on a descriptor that
+    # could also read: a read() there moves the position unseen (the probe does not report reads).
+    unsure: set[str] = field(default_factory=set)
 
     def mounts(self, state_dir: str) -> list[tuple[str, str]]:
         """Where each scope's part of a state built in state_dir is mounted for the checker."""
@@ -94,6 +97,8 @@ class Recorder:
     def recording(self) -> Recording:
         ops: list[Op] = []
         positions: dict[tuple[int, int], int] = {}
+        readable: set[tuple[int, int]] = set()          # (pid, fd) opened O_RDWR
+        unsure: set[str] = set()
         sizes = _initial_sizes(self.initial, self.scope)
         exists = set(sizes) | _initial_dirs(self.initial, self.scope)
 
@@ -115,6 +120,7 @@ class Recorder:
                 for (owner, fd), pos in list(positions.items()):
                     if owner == pid:
                         positions[(event["child"], fd)] = pos
+                readable |= {(event["child"], fd) for owner, fd in readable if owner == pid}
                 continue
             if name in WRITES:
                 data = self._pair(event)
@@ -131,6 +137,8 @@ class Recorder:
                         offset = sizes.get(path, 0)
                     else:
                         offset = positions.get((pid, fd), 0)
+                        if (pid, fd) in readable:
+                            unsure.add(path)
                     if name not in POSITIONAL or offset != data[2]:
                         positions[(pid, fd)] = offset + ret
                     sizes[path] = max(sizes.get(path, 0), offset + ret)
@@ -151,6 +159,7 @@ class Recorder:
                 continue
             if name == "close":
                 positions.pop((pid, event.get("fd")), None)
+                readable.discard((pid, event.get("fd")))
                 continue
             if name == "mmap" and self.in_scope(path) and "MAP_SHARED" in event.get("flags", []) \
                     and "PROT_WRITE" in event.get("prot", []):
@@ -162,6 +171,7 @@ class Recorder:
             if name in OPENS:
                 positions[(pid, event.get("fd"))] = 0
                 flags = event.get("flags", [])
+                (readable.add if "O_RDWR" in flags else readable.discard)((pid, event.get("fd")))
                 if path not in exists and "O_CREAT" in flags:
                     exists.add(path)
                     sizes[path] = 0
@@ -199,7 +209,7 @@ class Recorder:
                 add(t=t, syscall=name, kind="sync")
             elif name in ("symlink", "symlinkat", "mknod", "mknodat", "fallocate"):
                 raise Refusal(f"{name} on {path}: not modelled")
-        return Recording(self.scope, self.initial, ops, self.scopes)
+        return Recording(self.scope, self.initial, ops, self.scopes, unsure)
 
     def _pair(self, event: dict):
         """The bytes of this write event: its thread's oldest call not yet paired."""
