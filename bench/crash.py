@@ -67,7 +67,7 @@ def main() -> None:
     print(f"{commits} SQLite commits, median of {rounds}:")
     for name, values in times.items():
         median = statistics.median(values)
-        print(f"  {name:34s} {median:7.2f} s  ({median / base:5.1f}x)")
+        print(f"  {name:34s} {median:7.2f} s  ({median / base:5.1f}x; {min(values):.2f}-{max(values):.2f} s)")
     docs = []
     for _ in range(rounds):
         scope = fresh_scope()
