@@ -7,9 +7,9 @@ The workload is examples/crash/sqlite_commits.py grown to COMMITS commits
 times each, medians: the workload untraced; under `strace -f -s 65536 -xx`
 (the bytes of every write, as ALICE's recorder needs them); under `fsaudit
 crash --max-states 1 --check true` (loading the probe, recording with data
-capture, the replay check, one state). Then one full `fsaudit crash --model
-all` on the three-commit workload: states checked per second and the time to
-the first failing state."""
+capture, the replay check, one state). Then ROUNDS full `fsaudit crash
+--model all` runs on the three-commit workload, medians: states checked per
+second and the time to the first failing state."""
 
 from __future__ import annotations
 
@@ -67,19 +67,26 @@ def main() -> None:
     print(f"{commits} SQLite commits, median of {rounds}:")
     for name, values in times.items():
         median = statistics.median(values)
-        print(f"  {name:34s} {median:7.2f} s  ({median / base:5.1f}x)")
-    scope = fresh_scope()
-    report = os.path.join(scope, "..", os.path.basename(scope) + ".json")
-    subprocess.run(FSAUDIT + ["crash", "--model", "all", "--json", report, "--", PYTHON,
-                              str(EXAMPLES / "sqlite_commits.py"), "DELETE", "FULL", "--check", PYTHON,
-                              str(EXAMPLES / "check_sqlite.py")], cwd=scope, stdout=subprocess.DEVNULL)
-    doc = json.loads(Path(report).read_text())
-    states = doc["states"]
-    print(f"SQLite acceptance (3 commits, --model all): {states['generated']} generated, {states['distinct']} "
-          f"distinct, {states['checked']} checked, {states['failed']} failed in {doc['seconds']:.1f} s "
-          f"({states['checked'] / doc['seconds']:.1f} states/s with minimisation); first failing state after "
-          f"{doc['first_failure_seconds']:.1f} s")
-    subprocess.run(["rm", "-rf", scope, report])
+        print(f"  {name:34s} {median:7.2f} s  ({median / base:5.1f}x; {min(values):.2f}-{max(values):.2f} s)")
+    docs = []
+    for _ in range(rounds):
+        scope = fresh_scope()
+        report = os.path.join(scope, "..", os.path.basename(scope) + ".json")
+        subprocess.run(FSAUDIT + ["crash", "--model", "all", "--json", report, "--", PYTHON,
+                                  str(EXAMPLES / "sqlite_commits.py"), "DELETE", "FULL", "--check", PYTHON,
+                                  str(EXAMPLES / "check_sqlite.py")], cwd=scope, stdout=subprocess.DEVNULL)
+        docs.append(json.loads(Path(report).read_text()))
+        subprocess.run(["rm", "-rf", scope, report])
+    states = docs[0]["states"]     # the same in every round: the states and their order are seeded
+    seconds = statistics.median(doc["seconds"] for doc in docs)
+    rate = statistics.median(doc["states"]["checked"] / doc["seconds"] for doc in docs)
+    first = statistics.median(doc["first_failure_seconds"] for doc in docs)
+    print(f"SQLite acceptance (3 commits, --model all, median of {rounds}): {states['generated']} generated, "
+          f"{states['distinct']} distinct, {states['checked']} checked, {states['failed']} failed in {seconds:.1f} s "
+          f"({rate:.1f} states/s with minimisation); first failing state after {first:.1f} s")
+    for doc in docs[1:]:
+        if doc["states"] != states:
+            print(f"  (another round differed: {doc['states']})")
 
 
 if __name__ == "__main__":

@@ -123,3 +123,65 @@ def test_git_commit_is_not_crash_consistent(bpf, tmp_path):
     doc = json.loads(report.read_text())
     assert any("git fsck fails" in f["checker_output"] for f in doc["failures"])
     assert any(c["path"].startswith(f"{repo}/.git/") for f in doc["failures"] for c in f["minimal_cause"])
+
+
+SAVE_TWO = """import os, sys
+durable, naive = sys.argv[1], sys.argv[2]
+fd = os.open(durable + '/x.tmp', os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+os.write(fd, b'new x\\n'); os.fsync(fd); os.close(fd)
+os.rename(durable + '/x.tmp', durable + '/x')
+fd = os.open(durable, os.O_RDONLY); os.fsync(fd); os.close(fd)
+with open(naive + '/y.tmp', 'w') as f:
+    f.write('new y\\n')
+os.rename(naive + '/y.tmp', naive + '/y')
+with open(sys.argv[3], 'w') as f:
+    f.write('outside both scopes\\n')
+print('saved', flush=True)
+"""
+CHECK_TWO = """import sys
+state, acked = sys.argv[1], open(sys.argv[2]).read()
+import os
+for path in sys.argv[3:]:
+    mounted = [line.split()[4] for line in open('/proc/self/mountinfo')]
+    if os.path.dirname(path) not in mounted:
+        print(f'{os.path.dirname(path)} is not the state')
+        sys.exit(1)
+    try:
+        text = open(path).read()
+    except FileNotFoundError:
+        text = ''
+    if 'saved' in acked and text not in ('new x\\n', 'new y\\n'):
+        print(f'{path} lost: {text!r}')
+        sys.exit(1)
+"""
+
+
+def test_several_scopes_are_explored_together(bpf, tmp_path):
+    """Two --scope directories are one model: a state holds both, each is mounted at its
+    own path for the checker, and what the workload writes elsewhere is not recorded."""
+    durable, naive, outside = tmp_path / "durable", tmp_path / "naive", tmp_path / "outside"
+    for d in (durable, naive, outside):
+        d.mkdir()
+    checker = tmp_path / "check_two.py"
+    checker.write_text(CHECK_TWO)
+    report = tmp_path / "crash.json"
+    workload = [sys.executable, "-c", SAVE_TWO, str(durable), str(naive), str(outside / "z")]
+    # The checker's own paths come after STATE_DIR ACKED_FILE: give them through a wrapper.
+    wrapper = tmp_path / "check.sh"
+    wrapper.write_text(f'#!/bin/sh\nexec {sys.executable} {checker} "$1" "$2" {durable}/x {naive}/y\n')
+    wrapper.chmod(0o755)
+    proc = subprocess.run(FSAUDIT + ["crash", "--scope", str(durable), "--scope", str(naive), "--max-states", "80",
+                                     "--json", str(report), "--keep", str(tmp_path / "kept"), "--", *workload,
+                                     "--check", str(wrapper)], cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 1, proc.stderr
+    doc = json.loads(report.read_text())
+    assert doc["scopes"] == sorted([str(durable), str(naive)])
+    outputs = " ".join(f["checker_output"] for f in doc["failures"])
+    assert f"{naive}/y lost" in outputs and f"{durable}/x lost" not in outputs and "not the state" not in outputs
+    causes = {c["path"] for f in doc["failures"] for c in f["minimal_cause"]}
+    assert causes and all(p.startswith(f"{naive}/") for p in causes)
+    assert not any(str(outside) in json.dumps(f) for f in doc["failures"])
+    failure = doc["failures"][0]
+    rerun = subprocess.run(failure["rerun"], shell=True, capture_output=True, text=True)
+    assert rerun.returncode != 0 and rerun.stdout.strip() in failure["checker_output"]
+    assert (durable / "x").read_text() == "new x\n" and (naive / "y").read_text() == "new y\n"

@@ -60,3 +60,16 @@ def test_io_uring_is_refused(bpf, tmp_path):
               "params = ctypes.create_string_buffer(120)\nlibc.syscall(425, 4, params)\n"
     proc = crash(tmp_path, program)
     assert proc.returncode == 3 and "io_uring_setup" in proc.stderr
+
+
+def test_a_read_that_moves_the_position_before_a_write_is_refused_and_named(bpf, tmp_path):
+    """The probe reports no reads, so a write() after a read() on the same descriptor lands
+    where the recording cannot know: the final comparison refuses, and says why."""
+    (tmp_path / "scope").mkdir()
+    (tmp_path / "scope" / "f").write_bytes(b"0123456789")
+    proc = crash(tmp_path, "import os\nfd = os.open('f', os.O_RDWR)\nos.read(fd, 4)\nos.write(fd, b'XY')\n")
+    assert proc.returncode == 3
+    assert proc.stderr.strip() == (
+        f"fsaudit: cannot record the workload completely: replaying the recording does not give "
+        f"{tmp_path}/scope/f as the workload left it (a read() on a descriptor it was also written through "
+        "moves the file position unseen: reads are not recorded)")

@@ -49,12 +49,18 @@ def unchanged(source: str, content: bytes) -> bool:
         return False
 
 
-def run_checker(checker: list[str], work: str, scope: str, acked_file: str, env: dict, timeout: float) -> Verdict:
-    """checker on work, a throwaway state (recovery may write to it), mounted at scope."""
-    # The mount is private to the checker's namespace: nothing outside sees the state at scope.
-    script = 'mount --bind "$1" "$2" && shift 2 && exec "$@"'
-    argv = ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh", work, scope,
-            *checker, work, acked_file]
+def in_namespace(mounts: list[tuple[str, str]], command: list[str]) -> list[str]:
+    """argv running command in a private mount namespace with each (source, scope) bind-mounted:
+    nothing outside the namespace sees the state at the scopes. A failed mount exits 125."""
+    script = 'while [ "$1" != -- ]; do mount --bind "$1" "$2" || exit 125; shift 2; done; shift; exec "$@"'
+    return ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh",
+            *(path for mount in mounts for path in mount), "--", *command]
+
+
+def run_checker(checker: list[str], work: str, mounts: list[tuple[str, str]], acked_file: str, env: dict,
+                timeout: float) -> Verdict:
+    """checker on work, a throwaway state (recovery may write to it), mounted at the scopes."""
+    argv = in_namespace(mounts, [*checker, work, acked_file])
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                             env={**os.environ, **env}, start_new_session=True)
     try:

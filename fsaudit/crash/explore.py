@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from .. import api
-from .checker import Verdict, materialise, run_checker
+from .checker import Verdict, in_namespace, materialise, run_checker
 from .minimise import ddmin
 from .models import Timeline, build, describe_unit, drop, state_at
 from .recording import Recorder, Recording, Refusal, tree_hashes
@@ -48,12 +48,19 @@ class Outcome:
     checker: list[str] = field(default_factory=list)
 
 
-def record(argv: list[str], scope: str, work: str, outputs: api.OutputOptions) -> tuple[Recording, api.Result]:
-    """Copy the scope, run argv under the tracer with data capture, and return the
-    recording once replaying it gives the scope's real final contents."""
+def record(argv: list[str], scopes: list[str], work: str,
+           outputs: api.OutputOptions) -> tuple[Recording, api.Result]:
+    """Copy the scopes, run argv under the tracer with data capture, and return the
+    recording once replaying it gives the scopes' real final contents."""
+    # Several scopes are one model rooted at their common directory; the directories
+    # between it and each scope are copied empty and never change (nothing outside is recorded).
+    root = scopes[0] if len(scopes) == 1 else os.path.commonpath(scopes)
     initial = os.path.join(work, "initial")
-    subprocess.run(["cp", "-a", "--reflink=auto", scope, initial], check=True)
-    recorder = Recorder(scope, initial)
+    for scope in scopes:
+        copy = os.path.normpath(os.path.join(initial, os.path.relpath(scope, root)))
+        os.makedirs(os.path.dirname(copy), exist_ok=True)
+        subprocess.run(["cp", "-a", "--reflink=auto", scope, copy], check=True)
+    recorder = Recorder(scopes, root, initial)
     pages = os.environ.get("FSAUDIT_RINGBUF_PAGES")
     os.environ.setdefault("FSAUDIT_RINGBUF_PAGES", "16384")     # written bytes cross the ring too
     try:
@@ -64,12 +71,20 @@ def record(argv: list[str], scope: str, work: str, outputs: api.OutputOptions) -
     recording = recorder.recording()
     timeline = build(recording)
     replayed = state_at(timeline, len(recording.ops) - 1, frozenset())
-    real = tree_hashes(scope)
-    mine = {path: "dir" if content is None else _sha(content) for path, content in replayed.files.items()}
+    real, mine = {}, {}
+    for scope in scopes:
+        rel = os.path.relpath(scope, root)
+        under = "" if rel == "." else rel + "/"
+        real.update({under + path: digest for path, digest in tree_hashes(scope).items()})
+        mine.update({path: "dir" if content is None else _sha(content)
+                     for path, content in replayed.files.items() if path.startswith(under)})
     for path in sorted(set(real) | set(mine)):
         if real.get(path) != mine.get(path):
-            raise Refusal(f"replaying the recording does not give {os.path.join(scope, path)} as the workload "
-                          "left it (a write fsaudit could not place, or a buffer changed during its call)")
+            where = os.path.join(root, path)
+            why = ("a read() on a descriptor it was also written through moves the file position unseen: "
+                   "reads are not recorded" if where in recording.unsure else
+                   "a write fsaudit could not place, or a buffer changed during its call")
+            raise Refusal(f"replaying the recording does not give {where} as the workload left it ({why})")
     return recording, result
 
 
@@ -111,7 +126,7 @@ def explore(recording: Recording, checker: list[str], models: list[str], *, max_
             shutil.copyfile(where + ".acked", keep_as + ".acked")
         op = ops[point]
         env = {"FSAUDIT_MODEL": model, "FSAUDIT_CRASH_POINT": f"{point} {op.syscall} {op.path or ''}".strip()}
-        verdict = run_checker(checker, where, recording.scope, where + ".acked", env, check_timeout)
+        verdict = run_checker(checker, where, recording.mounts(where), where + ".acked", env, check_timeout)
         verdicts[digest] = verdict
         shutil.rmtree(where, ignore_errors=True)
         os.unlink(where + ".acked")
@@ -187,11 +202,9 @@ def rerun_command(outcome: Outcome, failure: Failure) -> str:
     work = failure.state_dir + ".run"
     env = (f"FSAUDIT_MODEL={failure.candidate.model} "
            f"FSAUDIT_CRASH_POINT={shlex.quote(f'{op.index} {op.syscall} {op.path or chr(32)}'.strip())}")
-    inner = 'mount --bind "$1" "$2" && shift 2 && exec "$@"'
+    argv = in_namespace(outcome.recording.mounts(work), [*outcome.checker, work, failure.state_dir + ".acked"])
     return (f"rm -rf {shlex.quote(work)} && cp -a {shlex.quote(failure.state_dir)} {shlex.quote(work)} && "
-            f"{env} unshare -m --propagation private sh -c {shlex.quote(inner)} sh {shlex.quote(work)} "
-            f"{shlex.quote(outcome.recording.scope)} {' '.join(map(shlex.quote, outcome.checker))} "
-            f"{shlex.quote(work)} {shlex.quote(failure.state_dir + '.acked')}")
+            f"{env} {shlex.join(argv)}")
 
 
 def describe(outcome: Outcome, uid: int) -> dict:

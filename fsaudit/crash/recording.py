@@ -49,17 +49,27 @@ class Op:
 
 @dataclass
 class Recording:
-    scope: str
-    initial: str                 # the copy of the scope taken before the workload
+    scope: str                   # the model's root: the one scope, or the scopes' deepest common directory
+    initial: str                 # the copy of the scopes taken before the workload, laid out as under scope
     ops: list[Op] = field(default_factory=list)
+    scopes: list[str] = field(default_factory=list)    # the directories explored (--scope)
+    # Files written by write()/writev() at a position fsaudit worked out on a descriptor that
+    # could also read: a read() there moves the position unseen (the probe does not report reads).
+    unsure: set[str] = field(default_factory=set)
+
+    def mounts(self, state_dir: str) -> list[tuple[str, str]]:
+        """Where each scope's part of a state built in state_dir is mounted for the checker."""
+        return [(os.path.normpath(os.path.join(state_dir, os.path.relpath(s, self.scope))), s)
+                for s in self.scopes or [self.scope]]
 
 
 class Recorder:
     """Collects what the tracer gives while the workload runs; recording() pairs
     writes with their bytes and returns the ops."""
 
-    def __init__(self, scope: str, initial: str) -> None:
-        self.scope = scope.rstrip("/") or "/"
+    def __init__(self, scopes: list[str], root: str, initial: str) -> None:
+        self.scopes = [s.rstrip("/") or "/" for s in scopes]
+        self.scope = root.rstrip("/") or "/"
         self.initial = initial
         self._data: dict[int, deque] = defaultdict(deque)     # tid -> finished calls' (fd, ret, offset arg, bytes)
         self._open: dict[int, list] = {}                      # tid -> chunks of the call being received
@@ -82,11 +92,13 @@ class Recorder:
     # After the workload.
 
     def in_scope(self, path: str | None) -> bool:
-        return bool(path) and (path == self.scope or path.startswith(self.scope + "/"))
+        return bool(path) and any(path == s or path.startswith(s.rstrip("/") + "/") for s in self.scopes)
 
     def recording(self) -> Recording:
         ops: list[Op] = []
         positions: dict[tuple[int, int], int] = {}
+        readable: set[tuple[int, int]] = set()          # (pid, fd) opened O_RDWR
+        unsure: set[str] = set()
         sizes = _initial_sizes(self.initial, self.scope)
         exists = set(sizes) | _initial_dirs(self.initial, self.scope)
 
@@ -108,6 +120,7 @@ class Recorder:
                 for (owner, fd), pos in list(positions.items()):
                     if owner == pid:
                         positions[(event["child"], fd)] = pos
+                readable |= {(event["child"], fd) for owner, fd in readable if owner == pid}
                 continue
             if name in WRITES:
                 data = self._pair(event)
@@ -124,6 +137,8 @@ class Recorder:
                         offset = sizes.get(path, 0)
                     else:
                         offset = positions.get((pid, fd), 0)
+                        if (pid, fd) in readable:
+                            unsure.add(path)
                     if name not in POSITIONAL or offset != data[2]:
                         positions[(pid, fd)] = offset + ret
                     sizes[path] = max(sizes.get(path, 0), offset + ret)
@@ -144,6 +159,7 @@ class Recorder:
                 continue
             if name == "close":
                 positions.pop((pid, event.get("fd")), None)
+                readable.discard((pid, event.get("fd")))
                 continue
             if name == "mmap" and self.in_scope(path) and "MAP_SHARED" in event.get("flags", []) \
                     and "PROT_WRITE" in event.get("prot", []):
@@ -155,6 +171,7 @@ class Recorder:
             if name in OPENS:
                 positions[(pid, event.get("fd"))] = 0
                 flags = event.get("flags", [])
+                (readable.add if "O_RDWR" in flags else readable.discard)((pid, event.get("fd")))
                 if path not in exists and "O_CREAT" in flags:
                     exists.add(path)
                     sizes[path] = 0
@@ -192,7 +209,7 @@ class Recorder:
                 add(t=t, syscall=name, kind="sync")
             elif name in ("symlink", "symlinkat", "mknod", "mknodat", "fallocate"):
                 raise Refusal(f"{name} on {path}: not modelled")
-        return Recording(self.scope, self.initial, ops)
+        return Recording(self.scope, self.initial, ops, self.scopes, unsure)
 
     def _pair(self, event: dict):
         """The bytes of this write event: its thread's oldest call not yet paired."""

@@ -41,13 +41,19 @@ def document(outcome: Outcome) -> dict:
             "acked": acked.decode(errors="replace"), "checker_exit": failure.verdict.exit,
             "checker_output": failure.verdict.output, "state_dir": failure.state_dir,
             "rerun": rerun_command(outcome, failure)})
-    return {"schema": SCHEMA, "model": outcome.models, "scope": outcome.recording.scope,
+    return {"schema": SCHEMA, "model": outcome.models, "scopes": outcome.recording.scopes,
             "calls": len(ops),
             "states": {"generated": outcome.generated, "distinct": outcome.distinct,
                        "checked": outcome.checked, "failed": outcome.failed},
             "budget_exhausted": outcome.budget_exhausted, "seconds": round(outcome.seconds, 3),
             "first_failure_seconds": None if outcome.first_failure_s is None else round(outcome.first_failure_s, 3),
             "failures": failures, "findings": [asdict(f) for f in outcome.findings]}
+
+
+def page_section(doc: dict) -> dict:
+    """What the HTML report draws of a crash run (its `crash` section): the document
+    without the findings, which the page has from the trace's own report."""
+    return {key: value for key, value in doc.items() if key != "findings"}
 
 
 def _call(entry: dict) -> str:

@@ -6,6 +6,8 @@
   const DATA = JSON.parse(document.getElementById("fsaudit-data").textContent);
   const R = DATA.report;
   const TL = R.timeline || null;
+  // fsaudit crash: its report (fsaudit.crash/1, without the findings) when the page is crash's.
+  const CRASH = R.crash || null;
   const RANK = { error: 0, warning: 1, info: 2 };
   const ROW = 26, LABEL_W = 300, AXIS_H = 24, RIGHT = 24;
 
@@ -124,7 +126,7 @@
   // The whole run, with a margin for the marks at its ends.
   const pad = Math.max(t1 - t0, 1e-4) * 0.03;
   const whole = [t0 - pad, Math.max(t1, t0 + 1e-4) + pad];
-  const state = { view: whole.slice(), filter: "", flaggedOnly: false, processes: true, selected: null };
+  const state = { view: whole.slice(), filter: "", flaggedOnly: false, processes: true, selected: null, crash: null };
 
   function visibleLanes() {
     const filter = state.filter.toLowerCase();
@@ -333,6 +335,24 @@
         out.push(`<circle class="pin ${f.severity}${sel}" data-finding="${index}" cx="${X(t).toFixed(1)}" cy="${i * ROW + 8}" r="6"><title>${esc(printable(f.rule + " " + f.name + ": " + f.message))}</title></circle>`);
       }
     });
+    // Crash: each failing state's crash point across the lanes, its minimal cause ringed on its files' lanes.
+    if (CRASH) {
+      CRASH.failures.forEach((f, n) => {
+        const sel = state.crash === n ? " selected" : "";
+        const tip = `<title>${esc(printable(crashTitle(f, n)))}</title>`;
+        const t = f.crash_point.t;
+        if (t >= v0 && t <= v1) {
+          const x = X(t).toFixed(1);
+          out.push(`<line class="crash-point${sel}" data-crash="${n}" x1="${x}" x2="${x}" y1="0" y2="${height}">${tip}</line>`);
+          out.push(`<rect class="crash-hit" data-crash="${n}" x="${(X(t) - 4).toFixed(1)}" y="0" width="8" height="${height}" fill="transparent">${tip}</rect>`);
+        }
+        for (const c of f.minimal_cause) {
+          const y = laneY(c.path) !== undefined ? laneY(c.path) : laneY(c.path2);
+          if (y === undefined || c.t < v0 || c.t > v1) continue;
+          out.push(`<circle class="crash-cause${sel}" data-crash="${n}" cx="${X(c.t).toFixed(1)}" cy="${y + ROW / 2 + 2}" r="8"><title>${esc(printable("lost in failure " + (n + 1) + ": " + crashCall(c)))}</title></circle>`);
+        }
+      });
+    }
     out.push(`</g><rect id="brush" class="brush" x="0" y="0" width="0" height="${height}" visibility="hidden"/></svg>`);
     box.innerHTML = axis.join("") + `<div class="lanes-scroll" id="lanes-scroll">${out.join("")}</div>`;
     el("lane-count").textContent = laneCountText(shown);
@@ -353,7 +373,7 @@
     const brush = svg.querySelector("#brush");
     const xOf = (ev) => ev.clientX - svg.getBoundingClientRect().left;
     svg.addEventListener("mousedown", (ev) => {
-      if (ev.target.classList.contains("pin") || xOf(ev) < LABEL_W) return;
+      if (ev.target.classList.contains("pin") || ev.target.dataset.crash !== undefined || xOf(ev) < LABEL_W) return;
       from = xOf(ev);
       ev.preventDefault();
     });
@@ -377,6 +397,44 @@
   }
 
   // Findings, grouped as the text summary groups them (the report's groups[]).
+  function crashCall(c) {
+    let out = (c.lost || c.syscall) + " " + rel(c.path || "");
+    if (c.path2) out += " → " + rel(c.path2);
+    if (c.range) out += " bytes " + c.range[0] + "-" + c.range[1];
+    if (c.size !== undefined) out += " size " + c.size;
+    return out + " (" + at(c.t) + ")";
+  }
+  function crashTitle(f, n) {
+    return `failure ${n + 1} (${plural(f.count, "state")}, ${f.model}): power cut after ${crashCall(f.crash_point)}`;
+  }
+
+  function renderCrash() {
+    if (!CRASH) return;
+    el("crash-section").hidden = false;
+    const s = CRASH.states;
+    el("crash-summary").textContent = `${num(s.failed)} of ${plural(s.checked, "state")} checked failed (${num(s.distinct)} distinct of ${num(s.generated)} generated, ${plural(CRASH.calls, "call")} recorded, model ${CRASH.model.join(", ")}, ${secs(CRASH.seconds)})` +
+      (CRASH.budget_exhausted ? "; the budget ran out before the list did." : ".") + (CRASH.failures.length ? " Dashed lines on the timeline are the crash points of the failing states; rings mark what they lost (the minimal cause). Click one to see it." : "");
+    el("crash").innerHTML = CRASH.failures.map((f, n) => {
+      const parts = [`<div class="crash-failure${state.crash === n ? " selected" : ""}" id="crash-${n + 1}" data-crash="${n}" tabindex="0">`,
+        `<div class="title"><span class="badge error">failure ${n + 1}</span> ${text(crashTitle(f, n))}</div>`];
+      if (f.acked) parts.push(`<div>acknowledged by then: <code>${text(f.acked.trim().slice(-200))}</code></div>`);
+      parts.push(`<div>checker exit ${esc(f.checker_exit === null ? "(timed out)" : f.checker_exit)}:</div><pre>${text(f.checker_output.trim())}</pre>`);
+      parts.push(`<div>minimal cause, lost:</div><ul class="crash-cause-list">${f.minimal_cause.map((c) => `<li class="mono">${text(crashCall(c))}</li>`).join("")}</ul>`);
+      if (f.rule) parts.push(`<div>predicted live by <b>${esc(f.rule)}</b></div>`);
+      if (f.state_dir) parts.push(`<div class="muted">state kept in <code>${text(f.state_dir)}</code></div>`);
+      parts.push(`<div class="muted">rerun:</div><pre>${text(f.rerun)}</pre></div>`);
+      return parts.join("");
+    }).join("") || `<p>No crash state failed its check.</p>`;
+  }
+
+  function selectCrash(n) {
+    state.crash = n;
+    renderCrash();
+    render();
+    const item = el("crash-" + (n + 1));
+    if (item && item.scrollIntoView) item.scrollIntoView({ block: "nearest" });
+  }
+
   function renderFindings() {
     const box = el("findings");
     if (!findings.length) { box.innerHTML = `<p>No findings.</p>`; return; }
@@ -515,7 +573,8 @@
     el("facts").textContent = facts.join(" · ");
     const totals = ["error", "warning", "info"].filter((s) => R.summary[s]).map((s) => `<span class="badge ${s}">${esc(plural(R.summary[s], s))}</span>`);
     el("totals").innerHTML = totals.length ? totals.join("") : `<span class="badge clean">no findings</span>`;
-    el("footer").innerHTML = `Written by fsaudit ${esc(R.tool.version)} (schema ${esc(R.schema)})${R.cwd ? " in <code>" + text(R.cwd) + "</code>" : ""}; paths under it are shown relative to it. Exit status 1 when a finding is at or above --fail-on ${esc(DATA.fail_on)}.`;
+    el("footer").innerHTML = `Written by fsaudit ${esc(R.tool.version)} (schema ${esc(R.schema)}${CRASH ? ", " + esc(CRASH.schema) : ""})${R.cwd ? " in <code>" + text(R.cwd) + "</code>" : ""}; paths under it are shown relative to it. ` +
+      (CRASH ? "Exit status 1 when a crash state fails its check." : `Exit status 1 when a finding is at or above --fail-on ${esc(DATA.fail_on)}.`);
     const alerts = [];
     if (R.counts.lost_events) alerts.push(`<p class="alert loud">${esc(plural(R.counts.lost_events, "event"))} were lost: the tracer could not keep up, so findings may be missing and the timeline has gaps (red marks on the "events lost" lane).</p>`);
     for (const reason of R.incomplete || []) if (!/events were lost$/.test(reason)) alerts.push(`<p class="alert loud">Incomplete: ${text(reason)}</p>`);
@@ -545,12 +604,15 @@
                     ["directory entry changed", `<circle cx="9" cy="8" r="3" fill="#8a8f98"/>`],
                     ["socket send", `<path d="M9,3l6,10h-12z" fill="#e4572e"/>`],
                     ["finding (click it)", `<circle cx="9" cy="8" r="6" fill="#d62728"/>`]];
+    if (CRASH) legend.push(["crash point of a failing state", `<line x1="9" x2="9" y1="1" y2="15" stroke="#b5179e" stroke-width="2" stroke-dasharray="3,2"/>`],
+                           ["lost: its minimal cause", `<circle cx="9" cy="8" r="6" fill="none" stroke="#b5179e" stroke-width="2"/>`]);
     el("legend").innerHTML = `<svg width="0" height="0"><defs><marker id="legend-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" orient="auto"><path d="M0,0L10,5L0,10z" fill="#7b4fb8"/></marker></defs></svg>` +
       legend.map(([label, shape]) => `<span><svg width="18" height="16">${shape}</svg> ${esc(label)}</span>`).join("");
   }
 
   renderHeader();
   renderNotes();
+  renderCrash();
   renderFindings();
   renderProcesses();
   renderScope();
@@ -566,6 +628,8 @@
   document.addEventListener("click", (ev) => {
     const target = ev.target.closest ? ev.target.closest("[data-finding]") : null;
     if (target) select(Number(target.getAttribute("data-finding")));
+    const crash = ev.target.closest ? ev.target.closest("[data-crash]") : null;
+    if (crash) selectCrash(Number(crash.getAttribute("data-crash")));
   });
   document.addEventListener("keydown", (ev) => {
     if (ev.key === "Enter" && ev.target.dataset && ev.target.dataset.finding !== undefined) select(Number(ev.target.dataset.finding));
@@ -574,7 +638,7 @@
   if (wanted) select(Number(wanted[1]));
 
   // For tests and scripts: the data drawn, and how long drawing took.
-  window.fsaudit = { data: DATA, select, visibleLanes: () => visibleLanes().map((l) => l.key !== undefined ? l.key : l.id) };
+  window.fsaudit = { data: DATA, select, selectCrash, visibleLanes: () => visibleLanes().map((l) => l.key !== undefined ? l.key : l.id) };
   document.body.dataset.renderMs = (performance.now() - started).toFixed(1);
   document.body.dataset.ready = "1";
 })();
