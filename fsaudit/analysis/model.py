@@ -22,6 +22,7 @@ class PendingEntries:
     count: int = 1
     intent: bool = False    # one of the entries was a data file the tree made durable (FS104's commit point)
     data: bool = False      # one of the entries was a data file's (roles)
+    departures: bool = False    # every entry is a name moved out to another directory (FS102: info)
 
 
 @dataclass(eq=False, slots=True)

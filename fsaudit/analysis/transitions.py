@@ -162,7 +162,7 @@ def sync_attempted(state: FileState, event: dict) -> None:
 
 
 def pend(engine, directory: str, code: str, event: dict, name: str, intent: bool = False,
-         data: bool = True) -> None:
+         data: bool = True, departure: bool = False) -> None:
     state = engine.node(directory, is_dir=True)
     if state.pending is None:
         state.pending = {}
@@ -170,13 +170,15 @@ def pend(engine, directory: str, code: str, event: dict, name: str, intent: bool
     key = (code, event["pid"])
     entries = state.pending.get(key)
     if entries is None:
-        state.pending[key] = PendingEntries(event, event, {name: None}, intent=intent, data=data)
+        state.pending[key] = PendingEntries(event, event, {name: None}, intent=intent, data=data,
+                                            departures=departure)
     else:
         entries.last = event
         entries.names[name] = None
         entries.count += 1
         entries.intent = entries.intent or intent
         entries.data = entries.data or data
+        entries.departures = entries.departures and departure
 
 
 def rename_pending(engine, old: str, new: str) -> None:
@@ -512,7 +514,7 @@ def on_rename(engine, event: dict) -> None:
         data = moved.is_data if moved is not None else engine.roles.of_path(new) == "data"
         pend(engine, new_dir, "FS102", event, new, data=data)
         if old_dir != new_dir:
-            pend(engine, old_dir, "FS102", event, new, data=data)
+            pend(engine, old_dir, "FS102", event, new, data=data, departure=True)
 
 
 def on_link(engine, event: dict) -> None:

@@ -46,15 +46,6 @@ CATALOGUE_SEVERITY = {"FS101": "error", "FS102": "warning", "FS103": "warning", 
                       "FS105": "info", "FS106": "warning", "FS107": "warning"}
 # The issue's bar for a summary that fits on one screen.
 SUMMARY_LINES = 40
-# fsaudit used to read a process's argv from /proc/PID/cmdline when it got to the exec event, up to a
-# poll interval later: a process that exited by then kept its parent's argv and name. The probe now
-# reads argv at the exec (writers); the sqlite cases still carry this as Flaky (see the report).
-STALE_ARGV = ("#15: processes[] takes argv from /proc after the fact: a short-lived exec keeps its "
-              "parent's argv")
-
-
-class Flaky(str):
-    """A defect that shows in some runs only (a race in today's fsaudit): its check is xfail, not strict."""
 
 
 @dataclass(frozen=True)
@@ -352,11 +343,11 @@ def checks(cases: list[Case]) -> list[Check]:
 
 def parametrize(cases: list[Case]):
     """pytest.mark.parametrize over every check of these cases; a check with a known defect is xfail
-    (strict, unless the defect is Flaky)."""
+    strict: it fails the run once the defect is fixed, and the mark must go."""
     by_name = {case.name: case for case in cases}
     return pytest.mark.parametrize("case, check", [
         pytest.param(by_name[c.case], c, id=str(c), marks=[
-            pytest.mark.xfail(strict=not isinstance(c.defect, Flaky), reason=c.defect)] if c.defect else [])
+            pytest.mark.xfail(strict=True, reason=c.defect)] if c.defect else [])
         for c in checks(cases)])
 
 

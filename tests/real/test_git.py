@@ -68,7 +68,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .realcase import FALSE, NOISE, SCENARIOS, TRUE, Case, Flaky, Truth, parametrize
+from .realcase import FALSE, NOISE, SCENARIOS, TRUE, Case, Truth, parametrize
 
 
 def prepare(fsync: str | None):
@@ -105,8 +105,6 @@ ALWAYS = [
     Truth("FS103", "repo/.git/*", FALSE, "objects are published by link(), which FS102 judges"),
     Truth("FS107", "*", FALSE, "git never truncates a file in place"),
 ]
-NAMING = Flaky("#15: a short-lived git is named after the shell that forked it ('sh'): its argv is read from "
-               "/proc after it may have exited (in about half the runs)")
 
 CASES = [
     Case("git-default", "git init/config/add/commit, default core.fsync", ("git", "sh"), session, [
@@ -114,13 +112,13 @@ CASES = [
         Truth("FS101", "repo/.git/index*", TRUE, "the index is not hardened by default", by="git"),
         Truth("FS101", "repo/.git/refs/heads/main*", TRUE, "refs are not hardened by default", by="git"),
         *ALWAYS,
-    ], setup=prepare(None), env=ENV, naming_defect=NAMING),
+    ], setup=prepare(None), env=ENV),
     Case("git-fsync-all", "git init/config/add/commit, core.fsync=all", ("git", "sh"), session, [
         Truth("FS101", "repo/.git/objects/*", FALSE, "each object is fsynced before its link()"),
         Truth("FS101", "repo/.git/index*", FALSE, "index.lock is fsynced before its rename"),
         Truth("FS101", "repo/.git/refs/heads/main*", FALSE, "main.lock is fsynced before its rename"),
         *ALWAYS,
-    ], setup=prepare("all"), env=ENV, naming_defect=NAMING),
+    ], setup=prepare("all"), env=ENV),
 ]
 
 

@@ -62,7 +62,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .realcase import (FALSE, NOISE, SCENARIOS, TRUE, Case, Flaky, Truth, parametrize,
+from .realcase import (FALSE, NOISE, SCENARIOS, TRUE, Case, Truth, parametrize,
                       stop_pidfile)
 
 
@@ -71,19 +71,16 @@ def stop_server(work: Path) -> None:
 
 
 COMMON = [
-    Truth("FS106", "*", FALSE, "a client's request acknowledges nothing the server wrote", by="redis-cli",
-          defect=Flaky("#15: FS106 counts any process's send: redis-cli's request is blamed for the server's "
-                       "dirty files in some runs")),
+    Truth("FS106", "*", FALSE, "a client's request acknowledges nothing the server wrote", by="redis-cli"),
     Truth("FS103", "appendonlydir", TRUE, "made by a bare mkdir(); its parent is never synced", by="redis-server"),
-    Truth("FS102", "appendonlydir/*.base.rdb", NOISE, "only the source directory's temp name is unsynced"),
+    Truth("FS102", "appendonlydir/*.base.rdb", NOISE, "only the source directory's temp name is unsynced",
+          expect="info"),
     Truth("FS101", "appendonlydir/*", FALSE, "the temp base is fsynced and the manifest fdatasync'ed before renames"),
     Truth("FS105", "appendonlydir/*", FALSE, "SHUTDOWN fdatasyncs the AOF"),
     Truth("FS10[46]", "redis.pid", NOISE, "the pid file"),
     Truth("FS10[56]", "redis.log", NOISE, "the log; the READY=1 notification acknowledges no line of it"),
     Truth("FS104", "redis.sock", FALSE, "a unix socket's name is not a file"),
 ]
-NAMING = Flaky("#15: redis-server retitles itself ('redis-server unixsocket:W/redis.sock'); its name, read "
-               "from /proc afterwards, is then 'redis.sock' (in some runs)")
 
 
 def session(appendfsync: str):
@@ -96,13 +93,13 @@ CASES = [
          session("always"), [
              Truth("FS106", "appendonlydir/*", FALSE, "each AOF write is fdatasync'ed before the reply"),
              *COMMON,
-         ], teardown=stop_server, naming_defect=NAMING),
+         ], teardown=stop_server),
     Case("redis-aof-everysec", "redis-server, AOF, appendfsync everysec; redis-cli",
          ("redis-server", "redis-cli", "python3"), session("everysec"), [
              Truth("FS106", "appendonlydir/*.incr.aof", TRUE, "+OK is sent before the once-a-second fsync",
                    by="redis-server"),
              *COMMON,
-         ], teardown=stop_server, naming_defect=NAMING),
+         ], teardown=stop_server),
 ]
 
 

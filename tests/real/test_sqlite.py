@@ -77,7 +77,7 @@ directory after it did.
 
 from __future__ import annotations
 
-from .realcase import FALSE, NOISE, SCENARIOS, STALE_ARGV, TRUE, Case, Flaky, Truth, parametrize
+from .realcase import FALSE, NOISE, SCENARIOS, TRUE, Case, Truth, parametrize
 
 SCHEMA = "CREATE TABLE t(x); INSERT INTO t VALUES(1); INSERT INTO t VALUES(2);"
 
@@ -93,8 +93,6 @@ JOURNAL_SYNCED = [
     Truth("FS101", "*", FALSE, "SQLite renames nothing"),
     Truth("FS107", "*", FALSE, "no O_TRUNC open, no ftruncate to 0 of a file with data"),
 ]
-# One sqlite3 of a few milliseconds: whether its argv is read before it exits is a race.
-ARGV = Flaky(STALE_ARGV + " (a few-millisecond sqlite3 loses the race in most runs)")
 
 CASES = [
     Case("sqlite-cli-delete-full", "sqlite3 CLI, DELETE journal, synchronous=FULL", ("sqlite3",),
@@ -102,12 +100,12 @@ CASES = [
              Truth("FS104", "t.db-journal", TRUE, "the commit's unlink is never followed by a directory sync "
                    "(pragma.html: only EXTRA syncs it)", by="sqlite3"),
              *JOURNAL_SYNCED,
-         ], argv_defect=ARGV),
+         ]),
     Case("sqlite-cli-delete-extra", "sqlite3 CLI, DELETE journal, synchronous=EXTRA", ("sqlite3",),
          cli("PRAGMA journal_mode=DELETE; PRAGMA synchronous=EXTRA; "), [
              Truth("FS104", "t.db-journal", FALSE, "EXTRA fdatasyncs the directory after each journal unlink"),
              *JOURNAL_SYNCED,
-         ], argv_defect=ARGV),
+         ]),
     Case("sqlite-cli-wal", "sqlite3 CLI, WAL, synchronous=FULL", ("sqlite3",),
          cli("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "), [
              Truth("FS104", "t.db-wal", NOISE, "removed after a complete checkpoint, dirSync 0 on purpose (wal.c)"),
@@ -116,7 +114,7 @@ CASES = [
              Truth("FS104", "t.db-journal", FALSE, "later directory fdatasyncs (the WAL's creation) cover it"),
              Truth("FS103", "t.db*", FALSE, "each creation is followed by a directory fdatasync"),
              Truth("FS105", "t.db*", FALSE, "the WAL and the database are fdatasync'ed; -shm is removed"),
-         ], argv_defect=ARGV),
+         ]),
     Case("sqlite-python-second-process", "Python sqlite3 module on a database the CLI made", ("sqlite3", "sh", "python3"),
          lambda work: ["sh", "-c", "sqlite3 t.db 'PRAGMA journal_mode=DELETE; CREATE TABLE t(x)' >/dev/null; "
                        f"exec python3 -I {SCENARIOS / 'sqlite_insert.py'} t.db"], [
@@ -124,7 +122,7 @@ CASES = [
                    by="python3"),
              Truth("FS10[1-5]", "*/__pycache__/*", NOISE, "byte-code Python may write for the modules it imports"),
              *JOURNAL_SYNCED,
-         ], argv_defect=ARGV),
+         ]),
 ]
 
 

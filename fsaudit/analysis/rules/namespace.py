@@ -173,11 +173,18 @@ class PendingDirectoryRule(Rule):
                     continue
                 names = list(entries.names)
                 times = f" ({entries.count} {self.unit})" if entries.count > 1 else ""
-                engine.report(self.code, entries.last, directory.path,
-                              f"{engine.process_label(pid, entries.last)} {self.action} {_listed(names)}{times} "
-                              f"but never fsynced the directory {directory.path} afterwards",
+                message = (f"{engine.process_label(pid, entries.last)} {self.action} {_listed(names)}{times} "
+                           f"but never fsynced the directory {directory.path} afterwards")
+                # Only names moved out of this directory: losing that entry's change brings
+                # the old name back beside the new one (a stale temp name); what the new
+                # name holds depends on the new directory alone, judged on its own entry.
+                if entries.departures:
+                    message = (f"{engine.process_label(pid, entries.last)} moved {_listed(names)}{times} out of "
+                               f"{directory.path} and never fsynced it: after a crash the old name may "
+                               f"come back beside the new one")
+                engine.report(self.code, entries.last, directory.path, message,
                               [entries.first, entries.last], target_path=names[0] if len(names) == 1 else None,
-                              pid=pid, count=entries.count,
+                              pid=pid, count=entries.count, severity="info" if entries.departures else None,
                               # data if any entry was a data file's; else none was, and the last says which role
                               role="data" if entries.data else engine.role_at_end(names[-1]))
 
