@@ -10,7 +10,9 @@ fsaudit detaches (SIGINT) once pgbench is done. Prints one table row: the
 medians of tps (pgbench's "without initial connection time"), their ratio, and
 from the traced runs' reports the median events, lost events, FS106
 findings on pg_wal/* (issue #15: about 60,000, all false, before FS106 was
-judged per writer) and FS106 findings in all. Run as root after `make setup`:
+judged per writer) and FS106 findings in all; then the median of each round's
+own ratio (steadier on a loaded machine) and every run's tps. Run as root
+after `make setup`:
 
     .venv/bin/python bench/pgbench.py [--seconds 15] [--repeat 3] [--scale 5]
 """
@@ -116,6 +118,9 @@ def main() -> None:
               f"| {median(plain):,.0f} | {median(under):,.0f} | {median(under) / median(plain):.2f} "
               f"| {events:,.0f} | {lost:,.0f} | {median(fs106(r, '/pg_wal/') for r in reports):.0f} "
               f"| {median(fs106(r) for r in reports):.0f} |")
+        # Each round's traced/untraced: the two runs of a round share the machine's load.
+        paired = median(t / p for t, p in zip(under, plain))
+        print(f"median of the rounds' traced/untraced ratios: {paired:.2f}")
         print(f"each run, untraced: {', '.join(f'{t:,.0f}' for t in plain)}; "
               f"traced: {', '.join(f'{t:,.0f}' for t in under)}; load average (1, 5, 15 min) "
               f"before {' '.join(f'{x:.1f}' for x in load_before)}, after {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
