@@ -554,9 +554,14 @@ def on_unlink(engine, event: dict) -> None:
     engine.gone.add(path)
     if engine.in_scope(path):
         # A commit point only where the removed file was itself made durable (a synced rollback
-        # journal): removing a temp or an obsolete file the tree never synced publishes nothing.
+        # journal) and still holds something: removing a temp or an obsolete file the tree never
+        # synced, or one it emptied (PostgreSQL truncates a dropped relation's file to 0 at commit
+        # and unlinks it after the next checkpoint), publishes nothing; back after a crash, it
+        # is an empty file.
         pend(engine, os.path.dirname(path), "FS104", event, path,
-             intent=state is not None and state.intent and role == "data", data=role == "data")
+             intent=(state is not None and state.intent and role == "data"
+                     and not state.conduct & EMPTY),
+             data=role == "data")
 
 
 def on_close(engine, event: dict) -> None:

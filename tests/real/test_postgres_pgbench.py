@@ -65,7 +65,10 @@ https://www.postgresql.org/docs/15/wal-intro.html). FS106 on base/* is FALSE,
 as in the postgres-session case. (fsaudit fires it today, 13 times on 6
 files, at the first send after the page write: FS106's trigger, "no barrier
 between the write and the send", cannot tell a statement's reply from a
-commit's. Left failing, not marked xfail: a false finding to fix.)
+commit's: a known defect, the check is a strict xfail. The page was written
+after the WAL covering it was flushed (WAL before data), so the barrier that
+matters precedes the write; the trace does not show which log record covers
+which page.)
 
 TRUNCATE gives each table a new relation file; the old one is truncated to 0
 by the backend at commit and unlinked by the checkpointer after the next
@@ -79,9 +82,9 @@ file left behind by a crash is an empty orphan, never read):
     10318 unlink("base/5/16384") = 0
 
 Removing an obsolete, empty file publishes no state: FS104 on base/5 is FALSE.
-(fsaudit fires it today, one warning for the 4 removals: the file was fsynced
-before its removal, as a synced rollback journal is, though it had been
-truncated to 0 by the tree and not written since. Left failing, as above.)
+(fsaudit fired it, one warning for the 4 removals: the file was fsynced
+before its removal, as a synced rollback journal is. FS104 now leaves out a
+file the tree emptied and has not written since.)
 
 The rest is as in the postgres-session case (test_postgres.py), each seen
 here too: initdb's batch (FS101 at most info), FS103 TRUE on `data`
@@ -110,7 +113,8 @@ CASES = [
              Truth("FS106", "data/pg_wal/*", FALSE, "group commit: a WAL write is covered by whichever "
                    "backend's fdatasync began after it, and each commit's reply follows the flush"),
              Truth("FS106", "data/base/*/[0-9]*", FALSE, "a statement's reply inside a transaction acknowledges "
-                   "nothing; the commit's reply follows the WAL fdatasync that covers the pages"),
+                   "nothing; the commit's reply follows the WAL fdatasync that covers the pages",
+                   defect="#15: FS106 cannot tell a statement's reply inside a transaction from a commit's"),
              Truth("FS104", "data/base/*", FALSE, "the checkpointer removes an obsolete relation file, truncated "
                    "to 0 at commit: an empty orphan after a crash, never read"),
              Truth("FS101", "data/pg_wal/*", FALSE, "fsync=off bootstrap, then initdb syncs every file and directory",
