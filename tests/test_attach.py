@@ -14,14 +14,13 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from conftest import FSAUDIT, ROOT, Traced, fsaudit
+from conftest import FSAUDIT, ROOT, WAIT, Traced, fsaudit, read_until
 from fsaudit.tracing.attach_tree import pin
 from fsaudit.tracing.tracer import Tracer
 
 # A shell whose child, already running when fsaudit attaches, appends a line every 0.2 s.
 APPENDER = "(echo ready; while :; do echo tick >> appended.log; sleep 0.2; done) & wait"
 PF_KTHREAD = 0x00200000
-WAIT = 60      # seconds: only ever reached when something is broken
 
 
 def start_tree(argv: list[str], cwd: Path, **kw) -> subprocess.Popen:
@@ -57,17 +56,6 @@ def start_attach(pid: int, tmp_path: Path, *options: str, preexec: list[str] = (
     return subprocess.Popen([*preexec, *FSAUDIT, "attach", str(pid), "--events", str(tmp_path / "attach.jsonl"),
                              "--json", str(tmp_path / "r.json"), *options],
                             cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-
-def read_until(proc: subprocess.Popen, text: str) -> str:
-    """proc's stderr up to the line holding text (fails if proc ends first)."""
-    seen, deadline = b"", time.monotonic() + WAIT
-    while text.encode() not in seen:
-        assert time.monotonic() < deadline and select.select([proc.stderr], [], [], deadline - time.monotonic())[0]
-        chunk = os.read(proc.stderr.fileno(), 4096)
-        assert chunk, f"fsaudit ended before {text!r}: {seen.decode(errors='replace')}"
-        seen += chunk
-    return seen.decode(errors="replace")
 
 
 def holds_pidfd_of(holder: int, pid: int) -> bool:
