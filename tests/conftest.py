@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import json
 import os
+import select
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PROGRAMS = ROOT / "tests" / "programs"
 FSAUDIT = [sys.executable, "-m", "fsaudit"]
+WAIT = 300     # seconds: only ever reached when something is broken (a probe loads in 60 s under load)
 
 
 def _tracing_available() -> str | None:
@@ -79,19 +84,63 @@ def fsaudit(*args: str, cwd: Path | None = None, **kw) -> subprocess.CompletedPr
                           errors="surrogateescape", **kw)
 
 
-def attach_while_running(argv: list[str], cwd: Path, duration: str, *options: str) -> Traced:
-    """Start argv (it prints "ready" once it has begun), `fsaudit attach` to it
-    for duration seconds with options, then kill it."""
-    target = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, text=True)
+def read_until(proc: subprocess.Popen, text: str) -> str:
+    """proc's stderr up to the line holding text (fails if proc ends first)."""
+    seen, deadline = b"", time.monotonic() + WAIT
+    while text.encode() not in seen:
+        assert time.monotonic() < deadline and select.select([proc.stderr], [], [], deadline - time.monotonic())[0]
+        chunk = os.read(proc.stderr.fileno(), 4096)
+        assert chunk, f"fsaudit ended before {text!r}: {seen.decode(errors='replace')}"
+        seen += chunk
+    return seen.decode(errors="replace")
+
+
+def read_line(proc: subprocess.Popen) -> str:
+    """The next line of proc's unbuffered stdout (fails if proc ends first)."""
+    line, deadline = b"", time.monotonic() + WAIT
+    while not line.endswith(b"\n"):
+        assert time.monotonic() < deadline and select.select([proc.stdout], [], [], deadline - time.monotonic())[0]
+        byte = os.read(proc.stdout.fileno(), 1)
+        assert byte, f"{proc.args} ended before a whole line: {line!r}"
+        line += byte
+    return line.decode()
+
+
+def told_done(target: subprocess.Popen) -> None:
+    """Ask target (SIGUSR1) to do its work a few rounds more and wait for its "done"."""
+    target.send_signal(signal.SIGUSR1)
+    assert read_line(target) == "done\n"
+
+
+def attach_while_running(argv: list[str], cwd: Path, *options: str,
+                         wanted: Callable[[subprocess.Popen], None] = told_done) -> Traced:
+    """Start argv (it prints "ready" once it has begun), `fsaudit attach` to it with
+    options, wait for "attached", then wanted(target) (by default: SIGUSR1, and argv
+    prints "done" once it did its work some rounds more), detach with SIGTERM and
+    kill argv's process group. The target runs until the test has what it wants,
+    however slowly the probe loads: nothing here counts on a clock."""
+    target = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, bufsize=0, start_new_session=True)
     try:
-        assert target.stdout.readline() == "ready\n"
+        assert read_line(target) == "ready\n"
         events, report = cwd / "attach.jsonl", cwd / "r.json"
-        result = fsaudit("attach", str(target.pid), "--duration", duration, "--fail-on", "never",
-                         "--events", str(events), "--json", str(report), *options)
+        attach = subprocess.Popen([*FSAUDIT, "attach", str(target.pid), "--fail-on", "never", "--events", str(events),
+                                   "--json", str(report), *options],
+                                  cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            said = read_until(attach, f"fsaudit: attached to pid {target.pid}")
+            wanted(target)
+            attach.send_signal(signal.SIGTERM)
+            out, rest = attach.communicate(timeout=WAIT)
+        finally:
+            if attach.poll() is None:
+                attach.kill()
+                attach.wait()
+        result = subprocess.CompletedProcess(attach.args, attach.returncode, out.decode(errors="surrogateescape"),
+                                             said + rest.decode(errors="surrogateescape"))
         assert result.returncode == 0, result.stderr
         return Traced(result, events, report)
     finally:
-        target.kill()
+        os.killpg(target.pid, signal.SIGKILL)
         target.wait()
 
 

@@ -81,7 +81,7 @@ def test_fs106_attach_tells_inherited_sockets_apart(tmp_path):
     """Sockets made before the attach: their family comes from the tables of the
     process's network namespace. The sends on the netlink one acknowledge nothing;
     those on the unix one acknowledge b.dat's unsynced page."""
-    t = attach_while_running([sys.executable, ACKS, "attached"], tmp_path, "1")
+    t = attach_while_running([sys.executable, ACKS, "attached"], tmp_path)
     assert {f["path"] for f in findings(t, "FS106")} == {str(tmp_path / "b.dat")}
     families = {e.get("family") for e in t.of("inherit") if e["kind"] == "socket"}
     assert families == {"AF_NETLINK", "AF_UNIX"}, t.of("inherit")

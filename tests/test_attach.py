@@ -14,14 +14,13 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from conftest import FSAUDIT, ROOT, Traced, fsaudit
+from conftest import FSAUDIT, ROOT, WAIT, Traced, fsaudit, read_until
 from fsaudit.tracing.attach_tree import pin
 from fsaudit.tracing.tracer import Tracer
 
 # A shell whose child, already running when fsaudit attaches, appends a line every 0.2 s.
 APPENDER = "(echo ready; while :; do echo tick >> appended.log; sleep 0.2; done) & wait"
 PF_KTHREAD = 0x00200000
-WAIT = 60      # seconds: only ever reached when something is broken
 
 
 def start_tree(argv: list[str], cwd: Path, **kw) -> subprocess.Popen:
@@ -57,17 +56,6 @@ def start_attach(pid: int, tmp_path: Path, *options: str, preexec: list[str] = (
     return subprocess.Popen([*preexec, *FSAUDIT, "attach", str(pid), "--events", str(tmp_path / "attach.jsonl"),
                              "--json", str(tmp_path / "r.json"), *options],
                             cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-
-def read_until(proc: subprocess.Popen, text: str) -> str:
-    """proc's stderr up to the line holding text (fails if proc ends first)."""
-    seen, deadline = b"", time.monotonic() + WAIT
-    while text.encode() not in seen:
-        assert time.monotonic() < deadline and select.select([proc.stderr], [], [], deadline - time.monotonic())[0]
-        chunk = os.read(proc.stderr.fileno(), 4096)
-        assert chunk, f"fsaudit ended before {text!r}: {seen.decode(errors='replace')}"
-        seen += chunk
-    return seen.decode(errors="replace")
 
 
 def holds_pidfd_of(holder: int, pid: int) -> bool:
@@ -110,14 +98,33 @@ def stopped_while_loading(target: int, tmp_path: Path, attempts: int = 3) -> sub
     pytest.fail(f"fsaudit loaded its probe before it could be stopped, {attempts} times")
 
 
+def appended_once_more(log: Path) -> None:
+    """Wait for APPENDER's next line (0.2 s apart): once fsaudit is attached, it is traced."""
+    def size() -> int:
+        return log.stat().st_size if log.exists() else 0
+
+    before, deadline = size(), time.monotonic() + WAIT
+    while size() == before:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
+
 def test_attach_takes_the_children_already_running(bpf, tmp_path):
     shell = start_tree(["sh", "-c", APPENDER], tmp_path)
     try:
         (appender,) = children(shell.pid)
-        result = fsaudit("attach", str(shell.pid), "--duration", "1.5", "--fail-on", "never",
-                         "--events", str(tmp_path / "attach.jsonl"), "--json", str(tmp_path / "r.json"))
+        proc = start_attach(shell.pid, tmp_path, "--fail-on", "never")
+        try:
+            said = read_until(proc, "fsaudit: attached to")
+            appended_once_more(tmp_path / "appended.log")
+            proc.send_signal(signal.SIGTERM)
+            _, rest = proc.communicate(timeout=WAIT)
+        finally:
+            proc.kill()
+            proc.wait()
     finally:
         kill_tree(shell)
+    result = subprocess.CompletedProcess(proc.args, proc.returncode, "", said + rest.decode())
     assert result.returncode == 0, result.stderr
     t = Traced(result, tmp_path / "attach.jsonl", tmp_path / "r.json")
     files = {f["path"]: f for f in t.report["files"]}
@@ -170,10 +177,7 @@ def test_a_stop_signal_detaches_and_writes_every_output(bpf, tmp_path, signum, f
         proc = start_attach(shell.pid, tmp_path, "--fail-on", fail_on, "--no-live")
         try:
             read_until(proc, "fsaudit: attached to")
-            # The appender's next line (0.2 s at most) is seen before the signal.
-            size = (tmp_path / "appended.log").stat().st_size
-            while (tmp_path / "appended.log").stat().st_size == size:
-                time.sleep(0.02)
+            appended_once_more(tmp_path / "appended.log")
             proc.send_signal(signum)
             proc.communicate(timeout=WAIT)
         finally:
@@ -325,7 +329,7 @@ def test_what_attach_cannot_read_of_a_process_is_a_warning(bpf, tmp_path):
     """fsaudit without CAP_SYS_PTRACE may not read the fds of another user's
     process: it must say so, not report a quiet "No findings"."""
     target = start_tree(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                         "sh", "-c", "echo ready; exec sleep 60"], tmp_path)
+                         "sh", "-c", "echo ready; exec sleep infinity"], tmp_path)
     try:
         result = subprocess.run(["setpriv", "--inh-caps=-sys_ptrace", "--bounding-set=-sys_ptrace", *FSAUDIT,
                                  "attach", str(target.pid), "--duration", "1", "--fail-on", "never",

@@ -404,7 +404,7 @@ def test_a_page_of_many_files_says_what_it_did_not_draw(chromium, tmp_path):
 
 
 def test_attach_writes_the_page_too(bpf, build, tmp_path):
-    traced = attach_while_running([str(build("story")), "slow"], tmp_path, "1", "--html", str(tmp_path / "attach.html"))
+    traced = attach_while_running([str(build("story")), "slow"], tmp_path, "--html", str(tmp_path / "attach.html"))
     data = Page((tmp_path / "attach.html").read_text()).data()
     assert data["report"] == traced.report and data["report"]["mode"] == "attach"
     slow = lane(traced.report, str(tmp_path / "slow.dat"))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FSAUDIT, fsaudit
+from conftest import FSAUDIT, WAIT, fsaudit
 from fsaudit.analysis.engine import Engine
 from fsaudit.analysis.snapshot import file_state
 from fsaudit.outputs.live import ProgressLine, format_bytes, shorten_path
@@ -176,11 +176,12 @@ def test_q_stops_tracing_and_the_command_finishes_untraced(pane, build, tmp_path
 
 
 def test_q_in_attach_detaches_and_the_process_runs_on(pane, build, tmp_path):
-    writer = subprocess.Popen([str(build("slowsave")), "100", "100", "0"], cwd=tmp_path, stdout=subprocess.DEVNULL)
+    # It writes until killed: still running at the detach however slowly the probe loads.
+    writer = subprocess.Popen([str(build("slowsave")), "0", "100"], cwd=tmp_path, stdout=subprocess.DEVNULL)
     try:
         command = shlex.join([*FSAUDIT, "attach", "--json", "report.json", str(writer.pid)])
         screen = pane(f"cd {shlex.quote(str(tmp_path))} && {command}; echo $? > status.txt")
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + WAIT     # the probe's load included
         while not (unsynced_of(screen.capture(), "data.json.tmp") or 0) >= CHUNK:
             assert time.monotonic() < deadline and not screen.dead(), screen.capture()
             time.sleep(0.1)

@@ -59,7 +59,7 @@ def test_run_summary_to_a_file_leaves_stderr_to_the_command(bpf, tmp_path, optio
 
 
 def test_attach_summary_goes_to_stderr(bpf, tmp_path):
-    target = subprocess.Popen(["sh", "-c", "echo ready; exec sleep 30"], stdout=subprocess.PIPE, text=True)
+    target = subprocess.Popen(["sh", "-c", "echo ready; exec sleep infinity"], stdout=subprocess.PIPE, text=True)
     try:
         assert target.stdout.readline() == "ready\n"
         result = fsaudit("attach", str(target.pid), "--duration", "0.5", cwd=tmp_path)

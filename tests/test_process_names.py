@@ -51,10 +51,25 @@ def test_attach_reads_exe_and_argv_of_the_processes_it_finds(tmp_path):
     forks mv again and again after it: every process has its exe and argv, and each
     finding names its own program."""
     loop = "while :; do printf x > c.tmp; mv c.tmp c; sleep 0.05; done"
-    target = ("import subprocess, sys, time; "
-              f"child = subprocess.Popen(['/bin/sh', '-c', {loop!r}]); "
-              "print('ready', flush=True); time.sleep(60)")
-    t = attach_while_running([sys.executable, "-c", target], tmp_path, "1")
+    # On SIGUSR1 the target waits for c to be replaced three times (two whole mv after it), says "done", and sleeps.
+    target = ("import os, signal, subprocess, time\n"
+              f"child = subprocess.Popen(['/bin/sh', '-c', {loop!r}])\n"
+              "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})\n"
+              "print('ready', flush=True)\n"
+              "signal.sigwait({signal.SIGUSR1})\n"
+              "def inode():\n"
+              "    try:\n"
+              "        return os.stat('c').st_ino\n"
+              "    except FileNotFoundError:\n"
+              "        return None\n"
+              "seen, replaced = inode(), 0\n"
+              "while replaced < 3:\n"
+              "    time.sleep(0.01)\n"
+              "    now = inode()\n"
+              "    replaced, seen = replaced + (now != seen), now\n"
+              "print('done', flush=True)\n"
+              "signal.pause()\n")
+    t = attach_while_running([sys.executable, "-c", target], tmp_path)
     target_pid = t.report["target"]["pid"]
     (shell,) = [e["pid"] for e in t.of("adopt") if e["ppid"] == target_pid]   # and maybe a sleep of its
     for process in t.report["processes"]:

@@ -18,7 +18,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -157,9 +156,11 @@ def test_exec_of_a_script_names_its_interpreter(bpf, trace, tmp_path):
 
 
 def test_attach_names_the_runtime_of_a_running_process(bpf, tmp_path):
-    sleeper = subprocess.Popen(["/usr/bin/python3", "-c", "import time; time.sleep(30)"])
+    # "ready" once past the dynamic loader (attach reads /proc/PID/maps and the exe); then it waits to be killed
+    sleeper = subprocess.Popen(["/usr/bin/python3", "-c", "import signal; print('ready', flush=True); signal.pause()"],
+                               stdout=subprocess.PIPE, text=True)
     try:
-        time.sleep(0.5)   # past the dynamic loader: attach reads /proc/PID/maps and the exe
+        assert sleeper.stdout.readline() == "ready\n"
         report = tmp_path / "report.json"
         result = fsaudit("attach", str(sleeper.pid), "--duration", "0.5", "--json", str(report))
         assert result.returncode == 0, result.stderr

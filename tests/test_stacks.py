@@ -83,7 +83,7 @@ def test_a_thread_and_a_forked_child_get_their_own_stacks(trace, compiled):
 
 
 def test_attach_symbolizes_from_the_running_process(bpf, compiled, tmp_path):
-    t = attach_while_running([str(compiled / "fp"), "loop"], tmp_path, "1", "--stacks")
+    t = attach_while_running([str(compiled / "fp"), "loop"], tmp_path, "--stacks")
     assert finding(t, "FS101", "/l.tmp")["stack"] == ["rename", frame("save_naive", "rename"), frame("main", "loop")]
 
 
@@ -150,11 +150,14 @@ def test_node_stack_names_the_javascript_functions(trace, tmp_path):
 
 def test_attach_to_cpython_gets_python_frames(bpf, tmp_path):
     app = tmp_path / "loop.py"
-    app.write_text("import os, sys, time\n\n\ndef save():\n    with open('l.tmp', 'w') as f:\n"
+    app.write_text("import os, signal, time\n\n\ndef save():\n    with open('l.tmp', 'w') as f:\n"
                    "        f.write('x')\n    os.replace('l.tmp', 'l.txt')\n\n\n"
-                   "print('ready', flush=True)\nwhile True:\n    save()\n    time.sleep(0.05)\n")
-    t = attach_while_running(["/usr/bin/python3.11", str(app)], tmp_path, "1", "--stacks")
-    assert finding(t, "FS101", "/l.tmp")["stack"] == ["rename", f"save ({app}:7)", f"<module> ({app}:12)"]
+                   "asked = []\nsignal.signal(signal.SIGUSR1, lambda *_: asked.append(True))\n"
+                   "print('ready', flush=True)\nafter = 0\nwhile True:\n    save()\n"
+                   "    after += bool(asked)\n    if after == 2:   # a whole save after SIGUSR1\n"
+                   "        print('done', flush=True)\n    time.sleep(0.05)\n")
+    t = attach_while_running(["/usr/bin/python3.11", str(app)], tmp_path, "--stacks")
+    assert finding(t, "FS101", "/l.tmp")["stack"] == ["rename", f"save ({app}:7)", f"<module> ({app}:15)"]
 
 
 @pytest.mark.parametrize("code, is_call", [

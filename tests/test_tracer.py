@@ -8,8 +8,10 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
+from typing import Callable
 
-from conftest import Traced, attach_while_running, fsaudit
+from conftest import WAIT, attach_while_running, fsaudit
 
 
 def test_write_storm_arrives_aggregated_with_exact_totals(trace, build, tmp_path):
@@ -109,13 +111,21 @@ def test_non_utf8_filename_survives_the_log(trace, build, tmp_path):
     assert json.loads(replay.stdout)["findings"] == t.report["findings"]
 
 
-def attach_to_story(build, tmp_path, mode: str, duration: str) -> Traced:
-    """Start story MODE, attach once it says ready, detach after duration; the target is then killed."""
-    return attach_while_running([str(build("story")), mode], tmp_path, duration)
+def spun(path: Path, records: int) -> Callable[[subprocess.Popen], None]:
+    """Wait until story spin, already traced, has written `records` more records to
+    path: each holds its number, read from the file, so the spinner makes no other
+    syscall that would deliver its run before the detach."""
+
+    def wanted(target: subprocess.Popen) -> None:
+        first, deadline = int(path.read_bytes() or b"0"), time.monotonic() + WAIT
+        while int(path.read_bytes() or b"0") < first + records:
+            assert target.poll() is None and time.monotonic() < deadline
+
+    return wanted
 
 
 def test_attach_follows_a_running_process(bpf, build, tmp_path):
-    t = attach_to_story(build, tmp_path, "slow", "2")
+    t = attach_while_running([str(build("story")), "slow"], tmp_path)     # 20 rounds once attached
     path = str(tmp_path / "slow.dat")
     assert t.of("inherit", path=path), "the fd opened before attach is announced"
     assert sum(r["calls"] for r in t.of("write", path=path)) > 10
@@ -123,7 +133,7 @@ def test_attach_follows_a_running_process(bpf, build, tmp_path):
 
 
 def test_detach_delivers_write_runs_still_pending_in_the_kernel(bpf, build, tmp_path):
-    t = attach_to_story(build, tmp_path, "spin", "1")
+    t = attach_while_running([str(build("story")), "spin"], tmp_path, wanted=spun(tmp_path / "spin.dat", 1000))
     runs = t.of("write", path=str(tmp_path / "spin.dat"))
     assert runs and sum(r["calls"] for r in runs) >= 1000
     assert all(r["bytes"] == 64 * r["calls"] for r in runs)

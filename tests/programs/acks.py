@@ -19,10 +19,12 @@ groupcommit:     three backends share a log. A writes its record, B writes its o
                  then A replies: A's data is durable, C's is C's.
 attached:        for `fsaudit attach`: a netlink socket and a unix socket pair made
                  before "ready", then until killed: write a.dat, send on the netlink
-                 socket, fsync a.dat; write b.dat, send on the unix socket, fsync b.dat.
+                 socket, fsync a.dat; write b.dat, send on the unix socket, fsync b.dat;
+                 "done" once a whole round followed a SIGUSR1.
 """
 
 import os
+import signal
 import socket
 import sys
 import time
@@ -132,7 +134,10 @@ def attached() -> None:
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
     theirs.setblocking(False)
     a, b = durable_file("a.dat"), durable_file("b.dat")
+    asked = []
+    signal.signal(signal.SIGUSR1, lambda *_: asked.append(True))
     print("ready", flush=True)
+    after = 0
     while True:
         os.write(a, PAGE)
         route.sendto(GETLINK, (0, 0))
@@ -146,6 +151,9 @@ def attached() -> None:
                     pass
             except BlockingIOError:
                 pass
+        after += bool(asked)
+        if after == 2:
+            print("done", flush=True)
         time.sleep(0.01)
 
 

@@ -1,6 +1,7 @@
 /* A slow unsafe save for the live view: CHUNKS x 4 KiB written to
  * data.json.tmp, one every PERIOD ms with a progress line on stdout, then
  * renamed over data.json with no fsync (FS101), then LINGER ms before exit.
+ * CHUNKS 0 writes chunks until killed, for a test that decides when it ends.
  *
  *   slowsave [CHUNKS [PERIOD_MS [LINGER_MS]]]     (default 12 250 2000)
  *
@@ -27,7 +28,7 @@ int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);       /* one write per line, also when stdout is a file */
     int fd = open("data.json.tmp", O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0) { perror("open"); return 1; }
-    for (int i = 1; i <= chunks; i++) {
+    for (int i = 1; chunks == 0 || i <= chunks; i++) {
         if (write(fd, chunk, sizeof chunk) != sizeof chunk) { perror("write"); return 1; }
         printf("chunk %d of %d\n", i, chunks);
         pause_ms(period);

@@ -1,8 +1,10 @@
 // --stacks: the test finds each call site's line by the marker comment on it.
 // stacks [plain|thread|fork|loop]: save a record naively (no fsync), from
-// main, from a second thread, from a forked child, or every 50 ms forever.
+// main, from a second thread, from a forked child, or every 50 ms until
+// killed (saying "done" once a whole save followed a SIGUSR1).
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +24,13 @@ __attribute__((noinline)) static void save_naive(const char *tmp, const char *ds
     close(fd);
     if (rename(tmp, dst) != 0)  // @rename
         exit(1);
+}
+
+static volatile sig_atomic_t asked;
+
+static void on_usr1(int signum) {
+    (void)signum;
+    asked = 1;
 }
 
 static void *in_thread(void *unused) {
@@ -46,11 +55,12 @@ int main(int argc, char **argv) {
         }
         waitpid(child, NULL, 0);
     } else if (!strcmp(mode, "loop")) {
+        signal(SIGUSR1, on_usr1);
         printf("ready\n");
         fflush(stdout);
-        for (;;) {
+        for (int after = 0;; usleep(50000)) {
             save_naive("l.tmp", "l.txt");  // @loop
-            usleep(50000);
+            if (asked && ++after == 2) { printf("done\n"); fflush(stdout); }   /* one whole save after it */
         }
     }
     return 0;

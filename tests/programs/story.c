@@ -14,6 +14,10 @@
 
 static char buf[64] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\n";
 
+static volatile sig_atomic_t asked;
+
+static void on_usr1(int signum) { (void)signum; asked = 1; }
+
 static void *thread_writer(void *arg) {
     int fd = *(int *)arg;
     for (int i = 0; i < 10; i++) write(fd, buf, 64);
@@ -85,18 +89,29 @@ int main(int argc, char **argv) {
         kill(getpid(), SIGKILL);
         return 0;
     }
-    if (!strcmp(mode, "slow")) {             /* keeps writing, for attach */
+    if (!strcmp(mode, "slow")) {             /* writes and syncs until killed; "done" 20 rounds after SIGUSR1 */
         int fd = open("slow.dat", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        signal(SIGUSR1, on_usr1);
         printf("ready\n");
         fflush(stdout);
-        for (int i = 0; i < 400; i++) { write(fd, buf, 64); fsync(fd); usleep(10000); }
-        return 0;
+        for (int after = 0;; usleep(10000)) {
+            write(fd, buf, 64);
+            fsync(fd);
+            if (asked && ++after == 20) { printf("done\n"); fflush(stdout); }
+        }
     }
     if (!strcmp(mode, "spin")) {             /* only writes until killed: its run never ends by itself */
         int fd = open("spin.dat", O_WRONLY | O_CREAT | O_TRUNC, 0644);
         printf("ready\n");
         fflush(stdout);
-        for (;;) pwrite(fd, buf, 64, 0);   /* in place: the file stays small however long it runs */
+        /* In place, so the file stays small however long it runs; each record
+         * holds its own number, which tells the test how many were written
+         * with no other syscall to end the run. */
+        for (long n = 1;; n++) {
+            snprintf(buf, sizeof buf, "%63ld", n);
+            buf[63] = '\n';
+            pwrite(fd, buf, 64, 0);
+        }
     }
     if (!strcmp(mode, "badname")) {          /* a file name that is not UTF-8 */
         int fd = open("bad-\xff\xfe.dat", O_WRONLY | O_CREAT | O_TRUNC, 0644);
