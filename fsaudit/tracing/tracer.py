@@ -1,8 +1,8 @@
 """The live tracer: loads probes/fsaudit.c (package data) with bcc and streams resolved events.
 
-About 460 lines, one class on purpose: load, spawn or attach, poll and stop share one
-BPF object, one ring reader and one resolver, and the order of those steps is the
-fidelity guarantee (docs/guarantees.md). What does not need that state lives beside
+About 540 lines, one class on purpose: load, spawn or attach, poll and stop share one
+BPF object, one ring reader (emptied by a thread of its own) and one resolver, and the
+order of those steps is the fidelity guarantee (docs/guarantees.md). What does not need that state lives beside
 it: attach_tree (finding and pinning processes), inject, ringbuf, resolve/."""
 
 from __future__ import annotations

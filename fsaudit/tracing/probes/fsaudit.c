@@ -1,9 +1,10 @@
 // fsaudit kernel side: syscall tracing of one process tree.
 //
-// One file of about 600 lines on purpose: bcc compiles one translation unit per
+// One file of about 800 lines on purpose: bcc compiles one translation unit per
 // load, the programs share their maps and inline helpers, and the verifier sees
 // each program whole; the record and its constants are already apart in
 // fsaudit.h. In order: maps, record helpers, write runs, stdio uprobes,
+// `fsaudit crash`'s data capture (compiled only with CAPTURE_DATA),
 // sys_enter/sys_exit, then the sched and signal tracepoints.
 //
 // Reads only tracepoint arguments, pt_regs (x86-64 ABI, stable) and user
