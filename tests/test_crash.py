@@ -19,14 +19,22 @@ import check_save  # noqa: E402
 CHECK = [sys.executable, str(EXAMPLES / "check_save.py")]
 
 
+def acknowledged(program: list[str]) -> list[str]:
+    """program, then "saved" on the command's stdout once it succeeded: the
+    acknowledgement a user or a client would act on."""
+    return ["sh", "-c", '"$@" && echo saved', "sh", *program]
+
+
 @pytest.fixture(scope="module")
 def programs(tmp_path_factory):
+    """examples/'s naive and durable saves, in C and Python, each acknowledged."""
     out = tmp_path_factory.mktemp("crash-bin")
     built = {}
-    for name in ("naive_save", "durable_save"):
-        subprocess.run(["cc", "-O2", "-o", str(out / name), str(EXAMPLES / f"{name}.c")], check=True)
-        built[("c", name)] = [str(out / name)]
-        built[("python", name)] = [sys.executable, str(EXAMPLES / f"{name}.py")]
+    for name in ("naive", "durable"):
+        subprocess.run(["cc", "-O2", "-o", str(out / name), str(ROOT / "examples" / "c" / f"{name}.c")], check=True)
+        built[("c", f"{name}_save")] = acknowledged([str(out / name)])
+        built[("python", f"{name}_save")] = acknowledged(
+            [sys.executable, str(ROOT / "examples" / "python" / f"{name}.py")])
     return built
 
 

@@ -38,7 +38,8 @@ def naive(bpf, tmp_path_factory):
     check_save.make_old_record(str(scope))
     proc = subprocess.run(FSAUDIT + ["crash", "--max-states", "80", "--html", str(directory / "crash.html"),
                                      "--json", str(directory / "crash.json"), "--keep", str(directory / "kept"), "--",
-                                     sys.executable, str(EXAMPLES / "naive_save.py"), "--check", sys.executable,
+                                     "sh", "-c", '"$@" && echo saved', "sh", sys.executable,
+                                     str(ROOT / "examples" / "python" / "naive.py"), "--check", sys.executable,
                                      str(EXAMPLES / "check_save.py")], cwd=scope, capture_output=True, text=True)
     assert proc.returncode == 1, proc.stderr
     return directory, scope, json.loads((directory / "crash.json").read_text())
