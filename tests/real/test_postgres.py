@@ -97,6 +97,35 @@ def stop_server(work: Path) -> None:
     stop_pidfile(work / "data" / "postmaster.pid", f"{BIN}/postgres")
 
 
+# What every PostgreSQL case shares (the pgbench cases too): initdb's fsync=off batch,
+# the server's caches, logs, pid file and socket, and initdb's own files.
+INITDB_BATCH = [
+    Truth("FS101", "data/pg_wal/*", FALSE, "fsync=off bootstrap, then initdb syncs every file and directory",
+          only_at=("error", "warning"), expect="info"),
+    Truth("FS101", "data/pg_wal/*", NOISE, "the same, at info (a batch that syncs at its end)"),
+    Truth("FS101", "data/pg_logical/*", FALSE, "fsync=off bootstrap, then initdb syncs every file and "
+          "directory (each checkpoint's file replaced by the next); the server's checkpointer uses "
+          "durable_rename()", only_at=("error", "warning"), expect="info"),
+    Truth("FS101", "data/pg_logical/*", NOISE, "the same, at info"),
+]
+SERVER_FILES = [
+    Truth("FS10[1-6]", "data/pg_stat/*", NOISE, "statistics are reset after a crash (monitoring-stats): "
+          "a cache, out of scope by default", expect="info"),
+    Truth("FS10[1-6]", "data/*pg_internal.init*", NOISE, "relcache init file, rebuilt when missing: a cache, "
+          "out of scope by default", expect="info"),
+    Truth("FS105", "data/pg_subtrans/*", NOISE, "pg_subtrans is zeroed at startup"),
+    Truth("FS10[45]", "data/postmaster.*", NOISE, "the pid lock file and the informational options file"),
+    Truth("FS10[45]", "server.log", NOISE, "the server's log"),
+    Truth("FS104", ".s.PGSQL.5432", FALSE, "a unix socket's name is not a file"),
+    Truth("FS104", ".s.PGSQL.5432.lock", NOISE, "the socket's lock file (removing a lock publishes "
+          "nothing: no FS104)"),
+]
+INITDB_FILES = [
+    Truth("FS107", "data/postgresql.conf", FALSE, "initdb created it empty, then wrote it once",
+          by="initdb"),
+    Truth("FS103", "data", TRUE, "initdb syncs the data directory but never its parent", by="initdb"),
+]
+
 CASES = [
     Case("postgres-session", "PostgreSQL: initdb, start, 4 autocommit statements via psql, stop",
          ("runuser", "psql", f"{BIN}/initdb", f"{BIN}/pg_ctl"),
@@ -108,26 +137,9 @@ CASES = [
              Truth("FS106", "data/base/*/[0-9]*", FALSE, "the backend fdatasyncs the WAL between the page write and "
                    "the reply"),
              Truth("FS106", "data/pg_wal/*", FALSE, "the WAL is fdatasync'ed before each reply (group commit)"),
-             Truth("FS101", "data/pg_wal/*", FALSE, "fsync=off bootstrap, then initdb syncs every file and directory",
-                   only_at=("error", "warning"), expect="info"),
-             Truth("FS101", "data/pg_wal/*", NOISE, "the same, at info (a batch that syncs at its end)"),
-             Truth("FS101", "data/pg_logical/*", FALSE, "fsync=off bootstrap, then initdb syncs every file and "
-                   "directory (each checkpoint's file replaced by the next); the server's checkpointer uses "
-                   "durable_rename()", only_at=("error", "warning"), expect="info"),
-             Truth("FS101", "data/pg_logical/*", NOISE, "the same, at info"),
-             Truth("FS10[1-6]", "data/pg_stat/*", NOISE, "statistics are reset after a crash (monitoring-stats): "
-                   "a cache, out of scope by default", expect="info"),
-             Truth("FS10[1-6]", "data/*pg_internal.init*", NOISE, "relcache init file, rebuilt when missing: a cache, "
-                   "out of scope by default", expect="info"),
-             Truth("FS105", "data/pg_subtrans/*", NOISE, "pg_subtrans is zeroed at startup"),
-             Truth("FS10[45]", "data/postmaster.*", NOISE, "the pid lock file and the informational options file"),
-             Truth("FS10[45]", "server.log", NOISE, "the server's log"),
-             Truth("FS104", ".s.PGSQL.5432", FALSE, "a unix socket's name is not a file"),
-             Truth("FS104", ".s.PGSQL.5432.lock", NOISE, "the socket's lock file (removing a lock publishes "
-                   "nothing: no FS104)"),
-             Truth("FS107", "data/postgresql.conf", FALSE, "initdb created it empty, then wrote it once",
-                   by="initdb"),
-             Truth("FS103", "data", TRUE, "initdb syncs the data directory but never its parent", by="initdb"),
+             *INITDB_BATCH,
+             *SERVER_FILES,
+             *INITDB_FILES,
              Truth("FS103", "data/base/*/16384", TRUE, "mdcreate() never syncs the relation's directory",
                    by="postgres"),
          ],

@@ -109,7 +109,7 @@ from __future__ import annotations
 import subprocess
 
 from .realcase import FALSE, NOISE, SCENARIOS, TRUE, Case, Truth, parametrize
-from .test_postgres import BIN, stop_server
+from .test_postgres import BIN, INITDB_BATCH, INITDB_FILES, SERVER_FILES, stop_server
 
 TRANSACTIONS_PER_CLIENT = 250
 
@@ -127,24 +127,7 @@ CASES = [
                    defect="#15: FS106 cannot tell a statement's reply inside a transaction from a commit's"),
              Truth("FS104", "data/base/*", FALSE, "the checkpointer removes an obsolete relation file, truncated "
                    "to 0 at commit: an empty orphan after a crash, never read"),
-             Truth("FS101", "data/pg_wal/*", FALSE, "fsync=off bootstrap, then initdb syncs every file and directory",
-                   only_at=("error", "warning"), expect="info"),
-             Truth("FS101", "data/pg_wal/*", NOISE, "the same, at info (a batch that syncs at its end)"),
-             Truth("FS101", "data/pg_logical/*", FALSE, "fsync=off bootstrap, then initdb syncs every file and "
-                   "directory", only_at=("error", "warning"), expect="info"),
-             Truth("FS101", "data/pg_logical/*", NOISE, "the same, at info"),
-             Truth("FS10[1-6]", "data/pg_stat/*", NOISE, "statistics are reset after a crash: a cache, out of "
-                   "scope by default", expect="info"),
-             Truth("FS10[1-6]", "data/*pg_internal.init*", NOISE, "relcache init file, rebuilt when missing: a cache, "
-                   "out of scope by default", expect="info"),
-             Truth("FS105", "data/pg_subtrans/*", NOISE, "pg_subtrans is zeroed at startup"),
-             Truth("FS10[45]", "data/postmaster.*", NOISE, "the pid lock file and the informational options file"),
-             Truth("FS10[45]", "server.log", NOISE, "the server's log"),
-             Truth("FS104", ".s.PGSQL.5432", FALSE, "a unix socket's name is not a file"),
-             Truth("FS104", ".s.PGSQL.5432.lock", NOISE, "the socket's lock file"),
-             Truth("FS107", "data/postgresql.conf", FALSE, "initdb created it empty, then wrote it once",
-                   by="initdb"),
-             Truth("FS103", "data", TRUE, "initdb syncs the data directory but never its parent", by="initdb"),
+             *INITDB_BATCH, *SERVER_FILES, *INITDB_FILES,
              Truth("FS103", "data/base/*/[0-9]*", TRUE, "mdcreate() never syncs the relation's directory "
                    "(pgbench -i's tables, their _fsm and _vm forks, its indexes)", by="postgres"),
          ],
