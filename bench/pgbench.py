@@ -58,10 +58,10 @@ def pgbench(bin_: str, work: Path, seconds: int) -> float:
     return float(match.group(1))
 
 
-def traced(bin_: str, work: Path, seconds: int, postmaster: int, round_: int) -> tuple[float, dict]:
-    """tps of one run while fsaudit attach traces the postmaster's tree, and fsaudit's report."""
-    report, summary = work / f"attach-{round_}.json", work / f"attach-{round_}.txt"
-    tracer = subprocess.Popen([FSAUDIT, "attach", str(postmaster), "--no-live", "--fail-on", "never",
+def traced(fsaudit: str, bin_: str, work: Path, seconds: int, postmaster: int, label: str) -> tuple[float, dict]:
+    """tps of one run while that fsaudit attach traces the postmaster's tree, and its report."""
+    report, summary = work / f"attach-{label}.json", work / f"attach-{label}.txt"
+    tracer = subprocess.Popen([fsaudit, "attach", str(postmaster), "--no-live", "--fail-on", "never",
                                "--json", str(report), "-o", str(summary)],
                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
@@ -82,14 +82,11 @@ def fs106(report: dict, under: str = "/") -> int:
     return sum(1 for f in report["findings"] if f["rule"] == "FS106" and under in (f.get("path") or ""))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=int, default=15, help="pgbench -T (default 15)")
-    parser.add_argument("--repeat", type=int, default=3, help="rounds of one untraced and one traced run (default 3)")
-    parser.add_argument("--scale", type=int, default=5, help="pgbench -i -s (default 5)")
-    args = parser.parse_args()
+def measure(seconds: int, repeat: int, scale: int, tracers: dict[str, str]) -> dict:
+    """One cluster; per round one untraced run and one traced run per fsaudit in tracers
+    (name -> executable), the order alternating from round to round. Returns the runs'
+    tps ("plain" and each name) and each tracer's reports."""
     bin_ = bindir()
-    load_before = os.getloadavg()
     work = Path(tempfile.mkdtemp(prefix="fsaudit-pgbench-"))
     shutil.chown(work, "postgres")
     data = work / "data"
@@ -98,37 +95,50 @@ def main() -> None:
         as_postgres(f"{bin_}/pg_ctl", "-D", str(data), "-o", f"-k {work} -c listen_addresses=",
                     "-l", str(work / "server.log"), "-w", "start", stdout=subprocess.DEVNULL)
         postmaster = int((data / "postmaster.pid").read_text().split()[0])
-        as_postgres(f"{bin_}/pgbench", "-h", str(work), "-U", "postgres", "-i", "-s", str(args.scale), "-q",
+        as_postgres(f"{bin_}/pgbench", "-h", str(work), "-U", "postgres", "-i", "-s", str(scale), "-q",
                     "postgres", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        plain, under, reports = [], [], []
-        for round_ in range(args.repeat):
-            for kind in (("plain", "traced") if round_ % 2 == 0 else ("traced", "plain")):
+        tps: dict[str, list[float]] = {"plain": [], **{name: [] for name in tracers}}
+        reports: dict[str, list[dict]] = {name: [] for name in tracers}
+        kinds = ["plain", *tracers]
+        for round_ in range(repeat):
+            for kind in (kinds if round_ % 2 == 0 else kinds[::-1]):
                 if kind == "plain":
-                    plain.append(pgbench(bin_, work, args.seconds))
+                    tps["plain"].append(pgbench(bin_, work, seconds))
                 else:
-                    tps, report = traced(bin_, work, args.seconds, postmaster, round_)
-                    under.append(tps)
-                    reports.append(report)
-        median = statistics.median
-        events = median(r["counts"]["events"] for r in reports)
-        lost = median(r["counts"]["lost_events"] for r in reports)
-        print("| workload | untraced tps | under fsaudit attach tps | ratio | events | lost | FS106 on pg_wal | FS106 |")
-        print("|---|---|---|---|---|---|---|---|")
-        print(f"| pgbench -s {args.scale} -c {CLIENTS} -j {THREADS} -T {args.seconds} (median of {args.repeat}) "
-              f"| {median(plain):,.0f} | {median(under):,.0f} | {median(under) / median(plain):.2f} "
-              f"| {events:,.0f} | {lost:,.0f} | {median(fs106(r, '/pg_wal/') for r in reports):.0f} "
-              f"| {median(fs106(r) for r in reports):.0f} |")
-        # Each round's traced/untraced: the two runs of a round share the machine's load.
-        paired = median(t / p for t, p in zip(under, plain))
-        print(f"median of the rounds' traced/untraced ratios: {paired:.2f}")
-        print(f"each run, untraced: {', '.join(f'{t:,.0f}' for t in plain)}; "
-              f"traced: {', '.join(f'{t:,.0f}' for t in under)}; load average (1, 5, 15 min) "
-              f"before {' '.join(f'{x:.1f}' for x in load_before)}, after {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+                    run_tps, report = traced(tracers[kind], bin_, work, seconds, postmaster, f"{kind}-{round_}")
+                    tps[kind].append(run_tps)
+                    reports[kind].append(report)
+        return {"tps": tps, "reports": reports}
     finally:
         subprocess.run(["runuser", "-u", "postgres", "--", f"{bin_}/pg_ctl", "-D", str(data), "-m", "fast", "-w",
                         "stop"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         shutil.rmtree(work, ignore_errors=True)
 
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=int, default=15, help="pgbench -T (default 15)")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds of one untraced and one traced run (default 3)")
+    parser.add_argument("--scale", type=int, default=5, help="pgbench -i -s (default 5)")
+    args = parser.parse_args()
+    load_before = os.getloadavg()
+    result = measure(args.seconds, args.repeat, args.scale, {"traced": FSAUDIT})
+    plain, under, reports = result["tps"]["plain"], result["tps"]["traced"], result["reports"]["traced"]
+    median = statistics.median
+    events = median(r["counts"]["events"] for r in reports)
+    lost = median(r["counts"]["lost_events"] for r in reports)
+    print("| workload | untraced tps | under fsaudit attach tps | ratio | events | lost | FS106 on pg_wal | FS106 |")
+    print("|---|---|---|---|---|---|---|---|")
+    print(f"| pgbench -s {args.scale} -c {CLIENTS} -j {THREADS} -T {args.seconds} (median of {args.repeat}) "
+          f"| {median(plain):,.0f} | {median(under):,.0f} | {median(under) / median(plain):.2f} "
+          f"| {events:,.0f} | {lost:,.0f} | {median(fs106(r, '/pg_wal/') for r in reports):.0f} "
+          f"| {median(fs106(r) for r in reports):.0f} |")
+    # Each round's traced/untraced: the two runs of a round share the machine's load.
+    paired = median(t / p for t, p in zip(under, plain))
+    print(f"median of the rounds' traced/untraced ratios: {paired:.2f}")
+    print(f"each run, untraced: {', '.join(f'{t:,.0f}' for t in plain)}; "
+          f"traced: {', '.join(f'{t:,.0f}' for t in under)}; load average (1, 5, 15 min) "
+          f"before {' '.join(f'{x:.1f}' for x in load_before)}, after {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 if __name__ == "__main__":
     main()

@@ -9,9 +9,11 @@ compare that run with the plain one. With --baseline DIR (another checkout,
 set up), each repeat also runs that checkout's fsaudit, interleaved, for a
 before/after table measured in one session. The bystander row is
 bench/bystander.py's: ns per getppid() of a process outside the traced tree.
+--pgbench and --findings add bench/pgbench.py's and bench/memory.py's rows.
 Run as root after `make setup`:
 
     .venv/bin/python bench/run.py [--repeat 3] [--quick] [--live] [--baseline /tmp/bench-main]
+                                  [--pgbench 15] [--findings 125000]
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ import time
 from pathlib import Path
 
 import bystander
+import memory
+import pgbench
 
 ROOT = Path(__file__).resolve().parent.parent
 FSAUDIT = str(ROOT / ".venv" / "bin" / "fsaudit")
@@ -157,6 +161,9 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the rows as JSON")
     parser.add_argument("--live", action="store_true", help="also run fsaudit with its dashboard on a pty")
     parser.add_argument("--baseline", type=Path, help="another checkout whose fsaudit runs interleaved (before/after)")
+    parser.add_argument("--pgbench", type=int, metavar="SECONDS",
+                        help="also PostgreSQL under pgbench for SECONDS a run, untraced and under fsaudit attach")
+    parser.add_argument("--findings", type=int, metavar="N", help="also fsaudit's peak RSS with N findings on unique paths")
     args = parser.parse_args()
     baseline = str(args.baseline / ".venv" / "bin" / "fsaudit") if args.baseline else None
     with tempfile.TemporaryDirectory(prefix="fsaudit-bench-") as tmpdir, \
@@ -166,10 +173,17 @@ def main() -> None:
         exe = tmp / "workloads"
         subprocess.run(["cc", "-O2", "-pthread", "-o", str(exe), str(ROOT / "bench" / "workloads.c")], check=True)
         by = bystander_row(tmp, args.repeat, baseline)
+        extra = []
+        if args.pgbench:
+            extra.append(pgbench_row(args.pgbench, args.repeat, baseline))
+        if args.findings:
+            extra.append(findings_row(tmp, args.findings, args.repeat, args.baseline))
         rows = [run_row(name, quick if args.quick else full, exe, tmp, Path(shmdir if tmpfs else tmpdir) / "w",
                         args.repeat, strace, live_terminal, options, baseline)
                 for name, full, quick, strace, tmpfs, options in WORKLOADS]
     print(by)
+    for line in extra:
+        print(line)
     header = (f"{'workload':32} {'untraced':>9} {'fsaudit':>9} {'ratio':>6} {'strace':>7} {'tracer CPU':>11} "
               f"{'events':>8} {'lost':>5} {'RSS MB':>7} {'done':>8}")
     if args.live:
@@ -212,6 +226,35 @@ def bystander_row(tmp: Path, repeat: int, baseline: str | None) -> str:
     if before:
         line += f", before: {statistics.median(before):.0f} ns ({statistics.median(before) / a:.2f}x)"
     return line
+
+
+def pgbench_row(seconds: int, repeat: int, baseline: str | None) -> str:
+    """bench/pgbench.py's measurement: tps untraced and under each fsaudit's attach, interleaved."""
+    tracers = {"fsaudit": FSAUDIT, **({"before": baseline} if baseline else {})}
+    result = pgbench.measure(seconds, repeat, 5, tracers)
+    tps, median = result["tps"], statistics.median
+    plain = median(tps["plain"])
+    line = f"pgbench -s 5 -c 4 -T {seconds}: untraced {plain:,.0f} tps"
+    for name in tracers:
+        reports = result["reports"][name]
+        lost = median(r["counts"]["lost_events"] for r in reports)
+        line += (f", {name} attached {median(tps[name]):,.0f} tps ({median(tps[name]) / plain:.2f}x, "
+                 f"{median(r['counts']['events'] for r in reports):,.0f} events, {lost:,.0f} lost)")
+    return line
+
+
+def findings_row(tmp: Path, n: int, repeat: int, baseline: Path | None) -> str:
+    """bench/memory.py's measurement at one size: fsaudit's peak RSS with n FS101 findings."""
+    program = tmp / "manyfindings"
+    subprocess.run(["cc", "-O2", "-o", str(program), str(ROOT / "bench" / "manyfindings.c")], check=True)
+    sources = {"fsaudit": ROOT, **({"before": baseline} if baseline else {})}
+    rss: dict[str, list[float]] = {name: [] for name in sources}
+    for _ in range(repeat):
+        for name, source in sources.items():
+            mb, findings = memory.traced(source, program, n, tmp)
+            rss[name].append(mb)
+    return f"{findings:,} findings on unique paths: peak RSS " + ", ".join(
+        f"{name} {statistics.median(mbs):.0f} MB" for name, mbs in rss.items())
 
 
 if __name__ == "__main__":
