@@ -348,8 +348,14 @@ class Program:
             pmu = int(Path(UPROBE_PMU).read_text())
         except (OSError, ValueError):
             raise BpfError(f"no uprobe PMU ({UPROBE_PMU})") from None
-        self._attach_perf(prog, f"uprobe {path}+{offset:#x}",
-                          lambda: _perf_event_open(pmu, 0, ctypes.addressof(where), offset))
+        try:
+            self._attach_perf(prog, f"uprobe {path}+{offset:#x}",
+                              lambda: _perf_event_open(pmu, 0, ctypes.addressof(where), offset))
+        except BpfError as exc:
+            # The kernel refuses two uprobes at one place with different reference
+            # counter offsets: bcc 0.26's attach_uprobe passes an arbitrary one.
+            raise BpfError(f"{exc}; is a bcc tool, or an fsaudit that loads through bcc, tracing it too?"
+                           if "Invalid argument" in str(exc) else str(exc)) from None
 
     def _attach_perf(self, prog: int, what: str, open_event) -> None:
         try:

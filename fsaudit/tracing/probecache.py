@@ -203,8 +203,11 @@ def cache_state(source: bytes, cflags: list[str]) -> tuple[Path, bool, bool]:
     path = cache_dir()
     dir_fd = _open_dir(path, create=False)
     if dir_fd is None:
-        parent = next((p for p in path.parents if p.exists()), None)
-        return path, parent is not None and os.access(parent, os.W_OK) and not path.exists(), False
+        # Creatable: it does not exist and its nearest existing ancestor is a directory fsaudit may write.
+        if os.path.lexists(path):
+            return path, False, False
+        parent = next((p for p in path.parents if os.path.lexists(p)), None)
+        return path, parent is not None and os.path.isdir(parent) and os.access(parent, os.W_OK), False
     try:
         key = cache_key(source, cflags)
         return path, os.access(f"/proc/self/fd/{dir_fd}", os.W_OK), _read(dir_fd, f"probe-{key}.json", key) is not None
