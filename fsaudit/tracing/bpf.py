@@ -219,17 +219,36 @@ def libc_path() -> str:
     raise BpfError("no C library mapped in this process")
 
 
+def _first_instruction_keeps_arguments(code: bytes) -> int:
+    """The length of code's first x86-64 instruction if it is one that leaves
+    every argument register as it was (endbr64, a push of a register), else 0."""
+    if code[:4] == b"\xf3\x0f\x1e\xfa":                 # endbr64
+        return 4
+    if code[:1] and 0x50 <= code[0] <= 0x57:              # push %rax..%rdi
+        return 1
+    if code[:1] == b"\x41" and 0x50 <= code[1] <= 0x57:  # push %r8..%r15
+        return 2
+    return 0
+
+
 def uprobe_offsets(path: str, symbols: Iterable[str]) -> dict[str, int]:
-    """Where each of symbols (exported functions) is in the ELF file at path, as a
-    file offset (what a uprobe takes): its address less its loadable segment's bias."""
+    """Where to probe each of symbols (exported functions) of the ELF file at
+    path, as a file offset (what a uprobe takes): its address less its loadable
+    segment's bias, past its first instruction when that leaves the argument
+    registers alone (all the stdio probes read). The kernel refuses a second
+    uprobe at one instruction with another reference counter offset, and bcc
+    0.26's attach_uprobe passes an arbitrary one (its Python gives the C
+    function six arguments of seven): a bcc tool on the function's entry, an
+    fsaudit that loads through bcc included, would make attaching fail."""
     with open(path, "rb") as f:
-        elf = Elf(f.read())
-    addresses = elf.symbols(symbols)
+        data = f.read()
+    elf = Elf(data)
     offsets = {}
-    for name, address in addresses.items():
+    for name, address in elf.symbols(symbols).items():
         for p_type, _, offset, vaddr, _, filesz, _, _ in elf.segments():
             if p_type == PT_LOAD and vaddr <= address < vaddr + filesz:
-                offsets[name] = address - vaddr + offset
+                at = address - vaddr + offset
+                offsets[name] = at + _first_instruction_keeps_arguments(data[at:at + 4])
     return offsets
 
 
@@ -353,7 +372,7 @@ class Program:
                               lambda: _perf_event_open(pmu, 0, ctypes.addressof(where), offset))
         except BpfError as exc:
             # The kernel refuses two uprobes at one place with different reference
-            # counter offsets: bcc 0.26's attach_uprobe passes an arbitrary one.
+            # counter offsets (see uprobe_offsets).
             raise BpfError(f"{exc}; is a bcc tool, or an fsaudit that loads through bcc, tracing it too?"
                            if "Invalid argument" in str(exc) else str(exc)) from None
 

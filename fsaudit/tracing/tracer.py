@@ -145,9 +145,14 @@ class Tracer:
         self.traced = self.bpf["traced"]
         self.counters = self.bpf["counters"]
         self._ring = RingReader(self.bpf["events"].map_fd, ringbuf_pages * mmap.PAGESIZE)
-        self._attach_stdio_probes()
-        if capture:
-            self._attach_capture()
+        try:
+            self._attach_stdio_probes()
+            if capture:
+                self._attach_capture()
+        except TracerError:
+            self._ring.close()
+            self.bpf.close()
+            raise
         # The ring and the backlog are shared by the analysing thread and the ring's own.
         self._ring_lock = threading.Lock()
         self._emptying = True
