@@ -20,11 +20,12 @@ TIME = "/usr/bin/time"
 RETRIES = 300
 
 
-def run_true(fsaudit: str, cache: str, tmp: Path) -> tuple[float, float]:
-    """(wall s, peak RSS MB) of `fsaudit run -- true`, by GNU time."""
+def run_true(fsaudit: str, cache: str, tmp: Path) -> tuple[float, float, float]:
+    """(wall s, user+sys CPU s, peak RSS MB) of `fsaudit run -- true`, by GNU time
+    (its processes': a compile's included; the RSS is the largest one's)."""
     out = tmp / "time"
     for _ in range(RETRIES):
-        done = subprocess.run([TIME, "-f", "%e %M", "-o", str(out), fsaudit, "run", "--fail-on", "never", "--", "true"],
+        done = subprocess.run([TIME, "-f", "%e %U %S %M", "-o", str(out), fsaudit, "run", "--fail-on", "never", "--", "true"],
                               cwd=tmp, env={**os.environ, "FSAUDIT_CACHE_DIR": cache},
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         if done.returncode == 0:
@@ -37,8 +38,8 @@ def run_true(fsaudit: str, cache: str, tmp: Path) -> tuple[float, float]:
         time.sleep(2)
     else:
         raise SystemExit(f"{fsaudit}: the uprobes stayed taken {RETRIES} times")
-    wall, rss = out.read_text().split()[-2:]
-    return float(wall), int(rss) / 1024
+    wall, user, sys_, rss = out.read_text().split()[-4:]
+    return float(wall), float(user) + float(sys_), int(rss) / 1024
 
 
 def main() -> None:
@@ -59,11 +60,11 @@ def main() -> None:
             for name, fsaudit in trees.items():
                 results.setdefault((name, "warm"), []).append(run_true(fsaudit, warm, tmp))
                 results.setdefault((name, "cold"), []).append(run_true(fsaudit, str(tmp / f"cold-{i}-{len(name)}"), tmp))
-    print(f"{'tree':10} {'cache':5} {'wall median':>11} {'min':>6} {'max':>6} {'RSS median':>10}")
+    print(f"{'tree':10} {'cache':5} {'wall median':>11} {'min':>6} {'max':>6} {'CPU median':>10} {'RSS median':>10}")
     for (name, cache), runs in results.items():
-        walls = [w for w, _ in runs]
+        walls = [w for w, _, _ in runs]
         print(f"{name:10} {cache:5} {statistics.median(walls):10.2f}s {min(walls):5.2f}s {max(walls):5.2f}s "
-              f"{statistics.median(r for _, r in runs):8.0f}MB")
+              f"{statistics.median(c for _, c, _ in runs):9.2f}s {statistics.median(r for _, _, r in runs):8.0f}MB")
 
 
 if __name__ == "__main__":
