@@ -112,3 +112,25 @@ def test_the_tracer_maps_neither_bcc_nor_llvm_and_a_warm_start_compiles_nothing(
     for run in (cold, warm):
         assert "libLLVM" not in run.stdout and "libbcc" not in run.stdout and "libclang" not in run.stdout
         assert "/python" in run.stdout         # it is the tracer's map
+
+
+def test_bcc_is_needed_only_to_compile(bpf, tmp_path):
+    """A bcc that cannot be imported (a package of that name that fails, first on
+    PYTHONPATH): a cold cache is one line and exit status 3, nothing runs; a warm
+    one traces, as bcc is never imported."""
+    broken = tmp_path / "broken" / "bcc"
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text("raise ImportError('libbcc.so.0: cannot open shared object file')\n")
+    (broken / "libbcc.py").write_text("")
+    cache = tmp_path / "cache"
+    env = {**os.environ, "FSAUDIT_CACHE_DIR": str(cache), "PYTHONPATH": str(broken.parent)}
+    cold = fsaudit("run", "--", "touch", "ran", cwd=tmp_path, env=env)
+    assert cold.returncode == 3
+    assert cold.stderr == ("fsaudit: cannot import bcc (libbcc.so.0: cannot open shared object file); "
+                           "`fsaudit doctor` says how to install it\n")
+    assert not (tmp_path / "ran").exists()
+    warmed = fsaudit("run", "--fail-on", "never", "--", "true", cwd=tmp_path, env={**env, "PYTHONPATH": ""})
+    assert warmed.returncode == 0, warmed.stderr
+    warm = fsaudit("run", "--fail-on", "never", "--", "touch", "ran", cwd=tmp_path, env=env)
+    assert warm.returncode == 0, warm.stderr
+    assert (tmp_path / "ran").exists()
