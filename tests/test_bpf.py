@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import os
 import subprocess
 
 import pytest
@@ -70,3 +71,31 @@ def test_the_stdio_uprobes_are_at_their_functions_in_libc():
                      if len(line.split()) == 8 and line.split()[7].split("@")[0] == symbol)
         # Debian's libc maps its text at the file offsets it has (readelf -l: offset == vaddr).
         assert offsets[symbol] - value in (0, 1, 2, 4)
+
+
+@pytest.mark.parametrize("link", [True, False], ids=["uprobe_multi link", "perf event"])
+def test_the_stdio_uprobe_sees_the_file_a_buffer_is_allocated_for(bpf, compiled, monkeypatch, tmp_path, link):
+    """This process marked traced, its first fputs to a FILE allocates the buffer:
+    the probe, attached past the entry's first instruction, records that FILE."""
+    if not link:   # a kernel without uprobe_multi: its link_create fails, the perf event is used
+        monkeypatch.setattr(loader, "BPF_TRACE_UPROBE_MULTI", 0xFFFF)
+    program = loader.Program(compiled)
+    try:
+        libc = loader.libc_path()
+        before = (len(program._uprobe_links), len(program._perf_fds))     # the sched and signal tracepoints'
+        program.attach_uprobe(libc, loader.uprobe_offsets(libc, STDIO_PROBES)["_IO_file_doallocate"],
+                              "on_file_doallocate")
+        added = (len(program._uprobe_links) - before[0], len(program._perf_fds) - before[1])
+        assert added == ((1, 0) if link else (0, 1))
+        pid = ctypes.c_uint32(os.getpid())
+        program["traced"][pid] = ctypes.c_uint8(1)
+        c = ctypes.CDLL(None)
+        c.fopen.restype, c.fopen.argtypes = ctypes.c_void_p, [ctypes.c_char_p, ctypes.c_char_p]
+        c.fputs.argtypes, c.fclose.argtypes = [ctypes.c_char_p, ctypes.c_void_p], [ctypes.c_void_p]
+        fp = c.fopen(str(tmp_path / "f").encode(), b"w")
+        c.fputs(b"x", fp)
+        files = program["stdio_files"].get(pid)
+        c.fclose(fp)
+        assert files is not None and fp in list(files.fp)
+    finally:
+        program.close()
