@@ -34,7 +34,7 @@ from .bpf import BPF_LD_IMM64, BPF_PSEUDO_MAP_FD, INSN, MAP_TYPES
 FORMAT = 1
 MAGIC = b"fsaudit-probe 1\n"
 KEEP = 32
-PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])   # what makes `fsaudit` importable for the compiler
+PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])   # the directory `fsaudit` is imported from
 
 
 class CompileError(Exception):
@@ -161,10 +161,11 @@ def _prune(dir_fd: int) -> None:
 
 def run_compiler(source: bytes, cflags: list[str]) -> bytes:
     """compiler.py's JSON for source, from a process of its own (bcc and LLVM stay there)."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [PACKAGE_ROOT, env.get("PYTHONPATH")]))
-    done = subprocess.run([sys.executable, "-m", "fsaudit.tracing.compiler", *cflags], input=source,
-                          capture_output=True, env=env, close_fds=True)
+    # This fsaudit's directory goes last on the child's path: found wherever this
+    # one was (installed, editable, PYTHONPATH) and never ahead of the standard library.
+    start = (f"import runpy, sys; sys.path.append({PACKAGE_ROOT!r}); "
+             "runpy.run_module('fsaudit.tracing.compiler', run_name='__main__')")
+    done = subprocess.run([sys.executable, "-c", start, *cflags], input=source, capture_output=True, close_fds=True)
     if done.returncode != 0:
         messages = done.stderr.decode(errors="replace").strip().splitlines()
         if len(messages) > 1:          # the compiler's own diagnostics, as bcc printed them
