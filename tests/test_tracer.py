@@ -188,4 +188,4 @@ def test_doctor_reports_every_check(bpf):
     assert result.returncode == 0
     names = [line.split("]")[1].split(":")[0].strip() for line in result.stdout.splitlines()]
     assert names == ["kernel", "capabilities", "bcc", "kernel headers", "tracefs", "tracepoints",
-                     "seccomp user notification", "binutils"]
+                     "seccomp user notification", "binutils", "probe cache"]

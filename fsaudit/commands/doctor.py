@@ -10,8 +10,9 @@ from .common import EXIT_CANNOT_TRACE
 
 def command() -> None:
     """Check capabilities (CAP_BPF + CAP_PERFMON, or CAP_SYS_ADMIN), bcc, kernel headers, tracefs,
-    tracepoints; seccomp user notification (for --inject) and binutils (for --stacks) warn only."""
-    checks = run_checks()
+    tracepoints; seccomp user notification (for --inject), binutils (for --stacks) and the probe cache
+    (whether traces start without compiling) warn only."""
+    checks = run_checks(doctor=True)
     for check in checks:
         typer.echo(check.line())
     if first_failure(checks):

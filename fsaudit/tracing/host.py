@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 from dataclasses import dataclass
@@ -85,18 +86,44 @@ def _binutils_check() -> Check:
                  "apt-get install binutils", required=False)
 
 
-def _bcc_check() -> Check:
+def _bcc_check(load: bool) -> Check:
+    """bcc compiles the probe when probecache has it not (a new kernel or
+    fsaudit). load: import it (doctor); else only find it, so that a trace
+    does not map its LLVM (about 150 MB) for nothing."""
     # The fixes name the distribution's packages, not `make setup`: fsaudit may be
     # installed from a wheel, far from a checkout.
+    fix = ("install the distribution's bcc (Debian/Ubuntu: apt-get install python3-bpfcc) and run "
+           "fsaudit with that Python: a venv or pipx needs --system-site-packages "
+           "(the PyPI package named bcc is unrelated)")
+    if not load:
+        spec = importlib.util.find_spec("bcc")
+        if spec is None or not spec.submodule_search_locations:
+            return Check("bcc", False, "cannot find bcc", fix)
+        where = os.path.realpath(spec.submodule_search_locations[0])
+        if not os.path.isfile(os.path.join(where, "libbcc.py")):
+            return Check("bcc", False, f"{where} is not bcc's Python package", fix)
+        return Check("bcc", True, where)
     try:
         import bcc
     except ImportError:
-        return Check("bcc", False, "cannot import bcc",
-                     "install the distribution's bcc (Debian/Ubuntu: apt-get install python3-bpfcc) and run "
-                     "fsaudit with that Python: a venv or pipx needs --system-site-packages "
-                     "(the PyPI package named bcc is unrelated)")
+        return Check("bcc", False, "cannot import bcc", fix)
     version = getattr(bcc, "__version__", None) or "version unknown"
     return Check("bcc", True, f"bcc {version} ({os.path.dirname(os.path.realpath(bcc.__file__))})")
+
+
+def _cache_check() -> Check:
+    """Whether `fsaudit run` (no --stacks) finds its probe compiled (probecache)."""
+    from .probecache import cache_state
+    from .tracer import DEFAULT_RINGBUF_PAGES, probe_build
+
+    path, writable, warm = cache_state(*probe_build(DEFAULT_RINGBUF_PAGES, stacks=False, capture=False))
+    if warm:
+        return Check("probe cache", True, f"warm ({path}): traces start without compiling", required=False)
+    if writable:
+        return Check("probe cache", True, f"cold ({path}): the first trace compiles the probe (about a second)",
+                     required=False)
+    return Check("probe cache", False, f"{path} is not fsaudit's to write: every trace compiles the probe",
+                 "set FSAUDIT_CACHE_DIR to a directory of your own", required=False)
 
 
 def _headers_check() -> Check:
@@ -109,11 +136,14 @@ def _headers_check() -> Check:
                  f"linux-headers-amd64 for a kernel without packaged headers, linked as {build})")
 
 
-def run_checks() -> list[Check]:
+def run_checks(doctor: bool = False) -> list[Check]:
+    """doctor: also import bcc (not just find it) and say whether the probe cache is warm."""
     checks = [Check("kernel", True, f"Linux {os.uname().release} ({os.uname().machine})"),
-              _capabilities_check(), _bcc_check(), _headers_check()]
+              _capabilities_check(), _bcc_check(load=doctor), _headers_check()]
     checks += _tracefs_checks()
     checks += [_seccomp_check(), _binutils_check()]
+    if doctor:
+        checks.append(_cache_check())
     return checks
 
 

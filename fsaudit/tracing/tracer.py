@@ -1,4 +1,4 @@
-"""The live tracer: loads probes/fsaudit.c (package data) with bcc and streams resolved events.
+"""The live tracer: loads probes/fsaudit.c (package data), compiled by bcc once (probecache), and streams resolved events.
 
 About 540 lines, one class on purpose: load, spawn or attach, poll and stop share one
 BPF object, one ring reader (emptied by a thread of its own) and one resolver, and the
@@ -21,6 +21,8 @@ from typing import Callable
 
 from .attach_tree import (AttachError, Pinned, children, pin_child, read_running, read_stat,
                           tgid_of, unix_socket_names, unseen_warning)
+from .bpf import BpfError, Program, libc_path, uprobe_offsets
+from .probecache import CompileError, compiled_probe
 from .record import ARG_FIELDS, EV_DATA, EV_WRITE_RUN, PY_FRAMES, InjectedRecord, Record, RecordLayout
 from .resolve import Fd, Process, Resolver, kind_of_link, socket_families, socket_inode
 from .syscalls import O_CLOEXEC, open_flag_names
@@ -43,6 +45,7 @@ RING_WAIT_S = 0.01
 TRACEFS_ROOTS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")   # where tracefs may be mounted
 LOST, EPOCH, SPAWNER = 0, 1, 2        # slots of the probe's `counters` array
 TRACED, SPAWNED = 1, 2                # values of the probe's `traced` map
+STDIO_PROBES = {"_IO_file_doallocate": "on_file_doallocate", "fclose": "on_fclose"}   # libc symbol -> program
 
 
 def _run_record(tid: int, run) -> tuple:
@@ -92,6 +95,16 @@ def exit_says_group_dead() -> bool:
     return False
 
 
+def probe_build(ringbuf_pages: int, stacks: bool, capture: bool) -> tuple[bytes, list[str]]:
+    """The probe's source as bcc compiles it (headers inlined) and its flags."""
+    cflags = [f"-DRINGBUF_PAGES={ringbuf_pages}", "-w"] + (["-DSTACKS"] if stacks else [])
+    if capture:
+        cflags.append("-DCAPTURE_DATA")
+    if exit_says_group_dead():
+        cflags.append("-DEXIT_GROUP_DEAD")
+    return inline_headers(PROBE_SOURCE.read_text(), str(PROBE_SOURCE)).encode(), cflags
+
+
 class TracerError(Exception):
     """The host cannot trace (the message says why); exit status 3."""
 
@@ -104,20 +117,14 @@ class Tracer:
                  capture: Callable[[tuple], None] | None = None) -> None:
         """capture: `fsaudit crash`'s recorder, given each EV_DATA record (the bytes a
         write wrote, probes/fsaudit.c CAPTURE_DATA) ahead of the events they belong to."""
+        source, cflags = probe_build(ringbuf_pages, stacks, capture is not None)
         try:
-            from bcc import BPF
-        except ImportError as exc:
-            raise TracerError(f"cannot import bcc ({exc}); `fsaudit doctor` says how to install it") from None
-        try:
-            cflags = [f"-DRINGBUF_PAGES={ringbuf_pages}", "-w"] + (["-DSTACKS"] if stacks else [])
-            if capture:
-                cflags.append("-DCAPTURE_DATA")
-            if exit_says_group_dead():
-                cflags.append("-DEXIT_GROUP_DEAD")
-            source = inline_headers(PROBE_SOURCE.read_text(), str(PROBE_SOURCE))
-            self.bpf = BPF(text=source.encode(), cflags=cflags)
-        except Exception as exc:   # bcc raises bare Exception on compile/load failure
-            raise TracerError(f"loading the BPF program failed ({exc}); run `fsaudit doctor`") from None
+            compiled, _ = compiled_probe(source, cflags)
+            self.bpf = Program(compiled)
+        except CompileError as exc:
+            raise TracerError(str(exc)) from None
+        except BpfError as exc:
+            raise TracerError(f"loading the BPF program failed: {exc}; run `fsaudit doctor`") from None
         self.t0_ns = time.monotonic_ns()
         self.symbolizer = Symbolizer() if stacks else None
         self._layout = RecordLayout(stacks)
@@ -138,8 +145,14 @@ class Tracer:
         self.traced = self.bpf["traced"]
         self.counters = self.bpf["counters"]
         self._ring = RingReader(self.bpf["events"].map_fd, ringbuf_pages * mmap.PAGESIZE)
-        self._attach_stdio_probes()
-        self._capture_link = self._attach_capture() if capture else None
+        try:
+            self._attach_stdio_probes()
+            if capture:
+                self._attach_capture()
+        except TracerError:
+            self._ring.close()
+            self.bpf.close()
+            raise
         # The ring and the backlog are shared by the analysing thread and the ring's own.
         self._ring_lock = threading.Lock()
         self._emptying = True
@@ -167,24 +180,20 @@ class Tracer:
         """FS401: uprobes on glibc, where a FILE gets its buffer and where it is closed.
         Both run once per FILE, not per fwrite, so buffered writers stay at full speed."""
         try:
-            self.bpf.attach_uprobe(name=b"c", sym=b"_IO_file_doallocate", fn_name=b"on_file_doallocate")
-            self.bpf.attach_uprobe(name=b"c", sym=b"fclose", fn_name=b"on_fclose")
-        except Exception as exc:   # bcc raises bare Exception when libc or a symbol is missing
+            libc = libc_path()
+            offsets = uprobe_offsets(libc, STDIO_PROBES)
+            for symbol, function in STDIO_PROBES.items():
+                self.bpf.attach_uprobe(libc, offsets[symbol], function)
+        except (BpfError, OSError, KeyError) as exc:
             raise TracerError(f"attaching the stdio uprobes to libc failed ({exc}); run `fsaudit doctor`") from None
 
-    def _attach_capture(self) -> int:
-        """The probe's capture_exit, a second program on sys_exit (bcc attaches one
-        per tracepoint name, so through its library): the fd that holds it attached."""
-        from bcc import BPF, lib
-
+    def _attach_capture(self) -> None:
+        """The probe's capture_exit, a second program on sys_exit, not named to
+        be attached with the others: only `fsaudit crash` records data."""
         try:
-            program = self.bpf.load_func(b"capture_exit", BPF.RAW_TRACEPOINT)
-        except Exception as exc:   # bcc raises bare Exception when the verifier refuses
-            raise TracerError(f"loading the data capture failed ({exc}); run `fsaudit doctor`") from None
-        link = lib.bpf_attach_raw_tracepoint(program.fd, b"sys_exit")
-        if link < 0:
-            raise TracerError(f"attaching the data capture failed ({os.strerror(ctypes.get_errno())})")
-        return link
+            self.bpf.attach_raw_tracepoint("sys_exit", "capture_exit")
+        except BpfError as exc:
+            raise TracerError(f"attaching the data capture failed: {exc}; run `fsaudit doctor`") from None
 
     def _set_counter(self, slot: int, value: int) -> None:
         self.counters[ctypes.c_int(slot)] = ctypes.c_uint64(value)
@@ -516,6 +525,8 @@ class Tracer:
         if self._injector:
             self._injector.active = False
         self.traced.clear()
+        # Nothing is traced any more: the probes that take long to detach start now.
+        self.bpf.detach()
         self._drain(progress)
         runs = [_run_record(tid.value, run) for tid, run in self.bpf["runs"].items() if run.calls]
         with self._ring_lock:
@@ -530,9 +541,7 @@ class Tracer:
         self._ring_thread.join()
         self._ring.close()
         self._backlog.close()
-        if self._capture_link is not None:
-            os.close(self._capture_link)
-        self.bpf.cleanup()
+        self.bpf.close()
         if self.symbolizer:
             self.symbolizer.close()
         for pinned in self._pinned.values():
