@@ -424,6 +424,20 @@ def test_junit_names_its_cases_with_paths_under_the_cwd_relative():
         "logs/app.log", "2 files in seg*"]
 
 
+def test_junit_names_the_cwd_itself_dot():
+    """issue #15: FS102 on renames in the cwd was the case "/tmp/sample"; and the FS105 of
+    two files in it was "2 files in /tmp/sample"."""
+    s = Stream(argv=("app",))
+    for name in ("a", "b"):
+        s.save(f"{D}/{name}", fsync=True, dir_sync=False)
+        fd = s.open(f"{D}/{name}.log", "O_WRONLY", "O_APPEND")
+        s.write(fd, f"{D}/{name}.log", 10)
+    s.exit(0)
+    cases = {case.get("classname")[:5]: case.get("name")
+             for case in ET.fromstring(render_junit(_report(s.events), "error")).iter("testcase")}
+    assert (cases["FS102"], cases["FS105"]) == (".", "2 files in .")
+
+
 @pytest.mark.parametrize("render", [render_text, render_concise, render_statistics])
 def test_the_preamble_prints_paths_under_the_cwd_relative_too(render):
     s = Stream(argv=("app",))
