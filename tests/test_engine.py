@@ -650,6 +650,26 @@ def test_fs106_replies_no_commits_reply_follows_are_acknowledgements(then):
     assert "FS106" in codes(analyse(s.events)), then
 
 
+def test_a_findings_runtime_and_fix_are_the_calling_images_not_a_later_execs():
+    """A C program renames an unsynced file, then execs python3 (cpython): the finding's
+    fix is the generic one, not Python's; and a Python image's end finding keeps cpython's
+    fix after it execs a C program."""
+    s = Stream()
+    s.save(D + "/db", fsync=False)
+    s.ev("exec", path="/usr/bin/python3", argv=["python3", "tool.py"])
+    s.ev("runtime", name="cpython", version="3.11.2")
+    fd = s.open(D + "/queue", "O_WRONLY", "O_APPEND")
+    s.write(fd, D + "/queue")
+    s.fsync(fd, D + "/queue")
+    s.write(fd, D + "/queue")
+    s.ev("exec", path="/usr/bin/true", argv=["true"])
+    s.exit(0)
+    engine = analyse(s.events)
+    fs101, fs105 = only(engine, "FS101"), only(engine, "FS105")
+    assert (fs101.runtime, fs101.fix) == (None, RULES_BY_CODE["FS101"].fix)
+    assert fs105.runtime == "cpython" and "os.fsync" in fs105.fix, fs105.fix
+
+
 # FS107 truncate-in-place
 
 
