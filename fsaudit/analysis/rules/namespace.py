@@ -324,13 +324,17 @@ class AckBeforeDurable(Rule):
         before a send that preceded it.
 
         Such a send is judged by what follows on its connection (engine.replies): the
-        process's next send there after a barrier of the sending thread. When that
-        send finds nothing of the process dirty, it is a commit's reply (PostgreSQL:
-        the WAL fdatasync'ed at COMMIT, then "COMMIT"), and the replies before it
-        were a transaction's statements ("UPDATE 1" after a heap page write), which
-        promise nothing durable. When it finds new dirty data (a server that fsyncs
-        after each reply and goes on to the next request), or the connection closes,
-        or the process exits, or observation ends first, they were acknowledgements."""
+        process's next send there after a barrier made by the thread that sends it
+        (a commit is on its request's path; Redis's everysec fsync on a background
+        thread is none). When that send finds nothing of the process dirty, it is a
+        commit's reply (PostgreSQL: the WAL fdatasync'ed at COMMIT, then "COMMIT"),
+        and the replies before it were a transaction's statements ("UPDATE 1" after
+        a heap page write), which promise nothing durable. When it finds new dirty
+        data (a server that fsyncs after each reply and goes on to the next
+        request), or the connection closes, or the process exits, or observation
+        ends first, they were acknowledgements. The FS106 page says why this and
+        not the other triggers weighed (the sender never syncs the file; WAL before
+        data), and how it departs from rules.md's."""
         syscall = event["syscall"]
         if syscall == "close":
             if event.get("kind") == "socket":
