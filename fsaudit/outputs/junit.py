@@ -20,19 +20,15 @@ def _xml_text(text: str) -> str:
     return _NOT_XML.sub(lambda match: f"\\u{ord(match.group()):04x}", printable(text))
 
 
-def _case_name(group: dict, cwd: str | None) -> str:
+def _case_name(group: dict) -> str:
     """What a group is about: its one file, else how many files and where (paths under
-    the cwd made relative by the caller, as the text summary prints them). A test name
-    is a path, not a sentence: the cwd itself is "." (FS102 on the cwd's own entries)."""
-    def where(path: str) -> str:
-        return "." if cwd and path == cwd else path
-
+    the cwd made relative by the caller, the cwd itself ".", as the text summary prints them)."""
     if group["files"] == 1:
-        return where(group["paths"][0])
+        return group["paths"][0]
     subject = f"{group['files']} files" if group["files"] else "(process)"
     if group["call_site"]:
         return f"{subject} at {group['call_site']}"
-    return f"{subject} in {where(group['pattern'])}" if group["pattern"] else subject
+    return f"{subject} in {group['pattern']}" if group["pattern"] else subject
 
 
 def render_junit(report: dict, fail_on: str) -> str:
@@ -50,7 +46,7 @@ def render_junit(report: dict, fail_on: str) -> str:
             continue
         for group in groups:
             case = ET.SubElement(suite, "testcase", classname=f"{rule.code} {rule.name}",
-                                 name=_xml_text(relative(_case_name(group, report["cwd"]))))
+                                 name=_xml_text(relative(_case_name(group))))
             tests += 1
             findings = members[group["id"]]
             each = [f["message"] for f in findings] if len(findings) > 1 else []   # one: the group's message
