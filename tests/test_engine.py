@@ -588,6 +588,88 @@ def test_fs106_one_finding_per_unsynced_write_run_acknowledged():
     assert only(analyse(s.events), "FS106").count == 2
 
 
+def _transaction(s: Stream, heap: str = D + "/base/16396", wal: str = D + "/pg_wal/0001") -> tuple[int, int]:
+    """A backend inside a transaction: a heap page written (the table fsynced once before:
+    intent), the statement's reply on connection fd 9, the commit record written. What
+    follows is each test's: the commit's fdatasync and reply, or not."""
+    heap_fd = _server_with_durable_data(s, heap)
+    s.ev("sendto", ret=20, fd=9, kind="socket", family="AF_UNIX")             # "UPDATE 1"
+    wal_fd = s.open(wal, "O_RDWR")
+    s.write(wal_fd, wal, 8192)
+    return heap_fd, wal_fd
+
+
+def test_fs106_a_statements_reply_inside_a_transaction_is_judged_by_the_commits_reply():
+    """PostgreSQL: heap page, "UPDATE 1", commit record, WAL fdatasync, "COMMIT" on the same
+    connection with nothing of the backend left dirty: the statement's reply promised nothing
+    durable. A post-commit truncation between the barrier and the reply writes no byte."""
+    s = Stream()
+    _, wal_fd = _transaction(s)
+    s.fsync(wal_fd, D + "/pg_wal/0001", syscall="fdatasync")
+    s.ev("truncate", path=D + "/base/16384", length=0)                         # the old relfilenode
+    s.ev("sendto", ret=18, fd=9, kind="socket", family="AF_UNIX")             # "COMMIT"
+    assert codes(analyse(s.events)) == ["FS105"]                               # the heap page, at the end
+
+
+def test_fs106_a_reply_followed_by_a_barrier_and_new_dirty_data_was_an_acknowledgement():
+    """Reply, fdatasync, the next request's write, its reply: the first reply went out before
+    the barrier, and the next one is no commit's reply (it has data of its own dirty)."""
+    s = Stream()
+    _, wal_fd = _transaction(s)
+    first_reply = s.events[-3]
+    s.fsync(wal_fd, D + "/pg_wal/0001", syscall="fdatasync")
+    s.write(wal_fd, D + "/pg_wal/0001", 8192)
+    s.ev("sendto", ret=5, fd=9, kind="socket", family="AF_UNIX")
+    s.fsync(wal_fd, D + "/pg_wal/0001", syscall="fdatasync")
+    findings = [f for f in analyse(s.events).findings if f.rule == "FS106"]
+    assert {f.path for f in findings} == {D + "/base/16396", D + "/pg_wal/0001"}
+    heap = next(f for f in findings if f.path.endswith("/16396"))
+    assert (heap.evidence[-1]["syscall"], heap.evidence[-1]["t"]) == ("sendto", first_reply["t"])
+
+
+@pytest.mark.parametrize("then", ["another thread's barrier", "another connection's reply", "close", "exit", "end"])
+def test_fs106_replies_no_commits_reply_follows_are_acknowledgements(then):
+    """The commit's reply is the sending thread's: a barrier of another thread (Redis's
+    appendfsync everysec fsyncs on a background thread) followed by a clean reply, a clean
+    reply after a barrier on another connection, or a connection that ends first, leave the
+    reply an acknowledgement of the heap page."""
+    s = Stream()
+    _, wal_fd = _transaction(s)
+    if then == "another thread's barrier":
+        s.ev("fdatasync", ret=0, fd=wal_fd, path=D + "/pg_wal/0001", kind="file", latency_us=500, tid=PID + 1)
+        s.ev("sendto", ret=18, fd=9, kind="socket", family="AF_UNIX")
+    elif then == "another connection's reply":
+        s.fsync(wal_fd, D + "/pg_wal/0001", syscall="fdatasync")
+        s.ev("sendto", ret=18, fd=10, kind="socket", family="AF_UNIX")
+    elif then == "close":
+        s.ev("close", fd=9, path="socket:9", kind="socket")
+        s.fsync(wal_fd, D + "/pg_wal/0001", syscall="fdatasync")
+        s.ev("sendto", ret=18, fd=9, kind="socket", family="AF_UNIX")          # a new connection on fd 9
+    elif then == "exit":
+        s.exit(0)
+    assert "FS106" in codes(analyse(s.events)), then
+
+
+def test_a_findings_runtime_and_fix_are_the_calling_images_not_a_later_execs():
+    """A C program renames an unsynced file, then execs python3 (cpython): the finding's
+    fix is the generic one, not Python's; and a Python image's end finding keeps cpython's
+    fix after it execs a C program."""
+    s = Stream()
+    s.save(D + "/db", fsync=False)
+    s.ev("exec", path="/usr/bin/python3", argv=["python3", "tool.py"])
+    s.ev("runtime", name="cpython", version="3.11.2")
+    fd = s.open(D + "/queue", "O_WRONLY", "O_APPEND")
+    s.write(fd, D + "/queue")
+    s.fsync(fd, D + "/queue")
+    s.write(fd, D + "/queue")
+    s.ev("exec", path="/usr/bin/true", argv=["true"])
+    s.exit(0)
+    engine = analyse(s.events)
+    fs101, fs105 = only(engine, "FS101"), only(engine, "FS105")
+    assert (fs101.runtime, fs101.fix) == (None, RULES_BY_CODE["FS101"].fix)
+    assert fs105.runtime == "cpython" and "os.fsync" in fs105.fix, fs105.fix
+
+
 # FS107 truncate-in-place
 
 

@@ -80,8 +80,8 @@ def test_without_stacks_the_image_and_path_pattern_group(trace, program, tmp_pat
     [fs102] = of_rule(t.report, "FS102")
     assert fs102["call_site"] is None and fs102["pattern"] == cwd and fs102["exe"] == str(program)
     assert fs102["paths"] == [str(tmp_path / "alpha"), str(tmp_path / "beta")]
-    # and the summary names it relative to the cwd: the pattern is the cwd itself
-    assert f"2 files in {cwd} by groups" in t.stderr and "beta/b.tmp" in t.stderr and f"{cwd}/" not in t.stderr
+    # and the summary names it relative to the cwd: the pattern is the cwd itself, "."
+    assert "2 files in . by groups" in t.stderr and "beta/b.tmp" in t.stderr and cwd not in t.stderr
 
 
 def test_renames_of_two_files_in_one_directory_name_both(trace, program, tmp_path):
@@ -422,6 +422,34 @@ def test_junit_names_its_cases_with_paths_under_the_cwd_relative():
     cases = ET.fromstring(render_junit(_report(s.events), "error")).iter("testcase")
     assert [case.get("name") for case in cases if case.get("classname").startswith("FS105")] == [
         "logs/app.log", "2 files in seg*"]
+
+
+def test_the_summary_names_the_cwd_itself_dot_as_it_names_the_paths_under_it():
+    """issue #15: FS102's message named the cwd absolute ("the directory /tmp/sample")
+    beside the relative names of its files and of other directories ("the directory sub")."""
+    s = Stream(argv=("app",))
+    s.save(f"{D}/a", dir_sync=False)
+    s.save(f"{D}/sub/b", dir_sync=False)
+    s.exit(0)
+    report = _report(s.events)
+    text = render_text(report, "error")
+    assert "renamed or linked a but never fsynced the directory . afterwards" in text, text
+    assert "renamed or linked sub/b but never fsynced the directory sub afterwards" in text, text
+    assert D not in text and D in report["findings"][0]["message"]     # the JSON keeps absolute paths
+
+
+def test_junit_names_the_cwd_itself_dot():
+    """issue #15: FS102 on renames in the cwd was the case "/tmp/sample"; and the FS105 of
+    two files in it was "2 files in /tmp/sample"."""
+    s = Stream(argv=("app",))
+    for name in ("a", "b"):
+        s.save(f"{D}/{name}", fsync=True, dir_sync=False)
+        fd = s.open(f"{D}/{name}.log", "O_WRONLY", "O_APPEND")
+        s.write(fd, f"{D}/{name}.log", 10)
+    s.exit(0)
+    cases = {case.get("classname")[:5]: case.get("name")
+             for case in ET.fromstring(render_junit(_report(s.events), "error")).iter("testcase")}
+    assert (cases["FS102"], cases["FS105"]) == (".", "2 files in .")
 
 
 @pytest.mark.parametrize("render", [render_text, render_concise, render_statistics])

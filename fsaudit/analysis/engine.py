@@ -51,6 +51,7 @@ class Engine:
         self.root_exit: dict | None = None
         self.written_by: dict[int, set[FileState]] = {}   # pid -> files with its writes in FileState.writers
         self.acknowledgements = 0                       # sends to the outside world so far
+        self.replies: dict[int, dict] = {}              # pid -> fd -> FS106's replies awaiting a commit reply
         self.publications: dict[str, dict] = {}         # FS101's open windows by directory (an ordered set each)
         self.gone: set[str] = set()                     # paths known not to exist (unlinked, renamed away)
         self.removed_roles: dict[str, str] = {}         # unlinked path -> its file's role, when not data

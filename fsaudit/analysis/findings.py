@@ -165,9 +165,12 @@ class Findings:
                 finding.message += f" (info, not {severity}: a {role} file, not data)"
 
     def apply_runtime(self, finding: Finding) -> None:
-        """The runtime of the finding's process as it is now (a later exec may change
-        it; Engine.finish fills in those whose runtime was announced after the finding)."""
+        """The runtime of the image that made the finding's call (finding.exe), as known
+        now: a later exec changes the process's image, not the finding's; Engine.finish
+        fills in those whose runtime was announced after the finding."""
         info = self._processes.get(finding.pid)
+        while info is not None and info.exe != finding.exe:
+            info = info.previous
         runtime = info.runtime if info else None
         if runtime is None:
             return

@@ -22,7 +22,7 @@ def _xml_text(text: str) -> str:
 
 def _case_name(group: dict) -> str:
     """What a group is about: its one file, else how many files and where (paths under
-    the cwd made relative by the caller, as the text summary prints them)."""
+    the cwd made relative by the caller, the cwd itself ".", as the text summary prints them)."""
     if group["files"] == 1:
         return group["paths"][0]
     subject = f"{group['files']} files" if group["files"] else "(process)"

@@ -15,12 +15,15 @@ from .report import EXAMPLES, SEVERITY_ORDER, findings_by_group, group_site
 
 def relative_to(cwd: str | None):
     """A function that rewrites text with every path under cwd made relative to it: a
-    path starts a word of the text, or follows "(" or a quote. cwd itself stays as it is (a
-    sentence reads better with it than with "."). Identity when cwd is unknown or "/"."""
+    path starts a word of the text, or follows "(" or a quote; cwd itself is "." (FS102's
+    "never fsynced the directory ." beside "the directory sub", issue #15). Identity when
+    cwd is unknown or "/"."""
     if not cwd or cwd == "/":
         return lambda text: text
-    under = re.compile(r"(?<![^\s('\"])" + re.escape(cwd + "/") + r"(?=[^\s/])")
-    return lambda text: under.sub("", text)
+    starts = r"(?<![^\s('\"])" + re.escape(cwd)
+    under = re.compile(starts + r"/(?=[^\s/])")
+    itself = re.compile(starts + r"/?(?=$|[\s)'\",;:])")
+    return lambda text: itself.sub(".", under.sub("", text))
 
 
 def preamble(report: dict, relative=lambda text: text) -> list[str]:

@@ -62,13 +62,17 @@ A statement's reply inside a transaction acknowledges nothing durable; the
 commit's reply comes after the WAL that covers the pages is durable ("changes
 to data files must be written only after those changes have been logged",
 https://www.postgresql.org/docs/15/wal-intro.html). FS106 on base/* is FALSE,
-as in the postgres-session case. (fsaudit fires it today, 13 times on 6
-files, at the first send after the page write: FS106's trigger, "no barrier
-between the write and the send", cannot tell a statement's reply from a
-commit's: a known defect, the check is a strict xfail. The page was written
-after the WAL covering it was flushed (WAL before data), so the barrier that
-matters precedes the write; the trace does not show which log record covers
-which page.)
+as in the postgres-session case. What tells the two apart in the trace is
+what follows on the connection: the backend's next reply after a barrier of
+its own finds nothing of it dirty (its WAL fdatasync covered the page writes:
+that reply is the commit's), so the replies before it were statements of the
+transaction. FS106 judges a reply by that next reply (its page, "A reply
+inside a transaction"); before it did, it fired here 13 times on 6 files (a
+strict xfail until then). In these runs every backend fdatasyncs the WAL at
+each of its commits (250 fdatasyncs for 250 commits per client, counted in
+the trace): a commit flushed by another backend's fdatasync while a page of
+its own is still dirty would leave its statements' replies undecided until
+its next commit of its own.
 
 TRUNCATE gives each table a new relation file; the old one is truncated to 0
 by the backend at commit and unlinked by the checkpointer after the next
@@ -97,9 +101,9 @@ postgresql.conf, and FS106 FALSE for runuser and the clients (pgbench, pg_ctl).
 A second case, postgres-pgbench-clients, runs only the clients (start, 4 x
 250 transactions, stop) on a database the same script prepared untraced
 (initdb, pgbench -i): the group-commit case on its own. FS106 on pg_wal is
-FALSE and asserted absent there without a defect mark. FS106 on base/* still
-fires there (a backend writes a heap page and replies to an UPDATE between
-BEGIN and END): the same known defect, a strict xfail. postmaster.opts,
+FALSE and asserted absent there without a defect mark. FS106 on base/* is
+FALSE there too (a backend writes a heap page and replies to an UPDATE between
+BEGIN and END; its COMMIT follows its WAL fdatasync). postmaster.opts,
 which existed from the preparation, is rewritten with O_TRUNC at start:
 FS107 on it is NOISE (what pg_ctl restart reuses, rewritten at every start).
 """
@@ -123,8 +127,7 @@ CASES = [
                    by="pgbench|pg_ctl|postgres_pgbench.sh"),
              Truth("FS106", "data/*", FALSE, "a statement's reply inside a transaction acknowledges nothing "
                    "(pgbench -i's COPY: base/* in every run, pg_wal/* in some); the commit's reply follows the "
-                   "WAL fdatasync that covers the pages",
-                   defect="#15: FS106 cannot tell a statement's reply inside a transaction from a commit's"),
+                   "WAL fdatasync that covers the pages"),
              Truth("FS104", "data/base/*", FALSE, "the checkpointer removes an obsolete relation file, truncated "
                    "to 0 at commit: an empty orphan after a crash, never read"),
              *INITDB_BATCH, *SERVER_FILES, *INITDB_FILES,
@@ -146,8 +149,7 @@ CASES = [
              Truth("FS106", "data/pg_wal/*", FALSE, "group commit: a WAL write is covered by whichever "
                    "backend's fdatasync began after it, and each commit's reply follows the flush"),
              Truth("FS106", "data/base/*", FALSE, "a statement's reply inside a transaction (pgbench's UPDATEs "
-                   "between BEGIN and END) acknowledges nothing; the commit's reply follows the WAL fdatasync",
-                   defect="#15: FS106 cannot tell a statement's reply inside a transaction from a commit's"),
+                   "between BEGIN and END) acknowledges nothing; the commit's reply follows the WAL fdatasync"),
              Truth("FS10[1-6]", "data/pg_stat/*", NOISE, "statistics are reset after a crash: a cache"),
              Truth("FS10[1-6]", "data/*pg_internal.init*", NOISE, "relcache init file, rebuilt when missing"),
              Truth("FS105", "data/pg_subtrans/*", NOISE, "pg_subtrans is zeroed at startup"),

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os.path
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .base import (
     COPY_SYSCALLS, LINK_SYSCALLS, OPEN_SYSCALLS, RENAME_SYSCALLS, SEND_SYSCALLS, UNLINK_SYSCALLS, WRITE_SYSCALLS,
-    Rule, held_data, is_send, nbytes, succeeded, unseen_size,
+    Rule, held_data, is_send, is_synced_write, nbytes, succeeded, unseen_size,
 )
 
 
@@ -280,11 +280,39 @@ class UnsyncedAtExit(Rule):
                           [state.dirty_first or state.map_event, last])
 
 
+@dataclass(slots=True, eq=False)
+class OpenReplies:
+    """Replies on one connection (a process's socket fd) that went out while data their
+    process wrote was dirty, not yet judged (FS106): acknowledgements, or a transaction's
+    statement replies before its commit's reply."""
+
+    acked: list                                         # (file state, its first dirty write, the send)
+    barrier_threads: set = field(default_factory=set)   # threads of the process that made a barrier since
+
+
+BARRIER_SYSCALLS = frozenset({"fsync", "fdatasync", "msync", "sync", "syncfs"})
+# Calls that make a writer's entry (FileState.writers) without writing a byte.
+NO_BYTES = frozenset({"truncate", "ftruncate", "fallocate"})
+
+
+def is_barrier(event: dict) -> bool:
+    """A durability barrier of its process (transitions.process_barrier's, and sync/syncfs)."""
+    syscall = event["syscall"]
+    if syscall in WRITE_SYSCALLS:
+        ret = event.get("ret")
+        return event.get("kind") == "file" and is_synced_write(event) and isinstance(ret, int) and ret > 0
+    if not succeeded(event):
+        return False
+    if syscall == "msync":
+        return "MS_SYNC" in event.get("flags", ())
+    return syscall in ("sync", "syncfs") or bool(event.get("path"))
+
+
 class AckBeforeDurable(Rule):
     code, name, severity = "FS106", "ack-before-durable", "warning"
     summary = "a process answers on a socket while data it wrote and means to make durable is not yet fsynced"
     fix = "fsync the data (and the directory, for new names) before sending the reply"
-    syscalls = WRITE_SYSCALLS | COPY_SYSCALLS | SEND_SYSCALLS
+    syscalls = WRITE_SYSCALLS | COPY_SYSCALLS | SEND_SYSCALLS | BARRIER_SYSCALLS | {"close", "exit"}
 
     def on_event(self, engine, event):
         """A send to the outside world acknowledges what its own process wrote since its
@@ -293,32 +321,90 @@ class AckBeforeDurable(Rule):
         not what a barrier in between put past a commit point. Only writes that
         completed before the send: event order is the kernel's, a write run's first
         write completed at its t_first, and another thread's write may be handed on
-        before a send that preceded it."""
+        before a send that preceded it.
+
+        Such a send is judged by what follows on its connection (engine.replies): the
+        process's next send there after a barrier made by the thread that sends it
+        (a commit is on its request's path; Redis's everysec fsync on a background
+        thread is none). When that send finds nothing of the process dirty, it is a
+        commit's reply (PostgreSQL: the WAL fdatasync'ed at COMMIT, then "COMMIT"),
+        and the replies before it were a transaction's statements ("UPDATE 1" after
+        a heap page write), which promise nothing durable. When it finds new dirty
+        data (a server that fsyncs after each reply and goes on to the next
+        request), or the connection closes, or the process exits, or observation
+        ends first, they were acknowledgements. The FS106 page says why this and
+        not the other triggers weighed (the sender never syncs the file; WAL before
+        data), and how it departs from rules.md's."""
+        syscall = event["syscall"]
+        if syscall == "close":
+            if event.get("kind") == "socket":
+                self._connection_ended(engine, event["pid"], event.get("fd"))
+            return
+        if syscall == "exit":
+            for fd in list(engine.replies.get(event["pid"], ())):
+                self._connection_ended(engine, event["pid"], fd)
+            return
+        if is_barrier(event):
+            connections = engine.replies.get(event["pid"])
+            if connections:
+                for replies in connections.values():
+                    replies.barrier_threads.add(event.get("tid"))
+            return
         if not is_send(event):
             return
         pid = event["pid"]
         files = engine.written_by.get(pid)
-        if not files:
-            return
-        sent_at, tid = event["t"], event["tid"]
-        for state in files:
+        dirty = []
+        if files:
+            sent_at, tid = event["t"], event["tid"]
+            for state in files:
+                entry = state.writers[pid]
+                first = entry[0]
+                # A byte written, as for FS105: a truncation alone (PostgreSQL's of an obsolete
+                # relation file after a commit) is no data a reply acknowledges.
+                if (state.in_scope and (first["syscall"] not in NO_BYTES or entry[1]["syscall"] not in NO_BYTES)
+                        and engine.files.get(state.path) is state
+                        and (first["tid"] == tid or first.get("t_first", first["t"]) < sent_at)):
+                    dirty.append(state)
+        connections = engine.replies.get(pid)
+        replies = connections.get(event.get("fd")) if connections else None
+        if replies is not None and event.get("tid") in replies.barrier_threads:
+            self._connection_ended(engine, pid, event.get("fd"), committed=not any(state.is_data for state in dirty))
+            replies = None
+        for state in dirty:
             entry = state.writers[pid]
-            first = entry[0]
-            if (entry[2] is entry[1] or not state.in_scope or engine.files.get(state.path) is not state
-                    or (first["tid"] != tid and first.get("t_first", first["t"]) >= sent_at)):
+            if entry[2] is entry[1]:
                 continue
-            entry[2] = entry[1]     # reported: again only once it has written since
+            entry[2] = entry[1]     # judged with this send: again only once it has written since
+            if replies is None:
+                replies = OpenReplies([])
+                engine.replies.setdefault(pid, {})[event.get("fd")] = replies
+            replies.acked.append((state, entry[0], event))
+
+    def _connection_ended(self, engine, pid, fd, committed=False):
+        """The open replies of pid on fd are judged: statements of a transaction whose
+        commit's reply this is (committed), else acknowledgements."""
+        connections = engine.replies.get(pid)
+        replies = connections.pop(fd, None) if connections else None
+        if connections is not None and not connections:
+            del engine.replies[pid]
+        if replies is None or committed:
+            return
+        for state, first, send in replies.acked:
             if engine.has_intent(state) and state.is_data:
-                self._report(engine, state, first, event)
+                self._report(engine, state, first, send)
             else:
                 # Intent may still show up later (the fsync after the reply): decide at the end.
                 acked = self.recall(state)
                 if acked is None:
-                    self.remember(state, {pid: (first, event)})
+                    self.remember(state, {pid: (first, send)})
                 else:
-                    acked.setdefault(pid, (first, event))
+                    acked.setdefault(pid, (first, send))
 
     def on_finish(self, engine):
+        for pid, connections in list(engine.replies.items()):
+            for fd in list(connections):
+                self._connection_ended(engine, pid, fd)
         for state in engine.files.values():
             acked = self.recall(state)
             if acked is not None and engine.has_intent(state) and state.is_data:
