@@ -22,7 +22,7 @@ from ..syscalls import CLONE_FILES, O_CLOEXEC, SYSCALLS, ret_value
 from .channels import ChannelDecoders
 from .data import DataDecoders
 from .fdtable import Fd, Process, s32
-from .files import FileDecoders
+from .files import FileDecoders, Statx
 from .namespace import NamespaceDecoders
 
 # What the dynamic loader does after exec, before the program's own code runs
@@ -72,6 +72,7 @@ class Resolver(FileDecoders, DataDecoders, NamespaceDecoders, ChannelDecoders):
         # nr -> (name, decoder or None), built once: the per-event path does one lookup.
         self._decoders = {nr: (name, getattr(self, "_on_" + name, None)) for nr, name in SYSCALLS.items()}
         self.procs: dict[int, Process] = {}
+        self.statx = Statx()
 
     def _t(self, ns: int) -> float:
         return round((ns - self.t0_ns) / 1e9, 6)
