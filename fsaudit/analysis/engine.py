@@ -8,13 +8,12 @@ more. Live tracing and `fsaudit report` replay run the same engine on the same e
 
 from __future__ import annotations
 
-import os.path
 from collections import deque
 
 from .config import EngineConfig, Suppression
 from .findings import Finding, Findings
 from .grouping import Group, group_findings
-from .model import Counts, FileState, ProcessInfo, SettledFile
+from .model import Counts, FileState, ProcessInfo, SettledFile, dirname
 from .roles import Roles
 from .rules import RULES
 from .scope import Scope
@@ -205,7 +204,7 @@ class Engine:
         """Its own barrier, or one on a data file beside it, which spreads to data files only."""
         if state.intent:
             return True
-        parent = self.files.get(os.path.dirname(state.path))
+        parent = self.files.get(dirname(state.path))
         return parent is not None and parent.child_intent and state.is_data
 
     def role_at_end(self, path: str | None) -> str:

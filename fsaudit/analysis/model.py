@@ -13,6 +13,15 @@ from operator import attrgetter
 from .roles import role_of
 
 
+def dirname(path: str) -> str:
+    """os.path.dirname of a str, less its steps for bytes and path-like objects (half its
+    time; the engine asks it several times per call on a name)."""
+    head = path[:path.rfind("/") + 1]
+    if head and head != "/" * len(head):
+        return head.rstrip("/")
+    return head
+
+
 @dataclass(eq=False, slots=True)
 class PendingEntries:
     """Directory entries changed by one process (one rule's kind of change) since the last dir sync."""
