@@ -119,8 +119,8 @@ class Resolver(FileDecoders, DataDecoders, NamespaceDecoders, ChannelDecoders):
         # Record's fields, in its order: unpacking names them at the least cost (tests/test_ringbuf.py).
         ts, ts_first, pid, tid, nr, _epoch, ret, a0, a1, a2, a3, a4, a5, raw1, raw2 = rec
         out: list[dict] = []
-        t = self._t(ts)
-        proc = self.process(pid)
+        t = round((ts - self.t0_ns) / 1e9, 6)     # self._t(ts), inline: once per record
+        proc = self.procs.get(pid) or self.process(pid)
         if nr == EV_AUXV:
             self._auxv(proc, a0, a1)
             return out
@@ -184,7 +184,8 @@ class Resolver(FileDecoders, DataDecoders, NamespaceDecoders, ChannelDecoders):
             if self.pycodes:
                 self.pycodes.forget(pid)
             return out
-        name, handler = self._decoders.get(nr, (str(nr), None))
+        decoder = self._decoders.get(nr)
+        name, handler = decoder if decoder is not None else (str(nr), None)
         if name in ("clone", "clone3", "fork", "vfork"):
             if pending_runtime:
                 self._runtime(proc, tid, t, out)

@@ -64,28 +64,31 @@ class FileDecoders(ProcessTable):
 
     def _open_common(self, proc, event, ok, ret, dirfd, path, flags, mode, out):
         abspath = self._abs(proc, dirfd, path, event["tid"], event["t"], out)
-        event.update(path=abspath, flags=open_flag_names(flags), mode=mode)
+        event["path"], event["flags"], event["mode"] = abspath, open_flag_names(flags), mode
         if ok:
             kind = self._open_kind(abspath, flags)
-            creation = {}
+            creation = None
             if flags & (O_CREAT | O_TRUNC) and kind == "file":
                 kind, creation = self._creation(abspath)
             proc.fds[ret] = Fd(abspath, kind, flags)
-            event.update(fd=ret, kind=kind, **creation)
+            event["fd"], event["kind"] = ret, kind
+            if creation is not None:
+                event[creation] = True
 
-    def _creation(self, path: str) -> tuple[str, dict]:
+    def _creation(self, path: str) -> tuple[str, str | None]:
         """The kind of file a write open with O_CREAT or O_TRUNC opened (a FIFO's `>` is
-        no file's), and whether the open created it: its birth time against the call's entry.
+        no file's), and whether the open created it, from its birth time against the
+        call's entry: "created", "existed", or None when unknown.
 
         The kernel side cannot stat, and after the call the old size of an
         O_TRUNC'ed file is gone; a file born before the call existed."""
         file_type, born = self.statx.type_and_birth(path)
         if file_type is not None and file_type != stat.S_IFREG:
-            return "other", {}
+            return "other", None
         if born is None:
-            return "file", {}
+            return "file", None
         entry = self._entry_ns + self.realtime_offset_ns
-        return "file", {"created": True} if born >= entry - COARSE_CLOCK_SLACK_NS else {"existed": True}
+        return "file", "created" if born >= entry - COARSE_CLOCK_SLACK_NS else "existed"
 
     def _on_open(self, proc, event, ok, ret, a, path, path2, out):
         self._open_common(proc, event, ok, ret, AT_FDCWD, path, a[1], a[2], out)
