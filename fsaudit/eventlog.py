@@ -182,7 +182,9 @@ class EventLog:
         batch share their keys' strings (json shares the keys of one document), which the
         events the model keeps would otherwise each hold a copy of (about 0.4 KB an event).
         A batch that does not decode as one array of as many values as lines is decoded
-        again line by line, which names the line at fault."""
+        again line by line, which names the line at fault. (Lines malformed one by one
+        that make such an array together, a bracket opened on one and closed on the
+        next with a value after it, are read as they decode: no writer makes them.)"""
         lines = self._lines
         while True:
             batch = list(islice(lines, DECODE_BATCH))
