@@ -1340,6 +1340,19 @@ def test_a_settled_file_reads_every_other_field_as_its_default():
     assert all(getattr(revived, f.name) == getattr(state, f.name) for f in dataclasses.fields(FileState))
 
 
+def test_settling_and_reviving_copy_every_kept_field():
+    """SettledFile's copies are written out field by field: one left out of them (or a slot
+    added without one) loses its value here."""
+    values = {name: f"value of {name}" for name in SettledFile.__slots__}
+    values["sync_latencies_us"] = [7, 9]
+    state = FileState(is_dir=False, **values)
+    settled = SettledFile(state)
+    assert {name: getattr(settled, name) for name in SettledFile.__slots__} == {**values, "sync_latencies_us": (7, 9)}
+    revived = settled.revive()
+    assert revived.__class__ is FileState and not revived.is_dir
+    assert {name: getattr(revived, name) for name in SettledFile.__slots__} == values
+
+
 def test_a_rule_mark_keeps_the_file_until_the_rule_forgets_it():
     """Rule state lives in FileState.marks under the rule's code: set, the file does not settle."""
     rule = RULES_BY_CODE["FS204"]

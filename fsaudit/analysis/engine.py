@@ -8,13 +8,12 @@ more. Live tracing and `fsaudit report` replay run the same engine on the same e
 
 from __future__ import annotations
 
-import os.path
 from collections import deque
 
 from .config import EngineConfig, Suppression
 from .findings import Finding, Findings
 from .grouping import Group, group_findings
-from .model import Counts, FileState, ProcessInfo, SettledFile
+from .model import Counts, FileState, ProcessInfo, SettledFile, dirname
 from .roles import Roles
 from .rules import RULES
 from .scope import Scope
@@ -35,10 +34,14 @@ class Engine:
         header = header or {}
         self.rules = [rule for rule in RULES if rule.code not in config.disabled]
         self._enabled = frozenset(rule.code for rule in self.rules)
-        self._hooks: dict[str, list] = {}
+        hooks: dict[str, list] = {}
         for rule in self.rules:
             for syscall in rule.syscalls:
-                self._hooks.setdefault(syscall, []).append(rule.on_event)
+                hooks.setdefault(syscall, []).append(rule.on_event)
+        # syscall -> (the rules' hooks, the transition): one lookup per event; a syscall
+        # that neither knows (munmap, lseek without a rule) misses it and costs nothing more.
+        self._dispatch: dict[str, tuple[tuple, object]] = {
+            syscall: (tuple(hooks.get(syscall, ())), HANDLERS.get(syscall)) for syscall in {*hooks, *HANDLERS}}
         self.scope = Scope(config.include, config.exclude)
         self.roles = Roles(config, header.get("mounts"), header.get("cache_home"))
         self.root_pid = root_pid
@@ -97,25 +100,32 @@ class Engine:
         if "injected" in event:
             spec = event.get("injection", "")
             self.injections_fired[spec] = self.injections_fired.get(spec, 0) + 1
+        dispatch = self._dispatch.get(event["syscall"])
+        if dispatch is None:
+            return
+        hooks, handler = dispatch
         # Hooks and transitions write to the states of the paths the event names: a settled
         # one is a FileState again while they run, and settles again if it still is.
-        revived = []
-        for key in ("path", "path2"):
-            path = event.get(key)
-            state = self.files.get(path)
+        files = self.files
+        revived = revived2 = None
+        path = event.get("path")
+        if path is not None:
+            state = files.get(path)
             if state.__class__ is SettledFile:
-                state = self.files[path] = state.revive()
-                revived.append(state)
-        syscall = event["syscall"]
-        hooks = self._hooks.get(syscall)
-        if hooks:
-            for hook in hooks:
-                hook(self, event)
-        handler = HANDLERS.get(syscall)
+                revived = files[path] = state.revive()
+        path2 = event.get("path2")     # a symlink names only the link, as path2
+        if path2 is not None:
+            state = files.get(path2)
+            if state.__class__ is SettledFile:
+                revived2 = files[path2] = state.revive()
+        for hook in hooks:
+            hook(self, event)
         if handler is not None:
             handler(self, event)
-        for state in revived:
-            self.settle(state)
+        if revived is not None:
+            self.settle(revived)
+        if revived2 is not None:
+            self.settle(revived2)
 
     def finish(self, exit_status: dict | int | None = None, cwd: str | None = None) -> None:
         """End of observation. exit_status: the tree's exit ({"code", "signal"} or a code) when known
@@ -195,7 +205,7 @@ class Engine:
         """Its own barrier, or one on a data file beside it, which spreads to data files only."""
         if state.intent:
             return True
-        parent = self.files.get(os.path.dirname(state.path))
+        parent = self.files.get(dirname(state.path))
         return parent is not None and parent.child_intent and state.is_data
 
     def role_at_end(self, path: str | None) -> str:

@@ -89,6 +89,9 @@ def role_of(state) -> str:
     return "log" if not conduct & REWRITTEN else "data"
 
 
+DIRECTORIES_KEPT = 4096     # Mounts' answers per directory, at most
+
+
 class Mounts:
     """Which paths are on a volatile filesystem, from a mount table of (mount point,
     fstype) pairs in /proc/PID/mountinfo order (a later mount on a point hides an
@@ -100,12 +103,26 @@ class Mounts:
         # Most paths are under no volatile mount point: one startswith() says so.
         self._volatile_prefixes = tuple(point.rstrip("/") + "/" for point in volatile)
         self._volatile_points = frozenset(volatile)
+        # Directory -> whether it is on a volatile mount: the files of one directory
+        # share the answer (a metadata storm asks it per file). Emptied when full.
+        self._directories: dict[str, bool] = {}
 
     def volatile(self, path: str) -> bool:
         if not path.startswith(self._volatile_prefixes) and path not in self._volatile_points:
             return False
-        directory = path
-        while True:   # the mount the path is on: its longest mount point
+        fstype = self._fstype.get(path)
+        if fstype is not None:      # a mount point itself
+            return fstype in VOLATILE_FSTYPES
+        parent = os.path.dirname(path)
+        answer = self._directories.get(parent)
+        if answer is None:
+            if len(self._directories) >= DIRECTORIES_KEPT:
+                self._directories.clear()
+            answer = self._directories[parent] = self._on_volatile_mount(parent)
+        return answer
+
+    def _on_volatile_mount(self, directory: str) -> bool:
+        while True:   # the mount the directory is on: its longest mount point
             fstype = self._fstype.get(directory)
             if fstype is not None:
                 return fstype in VOLATILE_FSTYPES

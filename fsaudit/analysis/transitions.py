@@ -4,9 +4,7 @@ HANDLERS maps a syscall name to its function; Engine.feed looks it up once per e
 
 from __future__ import annotations
 
-import os.path
-
-from .model import FileState, PendingEntries, ProcessInfo
+from .model import FileState, PendingEntries, ProcessInfo, dirname
 from .roles import APPENDED, BORN, EMPTY, LINKED, OPENED_FOR_WRITING, PRESENT, REWRITTEN, STDIO_FDS
 from .rules.base import (
     COPY_SYSCALLS, LINK_SYSCALLS, OPEN_SYSCALLS, RENAME_SYSCALLS, SEND_SYSCALLS, UNLINK_SYSCALLS,
@@ -148,7 +146,7 @@ def forget_writers(engine, state: FileState | None) -> None:
 def mark_intent(engine, state: FileState) -> None:
     state.intent = True
     if state.is_data:      # a log, a cache file... lends no intent to the files beside it
-        engine.node(os.path.dirname(state.path), is_dir=True).child_intent = True
+        engine.node(dirname(state.path), is_dir=True).child_intent = True
 
 
 def sync_attempted(state: FileState, event: dict) -> None:
@@ -184,7 +182,7 @@ def pend(engine, directory: str, code: str, event: dict, name: str, intent: bool
 def rename_pending(engine, old: str, new: str) -> None:
     """A name a rename or link made is renamed again (.tmp-pack -> .pack): pending
     entries name it by its final name."""
-    directory = engine.files.get(os.path.dirname(old))
+    directory = engine.files.get(dirname(old))
     pending = directory.pending if directory is not None else None
     if not pending:
         return
@@ -455,7 +453,7 @@ def on_open(engine, event: dict) -> None:
 def _in_new_directory(engine, path: str) -> bool:
     """In a directory the tree made: a name not seen there yet did not exist (the birth
     time cannot tell when the file was renamed away before it was read)."""
-    directory = engine.files.get(os.path.dirname(path))
+    directory = engine.files.get(dirname(path))
     return directory is not None and directory.is_dir and bool(directory.conduct & BORN)
 
 
@@ -510,7 +508,7 @@ def on_rename(engine, event: dict) -> None:
         return
     moved = engine.files.get(new)      # placed by move(): its scope is decided
     if (moved.in_scope if moved is not None else engine.in_scope(new)) or engine.in_scope(old):
-        old_dir, new_dir = os.path.dirname(old), os.path.dirname(new)
+        old_dir, new_dir = dirname(old), dirname(new)
         data = moved.is_data if moved is not None else engine.roles.of_path(new) == "data"
         pend(engine, new_dir, "FS102", event, new, data=data)
         if old_dir != new_dir:
@@ -527,7 +525,7 @@ def on_link(engine, event: dict) -> None:
     if source is not None:
         source.conduct |= LINKED
     if engine.in_scope(new):
-        pend(engine, os.path.dirname(new), "FS102", event, new)
+        pend(engine, dirname(new), "FS102", event, new)
 
 
 def on_unlink(engine, event: dict) -> None:
@@ -558,7 +556,7 @@ def on_unlink(engine, event: dict) -> None:
         # synced, or one it emptied (PostgreSQL truncates a dropped relation's file to 0 at commit
         # and unlinks it after the next checkpoint), publishes nothing; back after a crash, it
         # is an empty file.
-        pend(engine, os.path.dirname(path), "FS104", event, path,
+        pend(engine, dirname(path), "FS104", event, path,
              intent=(state is not None and state.intent and role == "data"
                      and not state.conduct & EMPTY),
              data=role == "data")

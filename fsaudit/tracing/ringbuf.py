@@ -43,6 +43,9 @@ class RingReader:
         self._consumer_pos = memoryview(self._consumer).cast("Q")
         self._producer_pos = memoryview(self._producer).cast("Q")
         self._data = memoryview(self._producer)[page:]
+        # The data as 32-bit words: a record header's length is words[offset >> 2]
+        # (records are 8-byte aligned), a third of the time of unpacking it.
+        self._words = self._data.cast("I")
         self._mask = data_size - 1
         self._epoll = select.epoll()
         self._epoll.register(map_fd, select.EPOLLIN)
@@ -67,27 +70,27 @@ class RingReader:
         """The committed records: one copy of their region and the offset of
         each record's payload in it. Frees their space in the ring."""
         consumer, producer = self._consumer_pos[0], self._producer_pos[0]
-        start, position, offsets = consumer & self._mask, consumer, []
-        header, data = HEADER.unpack_from, self._data
+        mask, words, header_size = self._mask, self._words, HEADER.size
+        start, position, offsets = consumer & mask, consumer, []
         while position < producer:
-            length = header(data, position & self._mask)[0]
+            length = words[(position & mask) >> 2]
             if length & BUSY_BIT:   # reserved, not yet submitted: later records wait for it
                 break
             if length & DISCARD_BIT:
                 length &= ~DISCARD_BIT
             else:
-                offsets.append(position - consumer + HEADER.size)
-            position += (length + HEADER.size + 7) & ~7
+                offsets.append(position - consumer + header_size)
+            position += (length + header_size + 7) & ~7
         if position == consumer:
             return None
-        chunk = bytes(data[start:start + position - consumer])
+        chunk = bytes(self._data[start:start + position - consumer])
         self._consumer_pos[0] = position
         return chunk, offsets
 
     def close(self) -> None:
         self._epoll.close()
         self._records.close()
-        for view in (self._data, self._consumer_pos, self._producer_pos):
+        for view in (self._words, self._data, self._consumer_pos, self._producer_pos):
             view.release()
         self._producer.close()
         self._consumer.close()

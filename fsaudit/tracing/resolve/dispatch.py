@@ -22,7 +22,7 @@ from ..syscalls import CLONE_FILES, O_CLOEXEC, SYSCALLS, ret_value
 from .channels import ChannelDecoders
 from .data import DataDecoders
 from .fdtable import Fd, Process, s32
-from .files import FileDecoders
+from .files import FileDecoders, Statx
 from .namespace import NamespaceDecoders
 
 # What the dynamic loader does after exec, before the program's own code runs
@@ -72,6 +72,7 @@ class Resolver(FileDecoders, DataDecoders, NamespaceDecoders, ChannelDecoders):
         # nr -> (name, decoder or None), built once: the per-event path does one lookup.
         self._decoders = {nr: (name, getattr(self, "_on_" + name, None)) for nr, name in SYSCALLS.items()}
         self.procs: dict[int, Process] = {}
+        self.statx = Statx()
 
     def _t(self, ns: int) -> float:
         return round((ns - self.t0_ns) / 1e9, 6)
@@ -118,8 +119,8 @@ class Resolver(FileDecoders, DataDecoders, NamespaceDecoders, ChannelDecoders):
         # Record's fields, in its order: unpacking names them at the least cost (tests/test_ringbuf.py).
         ts, ts_first, pid, tid, nr, _epoch, ret, a0, a1, a2, a3, a4, a5, raw1, raw2 = rec
         out: list[dict] = []
-        t = self._t(ts)
-        proc = self.process(pid)
+        t = round((ts - self.t0_ns) / 1e9, 6)     # self._t(ts), inline: once per record
+        proc = self.procs.get(pid) or self.process(pid)
         if nr == EV_AUXV:
             self._auxv(proc, a0, a1)
             return out
@@ -183,7 +184,8 @@ class Resolver(FileDecoders, DataDecoders, NamespaceDecoders, ChannelDecoders):
             if self.pycodes:
                 self.pycodes.forget(pid)
             return out
-        name, handler = self._decoders.get(nr, (str(nr), None))
+        decoder = self._decoders.get(nr)
+        name, handler = decoder if decoder is not None else (str(nr), None)
         if name in ("clone", "clone3", "fork", "vfork"):
             if pending_runtime:
                 self._runtime(proc, tid, t, out)

@@ -149,11 +149,12 @@ class ProcessTable:
         if path.startswith("/"):
             return os.path.normpath(path)
         base = proc.cwd if dirfd == AT_FDCWD else self._fd(proc, dirfd, tid, t, out).path
-        return os.path.normpath(os.path.join(base, path))
+        # os.path.join(base, path) for a relative path, less its generic steps.
+        return os.path.normpath(base + path if not base or base.endswith("/") else base + "/" + path)
 
     def _fd_event(self, proc, event, fd, out) -> Fd:
-        entry = self._fd(proc, fd, event["tid"], event["t"], out)
-        event.update(fd=fd, path=entry.path, kind=entry.kind)
+        entry = proc.fds.get(fd) or self._fd(proc, fd, event["tid"], event["t"], out)
+        event["fd"], event["path"], event["kind"] = fd, entry.path, entry.kind
         if entry.family is not None:
             event["family"] = entry.family
         return entry

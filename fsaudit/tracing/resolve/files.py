@@ -5,8 +5,9 @@ file is read here, from the file's birth time."""
 from __future__ import annotations
 
 import ctypes
-import os
 import stat
+import struct
+import sys
 
 from ..syscalls import (
     AT_FDCWD, CLOSE_RANGE_CLOEXEC, F_DUPFD, F_DUPFD_CLOEXEC, F_SETFD, F_SETFL, FD_CLOEXEC, O_ACCMODE, O_APPEND,
@@ -21,20 +22,29 @@ SYS_STATX, STATX_TYPE, STATX_BTIME, AT_STATX_DONT_SYNC = 332, 0x1, 0x800, 0x4000
 COARSE_CLOCK_SLACK_NS = 10_000_000
 
 
-def statx_type_and_birth(path: str) -> tuple[int | None, int | None]:
-    """statx(2): the file's type (S_IFMT bits) and birth time in realtime ns, each None
-    when unknown (no such file; a filesystem that keeps no birth time)."""
-    buf = ctypes.create_string_buffer(256)
-    if _libc.syscall(SYS_STATX, AT_FDCWD, os.fsencode(path), AT_STATX_DONT_SYNC, STATX_TYPE | STATX_BTIME, buf) != 0:
-        return None, None
-    mask = int.from_bytes(buf.raw[0:4], "little")
-    # struct statx: stx_mode (u16) at offset 28, stx_btime (s64 sec, u32 nsec) at offset 80.
-    kind = stat.S_IFMT(int.from_bytes(buf.raw[28:30], "little")) if mask & STATX_TYPE else None
-    if not mask & STATX_BTIME:
-        return kind, None
-    sec = int.from_bytes(buf.raw[80:88], "little", signed=True)
-    nsec = int.from_bytes(buf.raw[88:92], "little")
-    return kind, sec * 1_000_000_000 + nsec
+# struct statx's stx_mask (u32) at offset 0, stx_mode (u16) at 28, stx_btime (s64 sec, u32 nsec) at 80.
+STATX_FIELDS = struct.Struct("=I24xH50xqI")
+_FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()   # os.fsencode's
+
+
+class Statx:
+    """statx(2) of one path at a time, into a buffer of its own: made once, read with one unpack."""
+
+    def __init__(self) -> None:
+        self._buf = ctypes.create_string_buffer(256)
+
+    def type_and_birth(self, path: str) -> tuple[int | None, int | None]:
+        """The file's type (S_IFMT bits) and birth time in realtime ns, each None when
+        unknown (no such file; a filesystem that keeps no birth time)."""
+        buf = self._buf
+        if _libc.syscall(SYS_STATX, AT_FDCWD, path.encode(_FS_ENCODING, _FS_ERRORS), AT_STATX_DONT_SYNC,
+                         STATX_TYPE | STATX_BTIME, buf) != 0:
+            return None, None
+        mask, mode, sec, nsec = STATX_FIELDS.unpack_from(buf)
+        kind = stat.S_IFMT(mode) if mask & STATX_TYPE else None
+        if not mask & STATX_BTIME:
+            return kind, None
+        return kind, sec * 1_000_000_000 + nsec
 
 
 class FileDecoders(ProcessTable):
@@ -42,6 +52,7 @@ class FileDecoders(ProcessTable):
 
     _entry_ns: int              # Resolver.resolve: entry time of the syscall being resolved
     realtime_offset_ns: int     # Resolver: realtime minus monotonic, at start
+    statx: Statx                # Resolver's
 
     def _open_kind(self, path: str, flags: int) -> str:
         if flags & O_DIRECTORY:
@@ -53,28 +64,31 @@ class FileDecoders(ProcessTable):
 
     def _open_common(self, proc, event, ok, ret, dirfd, path, flags, mode, out):
         abspath = self._abs(proc, dirfd, path, event["tid"], event["t"], out)
-        event.update(path=abspath, flags=open_flag_names(flags), mode=mode)
+        event["path"], event["flags"], event["mode"] = abspath, open_flag_names(flags), mode
         if ok:
             kind = self._open_kind(abspath, flags)
-            creation = {}
+            creation = None
             if flags & (O_CREAT | O_TRUNC) and kind == "file":
                 kind, creation = self._creation(abspath)
             proc.fds[ret] = Fd(abspath, kind, flags)
-            event.update(fd=ret, kind=kind, **creation)
+            event["fd"], event["kind"] = ret, kind
+            if creation is not None:
+                event[creation] = True
 
-    def _creation(self, path: str) -> tuple[str, dict]:
+    def _creation(self, path: str) -> tuple[str, str | None]:
         """The kind of file a write open with O_CREAT or O_TRUNC opened (a FIFO's `>` is
-        no file's), and whether the open created it: its birth time against the call's entry.
+        no file's), and whether the open created it, from its birth time against the
+        call's entry: "created", "existed", or None when unknown.
 
         The kernel side cannot stat, and after the call the old size of an
         O_TRUNC'ed file is gone; a file born before the call existed."""
-        file_type, born = statx_type_and_birth(path)
+        file_type, born = self.statx.type_and_birth(path)
         if file_type is not None and file_type != stat.S_IFREG:
-            return "other", {}
+            return "other", None
         if born is None:
-            return "file", {}
+            return "file", None
         entry = self._entry_ns + self.realtime_offset_ns
-        return "file", {"created": True} if born >= entry - COARSE_CLOCK_SLACK_NS else {"existed": True}
+        return "file", "created" if born >= entry - COARSE_CLOCK_SLACK_NS else "existed"
 
     def _on_open(self, proc, event, ok, ret, a, path, path2, out):
         self._open_common(proc, event, ok, ret, AT_FDCWD, path, a[1], a[2], out)
