@@ -12,6 +12,7 @@ tracepoints, tracepoints and uprobes.
 from __future__ import annotations
 
 import ctypes
+import errno
 import fcntl
 import json
 import os
@@ -42,6 +43,7 @@ PERF_EVENT_IOC_SET_BPF = 0x40042408     # _IOW('$', 8, __u32)
 SYS_PERF_EVENT_OPEN, SYS_BPF = 298, 321   # x86-64
 UPROBE_PMU = "/sys/bus/event_source/devices/uprobe/type"
 TRACEFS_ROOTS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
+PROG_LOAD_ATTEMPTS = 5
 LOG_SIZE = 1 << 20                      # the verifier's log, asked for only when a load fails
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -309,6 +311,16 @@ class Program:
         license = ctypes.create_string_buffer(self._compiled["license"].encode())
 
         def attempt(log) -> int:
+            # The verifier can answer EAGAIN when it is interrupted (seen here while other
+            # probes loaded); libbpf tries a load 5 times for it, and so do we.
+            for tries_left in reversed(range(PROG_LOAD_ATTEMPTS)):
+                try:
+                    return load_once(log)
+                except OSError as exc:
+                    if exc.errno != errno.EAGAIN or not tries_left:
+                        raise
+
+        def load_once(log) -> int:
             return bpf(BPF_PROG_LOAD, _attr(
                 ("I", prog_type), ("I", len(code) // 8), ("Q", ctypes.addressof(insns)),
                 ("Q", ctypes.addressof(license)), ("I", 1 if log is not None else 0),
