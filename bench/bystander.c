@@ -1,13 +1,14 @@
 /* A process outside the traced tree: ns per getppid() on stdout, the fastest
  * of CHUNKS runs of N / CHUNKS calls (other load on the host only slows a
- * chunk down, so the fastest is the cost of the call itself). */
+ * chunk down, so the fastest is the cost of the call itself; chunks of a
+ * few milliseconds, so that on a loaded host some run unpreempted). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
-#define CHUNKS 100
+#define CHUNKS 1000
 
 int main(int argc, char **argv) {
     long n = (argc > 1 ? atol(argv[1]) : 5000000) / CHUNKS;

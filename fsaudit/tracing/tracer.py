@@ -143,6 +143,7 @@ class Tracer:
         self._exits = select.poll()               # their pidfds, readable once exited
         self._registered: set[str] = set()        # --stacks: executables told to the probe
         self.traced = self.bpf["traced"]
+        self._adopted_bits = self.bpf["adopted_bits"]
         self.counters = self.bpf["counters"]
         self._ring = RingReader(self.bpf["events"].map_fd, ringbuf_pages * mmap.PAGESIZE)
         try:
@@ -344,6 +345,10 @@ class Tracer:
                 self._registered.add(exe)
                 register_images(self.bpf, [exe])
             attach_process(self.bpf, pid)
+        # Its bit first: the probe asks the bitmaps before `traced` (probes/fsaudit.c).
+        # Only this thread writes adopted_bits, so the read-modify-write loses no bit.
+        word = ctypes.c_uint32(pid // 64)
+        self._adopted_bits[word] = ctypes.c_uint64(self._adopted_bits[word].value | 1 << pid % 64)
         key = ctypes.c_uint32(pid)
         self.traced[key] = ctypes.c_uint8(TRACED)
         if not pinned.alive():

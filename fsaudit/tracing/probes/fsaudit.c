@@ -39,6 +39,16 @@ struct write_run {
 
 // tgid -> 1 traced, 2 spawned by fsaudit and waiting for its exec.
 BPF_HASH(traced, u32, u8, 65536);
+// A bit per tgid that may be in `traced`: every other process's syscalls leave
+// after an array lookup, which the verifier inlines, instead of a hash lookup
+// (bench/bystander_floor.py). Two maps, one writer each: the probe sets and
+// clears kernel_bits atomically; user space sets adopted_bits for the
+// processes it adopts (attach), where a read-modify-write from user space
+// would undo a bit the probe set meanwhile. A bit left set costs its pid's
+// next owner the hash lookup, no more: `traced` decides.
+#define PID_WORDS 65536   // PID_MAX_LIMIT (4M pids) / 64
+BPF_ARRAY(kernel_bits, u64, PID_WORDS);
+BPF_ARRAY(adopted_bits, u64, PID_WORDS);
 BPF_HASH(inflight, u32, struct inflight, 65536);
 BPF_HASH(runs, u32, struct write_run, 65536);
 BPF_PERCPU_ARRAY(blank_run, struct write_run, 1);   // never written: a zeroed run, too big for the BPF stack
@@ -71,6 +81,36 @@ static long (*read_user)(void *dst, u32 size, const void *src) = (void *)BPF_FUN
 static long (*read_kernel)(void *dst, u32 size, const void *src) = (void *)BPF_FUNC_probe_read_kernel;
 static long (*read_user_str)(void *dst, u32 size, const void *src) = (void *)BPF_FUNC_probe_read_user_str;
 static long (*read_kernel_str)(void *dst, u32 size, const void *src) = (void *)BPF_FUNC_probe_read_kernel_str;
+
+// 0: pid is not in `traced`; 1: it may be.
+static __always_inline int may_be_traced(u32 pid) {
+    u32 word = pid / 64;
+    u64 bit = 1ULL << (pid % 64);
+    u64 *k = kernel_bits.lookup(&word), *a = adopted_bits.lookup(&word);
+    return (k && (*k & bit)) || (a && (*a & bit));
+}
+
+// pid's state in `traced` (0: not traced), the bitmaps asked first.
+static __always_inline u8 traced_state(u32 pid) {
+    if (!may_be_traced(pid)) return 0;
+    u8 *state = traced.lookup(&pid);
+    return state ? *state : 0;
+}
+
+// Bit first: a process in `traced` always has its bit.
+static __always_inline void mark_traced(u32 pid, u8 state) {
+    u32 word = pid / 64;
+    u64 *k = kernel_bits.lookup(&word);
+    if (k) __sync_fetch_and_or(k, 1ULL << (pid % 64));
+    traced.update(&pid, &state);
+}
+
+static __always_inline void unmark_traced(u32 pid) {
+    traced.delete(&pid);
+    u32 word = pid / 64;
+    u64 *k = kernel_bits.lookup(&word);
+    if (k) __sync_fetch_and_and(k, ~(1ULL << (pid % 64)));
+}
 
 static __always_inline void count_lost(void) {
     int k = 0;
@@ -216,8 +256,7 @@ static __always_inline int path_args(s64 nr) {
 // A FILE gets its buffer (first read or write through it): remember it.
 int on_file_doallocate(void *ctx) {
     u32 pid = bpf_get_current_pid_tgid() >> 32;
-    u8 *state = traced.lookup(&pid);
-    if (!state || *state != 1) return 0;
+    if (traced_state(pid) != 1) return 0;
     u64 fp = ((u64 *)ctx)[14];   // pt_regs di: the FILE *
     struct stdio_files zero = {};
     struct stdio_files *files = stdio_files.lookup_or_try_init(&pid, &zero);
@@ -357,20 +396,21 @@ static __always_inline void report_exec(u64 regs, u32 tid) {
     execs.delete(&tid);
 }
 
-// A call's number, time and arguments from its pt_regs. x86-64 pt_regs from
-// r10 to di is eight contiguous words: one read instead of six (r10 r9 r8 ax
-// cx dx si di; the arguments are di si dx r10 r8 r9).
-static __always_inline void read_call(u64 pt_regs, s64 nr, struct inflight *call) {
-    u64 regs[8];
-    read_kernel(regs, sizeof(regs), (void *)(pt_regs + 7 * 8));
-    call->ts = bpf_ktime_get_ns();
-    call->nr = nr;
+// A call's number and arguments from its pt_regs (the caller takes its time);
+// returns the number they hold (orig_ax: at sys_exit, the call's own). x86-64
+// pt_regs from r10 to orig_ax is nine contiguous words: one read for all of
+// them (r10 r9 r8 ax cx dx si di orig_ax; the arguments are di si dx r10 r8 r9).
+static __always_inline s64 read_call(u64 pt_regs, struct inflight *call) {
+    u64 regs[9];
+    if (read_kernel(regs, sizeof(regs), (void *)(pt_regs + 7 * 8)) != 0) regs[8] = -1;
+    call->nr = regs[8];
     call->args[0] = regs[7];
     call->args[1] = regs[6];
     call->args[2] = regs[5];
     call->args[3] = regs[0];
     call->args[4] = regs[2];
     call->args[5] = regs[1];
+    return regs[8];
 }
 
 #ifdef CAPTURE_DATA
@@ -450,13 +490,12 @@ static __always_inline u64 capture_buffer(u32 pid, u32 tid, struct inflight *cal
 int capture_exit(struct bpf_raw_tracepoint_args *ctx) {
     u64 id = bpf_get_current_pid_tgid();
     u32 pid = id >> 32, tid = id;
-    s64 ret = ctx->args[1], nr = -1;
-    read_kernel(&nr, sizeof(nr), (void *)(ctx->args[0] + 15 * 8));   // pt_regs->orig_ax
-    if (!is_write(nr) && nr != __NR_lseek) return 0;
-    u8 *state = traced.lookup(&pid);
-    if (!state || *state != 1) return 0;
+    s64 ret = ctx->args[1];
+    if (traced_state(pid) != 1) return 0;
     struct inflight call;
-    read_call(ctx->args[0], nr, &call);
+    s64 nr = read_call(ctx->args[0], &call);
+    if (!is_write(nr) && nr != __NR_lseek) return 0;
+    call.ts = bpf_ktime_get_ns();
     if (nr == __NR_lseek) {
         u32 epoch = bump_epoch();
         struct event *e = reserve(pid, tid, nr);
@@ -505,15 +544,15 @@ int capture_exit(struct bpf_raw_tracepoint_args *ctx) {
 #endif
 
 RAW_TRACEPOINT_PROBE(sys_enter) {
-    u64 id = bpf_get_current_pid_tgid();
-    u32 pid = id >> 32, tid = id;
     s64 nr = ctx->args[1];
     // Writes are decoded at their exit (see sys_exit): the storm's fast path.
     if (!is_interesting(nr) || is_write(nr)) return 0;
-    u8 *state = traced.lookup(&pid);
-    if (!state || *state != 1) return 0;
+    u64 id = bpf_get_current_pid_tgid();
+    u32 pid = id >> 32, tid = id;
+    if (traced_state(pid) != 1) return 0;
     struct inflight in;
-    read_call(ctx->args[0], nr, &in);
+    read_call(ctx->args[0], &in);   // nr: the tracepoint's, as orig_ax holds it
+    in.ts = bpf_ktime_get_ns();
     if (nr == __NR_clone3) {
         // clone3 takes struct clone_args *; flags is its first member (uapi).
         u64 flags = 0;
@@ -534,23 +573,64 @@ RAW_TRACEPOINT_PROBE(sys_enter) {
     return 0;
 }
 
+// Whether a write that returned ret is folded into a write run: a full write
+// (vectored: every iovec whole), without RWF_* flags.
+static __always_inline int write_folds(s64 nr, s64 ret, struct inflight *call) {
+    u64 count = 0;
+    if (nr == __NR_write || nr == __NR_pwrite64) count = call->args[2];
+    // Vectored writes: only a non-negative return is folded; the byte
+    // count asked for is unknown without walking the iovec, so short
+    // vectored writes are detected by the iovec total below.
+    if (nr == __NR_writev || nr == __NR_pwritev || nr == __NR_pwritev2) {
+        u64 total = 0;
+        struct { u64 base; u64 len; } iov;
+        #pragma unroll
+        for (int i = 0; i < 8; i++) {
+            if (i >= call->args[2]) break;
+            if (read_user(&iov, sizeof(iov), (void *)(call->args[1] + i * 16)) != 0) break;
+            total += iov.len;
+        }
+        count = call->args[2] <= 8 ? total : (u64)ret;
+    }
+    int rwf = nr == __NR_pwritev2 && call->args[5] != 0;
+    return FOLD_WRITES && ret >= 0 && (u64)ret == count && !rwf;
+}
+
+static __always_inline void add_to_run(struct write_run *r, struct inflight *call, s64 ret) {
+    r->calls++;
+    r->bytes += ret;
+    if ((u64)ret > r->size_max) r->size_max = ret;
+    r->ts_last = call->ts;   // a write's call->ts is its exit time
+}
+
 RAW_TRACEPOINT_PROBE(sys_exit) {
     u64 id = bpf_get_current_pid_tgid();
     u32 pid = id >> 32, tid = id;
-    // Every syscall of every process on the host comes here: one lookup, and
-    // those outside the tree are done (bench/bystander.py measures it).
-    u8 *state = traced.lookup(&pid);
-    if (!state || *state != 1) return 0;
+    // Every syscall of every process on the host comes here: those outside
+    // the tree are done after the bitmaps (bench/bystander.py measures it).
+    if (!may_be_traced(pid)) return 0;
     s64 ret = ctx->args[1];
     // A syscall leaves its argument registers as they were, so a write is
     // decoded here from them: its entry costs nothing and needs no slot.
-    s64 nr = -1;
-    read_kernel(&nr, sizeof(nr), (void *)(ctx->args[0] + 15 * 8));   // pt_regs->orig_ax
     struct inflight call;
     struct inflight *in = &call;
+    s64 nr = read_call(ctx->args[0], &call);
+    int folds = 0;
+    struct write_run *r = 0;
     if (is_write(nr)) {
-        read_call(ctx->args[0], nr, &call);
-    } else {
+        call.ts = bpf_ktime_get_ns();
+        folds = write_folds(nr, ret, &call);
+        // The storm's path: a write that continues this thread's run (same fd,
+        // no event since) joins it without asking `traced`. A run is begun
+        // only by a traced thread and deleted at the thread's exit.
+        if (folds && (r = runs.lookup(&tid)) && r->calls && r->fd == call.args[0] &&
+            r->epoch == current_epoch()) {
+            add_to_run(r, &call, ret);
+            return 0;
+        }
+    }
+    if (traced_state(pid) != 1) return 0;
+    if (!is_write(nr)) {
         in = inflight.lookup(&tid);
         if (!in || in->nr < 0) return 0;
         nr = in->nr;
@@ -564,58 +644,32 @@ RAW_TRACEPOINT_PROBE(sys_exit) {
         return 0;
     }
 
-    if (is_write(nr)) {
-        u64 count = 0;
-        if (nr == __NR_write || nr == __NR_pwrite64) count = in->args[2];
-        // Vectored writes: only a non-negative return is folded; the byte
-        // count asked for is unknown without walking the iovec, so short
-        // vectored writes are detected by the iovec total below.
-        if (nr == __NR_writev || nr == __NR_pwritev || nr == __NR_pwritev2) {
-            u64 total = 0;
-            struct { u64 base; u64 len; } iov;
-            #pragma unroll
-            for (int i = 0; i < 8; i++) {
-                if (i >= in->args[2]) break;
-                if (read_user(&iov, sizeof(iov), (void *)(in->args[1] + i * 16)) != 0) break;
-                total += iov.len;
-            }
-            count = in->args[2] <= 8 ? total : (u64)ret;
-        }
-        int rwf = nr == __NR_pwritev2 && in->args[5] != 0;
-        if (FOLD_WRITES && ret >= 0 && (u64)ret == count && !rwf) {
-            u32 epoch = current_epoch();
-            struct write_run *r = runs.lookup(&tid);
-            if (r && r->calls && (r->fd != in->args[0] || r->epoch != epoch)) {
-                flush_run(pid, tid);
-            }
+    if (folds) {
+        // Another fd, or an event came between: a new run.
+        if (r && r->calls) flush_run(pid, tid);
+        if (!r) {
+            int zero = 0;
+            struct write_run *blank = blank_run.lookup(&zero);
+            if (blank) runs.update(&tid, blank);
+            r = runs.lookup(&tid);
             if (!r) {
-                int zero = 0;
-                struct write_run *blank = blank_run.lookup(&zero);
-                if (blank) runs.update(&tid, blank);
-                r = runs.lookup(&tid);
-                if (!r) {
-                    count_lost();
-                    return 0;
-                }
+                count_lost();
+                return 0;
             }
-            if (r->calls == 0) {
-                r->pid = pid;
-                r->ts_first = in->ts;
-                r->fd = in->args[0];
-                r->nr = nr;
-                r->epoch = epoch;
-                r->bytes = 0;
-                r->size_max = 0;
-#ifdef STACKS
-                capture_stack(ctx, ctx->args[0], r->stack);
-#endif
-            }
-            r->calls++;
-            r->bytes += ret;
-            if ((u64)ret > r->size_max) r->size_max = ret;
-            r->ts_last = in->ts;   // a write's in->ts is its exit time
-            return 0;
         }
+        r->pid = pid;
+        r->ts_first = call.ts;
+        r->fd = call.args[0];
+        r->nr = nr;
+        r->epoch = current_epoch();
+        r->bytes = 0;
+        r->size_max = 0;
+        r->calls = 0;
+#ifdef STACKS
+        capture_stack(ctx, ctx->args[0], r->stack);
+#endif
+        add_to_run(r, &call, ret);
+        return 0;
     }
 
 #ifdef STACKS
@@ -680,20 +734,16 @@ TRACEPOINT_PROBE(sched, sched_process_fork) {
     u32 child = args->child_pid;
     int k = 2;
     u64 *spawner = counters.lookup(&k);
-    u8 *state = traced.lookup(&pid);
-    u8 st;
     if (spawner && *spawner == pid) {
-        st = 2;   // fsaudit's own child: traced from its exec on
-        traced.update(&child, &st);
+        mark_traced(child, 2);   // fsaudit's own child: traced from its exec on
         return 0;
     }
-    if (!state || *state != 1) return 0;
+    if (traced_state(pid) != 1) return 0;
     struct inflight *in = inflight.lookup(&tid);
     u64 flags = in ? in->args[0] : 0;
     if (in && (in->nr == __NR_fork || in->nr == __NR_vfork)) flags = 0;
     if (flags & 0x00010000) return 0;   // CLONE_THREAD: same tgid, already traced
-    st = 1;
-    traced.update(&child, &st);
+    mark_traced(child, 1);
 #ifdef STACKS
     py_fork(pid, child);
 #endif
@@ -712,10 +762,8 @@ TRACEPOINT_PROBE(sched, sched_process_fork) {
 TRACEPOINT_PROBE(sched, sched_process_exec) {
     u64 id = bpf_get_current_pid_tgid();
     u32 pid = id >> 32, tid = id;
-    u8 *state = traced.lookup(&pid);
-    if (!state) return 0;
-    u8 st = 1;
-    traced.update(&pid, &st);
+    if (!traced_state(pid)) return 0;
+    mark_traced(pid, 1);
     stdio_files.delete(&pid);
     // A thread other than the main one that execs now has the process's id
     // (the kernel killed the others, the main one included): its write run
@@ -751,7 +799,7 @@ TRACEPOINT_PROBE(sched, sched_process_exec) {
 
 TRACEPOINT_PROBE(signal, signal_deliver) {
     u32 pid = bpf_get_current_pid_tgid() >> 32;
-    if (!traced.lookup(&pid)) return 0;
+    if (!traced_state(pid)) return 0;
     int sig = args->sig;
     // Default action of these signals terminates the process.
     u64 fatal = (1ULL << 1) | (1ULL << 2) | (1ULL << 3) | (1ULL << 4) |
@@ -773,7 +821,7 @@ TRACEPOINT_PROBE(signal, signal_deliver) {
 TRACEPOINT_PROBE(sched, sched_process_exit) {
     u64 id = bpf_get_current_pid_tgid();
     u32 pid = id >> 32, tid = id;
-    if (!traced.lookup(&pid)) return 0;
+    if (!traced_state(pid)) return 0;
     report_exec(0, tid);   // exec'd, then killed before its first return
     flush_run(pid, tid);
     runs.delete(&tid);
@@ -799,7 +847,7 @@ TRACEPOINT_PROBE(sched, sched_process_exit) {
     }
     exit_info.delete(&pid);
     stdio_files.delete(&pid);
-    traced.delete(&pid);
+    unmark_traced(pid);
 #ifdef STACKS
     py_exit(pid);
 #endif
