@@ -19,7 +19,7 @@ import ctypes
 import json
 import sys
 
-from .bpf import BPF_LD_IMM64, BPF_PSEUDO_MAP_FD, INSN, map_info
+from .bpf import BPF_LD_IMM64, BPF_PSEUDO_MAP_FD, INSN, MAP_TYPES, map_info
 
 EXIT_COMPILE_FAILED, EXIT_NO_BCC = 1, 2
 
@@ -41,7 +41,10 @@ def compile_probe(source: bytes, cflags: list[str]) -> dict:
         name = lib.bpf_table_name(module, index)
         fd = lib.bpf_table_fd(module, name)
         by_fd[fd] = name.decode()
-        tables.append({"name": name.decode(), **map_info(fd),
+        info = map_info(fd)
+        if info["type"] not in MAP_TYPES:
+            raise RuntimeError(f"map {name.decode()} is of a type (BPF map type {info['type']}) bpf.py does not load")
+        tables.append({"name": name.decode(), **info,
                        "key_desc": (lib.bpf_table_key_desc(module, name) or b"").decode(),
                        "leaf_desc": (lib.bpf_table_leaf_desc(module, name) or b"").decode()})
     functions = []
