@@ -4,8 +4,8 @@ sequence and stays quiet on its correct twin."""
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
+from io import StringIO
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -886,7 +886,7 @@ def test_processes_and_report():
     engine = analyse(s.events)
     assert engine.processes[101].ppid == PID and engine.processes[101].argv == ["cp", "a", "b"]
     report = _report(engine)
-    written = io.StringIO()
+    written = StringIO()
     write_json(report, written)      # its findings are read back as they are written
     assert json.loads(written.getvalue())["findings"] == list(report["findings"])
     assert report["schema"] == "fsaudit.report/1" and report["complete"] is True
