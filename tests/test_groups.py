@@ -477,7 +477,8 @@ def _every_output(config: EngineConfig, events: list[dict]) -> dict[str, str]:
             "concise": render_concise(report, "error"), "statistics": render_statistics(report, "error"),
             "sarif": json.dumps(render_sarif(report, "error")), "junit": render_junit(report, "error"),
             "github": render_github(report, "error"), "html": json.dumps(embedded(report, "error"), default=list),
-            "live": repr([dataclasses.asdict(finding) for finding in engine.findings])}
+            "live": repr([dataclasses.asdict(finding) for finding in engine.findings]),
+            "counts": repr(engine.findings.counts()), "last": repr(engine.findings[-1])}
 
 
 def test_findings_past_those_kept_in_memory_are_spilled_and_read_back_the_same(monkeypatch):

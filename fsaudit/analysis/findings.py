@@ -113,6 +113,7 @@ class Findings:
         # its count is not 0 (a retracted finding's number is not reused).
         self._found: dict[tuple, int] = {}      # key -> number: the findings the report lists
         self._hidden: dict[tuple, int] = {}     # key -> number: those a suppression hid
+        self._listed: list[int] | None = None   # _found's numbers in order, until one is added or removed
         self._counts = array("q")               # number -> its count
         self._hidden_by = array("i")            # number -> the index of the suppression that hid it, or -1
         self._kept: dict[int, Finding] = {}     # number -> the finding, for those kept whole
@@ -128,15 +129,25 @@ class Findings:
         self._order: list[int] = []             # the numbers of the findings listed, in the report's order
         self._hidden_order: list[int] = []      # those of the hidden ones
 
+    def _numbers(self) -> list[int]:
+        if self._listed is None:
+            self._listed = list(self._found.values())
+        return self._listed
+
     def __iter__(self) -> Iterator[Finding]:
-        return map(self._finding, list(self._found.values()))
+        return map(self._finding, self._numbers())
 
     def __len__(self) -> int:
         return len(self._found)
 
     def __getitem__(self, index):
-        numbers = list(self._found.values())[index]
+        numbers = self._numbers()[index]
         return [self._finding(n) for n in numbers] if isinstance(index, slice) else self._finding(numbers)
+
+    def counts(self) -> list[int]:
+        """Each finding's count, in order, without reading any back (a reader that follows
+        them, the dashboard, reads only those new or counted again)."""
+        return [self._counts[number] for number in self._numbers()]
 
     def __eq__(self, other) -> bool:
         if isinstance(other, (Findings, list, tuple)):
@@ -190,7 +201,11 @@ class Findings:
         number = len(self._counts)
         self._counts.append(count)
         self._hidden_by.append(-1 if suppression is None else suppression)
-        (self._found if suppression is None else self._hidden)[key] = number
+        if suppression is None:
+            self._found[key] = number
+            self._listed = None
+        else:
+            self._hidden[key] = number
         self._store(number, finding, severity, role is not None)
 
     def _store(self, number: int, finding: Finding, given_severity: str | None, role_given: bool) -> None:
@@ -236,6 +251,7 @@ class Findings:
                 kept.count -= 1
             if not self._counts[number]:
                 del found[key]
+                self._listed = None
                 self._kept.pop(number, None)
                 self._given_severity.pop(number, None)
                 self._role_given.discard(number)

@@ -194,15 +194,18 @@ def _process_row(info) -> ProcessRow:
                       info.exit_code, info.exit_signal)
 
 
+def _finding_row(finding) -> FindingRow:
+    return FindingRow(finding.rule, finding.severity, finding.message, finding.count,
+                      finding.path, finding.target_path, finding.pid)
+
+
 def _findings(engine, previous: Snapshot | None) -> tuple[tuple[FindingRow, ...], Mapping[str, str]]:
     """Rows for the findings, the previous ones kept where their count has not changed
     (findings are only added and counted again, never removed or reordered)."""
     found = engine.findings
     before = previous.findings if previous is not None else ()
-    rows = tuple(before[index] if index < len(before) and before[index].count == finding.count
-                 else FindingRow(finding.rule, finding.severity, finding.message, finding.count,
-                                 finding.path, finding.target_path, finding.pid)
-                 for index, finding in enumerate(found))
+    rows = tuple(before[index] if index < len(before) and before[index].count == count
+                 else _finding_row(found[index]) for index, count in enumerate(found.counts()))
     if previous is not None and len(before) == len(rows):
         return rows, previous.marked
     marked = dict(previous.marked) if previous is not None else {}
