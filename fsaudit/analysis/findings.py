@@ -114,6 +114,7 @@ class Findings:
         self._found: dict[tuple, int] = {}      # key -> number: the findings the report lists
         self._hidden: dict[tuple, int] = {}     # key -> number: those a suppression hid
         self._listed: list[int] | None = None   # _found's numbers in order, until one is added or removed
+        self.removed = 0                        # findings retracted to none so far (their places shift)
         self._counts = array("q")               # number -> its count
         self._hidden_by = array("i")            # number -> the index of the suppression that hid it, or -1
         self._kept: dict[int, Finding] = {}     # number -> the finding, for those kept whole
@@ -252,6 +253,7 @@ class Findings:
             if not self._counts[number]:
                 del found[key]
                 self._listed = None
+                self.removed += 1
                 self._kept.pop(number, None)
                 self._given_severity.pop(number, None)
                 self._role_given.discard(number)
