@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from io import StringIO
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from fsaudit.analysis.config import EngineConfig
 from fsaudit.analysis.engine import Engine
 from fsaudit.analysis.model import MOOT_WHEN_SETTLED, FileState, SettledFile
+from fsaudit.outputs.json import write_json
 from fsaudit.outputs.junit import render_junit
 from fsaudit.outputs.report import build_report, exit_status
 from fsaudit.outputs.sarif import render_sarif
@@ -966,7 +968,9 @@ def test_processes_and_report():
     engine = analyse(s.events)
     assert engine.processes[101].ppid == PID and engine.processes[101].argv == ["cp", "a", "b"]
     report = _report(engine)
-    json.dumps(report)
+    written = StringIO()
+    write_json(report, written)      # its findings are read back as they are written
+    assert json.loads(written.getvalue())["findings"] == list(report["findings"])
     assert report["schema"] == "fsaudit.report/1" and report["complete"] is True
     assert report["target"] == {"argv": ["python3", "app.py"], "pid": PID, "exit": {"code": 0, "signal": None}}
     assert report["counts"]["processes"] == 2 and report["counts"]["events"] == len(s.events)

@@ -8,18 +8,26 @@ summaries and the grouping rules themselves.
 
 from __future__ import annotations
 
+import dataclasses
+import errno
 import json
 import subprocess
 import xml.etree.ElementTree as ET
+from io import StringIO
 
 import jsonschema
 import pytest
 
 from conftest import PROGRAMS, ROOT, fsaudit
 from test_engine import D, Stream
+import fsaudit.analysis.findings as findings_module
+from fsaudit.analysis.config import EngineConfig, Suppression
 from fsaudit.analysis.engine import Engine
 from fsaudit.analysis.grouping import own_frame, path_pattern, path_patterns, stable_pattern
 from fsaudit.outputs.concise import render_concise
+from fsaudit.outputs.github import render_github
+from fsaudit.outputs.html import embedded
+from fsaudit.outputs.json import write_json
 from fsaudit.outputs.junit import render_junit
 from fsaudit.outputs.report import build_report
 from fsaudit.outputs.sarif import render_sarif
@@ -481,3 +489,66 @@ def test_two_images_of_one_name_are_named_by_their_paths():
         f"2 files in {D}/v/bin by /usr/bin/python3", f"2 files in {D}/v/bin by {D}/v/bin/python3"]
     assert render_statistics(report, "error").splitlines()[-3:-1] == [
         "  2  g1  FS105  2 files  in v/bin by /usr/bin/python3", "  2  g2  FS105  2 files  in v/bin by v/bin/python3"]
+
+
+def _every_output(config: EngineConfig, events: list[dict]) -> dict[str, str]:
+    """Each output of one analysis as its text (the JSON as written)."""
+    engine = Engine(config)
+    for event in events:
+        engine.feed(event)
+    engine.finish(None, D)
+    report = build_report(engine, mode="report", target={"argv": [], "pid": None, "exit": None},
+                          started_at="2026-01-01T00:00:00.000Z", duration_s=0.5, tool_version="0.1.0", cwd=D)
+    written = StringIO()
+    write_json(report, written)
+    return {"json": written.getvalue(), "text": render_text(report, "error"),
+            "concise": render_concise(report, "error"), "statistics": render_statistics(report, "error"),
+            "sarif": json.dumps(render_sarif(report, "error")), "junit": render_junit(report, "error"),
+            "github": render_github(report, "error"), "html": json.dumps(embedded(report, "error"), default=list),
+            "live": repr([dataclasses.asdict(finding) for finding in engine.findings]),
+            "counts": repr(engine.findings.counts()), "last": repr(engine.findings[-1])}
+
+
+def test_findings_past_those_kept_in_memory_are_spilled_and_read_back_the_same(monkeypatch):
+    s = Stream(argv=("app",))
+    _segments(s, 30)
+    _segments(s, 30)        # each finding counted twice
+    _segments(s, 2, base="/srv/other", stack=["rename", "save (/srv/app/save.py:3)"])
+    fd = s.open(D + "/app.log", "O_WRONLY", "O_CREAT", "O_TRUNC")
+    s.write(fd, D + "/app.log", 100)
+    s.rename(D + "/app.log", D + "/app.log.1")      # a log: FS101 and FS102 at info, their messages say why
+    other = Stream(pid=200, argv=("tool",))
+    other.t = s.t
+    _segments(other, 3)
+    config = EngineConfig(suppressions=[Suppression("FS101", D + "/seg01*/**", "segments 10-19 are scratch")])
+    events = s.events + other.events
+    whole = _every_output(config, events)
+    spilled = []
+
+    class Counted(findings_module.Spill):
+        def append(self, record: tuple) -> None:
+            spilled.append(record[0])
+            super().append(record)
+
+    monkeypatch.setattr(findings_module, "IN_MEMORY", 5)
+    monkeypatch.setattr(findings_module, "Spill", Counted)
+    assert _every_output(config, events) == whole
+    assert len(spilled) > 25 and "FS101" in spilled
+    report = json.loads(whole["json"])
+    assert report["config"]["suppressed"][0]["hidden"] == 10 and report["suppressed_groups"]
+    assert {f["count"] for f in report["findings"] if f["path"].startswith(D + "/seg")} >= {1, 2}
+    assert any(f["message"].endswith("(info, not error: a log file, not data)") for f in report["findings"])
+
+
+def test_a_full_spill_keeps_the_findings_in_memory(monkeypatch):
+    s = Stream(argv=("app",))
+    _segments(s, 8)
+    whole = _every_output(EngineConfig(), s.events)
+
+    class Full(findings_module.Spill):
+        def append(self, record: tuple) -> None:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(findings_module, "IN_MEMORY", 2)
+    monkeypatch.setattr(findings_module, "Spill", Full)
+    assert _every_output(EngineConfig(), s.events) == whole

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections import deque
 
 from .config import EngineConfig, Suppression
-from .findings import Finding, Findings
-from .grouping import Group, group_findings
+from .findings import Findings
+from .grouping import Group
 from .model import Counts, FileState, ProcessInfo, SettledFile, dirname
 from .roles import Roles
 from .rules import RULES
@@ -75,8 +75,9 @@ class Engine:
     # Public interface.
 
     @property
-    def findings(self) -> list[Finding]:
-        return list(self._findings)
+    def findings(self) -> Findings:
+        """The findings so far, in the order made (a sequence; most may be on disk: fsaudit.analysis.findings)."""
+        return self._findings
 
     def hidden_by_suppression(self) -> list[int]:
         """How many findings each of config.suppressions hid, in order."""
@@ -144,19 +145,8 @@ class Engine:
                 self.root_exit = {"code": root.exit_code, "signal": root.exit_signal}
         for rule in self.rules:
             rule.on_finish(self)
-        self._findings.settle_roles()
-        suppressed = self._findings.suppressed()
-        for finding in [*self._findings, *(finding for finding, _index in suppressed)]:
-            if finding.runtime is None:
-                self._findings.apply_runtime(finding)
-        self.groups = group_findings(self.findings, cwd)
-        for index, suppression in enumerate(self.config.suppressions):
-            for group in group_findings([finding for finding, hidden_by in suppressed if hidden_by == index], cwd):
-                group.id = f"s{len(self.suppressed_groups) + 1}"
-                self.suppressed_groups.append((group, suppression))
-        for group in [*self.groups, *(group for group, _suppression in self.suppressed_groups)]:
-            for finding in group.findings:
-                finding.group = group.id
+        self.groups, hidden = self._findings.finish(cwd)
+        self.suppressed_groups = [(group, self.config.suppressions[index]) for group, index in hidden]
 
     @property
     def tree_exited_ok(self) -> bool:

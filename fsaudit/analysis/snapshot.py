@@ -71,9 +71,10 @@ class Snapshot:
     files: tuple[FileRow, ...]            # the busiest, most writes first, with those deleted since shown
     files_reported: int | None            # keep=0 only: files as the report counts them (in scope,
                                           # regular, written or synced)
-    findings: tuple[FindingRow, ...]      # in the order raised
+    findings: tuple[FindingRow, ...]      # in the order raised (none with keep=0)
     marked: Mapping[str, str]             # path -> the worst severity of the findings about it
     moves_seen: int                       # the engine's move_count when taken
+    finding_count: int                    # the findings so far, rows or not
 
 
 def file_state(state) -> str:
@@ -91,7 +92,9 @@ def file_state(state) -> str:
 
 def take_snapshot(engine, previous: Snapshot | None = None, *, keep: int, rank: bool = True) -> Snapshot:
     """The engine's state now. keep: how many of the busiest files to rank; 0: none, the files
-    the report would count instead (a pass over every file either way). rank: rank them afresh;
+    the report would count instead (a pass over every file either way), and no rows of findings
+    (the progress line counts them: a row each would read back every finding spilled to disk
+    and hold its strings, fsaudit.analysis.findings). rank: rank them afresh;
     otherwise the rows of previous, brought up to date. previous also spares re-making the
     rows of findings that have not changed."""
     files_reported = None
@@ -104,13 +107,13 @@ def take_snapshot(engine, previous: Snapshot | None = None, *, keep: int, rank: 
         rows = _rank(engine.files, previous.files, _deleted(engine, previous), keep)
     else:
         rows = _follow(engine, previous)
-    findings, marked = _findings(engine, previous)
+    findings, marked = _findings(engine, previous) if keep else ((), MappingProxyType({}))
     return Snapshot(
         events=engine.counts.events, lost_events=engine.counts.lost_events,
         injections_fired=MappingProxyType(dict(engine.injections_fired)),
         processes=tuple(_process_row(info) for info in engine.processes.values()),
         files=tuple(rows), files_reported=files_reported, findings=findings, marked=marked,
-        moves_seen=engine.move_count)
+        moves_seen=engine.move_count, finding_count=len(engine.findings))
 
 
 def _file_row(state, seen: FileRow | None) -> FileRow:
@@ -191,15 +194,18 @@ def _process_row(info) -> ProcessRow:
                       info.exit_code, info.exit_signal)
 
 
+def _finding_row(finding) -> FindingRow:
+    return FindingRow(finding.rule, finding.severity, finding.message, finding.count,
+                      finding.path, finding.target_path, finding.pid)
+
+
 def _findings(engine, previous: Snapshot | None) -> tuple[tuple[FindingRow, ...], Mapping[str, str]]:
     """Rows for the findings, the previous ones kept where their count has not changed
     (findings are only added and counted again, never removed or reordered)."""
     found = engine.findings
     before = previous.findings if previous is not None else ()
-    rows = tuple(before[index] if index < len(before) and before[index].count == finding.count
-                 else FindingRow(finding.rule, finding.severity, finding.message, finding.count,
-                                 finding.path, finding.target_path, finding.pid)
-                 for index, finding in enumerate(found))
+    rows = tuple(before[index] if index < len(before) and before[index].count == count
+                 else _finding_row(found[index]) for index, count in enumerate(found.counts()))
     if previous is not None and len(before) == len(rows):
         return rows, previous.marked
     marked = dict(previous.marked) if previous is not None else {}

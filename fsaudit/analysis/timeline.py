@@ -200,11 +200,18 @@ class Lanes:
 
 class Timeline:
     """in_scope: the engine's scope (Engine.in_scope); findings: the engine's findings so
-    far (Engine.findings), read only when lanes are folded and for the digest."""
+    far (Engine.findings), read only when lanes are folded and for the digest: those made
+    since the last fold, unless one was removed since (its `removed` count; a list: never)."""
 
     def __init__(self, in_scope: Callable[[str], bool], findings: Callable[[], list]) -> None:
         self._in_scope = in_scope
         self._findings = findings
+        # The flags of the findings read so far: most of them are on disk (fsaudit.analysis.findings),
+        # and a fold every few hundred lanes that read them all made --html quadratic.
+        self._ranks: dict = {}
+        self._firsts: set = set()
+        self._rules: set = set()
+        self._read = (0, 0)         # (findings read, their `removed` count then)
         self.files = Lanes(self._flags)
         self.processes = Lanes(self._flags)
         self._file_lanes, self._process_lanes = self.files.lanes, self.processes.lanes
@@ -250,6 +257,7 @@ class Timeline:
             handler(event, t, process)
 
     def digest(self) -> dict:
+        self._read = (0, 0)     # all of them again: the end of observation may have changed severities
         files = self.files.keep(LANES)
         processes = self.processes.keep(PROCESS_LANES)
         drawn = files + processes + [self.lost]
@@ -272,10 +280,12 @@ class Timeline:
     def _flags(self) -> tuple[dict, set]:
         """The lane keys (paths, pids) the findings so far name: key -> the rank of the most
         severe naming it; and those of each rule's first finding."""
-        ranks: dict = {}
-        firsts: set = set()
-        rules: set = set()
-        for finding in self._findings():
+        findings = self._findings()
+        read, removed = self._read
+        if read > len(findings) or removed != getattr(findings, "removed", 0) or not read:
+            self._ranks, self._firsts, self._rules, read = {}, set(), set(), 0
+        ranks, firsts, rules = self._ranks, self._firsts, self._rules
+        for finding in findings[read:]:
             rank = SEVERITY_RANK[finding.severity]
             keys = (finding.path, finding.target_path, finding.pid)
             if finding.rule not in rules:
@@ -284,6 +294,7 @@ class Timeline:
             for key in keys:
                 if key is not None and rank < ranks.get(key, UNRANKED):
                     ranks[key] = rank
+        self._read = (len(findings), getattr(findings, "removed", 0))
         return ranks, firsts
 
     # Lanes.

@@ -48,7 +48,7 @@ def render_github(report: dict, fail_on: str) -> str:
     relative = relative_to(root)
     lines = [_command("warning", {"title": "fsaudit"}, [line[len(INCOMPLETE):]]) if line.startswith(INCOMPLETE)
              else line for line in preamble(report, relative)]
-    members = findings_by_group(report)
+    members = findings_by_group(report, limit=1)      # a group's first: where it was made
     for group in report["groups"]:
         text = [relative(group["message"]), files_line(group, relative), f"fix: {group['fix']}"]
         lines.append(_command(COMMAND[group["severity"]],

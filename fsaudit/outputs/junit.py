@@ -50,6 +50,8 @@ def render_junit(report: dict, fail_on: str) -> str:
             tests += 1
             findings = members[group["id"]]
             each = [f["message"] for f in findings] if len(findings) > 1 else []   # one: the group's message
+            if group["count"] > len(findings):      # findings_by_group holds a bounded number
+                each.append(f"and {group['count'] - len(findings)} more (the JSON report lists every finding)")
             text = "\n".join(_xml_text(line) for line in [group["message"], *each, f"fix: {group['fix']}"])
             if SEVERITY_RANK[group["severity"]] <= limit:
                 failures += 1

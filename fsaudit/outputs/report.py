@@ -1,10 +1,18 @@
 """The report document (schema fsaudit.report/1) built from an engine: what every
-format renders (outputs.registry)."""
+format renders (outputs.registry).
+
+Its `findings` and `suppressed_findings` are Listings: read again from the engine
+(whose findings are mostly on disk past a few thousand: fsaudit.analysis.findings)
+each time they are iterated, a dict at a time, so that a report of many findings
+is never whole in memory; the JSON output streams them. The formats that show
+groups take a bounded number of each group's findings (findings_by_group)."""
 
 from __future__ import annotations
 
 import posixpath
 from collections import Counter
+from collections.abc import Callable, Iterator
+from itertools import islice
 
 from ..analysis.grouping import FRAME_LOCATION, own_frame
 
@@ -14,6 +22,39 @@ SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITY_ORDER)}
 FINDING_KEYS = ("rule", "name", "severity", "pid", "tid", "path", "target_path", "message",
                 "evidence", "runtime", "stack", "fix", "notes", "count", "role", "group")
 EXAMPLES = 3            # paths a group shows before "N more" (its `paths` lists them all)
+# A group's findings that the formats which list them (SARIF, JUnit, HTML) hold at most;
+# the JSON report has every one.
+FINDINGS_PER_GROUP = 100
+
+
+class Listing:
+    """A list of the report's that is made again, a dict at a time, each time it is
+    iterated: iterate it, take its len, compare it with a list; indexing reads it
+    up to the item."""
+
+    def __init__(self, items: Callable[[], Iterator[dict]], length: int) -> None:
+        self._items, self._length = items, length
+
+    def __iter__(self) -> Iterator[dict]:
+        return self._items()
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __getitem__(self, index):
+        if isinstance(index, int) and 0 <= index < self._length:
+            return next(islice(self._items(), index, None))
+        return list(self)[index]
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, (Listing, list, tuple)):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return f"Listing({list(self)!r})"
 
 
 def _weighted_median(counter: Counter) -> int | None:
@@ -60,13 +101,13 @@ def _process(info) -> dict:
 
 def _group(group) -> dict:
     return {"id": group.id, "rule": group.rule, "name": group.name, "severity": group.severity,
-            "count": len(group.findings), "files": len(group.paths), "paths": group.paths,
+            "count": group.count, "files": len(group.paths), "paths": group.paths,
             "examples": group.paths[:EXAMPLES], "call_site": group.call_site, "pattern": group.pattern,
             "exe": group.exe, "message": group.message, "fix": group.fix, "notes": group.notes}
 
 
-def _finding_order(finding) -> tuple:
-    return (SEVERITY_RANK[finding.severity], finding.rule, finding.path or "", finding.pid)
+def _finding(finding) -> dict:
+    return {key: getattr(finding, key) for key in FINDING_KEYS}
 
 
 def build_report(engine, *, mode: str, target: dict, started_at: str, duration_s: float,
@@ -93,11 +134,11 @@ def build_report(engine, *, mode: str, target: dict, started_at: str, duration_s
     files = [{"path": s.path, "role": s.role, "writes": s.writes, "bytes_written": s.bytes_written, "syncs": s.syncs,
               "dirty_bytes_at_end": s.dirty_bytes, "last_sync_at": s.last_sync_at}
              for s in engine.files.values() if s.in_scope and not s.is_dir and (s.writes or s.syncs)]
-    findings = sorted(engine.findings, key=_finding_order)
+    found = engine.findings
     reasons = {group.id: suppression.reason for group, suppression in engine.suppressed_groups}
-    suppressed = sorted((finding for group, _suppression in engine.suppressed_groups for finding in group.findings),
-                        key=_finding_order)
-    summary = Counter(f.severity for f in findings)
+    summary = Counter()
+    for group in engine.groups:
+        summary[group.severity] += group.count
     lost = engine.counts.lost_events
     incomplete = ([f"{lost} events were lost"] if lost else []) + list(incomplete)
     config = engine.config
@@ -124,11 +165,12 @@ def build_report(engine, *, mode: str, target: dict, started_at: str, duration_s
                   "included": sorted(config.include_roles)},
         "processes": [_process(info) for info in engine.images if info.listed],
         "files": sorted(files, key=lambda f: f["path"]),
-        "findings": [{key: getattr(f, key) for key in FINDING_KEYS} for f in findings],
+        "findings": Listing(lambda: map(_finding, found.ordered()), len(found)),
         "groups": [_group(group) for group in engine.groups],
         # What suppressions hid, for the outputs that show it as suppressed (SARIF).
-        "suppressed_findings": [{**{key: getattr(f, key) for key in FINDING_KEYS}, "reason": reasons[f.group]}
-                                for f in suppressed],
+        "suppressed_findings": Listing(lambda: ({**_finding(f), "reason": reasons[f.group]}
+                                                for f in found.ordered(hidden=True)),
+                                       sum(group.count for group, _suppression in engine.suppressed_groups)),
         "suppressed_groups": [{**_group(group), "reason": suppression.reason, "suppression": suppression.path}
                               for group, suppression in engine.suppressed_groups],
         "summary": {name: summary.get(name, 0) for name in SEVERITY_ORDER},
@@ -143,7 +185,7 @@ def exit_status(report: dict, fail_on: str) -> int | None:
     limit = SEVERITY_RANK.get(fail_on)
     if limit is None:
         return None
-    return 1 if any(SEVERITY_RANK[f["severity"]] <= limit for f in report["findings"]) else None
+    return 1 if any(report["summary"][name] for name in SEVERITY_ORDER[:limit + 1]) else None
 
 
 def code_frame(stack: list) -> str | None:
@@ -152,11 +194,15 @@ def code_frame(stack: list) -> str | None:
     return own_frame(stack) or next((frame for frame in stack if FRAME_LOCATION.match(frame)), None)
 
 
-def findings_by_group(report: dict, key: str = "findings") -> dict[str, list[dict]]:
-    """Each group's findings, by group id (key="suppressed_findings": each suppressed group's)."""
+def findings_by_group(report: dict, key: str = "findings", limit: int = FINDINGS_PER_GROUP) -> dict[str, list[dict]]:
+    """The first `limit` findings of each group (in the report's order: by path, then pid),
+    by group id (key="suppressed_findings": each suppressed group's); the group's `count`
+    says how many it has in all."""
     members: dict[str, list[dict]] = {}
     for finding in report[key]:
-        members.setdefault(finding["group"], []).append(finding)
+        kept = members.setdefault(finding["group"], [])
+        if len(kept) < limit:
+            kept.append(finding)
     return members
 
 

@@ -1,7 +1,9 @@
 """SARIF 2.1.0, for code-scanning views (GitHub's among them): one result per group of
 findings, located at the program's own line of code when a stack names it (its files are
 then related locations), else at its first file; files under the source root named
-relative to %SRCROOT%, so that a checkout anywhere gives the same alerts."""
+relative to %SRCROOT%, so that a checkout anywhere gives the same alerts. A result's
+properties list the group's first findings (report.FINDINGS_PER_GROUP; `count` says
+how many it has, the JSON report lists every one)."""
 
 from __future__ import annotations
 

@@ -12,7 +12,9 @@ from .text import plural, render_summary, totals
 
 
 def _by_rule(report: dict) -> list[dict]:
-    counts = Counter((f["rule"], f["name"], f["severity"]) for f in report["findings"])
+    counts = Counter()
+    for group in report["groups"]:      # a group is one rule at one severity
+        counts[group["rule"], group["name"], group["severity"]] += group["count"]
     return [{"rule": rule, "name": name, "severity": severity, "count": count}
             for (rule, name, severity), count in sorted(counts.items(), key=lambda item: (
                 SEVERITY_RANK[item[0][2]], item[0][0]))]

@@ -161,7 +161,7 @@ def _text_lines(report: dict, relative) -> list[str]:
         return printable(relative(text))
 
     lines = [totals(report)]
-    findings = findings_by_group(report)
+    findings = findings_by_group(report, limit=1)      # a group's first: its count and where it was made
     for severity in SEVERITY_ORDER:
         groups = [group for group in report["groups"] if group["severity"] == severity]
         if not groups:

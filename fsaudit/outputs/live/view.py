@@ -92,7 +92,7 @@ class ProgressLine(View):
     def _write(self, now: float) -> None:
         shot = self.snapshot = take_snapshot(self.engine, self.snapshot, keep=0)
         line = (f"fsaudit: {self.doing} {format_duration(now - self.started)}: {plural(shot.events, 'event')}, "
-                f"{plural(shot.files_reported, 'file')}, {plural(len(shot.findings), 'finding')}")
+                f"{plural(shot.files_reported, 'file')}, {plural(shot.finding_count, 'finding')}")
         if shot.lost_events:
             line += f", {shot.lost_events:,} events lost"
         if self.in_place:
