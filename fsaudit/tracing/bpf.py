@@ -17,6 +17,7 @@ import fcntl
 import json
 import os
 import struct
+import subprocess
 import threading
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -268,7 +269,6 @@ class Program:
         self._links: list[int] = []        # raw tracepoint attachments
         self._uprobe_links: list[int] = []
         self._loaded: dict[tuple[str, int], int] = {}
-        self._detaching: list[threading.Thread] = []
         self.tables: dict[str, Table] = {}
         try:
             for definition in compiled["tables"]:
@@ -401,27 +401,31 @@ class Program:
             raise BpfError(f"attaching to {what} failed ({exc.strerror})") from None
 
     def detach(self) -> None:
-        """Start detaching the programs whose detach waits: closing a perf event
-        waits for the kernel's tracepoint grace period (40-80 ms here, one after
-        the other: the kernel holds a lock across it), a uprobe link for one of
-        its own (20-40 ms). Threads do it, overlapping with each other and with
-        what the caller does meanwhile; close() waits for them."""
-        if self._detaching:
+        """Detach the programs whose detach waits, without waiting: closing a perf
+        event waits for the kernel's tracepoint grace period (40-80 ms here, one
+        after the other: the kernel holds a lock across it), a uprobe link for one
+        of its own (20-40 ms). A child process of ours holds their last references
+        and drops them as it exits, after ours are closed: the wait is its exit's,
+        not fsaudit's. Once the traced map is empty these programs only return."""
+        held, self._perf_fds, self._uprobe_links = self._perf_fds + self._uprobe_links, [], []
+        if not held:
             return
-        perf, self._perf_fds = self._perf_fds, []
-        uprobes, self._uprobe_links = self._uprobe_links, []
-        self._detaching = [threading.Thread(target=lambda: [os.close(fd) for fd in perf], name="fsaudit-detach")]
-        self._detaching += [threading.Thread(target=os.close, args=(fd,), name="fsaudit-detach") for fd in uprobes]
-        for thread in self._detaching:
-            thread.start()
+        try:
+            holder = subprocess.Popen(["sh", "-c", "read _"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL, pass_fds=held)
+        except OSError:      # cannot fork (a process limit): wait here instead
+            holder = None
+        for fd in held:
+            os.close(fd)
+        if holder:
+            holder.stdin.close()   # its read ends: it exits, closing the last references
+            threading.Thread(target=holder.wait, name="fsaudit-detach", daemon=True).start()   # no zombie
 
     def close(self) -> None:
         """Detach everything, then unload."""
         self.detach()
         for fd in self._links:
             os.close(fd)
-        for thread in self._detaching:
-            thread.join()
         for fd in self._fds:
             os.close(fd)
         self._links, self._fds, self._loaded = [], [], {}
