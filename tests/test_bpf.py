@@ -7,13 +7,17 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import struct
 import subprocess
+import time
 
 import pytest
 
 from fsaudit.tracing import bpf as loader
 from fsaudit.tracing.probecache import compiled_probe
 from fsaudit.tracing.tracer import DEFAULT_RINGBUF_PAGES, STDIO_PROBES, probe_build
+
+BPF_PROG_GET_NEXT_ID = 11   # linux/bpf.h
 
 
 @pytest.fixture(scope="module", params=[False, True], ids=["plain", "stacks"])
@@ -102,3 +106,49 @@ def test_the_stdio_uprobe_sees_the_file_a_buffer_is_allocated_for(bpf, compiled,
         assert files is not None and fp in list(files.fp)
     finally:
         program.close()
+
+
+def _children() -> list[int]:
+    return [int(pid) for task in os.listdir("/proc/self/task")
+            for pid in open(f"/proc/self/task/{task}/children").read().split()]
+
+
+def test_the_slow_detach_is_left_to_a_process_that_is_not_our_child(bpf, compiled):
+    """close() returns without waiting for the tracepoints' grace periods, and what
+    waits for them is no child of ours: attaching to a process that traced in-process
+    (the API's callers) would otherwise adopt it. The programs are gone soon after."""
+    before = set(_children())
+    program = loader.Program(compiled)
+    ids = set(_program_ids(program))
+    assert program._perf_fds                     # the sched and signal tracepoints
+    program.close()
+    assert set(_children()) <= before
+    for _ in range(100):
+        if not ids & set(_loaded_program_ids()):
+            break
+        time.sleep(0.05)
+    assert not ids & set(_loaded_program_ids()), "the holder never let the programs go"
+
+
+def _program_ids(program) -> list[int]:
+    """The kernel's ids of the programs program loaded (struct bpf_prog_info: type, id)."""
+    ids = []
+    for fd in program._loaded.values():
+        info = ctypes.create_string_buffer(256)
+        loader.bpf(loader.BPF_OBJ_GET_INFO_BY_FD,
+                   loader._attr(("I", fd), ("I", ctypes.sizeof(info)), ("Q", ctypes.addressof(info))))
+        ids.append(struct.unpack_from("<I", info.raw, 4)[0])
+    return ids
+
+
+def _loaded_program_ids() -> list[int]:
+    """Every program id the kernel has loaded (BPF_PROG_GET_NEXT_ID until ENOENT)."""
+    ids, start = [], 0
+    while True:
+        attr = loader._attr(("I", start))
+        try:
+            loader.bpf(BPF_PROG_GET_NEXT_ID, attr)
+        except OSError:
+            return ids
+        start = struct.unpack_from("<I", attr.raw, 4)[0]          # next_id
+        ids.append(start)

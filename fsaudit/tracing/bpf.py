@@ -18,7 +18,6 @@ import json
 import os
 import struct
 import subprocess
-import threading
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -404,22 +403,24 @@ class Program:
         """Detach the programs whose detach waits, without waiting: closing a perf
         event waits for the kernel's tracepoint grace period (40-80 ms here, one
         after the other: the kernel holds a lock across it), a uprobe link for one
-        of its own (20-40 ms). A child process of ours holds their last references
-        and drops them as it exits, after ours are closed: the wait is its exit's,
-        not fsaudit's. Once the traced map is empty these programs only return."""
+        of its own (20-40 ms). A process of ours holds their last references and
+        drops them as it exits, after ours are closed: the wait is its exit's, not
+        fsaudit's. Once the traced map is empty these programs only return. It is
+        not our child (setsid --fork: its parent exits at once), so attaching to a
+        process that traced in-process (the API) never adopts it."""
         held, self._perf_fds, self._uprobe_links = self._perf_fds + self._uprobe_links, [], []
         if not held:
             return
         try:
-            holder = subprocess.Popen(["sh", "-c", "read _"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL, pass_fds=held)
-        except OSError:      # cannot fork (a process limit): wait here instead
+            holder = subprocess.Popen(["setsid", "--fork", "sh", "-c", "read _"], stdin=subprocess.PIPE,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=held)
+            holder.wait()      # forked: the fds are held by its child now
+        except OSError:        # cannot fork (a process limit) or no setsid: wait here instead
             holder = None
         for fd in held:
             os.close(fd)
         if holder:
-            holder.stdin.close()   # its read ends: it exits, closing the last references
-            threading.Thread(target=holder.wait, name="fsaudit-detach", daemon=True).start()   # no zombie
+            holder.stdin.close()   # the read ends: the holder exits, closing the last references
 
     def close(self) -> None:
         """Detach everything, then unload."""
