@@ -613,6 +613,25 @@ def test_fs106_a_statements_reply_inside_a_transaction_is_judged_by_the_commits_
     assert codes(analyse(s.events)) == ["FS105"]                               # the heap page, at the end
 
 
+def test_fs106_a_send_run_is_judged_at_its_first_send_and_again_at_its_last():
+    """A run of sends (the probe folds one thread's sends on one socket): "COMMIT" and the
+    next replies, while another thread writes a heap page between the run's first and last
+    send. The first send finds nothing dirty (a commit's reply, the statement's reply before
+    it promised nothing); the page, written before the run's last send, is acknowledged."""
+    heap = D + "/base/16396"
+    s = Stream()
+    heap_fd, wal_fd = _transaction(s, heap)
+    s.fsync(wal_fd, D + "/pg_wal/0001", syscall="fdatasync")
+    s.t += 0.001
+    page = s.ev("write", tid=PID + 1, ret=8192, fd=heap_fd, path=heap, kind="file", calls=1, bytes=8192,
+                size_max=8192, t_first=round(s.t + 0.001, 6))
+    run = s.ev("sendto", ret=40, fd=9, kind="socket", family="AF_UNIX", calls=3, bytes=40, size_max=18,
+               t_first=round(page["t"] - 0.0015, 6))
+    finding = only(analyse(s.events), "FS106")
+    assert [(e["syscall"], e["tid"], e["t"]) for e in finding.evidence] == [
+        ("write", PID + 1, page["t"]), ("sendto", PID, run["t"])]
+
+
 def test_fs106_a_reply_followed_by_a_barrier_and_new_dirty_data_was_an_acknowledgement():
     """Reply, fdatasync, the next request's write, its reply: the first reply went out before
     the barrier, and the next one is no commit's reply (it has data of its own dirty)."""

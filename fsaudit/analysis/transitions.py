@@ -612,7 +612,7 @@ def on_runtime(engine, event: dict) -> None:
 
 def on_send(engine, event: dict) -> None:
     if is_send(event):
-        engine.acknowledgements += 1
+        engine.acknowledgements += event.get("calls", 1)     # a run (write or send) counts each call
 
 
 def on_exit(engine, event: dict) -> None:

@@ -354,24 +354,34 @@ class AckBeforeDurable(Rule):
             return
         pid = event["pid"]
         files = engine.written_by.get(pid)
-        dirty = []
+        # A run of sends (the probe folds one thread's full sends on one fd while no
+        # event comes between) is judged as its first send, at t_first: what was dirty
+        # then decides whether it is a commit's reply. Another thread's write may
+        # complete before a later send of the run: evaluated again at the run's last
+        # send (t), such a write is still acknowledged. Lost: a write of another
+        # thread acknowledged by a send in the middle of the run and made durable by
+        # a barrier (an O_SYNC write: any other event ends the run) before its end.
+        dirty, dirty_later = [], []
         if files:
-            sent_at, tid = event["t"], event["tid"]
+            first_sent, last_sent, tid = event.get("t_first", event["t"]), event["t"], event["tid"]
             for state in files:
                 entry = state.writers[pid]
                 first = entry[0]
                 # A byte written, as for FS105: a truncation alone (PostgreSQL's of an obsolete
                 # relation file after a commit) is no data a reply acknowledges.
-                if (state.in_scope and (first["syscall"] not in NO_BYTES or entry[1]["syscall"] not in NO_BYTES)
-                        and engine.files.get(state.path) is state
-                        and (first["tid"] == tid or first.get("t_first", first["t"]) < sent_at)):
+                if not (state.in_scope and (first["syscall"] not in NO_BYTES or entry[1]["syscall"] not in NO_BYTES)
+                        and engine.files.get(state.path) is state):
+                    continue
+                if first["tid"] == tid or first.get("t_first", first["t"]) < first_sent:
                     dirty.append(state)
+                elif first.get("t_first", first["t"]) < last_sent:
+                    dirty_later.append(state)
         connections = engine.replies.get(pid)
         replies = connections.get(event.get("fd")) if connections else None
         if replies is not None and event.get("tid") in replies.barrier_threads:
             self._connection_ended(engine, pid, event.get("fd"), committed=not any(state.is_data for state in dirty))
             replies = None
-        for state in dirty:
+        for state in dirty + dirty_later:
             entry = state.writers[pid]
             if entry[2] is entry[1]:
                 continue

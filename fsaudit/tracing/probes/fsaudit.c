@@ -208,6 +208,13 @@ static __always_inline int is_write(s64 nr) {
            nr == __NR_pwritev || nr == __NR_pwritev2;
 }
 
+// Calls decoded at their exit from the registers they leave as they were:
+// their entry costs nothing and needs no slot (their event's ts_first is their
+// exit). The other calls of is_interesting are read at entry.
+static __always_inline int decoded_at_exit(s64 nr) {
+    return is_write(nr) || nr == __NR_sendto;
+}
+
 // Syscalls whose events fsaudit needs; everything else is ignored at entry.
 static __always_inline int is_interesting(s64 nr) {
     switch (nr) {
@@ -545,8 +552,8 @@ int capture_exit(struct bpf_raw_tracepoint_args *ctx) {
 
 RAW_TRACEPOINT_PROBE(sys_enter) {
     s64 nr = ctx->args[1];
-    // Writes are decoded at their exit (see sys_exit): the storm's fast path.
-    if (!is_interesting(nr) || is_write(nr)) return 0;
+    // Writes and sendto are decoded at their exit (see sys_exit): the storms' fast path.
+    if (!is_interesting(nr) || decoded_at_exit(nr)) return 0;
     u64 id = bpf_get_current_pid_tgid();
     u32 pid = id >> 32, tid = id;
     if (traced_state(pid) != 1) return 0;
@@ -596,6 +603,16 @@ static __always_inline int write_folds(s64 nr, s64 ret, struct inflight *call) {
     return FOLD_WRITES && ret >= 0 && (u64)ret == count && !rwf;
 }
 
+// Whether a sendto that returned ret is folded into a run, as a write is: a full
+// send without a destination address (send(), or sendto on a connected socket),
+// of at least a byte (what analysis/rules/base.py's is_send counts). Its flags
+// (MSG_NOSIGNAL, MSG_MORE, ...) are dropped: nothing downstream reads them.
+// Not under CAPTURE_DATA: each send is an acknowledgement the crash recorder
+// places among the writes (crash/recording.py).
+static __always_inline int send_folds(s64 ret, struct inflight *call) {
+    return FOLD_WRITES && call->args[4] == 0 && ret > 0 && (u64)ret == call->args[2];
+}
+
 static __always_inline void add_to_run(struct write_run *r, struct inflight *call, s64 ret) {
     r->calls++;
     r->bytes += ret;
@@ -617,20 +634,21 @@ RAW_TRACEPOINT_PROBE(sys_exit) {
     s64 nr = read_call(ctx->args[0], &call);
     int folds = 0;
     struct write_run *r = 0;
-    if (is_write(nr)) {
+    if (decoded_at_exit(nr)) {
         call.ts = bpf_ktime_get_ns();
-        folds = write_folds(nr, ret, &call);
+        folds = nr == __NR_sendto ? send_folds(ret, &call) : write_folds(nr, ret, &call);
         // The storm's path: a write that continues this thread's run (same fd,
-        // no event since) joins it without asking `traced`. A run is begun
-        // only by a traced thread and deleted at the thread's exit.
+        // no event since; sends only with sends) joins it without asking
+        // `traced`. A run is begun only by a traced thread and deleted at the
+        // thread's exit.
         if (folds && (r = runs.lookup(&tid)) && r->calls && r->fd == call.args[0] &&
-            r->epoch == current_epoch()) {
+            (r->nr == __NR_sendto) == (nr == __NR_sendto) && r->epoch == current_epoch()) {
             add_to_run(r, &call, ret);
             return 0;
         }
     }
     if (traced_state(pid) != 1) return 0;
-    if (!is_write(nr)) {
+    if (!decoded_at_exit(nr)) {
         in = inflight.lookup(&tid);
         if (!in || in->nr < 0) return 0;
         nr = in->nr;

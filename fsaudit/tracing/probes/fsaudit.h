@@ -8,7 +8,7 @@
 #define PATH_LEN 256
 
 // Pseudo syscall numbers for events that are not one syscall.
-#define EV_WRITE_RUN  -1   // aggregated successful full writes on one fd
+#define EV_WRITE_RUN  -1   // aggregated successful full writes (or sendto: sends) on one fd
 #define EV_FORK       -2
 #define EV_EXEC       -3
 #define EV_EXIT       -4
@@ -26,8 +26,8 @@
 #define PY_FRAMES 8        // CPython frames per stack, innermost first (a power of 2)
 
 struct event {
-    u64 ts;          // ktime ns at syscall exit (runs: last write)
-    u64 ts_first;    // syscalls: entry time (writes: exit); runs: first write's exit
+    u64 ts;          // ktime ns at syscall exit (runs: last call)
+    u64 ts_first;    // syscalls: entry time (writes, sendto: exit); runs: first call's exit
     u32 pid;         // tgid
     u32 tid;
     s32 nr;          // syscall number or EV_*
