@@ -23,7 +23,6 @@ SYSCALLS = {
     437: "openat2",
 }
 
-NR_SENDTO = 44                 # a run of sends carries it (the probe's send_folds)
 AT_FDCWD = -100                # a *at() call's dirfd for the cwd
 AT_REMOVEDIR = 0x200           # unlinkat
 CLONE_FILES = 0x400            # clone: the child shares the fd table

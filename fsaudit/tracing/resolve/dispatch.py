@@ -18,7 +18,7 @@ from ..record import (
 from ..runtimes import Image
 from ..stacks.cpython import PyCodes
 from ..stacks.native import AddressSpace, Symbolizer
-from ..syscalls import CLONE_FILES, NR_SENDTO, O_CLOEXEC, SYSCALLS, ret_value
+from ..syscalls import CLONE_FILES, O_CLOEXEC, SYSCALLS, ret_value
 from .channels import ChannelDecoders
 from .data import DataDecoders
 from .fdtable import Fd, Process, s32
@@ -133,7 +133,7 @@ class Resolver(FileDecoders, DataDecoders, NamespaceDecoders, ChannelDecoders):
         if nr == EV_WRITE_RUN:
             fd = s32(a0)
             entry = self._fd(proc, fd, tid, t, out)
-            if a4 == NR_SENDTO:
+            if SYSCALLS.get(a4) == "sendto":
                 # A run of sends (the probe's send_folds): a sendto event's fields, and the run's.
                 event = {"t": t, "pid": pid, "tid": tid, "syscall": "sendto", "ret": a2, "fd": fd,
                          "kind": entry.kind, "calls": a1, "bytes": a2, "size_max": a3,
