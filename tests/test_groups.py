@@ -552,3 +552,20 @@ def test_a_full_spill_keeps_the_findings_in_memory(monkeypatch):
     monkeypatch.setattr(findings_module, "IN_MEMORY", 2)
     monkeypatch.setattr(findings_module, "Spill", Full)
     assert _every_output(EngineConfig(), s.events) == whole
+
+
+def test_a_traced_run_past_those_kept_in_memory_reports_as_its_replay(trace, tmp_path):
+    """bench/manyfindings.c writes and renames 1,200 files with no fsync: more findings
+    than IN_MEMORY, so the live run spills; its JSON must equal the replay of its log."""
+    exe = tmp_path / "manyfindings"
+    subprocess.run(["cc", "-O2", "-o", str(exe), str(ROOT / "bench" / "manyfindings.c")], check=True)
+    files = findings_module.IN_MEMORY + 200
+    traced = trace([str(exe), str(files)])
+    assert traced.returncode == 0, traced.stderr
+    live = traced.report["findings"]
+    assert len(live) > findings_module.IN_MEMORY
+    assert {f["target_path"] for f in live if f["rule"] == "FS101"} == {str(tmp_path / "files" / str(i)) for i in range(files)}
+    replayed = tmp_path / "replayed.json"
+    proc = fsaudit("report", str(traced.events_path), "--fail-on", "never", "--json", str(replayed))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(replayed.read_text())["findings"] == live
