@@ -8,13 +8,15 @@ round to round, so a drift of the machine's load favours neither). Traced:
 writer and checkpointer; pgbench starts once fsaudit says it is attached and
 fsaudit detaches (SIGINT) once pgbench is done. Prints one table row: the
 medians of tps (pgbench's "without initial connection time"), their ratio, and
-from the traced runs' reports the median events, lost events, FS106
+from the traced runs' reports the median events, the most lost events of a run, FS106
 findings on pg_wal/* (issue #15: about 60,000, all false, before FS106 was
 judged per writer) and FS106 findings in all; then the median of each round's
-own ratio (steadier on a loaded machine) and every run's tps. Run as root
-after `make setup`:
+own ratio (steadier on a loaded machine) and every run's tps. Each --variant
+NAME=COMMAND is traced as well, in the same rounds, with COMMAND as the
+fsaudit command (a lower priority: `nice -n 19 .venv/bin/fsaudit`), a row of
+its own. Run as root after `make setup`:
 
-    .venv/bin/python bench/pgbench.py [--seconds 15] [--repeat 3] [--scale 5]
+    .venv/bin/python bench/pgbench.py [--seconds 15] [--repeat 3] [--scale 5] [--variant NAME=COMMAND ...]
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import glob
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import statistics
@@ -59,9 +62,10 @@ def pgbench(bin_: str, work: Path, seconds: int) -> float:
 
 
 def traced(fsaudit: str, bin_: str, work: Path, seconds: int, postmaster: int, label: str) -> tuple[float, dict]:
-    """tps of one run while that fsaudit attach traces the postmaster's tree, and its report."""
+    """tps of one run while that fsaudit attach traces the postmaster's tree, and its report.
+    fsaudit: the command (split as a shell would), e.g. `nice -n 19 .venv/bin/fsaudit`."""
     report, summary = work / f"attach-{label}.json", work / f"attach-{label}.txt"
-    tracer = subprocess.Popen([fsaudit, "attach", str(postmaster), "--no-live", "--fail-on", "never",
+    tracer = subprocess.Popen([*shlex.split(fsaudit), "attach", str(postmaster), "--no-live", "--fail-on", "never",
                                "--json", str(report), "-o", str(summary)],
                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
@@ -120,24 +124,33 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=15, help="pgbench -T (default 15)")
     parser.add_argument("--repeat", type=int, default=3, help="rounds of one untraced and one traced run (default 3)")
     parser.add_argument("--scale", type=int, default=5, help="pgbench -i -s (default 5)")
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME=COMMAND",
+                        help="also trace with COMMAND as the fsaudit command, interleaved (repeatable), "
+                             "e.g. nice19='nice -n 19 .venv/bin/fsaudit'")
     args = parser.parse_args()
     load_before = os.getloadavg()
-    result = measure(args.seconds, args.repeat, args.scale, {"traced": FSAUDIT})
-    plain, under, reports = result["tps"]["plain"], result["tps"]["traced"], result["reports"]["traced"]
+    tracers = {"traced": FSAUDIT, **dict(v.split("=", 1) for v in args.variant)}
+    result = measure(args.seconds, args.repeat, args.scale, tracers)
+    plain = result["tps"]["plain"]
     median = statistics.median
-    events = median(r["counts"]["events"] for r in reports)
-    lost = median(r["counts"]["lost_events"] for r in reports)
-    print("| workload | untraced tps | under fsaudit attach tps | ratio | events | lost | FS106 on pg_wal | FS106 |")
+    print("| workload | untraced tps | under fsaudit attach tps | ratio | events | lost (most) | FS106 on pg_wal | FS106 |")
     print("|---|---|---|---|---|---|---|---|")
-    print(f"| pgbench -s {args.scale} -c {CLIENTS} -j {THREADS} -T {args.seconds} (median of {args.repeat}) "
-          f"| {median(plain):,.0f} | {median(under):,.0f} | {median(under) / median(plain):.2f} "
-          f"| {events:,.0f} | {lost:,.0f} | {median(fs106(r, '/pg_wal/') for r in reports):.0f} "
-          f"| {median(fs106(r) for r in reports):.0f} |")
+    for name in tracers:
+        under, reports = result["tps"][name], result["reports"][name]
+        events = median(r["counts"]["events"] for r in reports)
+        lost = max(r["counts"]["lost_events"] for r in reports)
+        label = "" if name == "traced" else f", {name}"
+        print(f"| pgbench -s {args.scale} -c {CLIENTS} -j {THREADS} -T {args.seconds} (median of {args.repeat}{label}) "
+              f"| {median(plain):,.0f} | {median(under):,.0f} | {median(under) / median(plain):.2f} "
+              f"| {events:,.0f} | {lost:,.0f} | {median(fs106(r, '/pg_wal/') for r in reports):.0f} "
+              f"| {median(fs106(r) for r in reports):.0f} |")
     # Each round's traced/untraced: the two runs of a round share the machine's load.
-    paired = median(t / p for t, p in zip(under, plain))
-    print(f"median of the rounds' traced/untraced ratios: {paired:.2f}")
-    print(f"each run, untraced: {', '.join(f'{t:,.0f}' for t in plain)}; "
-          f"traced: {', '.join(f'{t:,.0f}' for t in under)}; load average (1, 5, 15 min) "
+    for name in tracers:
+        under = result["tps"][name]
+        paired = median(t / p for t, p in zip(under, plain))
+        print(f"{name}: median of the rounds' traced/untraced ratios {paired:.2f}; each run "
+              f"{', '.join(f'{t:,.0f}' for t in under)}")
+    print(f"each run, untraced: {', '.join(f'{t:,.0f}' for t in plain)}; load average (1, 5, 15 min) "
           f"before {' '.join(f'{x:.1f}' for x in load_before)}, after {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 if __name__ == "__main__":

@@ -176,6 +176,7 @@ def main() -> None:
     parser.add_argument("--pgbench", type=int, metavar="SECONDS",
                         help="also PostgreSQL under pgbench for SECONDS a run, untraced and under fsaudit attach")
     parser.add_argument("--findings", type=int, metavar="N", help="also fsaudit's peak RSS with N findings on unique paths")
+    parser.add_argument("--only", metavar="TEXT", help="only the workloads whose name contains TEXT (no bystander row)")
     args = parser.parse_args()
     baseline = str(args.baseline / ".venv" / "bin" / "fsaudit") if args.baseline else None
     with tempfile.TemporaryDirectory(prefix="fsaudit-bench-") as tmpdir, \
@@ -184,7 +185,7 @@ def main() -> None:
         tmp = Path(tmpdir)
         exe = tmp / "workloads"
         subprocess.run(["cc", "-O2", "-pthread", "-o", str(exe), str(ROOT / "bench" / "workloads.c")], check=True)
-        by = bystander_row(tmp, args.repeat, baseline)
+        by = bystander_row(tmp, args.repeat, baseline) if args.only is None else None
         extra = []
         if args.pgbench:
             extra.append(pgbench_row(args.pgbench, args.repeat, baseline))
@@ -192,8 +193,9 @@ def main() -> None:
             extra.append(findings_row(tmp, args.findings, args.repeat, args.baseline))
         rows = [run_row(name, quick if args.quick else full, exe, tmp, Path(shmdir if tmpfs else tmpdir) / "w",
                         args.repeat, strace, live_terminal, options, baseline)
-                for name, full, quick, strace, tmpfs, options in WORKLOADS]
-    print(by)
+                for name, full, quick, strace, tmpfs, options in WORKLOADS if args.only is None or args.only in name]
+    if by is not None:
+        print(by)
     for line in extra:
         print(line)
     header = (f"{'workload':32} {'untraced':>9} {'fsaudit':>9} {'ratio':>6} {'strace':>7} {'tracer CPU':>11} "
