@@ -115,6 +115,9 @@ class Session:
         self.incomplete_reasons.append(reason)
 
     def feed(self, events: list[dict]) -> None:
+        if self.timeline is None and self._log is None:   # the engine alone: its own loop
+            self.engine.feed_all(events)
+            return
         feed = self.engine.feed
         draw = self.timeline.feed if self.timeline else None
         log = self._log

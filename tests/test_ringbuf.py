@@ -21,6 +21,7 @@ from fsaudit.tracing import record
 from fsaudit.tracing.record import (EV_WRITE_RUN, PATH_INDEX, PATH_LEN, PY_FRAMES, RECORD_FIELDS,
                                     STACK_WORDS, Record, RecordLayout)
 from fsaudit.tracing.resolve import Fd, Process, Resolver
+from fsaudit.tracing.resolve.dispatch import _seconds
 from fsaudit.tracing.ringbuf import GAP_PATIENCE_S, Backlog, KernelOrder, kernel_order
 
 HEADER = ROOT / "fsaudit" / "tracing" / "probes" / "fsaudit.h"
@@ -155,6 +156,23 @@ def _rec(epoch: int, nr: int = 1, tid: int = 7) -> tuple:
 
 def _epochs(records: list) -> list[tuple[int, bool]]:
     return [kernel_order(rec) for rec in records]
+
+
+@pytest.mark.parametrize("since_ns", [0, 1, 499, 500, 501, 999, 1_000, 1_500, 2_500, 123_456_500, 123_456_789,
+                                      3_600 * 10**9 + 999_999_500, -1, -100, -500, -1_500, -2_000_001,
+                                      (1 << 50) - 1, 1 << 50, (1 << 50) + 1_234_567, 1 << 60])
+def test_event_times_in_integers_are_rounds_own(since_ns):
+    """The resolver's fast t (dispatch._seconds, and its copy inline in the hot path)
+    is round(ns / 1e9, 6) to the bit: ties, negative times (-0.0) and huge ones included."""
+    expected = round(since_ns / 1e9, 6)
+    resolver = Resolver(t0_ns=10**12)
+    pid = 4242
+    resolver.procs[pid] = Process(pid, "/w")
+    rec = Record(ts=10**12 + since_ns, ts_first=10**12 + since_ns, pid=pid, tid=pid, nr=74, epoch=1, ret=0,
+                 arg0=99, arg1=0, arg2=0, arg3=0, arg4=0, arg5=0)
+    resolver.procs[pid].fds[99] = Fd("/w/f", "file")
+    t = resolver.resolve(tuple(rec))[0]["t"]
+    assert (repr(t), repr(_seconds(since_ns))) == (repr(expected), repr(expected))
 
 
 def test_kernel_order_holds_back_what_an_earlier_epoch_must_precede():

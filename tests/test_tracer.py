@@ -33,7 +33,10 @@ def test_write_storm_arrives_aggregated_with_exact_totals(trace, build, tmp_path
 def test_names_and_dirfd_relative_calls_resolve_to_absolute_paths(trace, build, tmp_path):
     t = trace([str(build("story")), "names"])
     d = str(tmp_path)
-    assert t.of("openat", path=f"{d}/a.txt")[0]["flags"] == ["O_WRONLY", "O_CREAT", "O_EXCL"]
+    opened = t.of("openat", path=f"{d}/a.txt")[0]
+    assert opened["flags"] == ["O_WRONLY", "O_CREAT", "O_EXCL"]
+    # Renamed away before the resolver could stat it: O_EXCL alone says it was created.
+    assert opened["created"] is True and "existed" not in opened
     assert t.of("rename", path=f"{d}/a.txt", path2=f"{d}/b.txt")[0]["ret"] == 0
     assert t.of("link", path=f"{d}/b.txt", path2=f"{d}/c.txt")
     assert t.of("unlink", path=f"{d}/b.txt")

@@ -87,46 +87,51 @@ class Engine:
         return code in self._enabled
 
     def feed(self, event: dict) -> None:
-        self.index += 1
-        self.counts.events += 1
-        pid = event.get("pid", 0)
-        info = self.processes.get(pid)
-        if info is None and pid:
-            info = self.processes[pid] = ProcessInfo(pid)
-            self.images.append(info)
-            if self.root_pid is None:
-                self.root_pid = pid
-        if info is not None:
-            info.syscalls += event.get("calls", 1)
-        if "injected" in event:
-            spec = event.get("injection", "")
-            self.injections_fired[spec] = self.injections_fired.get(spec, 0) + 1
-        dispatch = self._dispatch.get(event["syscall"])
-        if dispatch is None:
-            return
-        hooks, handler = dispatch
-        # Hooks and transitions write to the states of the paths the event names: a settled
-        # one is a FileState again while they run, and settles again if it still is.
-        files = self.files
-        revived = revived2 = None
-        path = event.get("path")
-        if path is not None:
-            state = files.get(path)
-            if state.__class__ is SettledFile:
-                revived = files[path] = state.revive()
-        path2 = event.get("path2")     # a symlink names only the link, as path2
-        if path2 is not None:
-            state = files.get(path2)
-            if state.__class__ is SettledFile:
-                revived2 = files[path2] = state.revive()
-        for hook in hooks:
-            hook(self, event)
-        if handler is not None:
-            handler(self, event)
-        if revived is not None:
-            self.settle(revived)
-        if revived2 is not None:
-            self.settle(revived2)
+        self.feed_all((event,))
+
+    def feed_all(self, events) -> None:
+        """Each event in order, as feed() would: the loop here, its lookups made once."""
+        processes, dispatches, files, counts = self.processes, self._dispatch, self.files, self.counts
+        for event in events:
+            self.index += 1
+            counts.events += 1
+            pid = event.get("pid", 0)
+            info = processes.get(pid)
+            if info is None and pid:
+                info = processes[pid] = ProcessInfo(pid)
+                self.images.append(info)
+                if self.root_pid is None:
+                    self.root_pid = pid
+            if info is not None:
+                info.syscalls += event.get("calls", 1)
+            if "injected" in event:
+                spec = event.get("injection", "")
+                self.injections_fired[spec] = self.injections_fired.get(spec, 0) + 1
+            dispatch = dispatches.get(event["syscall"])
+            if dispatch is None:
+                continue
+            hooks, handler = dispatch
+            # Hooks and transitions write to the states of the paths the event names: a settled
+            # one is a FileState again while they run, and settles again if it still is.
+            revived = revived2 = None
+            path = event.get("path")
+            if path is not None:
+                state = files.get(path)
+                if state.__class__ is SettledFile:
+                    revived = files[path] = state.revive()
+            path2 = event.get("path2")     # a symlink names only the link, as path2
+            if path2 is not None:
+                state = files.get(path2)
+                if state.__class__ is SettledFile:
+                    revived2 = files[path2] = state.revive()
+            for hook in hooks:
+                hook(self, event)
+            if handler is not None:
+                handler(self, event)
+            if revived is not None:
+                self.settle(revived)
+            if revived2 is not None:
+                self.settle(revived2)
 
     def finish(self, exit_status: dict | int | None = None, cwd: str | None = None) -> None:
         """End of observation. exit_status: the tree's exit ({"code", "signal"} or a code) when known

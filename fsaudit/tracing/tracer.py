@@ -499,10 +499,7 @@ class Tracer:
             records = [rec for rec in records if rec[4] != EV_DATA or capture(rec)]
         batch = self._order.order(records, time.monotonic(),
                                   lost=lost > self._lost_reported, final=final)
-        events: list[dict] = []
-        resolve = self.resolver.resolve
-        for rec in batch:
-            events.extend(resolve(rec))
+        events = self.resolver.resolve_all(batch)
         if lost > self._lost_reported:
             t = round((time.monotonic_ns() - self.t0_ns) / 1e9, 6)
             events.append({"t": t, "pid": 0, "tid": 0, "syscall": "lost", "count": lost - self._lost_reported, "ret": 0})

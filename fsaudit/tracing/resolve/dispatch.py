@@ -28,6 +28,23 @@ from .namespace import NamespaceDecoders
 # What the dynamic loader does after exec, before the program's own code runs
 # (read-only opens, maps, closes): a runtime is decided at the first call that is not.
 LOADER_SYSCALLS = frozenset({"open", "openat", "openat2", "mmap", "munmap", "close"})
+# What a syscall's number says beyond its decoder: a fork (its event is the kernel's
+# EV_FORK), a sync (its latency is logged), or neither.
+FORKING, SYNCING = 1, 2
+ROLES = {"clone": FORKING, "clone3": FORKING, "fork": FORKING, "vfork": FORKING, "fsync": SYNCING, "fdatasync": SYNCING}
+SEND_NRS = frozenset(nr for nr, name in SYSCALLS.items() if name == "sendto")   # a write run's that is a run of sends
+# Below 2**50 ns (13 days) a float of nanoseconds is exact to far under a nanosecond, so
+# (ns + 500) // 1000 / 1e6 is round(ns / 1e9, 6), except at an exact tie (ns % 1000 == 500),
+# which round() decides by the float's side of it; and a negative time that rounds to
+# -0.0 (round's) is 0.0 in integers. _seconds leaves those to round().
+EXACT_NS = 1 << 50
+
+
+def _seconds(since_ns: int) -> float:
+    """round(since_ns / 1e9, 6), the log's time of an event, at a third of its cost."""
+    if 0 <= since_ns < EXACT_NS and since_ns % 1000 != 500:
+        return (since_ns + 500) // 1000 / 1e6
+    return round(since_ns / 1e9, 6)
 
 
 def _loader_like(event: dict) -> bool:
@@ -69,13 +86,11 @@ class Resolver(FileDecoders, DataDecoders, NamespaceDecoders, ChannelDecoders):
         self.pycodes = PyCodes() if symbolizer else None
         self.realtime_offset_ns = time.time_ns() - time.monotonic_ns()
         self._entry_ns = 0   # entry time of the syscall being resolved
-        # nr -> (name, decoder or None), built once: the per-event path does one lookup.
-        self._decoders = {nr: (name, getattr(self, "_on_" + name, None)) for nr, name in SYSCALLS.items()}
+        # nr -> (name, decoder or None, ROLES'), built once: the per-event path does one lookup.
+        self._decoders = {nr: (name, getattr(self, "_on_" + name, None), ROLES.get(name, 0))
+                          for nr, name in SYSCALLS.items()}
         self.procs: dict[int, Process] = {}
         self.statx = Statx()
-
-    def _t(self, ns: int) -> float:
-        return round((ns - self.t0_ns) / 1e9, 6)
 
     def _stack(self, proc: Process, stack: tuple, event: dict) -> None:
         """--stacks: the record's user stack, symbolized, as the event's `stack`.
@@ -113,42 +128,86 @@ class Resolver(FileDecoders, DataDecoders, NamespaceDecoders, ChannelDecoders):
 
     def resolve(self, rec: tuple) -> list[dict]:
         """One raw record -> zero or more resolved events (inherit events first)."""
+        out: list[dict] = []
+        self._resolve_into(rec, out)
+        return out
+
+    def resolve_all(self, records: list) -> list[dict]:
+        """Records in kernel order -> their resolved events, in one list (resolve's, joined)."""
+        out: list[dict] = []
+        resolve_into = self._resolve_into
+        for rec in records:
+            resolve_into(rec, out)
+        return out
+
+    def _resolve_into(self, rec: tuple, out: list[dict]) -> None:
+        """Append the events of one raw record to out (inherit events first)."""
         stack = None
         if len(rec) > RECORD_FIELDS:
             stack, rec = rec[RECORD_FIELDS:], rec[:RECORD_FIELDS]
         # Record's fields, in its order: unpacking names them at the least cost (tests/test_ringbuf.py).
         ts, ts_first, pid, tid, nr, _epoch, ret, a0, a1, a2, a3, a4, a5, raw1, raw2 = rec
-        out: list[dict] = []
-        t = round((ts - self.t0_ns) / 1e9, 6)     # self._t(ts), inline: once per record
+        since = ts - self.t0_ns
+        # _seconds(since), inline: once per record.
+        t = (since + 500) // 1000 / 1e6 if 0 <= since < EXACT_NS and since % 1000 != 500 else round(since / 1e9, 6)
         proc = self.procs.get(pid) or self.process(pid)
+        if nr < 0:      # a process event (EV_*), not a syscall
+            self._process_event(proc, rec, stack, ts_first, pid, tid, nr, ret, a0, a1, a2, a3, a4, raw1, raw2, t, out)
+            return
+        decoder = self._decoders.get(nr)
+        name, handler, role = decoder if decoder is not None else (str(nr), None, 0)
+        pending_runtime = proc.image is not None and not proc.image.decided
+        if role == FORKING:
+            if pending_runtime:
+                self._runtime(proc, tid, t, out)
+            return   # the fork event already says it; only their flags were needed
+        event = {"t": t, "pid": pid, "tid": tid, "syscall": name, "ret": ret if ret >= 0 else ret_value(ret)}
+        if rec.__class__ is InjectedRecord:
+            event["injected"] = True
+            event["injection"] = rec.injection
+        self._entry_ns = ts_first
+        if handler is not None:
+            # decode_path's own test for no path, inline: most records carry none.
+            handler(proc, event, ret >= 0, ret, (a0, a1, a2, a3, a4, a5), decode_path(raw1) if raw1 and raw1[0] else "",
+                    decode_path(raw2) if raw2 and raw2[0] else "", out)
+        if role == SYNCING:
+            event["latency_us"] = (ts - ts_first) // 1000
+        if stack:
+            self._stack(proc, stack, event)
+        if pending_runtime and not _loader_like(event):
+            self._runtime(proc, tid, t, out)
+        out.append(event)
+
+    def _process_event(self, proc, rec, stack, ts_first, pid, tid, nr, ret, a0, a1, a2, a3, a4, raw1, raw2, t, out):
+        """Write runs, fork, exec, exit, stdio_lost, and with --stacks the auxiliary vector and code objects."""
         if nr == EV_AUXV:
             self._auxv(proc, a0, a1)
-            return out
+            return
         if nr == EV_PYCODE:
             self.pycodes.add(pid, Record._make(rec))
-            return out
+            return
         pending_runtime = proc.image is not None and not proc.image.decided
         if pending_runtime and nr in (EV_WRITE_RUN, EV_FORK, EV_STDIO_LOST, EV_EXIT):
             self._runtime(proc, tid, t, out)    # none of these is the dynamic loader's doing
         if nr == EV_WRITE_RUN:
             fd = s32(a0)
             entry = self._fd(proc, fd, tid, t, out)
-            if SYSCALLS.get(a4) == "sendto":
+            if a4 in SEND_NRS:
                 # A run of sends (the probe's send_folds): a sendto event's fields, and the run's.
                 event = {"t": t, "pid": pid, "tid": tid, "syscall": "sendto", "ret": a2, "fd": fd,
                          "kind": entry.kind, "calls": a1, "bytes": a2, "size_max": a3,
-                         "t_first": self._t(ts_first)}
+                         "t_first": _seconds(ts_first - self.t0_ns)}
             else:
                 event = {"t": t, "pid": pid, "tid": tid, "syscall": "write", "fd": fd,
                          "path": entry.path, "kind": entry.kind, "calls": a1, "bytes": a2,
-                         "size_max": a3, "t_first": self._t(ts_first), "ret": a2}
+                         "size_max": a3, "t_first": _seconds(ts_first - self.t0_ns), "ret": a2}
                 self._fd_modes(entry, event)
             if entry.family is not None:
                 event["family"] = entry.family
             if stack:
                 self._stack(proc, stack, event)
             out.append(event)
-            return out
+            return
         if nr == EV_FORK:
             child = self.procs[a0] = Process(a0, proc.cwd)
             child.fds = proc.fds if a1 & CLONE_FILES else {
@@ -159,7 +218,7 @@ class Resolver(FileDecoders, DataDecoders, NamespaceDecoders, ChannelDecoders):
             if self.pycodes:
                 self.pycodes.fork(pid, a0)
             out.append({"t": t, "pid": pid, "tid": tid, "syscall": "fork", "child": a0, "flags": a1, "ret": a0})
-            return out
+            return
         if nr == EV_EXEC:
             proc.fds = {k: v for k, v in proc.fds.items() if not v.flags & O_CLOEXEC}
             proc.maps = {}
@@ -175,13 +234,13 @@ class Resolver(FileDecoders, DataDecoders, NamespaceDecoders, ChannelDecoders):
             if argv is not None:
                 event["argv"] = argv
             out.append(event)
-            return out
+            return
         if nr == EV_STDIO_LOST:
             fd = s32(a0)
             entry = self._fd(proc, fd, tid, t, out)
             out.append({"t": t, "pid": pid, "tid": tid, "syscall": "stdio_lost", "fd": fd, "path": entry.path,
                         "kind": entry.kind, "bytes": a1, "file_ptr": a2, "ret": 0})
-            return out
+            return
         if nr == EV_EXIT:
             code, sig = ret & 0xFF, (ret >> 8) & 0xFF
             out.append({"t": t, "pid": pid, "tid": tid, "syscall": "exit",
@@ -189,26 +248,5 @@ class Resolver(FileDecoders, DataDecoders, NamespaceDecoders, ChannelDecoders):
             self.procs.pop(pid, None)
             if self.pycodes:
                 self.pycodes.forget(pid)
-            return out
-        decoder = self._decoders.get(nr)
-        name, handler = decoder if decoder is not None else (str(nr), None)
-        if name in ("clone", "clone3", "fork", "vfork"):
-            if pending_runtime:
-                self._runtime(proc, tid, t, out)
-            return out   # the fork event already says it; only their flags were needed
-        event = {"t": t, "pid": pid, "tid": tid, "syscall": name, "ret": ret_value(ret)}
-        if rec.__class__ is InjectedRecord:
-            event["injected"] = True
-            event["injection"] = rec.injection
-        self._entry_ns = ts_first
-        ok = ret >= 0
-        if handler is not None:
-            handler(proc, event, ok, ret, (a0, a1, a2, a3, a4, a5), decode_path(raw1), decode_path(raw2), out)
-        if name in ("fsync", "fdatasync"):
-            event["latency_us"] = (ts - ts_first) // 1000
-        if stack:
-            self._stack(proc, stack, event)
-        if pending_runtime and not _loader_like(event):
-            self._runtime(proc, tid, t, out)
-        out.append(event)
-        return out
+            return
+

@@ -11,7 +11,7 @@ import sys
 
 from ..syscalls import (
     AT_FDCWD, CLOSE_RANGE_CLOEXEC, F_DUPFD, F_DUPFD_CLOEXEC, F_SETFD, F_SETFL, FD_CLOEXEC, O_ACCMODE, O_APPEND,
-    O_CLOEXEC, O_CREAT, O_DIRECT, O_DIRECTORY, O_NONBLOCK, O_TRUNC, O_WRONLY, open_flag_names,
+    O_CLOEXEC, O_CREAT, O_DIRECT, O_DIRECTORY, O_EXCL, O_NONBLOCK, O_TRUNC, O_WRONLY, open_flag_names,
 )
 from .fdtable import Fd, ProcessTable, kind_of_link, s32
 
@@ -68,7 +68,9 @@ class FileDecoders(ProcessTable):
         if ok:
             kind = self._open_kind(abspath, flags)
             creation = None
-            if flags & (O_CREAT | O_TRUNC) and kind == "file":
+            if flags & O_CREAT and flags & O_EXCL and kind == "file":
+                creation = "created"    # the kernel's own answer: it fails such an open of any existing name
+            elif flags & (O_CREAT | O_TRUNC) and kind == "file":
                 kind, creation = self._creation(abspath)
             proc.fds[ret] = Fd(abspath, kind, flags)
             event["fd"], event["kind"] = ret, kind
