@@ -6,7 +6,9 @@ it, rules read it; what a rule must remember about a file goes in FileState.mark
 from __future__ import annotations
 
 import os.path
+import sys
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from operator import attrgetter
 
@@ -20,6 +22,67 @@ def dirname(path: str) -> str:
     if head and head != "/" * len(head):
         return head.rstrip("/")
     return head
+
+
+class Call(Mapping):
+    """An event kept in the model as evidence (a dirty file's first and last write, a
+    create, a publication...), read like the event's dict, in under half its memory:
+    the keys are shared by every kept event of the same shape, the values a tuple,
+    strings interned (a path, syscall and kind are then one object for all the calls on
+    a file) and lists of strings (flags) tuples. Every key is kept, so any reader sees
+    the event as it came; only a reader that wrote to it would notice, and none does."""
+
+    __slots__ = ("_index", "_values")
+    _shapes: dict = {}      # the events' keys, in order -> key -> its place in _values
+
+    def __init__(self, event: dict) -> None:
+        keys = tuple(event)
+        index = self._shapes.get(keys)
+        if index is None:
+            index = self._shapes[keys] = {key: place for place, key in enumerate(keys)}
+        self._index = index
+        self._values = tuple(map(_compact, event.values()))
+
+    def __getitem__(self, key):
+        return self._values[self._index[key]]
+
+    def get(self, key, default=None):
+        place = self._index.get(key)
+        return default if place is None else self._values[place]
+
+    def __contains__(self, key) -> bool:
+        return key in self._index
+
+    def __iter__(self):
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"Call({dict(self)!r})"
+
+
+def _compact(value):
+    if value.__class__ is str:
+        return sys.intern(value)
+    if value.__class__ is list and all(item.__class__ is str for item in value):
+        return tuple(map(sys.intern, value))
+    return value
+
+
+_last_kept: list = [None, None]     # the latest event kept, and its Call
+
+
+def kept(event: dict | Call | None) -> Call | None:
+    """The event as the model keeps it (Call); one already kept is itself. The same event
+    kept twice (a write as dirty_last and odirect_event) is one Call, as evidence
+    lists and `is` tests (published_dirty) need."""
+    if event is None or event.__class__ is Call:
+        return event
+    if _last_kept[0] is not event:
+        _last_kept[:] = event, Call(event)
+    return _last_kept[1]
 
 
 @dataclass(eq=False, slots=True)

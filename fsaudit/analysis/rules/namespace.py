@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os.path
+import sys
 from dataclasses import dataclass, field
 
+from ..model import kept
 from .base import (
     COPY_SYSCALLS, LINK_SYSCALLS, OPEN_SYSCALLS, RENAME_SYSCALLS, SEND_SYSCALLS, UNLINK_SYSCALLS, WRITE_SYSCALLS,
     Rule, held_data, is_send, is_synced_write, nbytes, succeeded, unseen_size,
@@ -82,10 +84,11 @@ class RenameUnsyncedData(Rule):
         # link() adds a name and never replaces one; rename() may replace.
         published = "linked {} as {}" if syscall in LINK_SYSCALLS else "renamed {} over {}"
         target_path = event.get("path2")
-        window = Window(state, event, [state.dirty_first, state.dirty_last, event],
+        call = kept(event)
+        window = Window(state, call, [state.dirty_first, state.dirty_last, call],
                         f"{engine.process_label(event['pid'], event)} {published.format(path, target_path)} "
                         f"while {_unsynced(state)}",
-                        os.path.dirname(target_path or path), engine.acknowledgements)
+                        sys.intern(os.path.dirname(target_path or path)), engine.acknowledgements)
         windows = self.recall(state)
         if windows is None:
             self.remember(state, [window])
@@ -389,7 +392,7 @@ class AckBeforeDurable(Rule):
             if replies is None:
                 replies = OpenReplies([])
                 engine.replies.setdefault(pid, {})[event.get("fd")] = replies
-            replies.acked.append((state, entry[0], event))
+            replies.acked.append((state, entry[0], kept(event)))
 
     def _connection_ended(self, engine, pid, fd, committed=False):
         """The open replies of pid on fd are judged: statements of a transaction whose
@@ -457,12 +460,12 @@ class TruncateInPlace(Rule):
                 return      # it was empty (a truncation before it, not yet rewritten, stays marked)
             size = event.get("size_before")
             if size is not None:
-                self.remember(state, (event, f"holding {nbytes(size)}"))
+                self.remember(state, (kept(event), f"holding {nbytes(size)}"))
             elif unseen_size(state, event):
                 # The tracer cannot see its old size: say so in the evidence as well.
-                self.remember(state, ({**event, "note": UNSEEN_SIZE}, "an existing file"))
+                self.remember(state, (kept({**event, "note": UNSEEN_SIZE}), "an existing file"))
             else:
-                self.remember(state, (event, "holding data it wrote"))
+                self.remember(state, (kept(event), "holding data it wrote"))
             return
         if event.get("kind") != "file" or not event.get("ret"):
             return
