@@ -29,7 +29,8 @@ class Call(Mapping):
     create, a publication...), read like the event's dict, in under half its memory:
     the keys are shared by every kept event of the same shape, the values a tuple,
     strings interned (a path, syscall and kind are then one object for all the calls on
-    a file) and lists of strings (flags) tuples. Every key is kept, so any reader sees
+    a file), pids and tids shared, t_first the same float as t when equal, and lists of
+    strings (flags) tuples. Every key is kept, so any reader sees
     the event as it came; only a reader that wrote to it would notice, and none does."""
 
     __slots__ = ("_index", "_values")
@@ -41,7 +42,21 @@ class Call(Mapping):
         if index is None:
             index = self._shapes[keys] = {key: place for place, key in enumerate(keys)}
         self._index = index
-        self._values = tuple(map(_compact, event.values()))
+        values, previous = [], None
+        for value in event.values():
+            kind = value.__class__
+            if kind is str:
+                value = sys.intern(value)
+            elif kind is float:     # t_first is most often t
+                if value == previous:
+                    value = previous
+                previous = value
+            elif kind is int:       # pid and tid: past the small ints Python shares, one object each
+                value = _ints.setdefault(value, value) if len(_ints) < INTS_SHARED else _ints.get(value, value)
+            elif kind is list and all(item.__class__ is str for item in value):
+                value = tuple(map(sys.intern, value))
+            values.append(value)
+        self._values = tuple(values)
 
     def __getitem__(self, key):
         return self._values[self._index[key]]
@@ -63,12 +78,9 @@ class Call(Mapping):
         return f"Call({dict(self)!r})"
 
 
-def _compact(value):
-    if value.__class__ is str:
-        return sys.intern(value)
-    if value.__class__ is list and all(item.__class__ is str for item in value):
-        return tuple(map(sys.intern, value))
-    return value
+# Ints kept calls share (the first seen: pids and tids come first in every event), at most so many.
+INTS_SHARED = 4096
+_ints: dict[int, int] = {}
 
 
 _last_kept: list = [None, None]     # the latest event kept, and its Call
@@ -139,7 +151,7 @@ class FileState:
     renamed_from: str | None = None     # the path before the latest rename
     renamed_index: int = 0
     unlinked: bool = False              # set as the state leaves `files`
-    sync_latencies_us: list = field(default_factory=list)
+    sync_latencies_us: list | tuple = ()   # a list once it has one (an empty list each: 56 bytes a file)
 
     @property
     def is_dirty(self) -> bool:
@@ -205,7 +217,8 @@ class SettledFile:
         return FileState(self.path, False, self.in_scope, self.serial, self.writes, self.bytes_written, self.syncs,
                          self.last_sync_at, self.last_sync_index, self.intent, created_event=self.created_event,
                          created_index=self.created_index, renamed_from=self.renamed_from,
-                         renamed_index=self.renamed_index, sync_latencies_us=list(self.sync_latencies_us),
+                         renamed_index=self.renamed_index,
+                         sync_latencies_us=list(self.sync_latencies_us) if self.sync_latencies_us else (),
                          fixed_role=self.fixed_role, conduct=self.conduct)
 
 

@@ -373,7 +373,10 @@ def on_fsync(engine, event: dict) -> None:
         latency = event.get("latency_us")
         if latency is not None:
             io.fsync_latencies_us.append(latency)
-            state.sync_latencies_us.append(latency)
+            if state.sync_latencies_us:
+                state.sync_latencies_us.append(latency)
+            else:
+                state.sync_latencies_us = [latency]
     sync_attempted(state, event)
     if not succeeded(event):
         return

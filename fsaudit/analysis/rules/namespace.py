@@ -6,16 +6,16 @@ import os.path
 import sys
 from dataclasses import dataclass, field
 
-from ..model import kept
+from ..model import Call, kept
 from .base import (
     COPY_SYSCALLS, LINK_SYSCALLS, OPEN_SYSCALLS, RENAME_SYSCALLS, SEND_SYSCALLS, UNLINK_SYSCALLS, WRITE_SYSCALLS,
     Rule, held_data, is_send, is_synced_write, nbytes, succeeded, unseen_size,
 )
 
 
-def _unsynced(state) -> str:
-    if state.dirty_bytes:
-        return f"{nbytes(state.dirty_bytes)} written to it were not fsynced"
+def _unsynced(dirty_bytes: int) -> str:
+    if dirty_bytes:
+        return f"{nbytes(dirty_bytes)} written to it were not fsynced"
     return "its changes were not fsynced"
 
 
@@ -24,13 +24,23 @@ class Window:
     """A file published with dirty data (FS101), open until it and its directory are durable."""
 
     state: object           # the published file's FileState (it moves with renames)
-    event: dict             # the rename or link
-    evidence: list
-    message: str            # what the process did, for either outcome
+    event: Call             # the rename or link
+    evidence: tuple
+    label: str              # the process, as messages name it (interned: one for all its windows)
+    dirty_bytes: int        # the file's unsynced bytes at the call
     directory: str          # where the published name is
     acknowledgements: int   # engine.acknowledgements at the call
     data_at: float | None = None    # t of the file's first sync since
     dir_at: float | None = None     # t of the directory's first sync since
+
+    @property
+    def message(self) -> str:
+        """What the process did, for either outcome (made when needed: a message kept per
+        open window was a sixth of FS101's memory per file)."""
+        event = self.event
+        published = "linked {} as {}" if event["syscall"] in LINK_SYSCALLS else "renamed {} over {}"
+        return (f"{self.label} {published.format(event.get('path') or '', event.get('path2'))} "
+                f"while {_unsynced(self.dirty_bytes)}")
 
 
 class RenameUnsyncedData(Rule):
@@ -81,13 +91,11 @@ class RenameUnsyncedData(Rule):
         if state is None or state.is_dir or not state.in_scope or not state.is_dirty:
             return
         state.published_dirty = state.dirty_last
-        # link() adds a name and never replaces one; rename() may replace.
-        published = "linked {} as {}" if syscall in LINK_SYSCALLS else "renamed {} over {}"
+        # link() adds a name and never replaces one; rename() may replace (Window.message).
         target_path = event.get("path2")
         call = kept(event)
-        window = Window(state, call, [state.dirty_first, state.dirty_last, call],
-                        f"{engine.process_label(event['pid'], event)} {published.format(path, target_path)} "
-                        f"while {_unsynced(state)}",
+        window = Window(state, call, (state.dirty_first, state.dirty_last, call),
+                        sys.intern(engine.process_label(event["pid"], event)), state.dirty_bytes,
                         sys.intern(os.path.dirname(target_path or path)), engine.acknowledgements)
         windows = self.recall(state)
         if windows is None:
