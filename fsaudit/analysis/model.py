@@ -77,6 +77,11 @@ class Call(Mapping):
     def __repr__(self) -> str:
         return f"Call({dict(self)!r})"
 
+    def pick(self, keys: tuple) -> dict:
+        """Those of keys it has, as a dict (a finding's evidence: without a call per key)."""
+        index, values = self._index, self._values
+        return {key: values[index[key]] for key in keys if key in index}
+
 
 # Ints kept calls share (the first seen: pids and tids come first in every event), at most so many.
 INTS_SHARED = 4096
