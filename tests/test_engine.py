@@ -12,7 +12,7 @@ import pytest
 
 from fsaudit.analysis.config import EngineConfig
 from fsaudit.analysis.engine import Engine
-from fsaudit.analysis.model import MOOT_WHEN_SETTLED, FileState, SettledFile
+from fsaudit.analysis.model import MOOT_WHEN_SETTLED, Call, FileState, SettledFile, kept
 from fsaudit.outputs.json import write_json
 from fsaudit.outputs.junit import render_junit
 from fsaudit.outputs.report import build_report, exit_status
@@ -1385,3 +1385,29 @@ def test_a_rule_mark_keeps_the_file_until_the_rule_forgets_it():
     assert RULES_BY_CODE["FS107"].recall(state) is None
     rule.forget(state)
     assert state.marks is None and state.settled
+
+
+def test_a_kept_event_reads_as_the_event_and_is_one_call_however_often_kept():
+    """Calls replace the event dicts the model keeps: every key as it came (flags as a
+    tuple), absent keys absent, and one Call for one event (evidence lists and
+    published_dirty tell events apart by identity)."""
+    event = {"t": 1.25, "pid": 70001, "tid": 70002, "syscall": "openat", "path": "/d/f",
+             "flags": ["O_WRONLY", "O_CREAT"], "t_first": 1.25, "stack": [{"function": "main"}]}
+    call = kept(event)
+    assert call.__class__ is Call and dict(call) == {**event, "flags": ("O_WRONLY", "O_CREAT")}
+    assert kept(event) is call and kept(call) is call and kept(None) is None
+    assert "stack" in call and "ret" not in call and call.get("ret", 0) == 0
+    with pytest.raises(KeyError):
+        call["ret"]
+    assert kept(dict(event)) is not call
+
+
+def test_an_o_direct_write_is_one_piece_of_evidence_though_kept_twice():
+    """The write is both odirect_event and dirty_last: one Call, so FS302 lists it once."""
+    engine = Engine()
+    engine.feed({"t": 1.0, "pid": 1, "tid": 1, "syscall": "openat", "path": "/d/f", "kind": "file",
+                 "flags": ["O_WRONLY", "O_CREAT", "O_DIRECT"], "fd": 3, "ret": 3})
+    engine.feed({"t": 2.0, "pid": 1, "tid": 1, "syscall": "write", "path": "/d/f", "kind": "file", "fd": 3,
+                 "o_direct": True, "ret": 4096, "bytes": 4096})
+    state = engine.files["/d/f"]
+    assert state.odirect_event is state.dirty_last is state.dirty_first

@@ -22,6 +22,7 @@ from .config import EngineConfig
 from .fixes import fix_for, notes_for
 from .globs import as_glob
 from .grouping import Group, group_findings, report_order
+from .model import Call
 from .rules import RULES_BY_CODE
 
 
@@ -87,7 +88,8 @@ def _evidence(events: list) -> list[dict]:
     for event in events:
         if event is not None and id(event) not in seen:
             seen.add(id(event))
-            out.append({key: event[key] for key in EVIDENCE_KEYS if key in event})
+            out.append(event.pick(EVIDENCE_KEYS) if event.__class__ is Call else
+                       {key: event[key] for key in EVIDENCE_KEYS if key in event})
     return out[:4]
 
 

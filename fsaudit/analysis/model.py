@@ -6,7 +6,9 @@ it, rules read it; what a rule must remember about a file goes in FileState.mark
 from __future__ import annotations
 
 import os.path
+import sys
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from operator import attrgetter
 
@@ -20,6 +22,84 @@ def dirname(path: str) -> str:
     if head and head != "/" * len(head):
         return head.rstrip("/")
     return head
+
+
+class Call(Mapping):
+    """An event kept in the model as evidence (a dirty file's first and last write, a
+    create, a publication...), read like the event's dict, in under half its memory:
+    the keys are shared by every kept event of the same shape, the values a tuple,
+    strings interned (a path, syscall and kind are then one object for all the calls on
+    a file), pids and tids shared, t_first the same float as t when equal, and lists of
+    strings (flags) tuples. Every key is kept, so any reader sees
+    the event as it came; only a reader that wrote to it would notice, and none does."""
+
+    __slots__ = ("_index", "_values")
+    _shapes: dict = {}      # the events' keys, in order -> key -> its place in _values
+
+    def __init__(self, event: dict) -> None:
+        keys = tuple(event)
+        index = self._shapes.get(keys)
+        if index is None:
+            index = self._shapes[keys] = {key: place for place, key in enumerate(keys)}
+        self._index = index
+        values, previous = [], None
+        for value in event.values():
+            kind = value.__class__
+            if kind is str:
+                value = sys.intern(value)
+            elif kind is float:     # t_first is most often t
+                if value == previous:
+                    value = previous
+                previous = value
+            elif kind is int:       # pid and tid: past the small ints Python shares, one object each
+                value = _ints.setdefault(value, value) if len(_ints) < INTS_SHARED else _ints.get(value, value)
+            elif kind is list and all(item.__class__ is str for item in value):
+                value = tuple(map(sys.intern, value))
+            values.append(value)
+        self._values = tuple(values)
+
+    def __getitem__(self, key):
+        return self._values[self._index[key]]
+
+    def get(self, key, default=None):
+        place = self._index.get(key)
+        return default if place is None else self._values[place]
+
+    def __contains__(self, key) -> bool:
+        return key in self._index
+
+    def __iter__(self):
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"Call({dict(self)!r})"
+
+    def pick(self, keys: tuple) -> dict:
+        """Those of keys it has, as a dict (a finding's evidence: without a call per key)."""
+        index, values = self._index, self._values
+        return {key: values[index[key]] for key in keys if key in index}
+
+
+# Ints kept calls share (the first seen: pids and tids come first in every event), at most so many.
+INTS_SHARED = 4096
+_ints: dict[int, int] = {}
+
+
+_last_kept: list = [None, None]     # the latest event kept, and its Call
+
+
+def kept(event: dict | Call | None) -> Call | None:
+    """The event as the model keeps it (Call); one already kept is itself. The same event
+    kept twice (a write as dirty_last and odirect_event) is one Call, as evidence
+    lists and `is` tests (published_dirty) need."""
+    if event is None or event.__class__ is Call:
+        return event
+    if _last_kept[0] is not event:
+        _last_kept[:] = event, Call(event)
+    return _last_kept[1]
 
 
 @dataclass(eq=False, slots=True)
@@ -76,7 +156,7 @@ class FileState:
     renamed_from: str | None = None     # the path before the latest rename
     renamed_index: int = 0
     unlinked: bool = False              # set as the state leaves `files`
-    sync_latencies_us: list = field(default_factory=list)
+    sync_latencies_us: list | tuple = ()   # a list once it has one (an empty list each: 56 bytes a file)
 
     @property
     def is_dirty(self) -> bool:
@@ -142,7 +222,8 @@ class SettledFile:
         return FileState(self.path, False, self.in_scope, self.serial, self.writes, self.bytes_written, self.syncs,
                          self.last_sync_at, self.last_sync_index, self.intent, created_event=self.created_event,
                          created_index=self.created_index, renamed_from=self.renamed_from,
-                         renamed_index=self.renamed_index, sync_latencies_us=list(self.sync_latencies_us),
+                         renamed_index=self.renamed_index,
+                         sync_latencies_us=list(self.sync_latencies_us) if self.sync_latencies_us else (),
                          fixed_role=self.fixed_role, conduct=self.conduct)
 
 

@@ -4,7 +4,7 @@ HANDLERS maps a syscall name to its function; Engine.feed looks it up once per e
 
 from __future__ import annotations
 
-from .model import FileState, PendingEntries, ProcessInfo, dirname
+from .model import FileState, PendingEntries, ProcessInfo, dirname, kept
 from .roles import APPENDED, BORN, EMPTY, LINKED, OPENED_FOR_WRITING, PRESENT, REWRITTEN, STDIO_FDS
 from .rules.base import (
     COPY_SYSCALLS, LINK_SYSCALLS, OPEN_SYSCALLS, RENAME_SYSCALLS, SEND_SYSCALLS, UNLINK_SYSCALLS,
@@ -52,6 +52,7 @@ def file_event(engine, event: dict) -> FileState | None:
 
 
 def make_dirty(engine, state: FileState, event: dict, nbytes: int, calls: int) -> None:
+    event = kept(event)
     if state.dirty_first is None:
         state.dirty_first = event
     state.dirty_last = event
@@ -73,6 +74,7 @@ def make_dirty(engine, state: FileState, event: dict, nbytes: int, calls: int) -
 
 def add_writer(engine, state: FileState, event: dict) -> None:
     pid = event["pid"]
+    event = kept(event)
     if state.writers is None:
         state.writers = {}
     state.writers[pid] = [event, event, None]    # first, last, last reported (FS106)
@@ -153,7 +155,7 @@ def sync_attempted(state: FileState, event: dict) -> None:
     """Remember whether the latest sync of this file failed in a way that can lose data."""
     ret = event.get("ret")
     if isinstance(ret, str) and not (state.is_dir and ret in DIR_SYNC_ERRORS_NOT_DATA_LOSS):
-        state.failed_sync = event
+        state.failed_sync = kept(event)
         state.failed_sync_reported = False
     else:
         state.failed_sync = None
@@ -166,6 +168,7 @@ def pend(engine, directory: str, code: str, event: dict, name: str, intent: bool
         state.pending = {}
         engine.pending_dirs.add(state)
     key = (code, event["pid"])
+    event = kept(event)
     entries = state.pending.get(key)
     if entries is None:
         state.pending[key] = PendingEntries(event, event, {name: None}, intent=intent, data=data,
@@ -266,7 +269,7 @@ def on_write(engine, event: dict) -> None:
         return
     make_dirty(engine, state, event, nbytes, calls)
     if o_direct and state.odirect_event is None:
-        state.odirect_event = event
+        state.odirect_event = kept(event)
 
 
 def on_copy(engine, event: dict) -> None:
@@ -322,7 +325,7 @@ def on_mmap(engine, event: dict) -> None:
     if state is not None:
         state.conduct = (state.conduct | REWRITTEN) & ~EMPTY   # the mapping may write to it
     if state is not None and state.map_event is None:
-        state.map_event = event
+        state.map_event = event = kept(event)
         if state.writers is None or event["pid"] not in state.writers:
             add_writer(engine, state, event)
 
@@ -370,7 +373,10 @@ def on_fsync(engine, event: dict) -> None:
         latency = event.get("latency_us")
         if latency is not None:
             io.fsync_latencies_us.append(latency)
-            state.sync_latencies_us.append(latency)
+            if state.sync_latencies_us:
+                state.sync_latencies_us.append(latency)
+            else:
+                state.sync_latencies_us = [latency]
     sync_attempted(state, event)
     if not succeeded(event):
         return
@@ -393,7 +399,7 @@ def on_sync_file_range(engine, event: dict) -> None:
     engine.processes[event["pid"]].io.sync_file_range += 1
     sync_attempted(state, event)
     if succeeded(event) and state.is_dirty:
-        state.sfr_event = event
+        state.sfr_event = kept(event)
 
 
 def on_sync(engine, event: dict) -> None:
@@ -441,7 +447,7 @@ def on_open(engine, event: dict) -> None:
     if created:
         engine.gone.discard(path)
         engine.not_files.discard(path)
-        state.created_event = event
+        state.created_event = kept(event)
         state.created_index = engine.index
         state.conduct |= BORN
     if kind == "file":
@@ -461,7 +467,7 @@ def on_mkdir(engine, event: dict) -> None:
     if succeeded(event) and event.get("path"):
         engine.gone.discard(event["path"])
         state = engine.node(event["path"], is_dir=True)
-        state.created_event = event
+        state.created_event = kept(event)
         state.created_index = engine.index
         state.conduct |= BORN
 

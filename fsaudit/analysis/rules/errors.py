@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..model import kept
 from .base import LINK_SYSCALLS, RENAME_SYSCALLS, WRITE_SYSCALLS, Rule, nbytes
 
 SYNC_SYSCALLS = frozenset({"fsync", "fdatasync", "msync", "sync_file_range"})
@@ -104,7 +105,7 @@ class WriteErrorIgnored(Rule):
         if state.in_scope and not state.is_dir:
             loss = self.recall(state)
             if loss is None:
-                self.remember(state, LostWrite(event, lost))
+                self.remember(state, LostWrite(kept(event), lost))
             else:
                 loss.lost_bytes += lost
 
@@ -138,7 +139,7 @@ class CloseErrorIgnored(Rule):
             return
         state = engine.files.get(event.get("path") or "")
         if state is not None and state.in_scope and state.writes and self.recall(state) is None:
-            self.remember(state, event)
+            self.remember(state, kept(event))
 
     def on_finish(self, engine):
         if not engine.tree_exited_ok:

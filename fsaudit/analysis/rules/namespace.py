@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import os.path
+import sys
 from dataclasses import dataclass, field
 
+from ..model import Call, kept
 from .base import (
     COPY_SYSCALLS, LINK_SYSCALLS, OPEN_SYSCALLS, RENAME_SYSCALLS, SEND_SYSCALLS, UNLINK_SYSCALLS, WRITE_SYSCALLS,
     Rule, held_data, is_send, is_synced_write, nbytes, succeeded, unseen_size,
 )
 
 
-def _unsynced(state) -> str:
-    if state.dirty_bytes:
-        return f"{nbytes(state.dirty_bytes)} written to it were not fsynced"
+def _unsynced(dirty_bytes: int) -> str:
+    if dirty_bytes:
+        return f"{nbytes(dirty_bytes)} written to it were not fsynced"
     return "its changes were not fsynced"
 
 
@@ -22,13 +24,23 @@ class Window:
     """A file published with dirty data (FS101), open until it and its directory are durable."""
 
     state: object           # the published file's FileState (it moves with renames)
-    event: dict             # the rename or link
-    evidence: list
-    message: str            # what the process did, for either outcome
+    event: Call             # the rename or link
+    evidence: tuple
+    label: str              # the process, as messages name it (interned: one for all its windows)
+    dirty_bytes: int        # the file's unsynced bytes at the call
     directory: str          # where the published name is
     acknowledgements: int   # engine.acknowledgements at the call
     data_at: float | None = None    # t of the file's first sync since
     dir_at: float | None = None     # t of the directory's first sync since
+
+    @property
+    def message(self) -> str:
+        """What the process did, for either outcome (made when needed: a message kept per
+        open window was a sixth of FS101's memory per file)."""
+        event = self.event
+        published = "linked {} as {}" if event["syscall"] in LINK_SYSCALLS else "renamed {} over {}"
+        return (f"{self.label} {published.format(event.get('path') or '', event.get('path2'))} "
+                f"while {_unsynced(self.dirty_bytes)}")
 
 
 class RenameUnsyncedData(Rule):
@@ -79,13 +91,12 @@ class RenameUnsyncedData(Rule):
         if state is None or state.is_dir or not state.in_scope or not state.is_dirty:
             return
         state.published_dirty = state.dirty_last
-        # link() adds a name and never replaces one; rename() may replace.
-        published = "linked {} as {}" if syscall in LINK_SYSCALLS else "renamed {} over {}"
+        # link() adds a name and never replaces one; rename() may replace (Window.message).
         target_path = event.get("path2")
-        window = Window(state, event, [state.dirty_first, state.dirty_last, event],
-                        f"{engine.process_label(event['pid'], event)} {published.format(path, target_path)} "
-                        f"while {_unsynced(state)}",
-                        os.path.dirname(target_path or path), engine.acknowledgements)
+        call = kept(event)
+        window = Window(state, call, (state.dirty_first, state.dirty_last, call),
+                        sys.intern(engine.process_label(event["pid"], event)), state.dirty_bytes,
+                        sys.intern(os.path.dirname(target_path or path)), engine.acknowledgements)
         windows = self.recall(state)
         if windows is None:
             self.remember(state, [window])
@@ -389,7 +400,7 @@ class AckBeforeDurable(Rule):
             if replies is None:
                 replies = OpenReplies([])
                 engine.replies.setdefault(pid, {})[event.get("fd")] = replies
-            replies.acked.append((state, entry[0], event))
+            replies.acked.append((state, entry[0], kept(event)))
 
     def _connection_ended(self, engine, pid, fd, committed=False):
         """The open replies of pid on fd are judged: statements of a transaction whose
@@ -457,12 +468,12 @@ class TruncateInPlace(Rule):
                 return      # it was empty (a truncation before it, not yet rewritten, stays marked)
             size = event.get("size_before")
             if size is not None:
-                self.remember(state, (event, f"holding {nbytes(size)}"))
+                self.remember(state, (kept(event), f"holding {nbytes(size)}"))
             elif unseen_size(state, event):
                 # The tracer cannot see its old size: say so in the evidence as well.
-                self.remember(state, ({**event, "note": UNSEEN_SIZE}, "an existing file"))
+                self.remember(state, (kept({**event, "note": UNSEEN_SIZE}), "an existing file"))
             else:
-                self.remember(state, (event, "holding data it wrote"))
+                self.remember(state, (kept(event), "holding data it wrote"))
             return
         if event.get("kind") != "file" or not event.get("ret"):
             return
