@@ -32,7 +32,7 @@ LOADER_SYSCALLS = frozenset({"open", "openat", "openat2", "mmap", "munmap", "clo
 # EV_FORK), a sync (its latency is logged), or neither.
 FORKING, SYNCING = 1, 2
 ROLES = {"clone": FORKING, "clone3": FORKING, "fork": FORKING, "vfork": FORKING, "fsync": SYNCING, "fdatasync": SYNCING}
-SEND_NRS = frozenset(nr for nr, name in SYSCALLS.items() if name == "sendto")   # a write run's that is a run of sends
+SEND_NRS = frozenset(nr for nr, name in SYSCALLS.items() if name == "sendto")   # a run of sends carries one of these
 # Below 2**50 ns (13 days) a float of nanoseconds is exact to far under a nanosecond, so
 # (ns + 500) // 1000 / 1e6 is round(ns / 1e9, 6), except at an exact tie (ns % 1000 == 500),
 # which round() decides by the float's side of it; and a negative time that rounds to
