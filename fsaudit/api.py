@@ -626,7 +626,8 @@ def _tracer(session: Session, stacks: bool, capture: Callable[[tuple], None] | N
             def feed(events: list[dict]) -> None:
                 observe(events)
                 session.feed(events)
-        return Tracer(feed, stacks=stacks, ringbuf_pages=int(pages), backlog_mib=int(backlog), capture=capture)
+        return Tracer(feed, stacks=stacks, ringbuf_pages=int(pages), backlog_mib=int(backlog), capture=capture,
+                      window_open=lambda: bool(session.engine.publications))
     except TracerError as exc:
         raise CannotTrace(str(exc)) from None
 

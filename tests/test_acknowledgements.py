@@ -39,7 +39,9 @@ def test_fs106_a_write_ahead_log_server_and_its_client_acknowledge_nothing(trace
     t = trace([sys.executable, ACKS, "wal", family])
     assert t.returncode == 0, t.stderr
     server, client = server_and_client(t)
-    assert len(t.of("sendto", pid=client)) == 3 and len(t.of("sendto", pid=server)) == 3
+    # The client has nothing unsynced: its requests may be one run past the server's events.
+    assert sum(e.get("calls", 1) for e in t.of("sendto", pid=client)) == 3
+    assert len(t.of("sendto", pid=server)) == 3
     assert findings(t, "FS106") == []
     assert {e.get("family") for e in t.of("sendto")} == {"AF_INET" if family == "inet" else "AF_UNIX"}
 

@@ -43,3 +43,29 @@ def test_send_runs_count_every_send_and_byte(trace, build, tmp_path):
     marks = [m for m in process["marks"] if m["kind"] == "send"]
     assert (sum(m["count"] for m in marks), sum(m.get("bytes", 0) for m in marks)) == (
         sends, sum(b for _, _, b in counts.values()))
+
+
+CLEAN_ROUNDS, PUBLISH_ROUND = 300, 100
+
+
+def test_a_clean_senders_run_outlasts_other_processes_events_but_not_a_window(trace, build, tmp_path):
+    """clean_sender.c: a process with nothing unsynced sends once a round while its child
+    writes and fdatasyncs between the sends. Its sends stay one run across the child's
+    events (one record where the probe made one a round), counted send for send; but
+    not across the child's rename: the send inside the rename's FS101 window is an
+    acknowledgement in its place, and the window's error stands."""
+    exe = build("clean_sender")
+    t = trace([str(exe), str(tmp_path), str(CLEAN_ROUNDS), str(PUBLISH_ROUND)])
+    assert t.returncode == 0, t.stderr
+    assert t.report["counts"]["lost_events"] == 0
+    (fd, calls, nbytes), = truth(t.stdout).values()
+    (parent,) = {e["pid"] for e in t.of("exec")}
+    sent = [e for e in t.of("sendto", fd=fd) if e["pid"] == parent]
+    assert (sum(e.get("calls", 1) for e in sent), sum(e["ret"] for e in sent)) == (calls, nbytes)
+    assert len(t.of("fdatasync")) == CLEAN_ROUNDS - 2
+    # A record a round before; now a run until the rename, the send inside the window on
+    # its own, then (the analysis has seen the window close during the pause) a run again.
+    assert [e.get("calls", 1) for e in sent][:2] == [PUBLISH_ROUND + 1, 1]
+    assert len(sent) <= 10, [e.get("calls", 1) for e in sent]
+    (finding,) = [f for f in t.report["findings"] if f["rule"] == "FS101"]
+    assert finding["severity"] == "error", finding

@@ -243,6 +243,11 @@ class KernelOrder:
     def __len__(self) -> int:
         return len(self._held)
 
+    @property
+    def handed_out(self) -> int:
+        """The highest epoch handed out: every record up to it has gone out."""
+        return self._next - 1
+
     def order(self, records: list, now: float, lost: bool = False, final: bool = False) -> list:
         """The records (with those held back before) that can go out now, in order."""
         held = self._held

@@ -43,7 +43,7 @@ ANALYSIS_BATCH = 128
 # least this often.
 RING_WAIT_S = 0.01
 TRACEFS_ROOTS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")   # where tracefs may be mounted
-LOST, EPOCH, SPAWNER = 0, 1, 2        # slots of the probe's `counters` array
+LOST, EPOCH, SPAWNER, QUIET = 0, 1, 2, 5   # slots of the probe's `counters` array
 TRACED, SPAWNED = 1, 2                # values of the probe's `traced` map
 STDIO_PROBES = {"_IO_file_doallocate": "on_file_doallocate", "fclose": "on_fclose"}   # libc symbol -> program
 
@@ -114,9 +114,13 @@ class Tracer:
 
     def __init__(self, on_events: Callable[[list[dict]], None], ringbuf_pages: int = DEFAULT_RINGBUF_PAGES,
                  stacks: bool = False, backlog_mib: int = DEFAULT_BACKLOG_MIB,
-                 capture: Callable[[tuple], None] | None = None) -> None:
+                 capture: Callable[[tuple], None] | None = None,
+                 window_open: Callable[[], bool] = lambda: True) -> None:
         """capture: `fsaudit crash`'s recorder, given each EV_DATA record (the bytes a
-        write wrote, probes/fsaudit.c CAPTURE_DATA) ahead of the events they belong to."""
+        write wrote, probes/fsaudit.c CAPTURE_DATA) ahead of the events they belong to.
+        window_open: whether the analysis has an FS101 window open, asked after each
+        batch; when it has none, the probe may let a send run outlast other processes'
+        events (send_outlasts in probes/fsaudit.c)."""
         source, cflags = probe_build(ringbuf_pages, stacks, capture is not None)
         try:
             compiled, _ = compiled_probe(source, cflags)
@@ -130,6 +134,8 @@ class Tracer:
         self._layout = RecordLayout(stacks)
         self.resolver = Resolver(self.t0_ns, self.symbolizer)
         self.on_events = on_events
+        self._window_open = window_open
+        self._quiet = 0                           # the probe's QUIET counter, as last set
         self._capture = capture
         self._backlog = Backlog(backlog_mib << 20)
         self._order = KernelOrder()               # records read but not yet in order
@@ -506,6 +512,9 @@ class Tracer:
             self._lost_reported = lost
         if events:
             self.on_events(events)
+            if self._order.handed_out > self._quiet and not self._window_open():
+                self._quiet = self._order.handed_out
+                self._set_counter(QUIET, self._quiet)
         return max((rec[0] for rec in batch), default=0)
 
     def _drain(self, progress: Callable[[], None], final: bool = False) -> None:

@@ -366,7 +366,7 @@ class AckBeforeDurable(Rule):
         pid = event["pid"]
         files = engine.written_by.get(pid)
         # A run of sends (the probe folds one thread's full sends on one fd while no
-        # event comes between) is judged as its first send, at t_first: what was dirty
+        # event of its process comes between: docs/events.md) is judged as its first send, at t_first: what was dirty
         # then decides whether it is a commit's reply. Another thread's write may
         # complete before a later send of the run: evaluated again at the run's last
         # send (t), such a write is still acknowledged. Lost: a write of another

@@ -32,6 +32,8 @@ struct write_run {
     s64 nr;
     u32 epoch;
     u32 pid;     // tgid, for user space draining runs still pending at detach
+    u16 open;          // sends: begun behind a send that went out as an event (calls may be 0)
+    u16 joins_past;    // sends: later ones may join past other processes' events (send_joins_run)
 #ifdef STACKS
     u64 stack[STACK_WORDS];   // of the run's first write
 #endif
@@ -57,8 +59,20 @@ BPF_PERCPU_ARRAY(blank_run, struct write_run, 1);   // never written: a zeroed r
 // CPU: syscall and sched tracepoints run their programs with preemption off.
 BPF_PERCPU_ARRAY(event_scratch, struct event, 1);
 // 0: lost events, 1: epoch, 2: tgid of the spawner (fsaudit itself),
-// 3: events submitted since user space was last woken.
-BPF_ARRAY(counters, u64, 4);
+// 3: events submitted since user space was last woken, 4: epoch of the latest
+// rename or link (PUBLISHED), 5: an epoch through which user space analysed
+// every event and after which no FS101 window was open (QUIET, set by user space).
+BPF_ARRAY(counters, u64, 6);
+#define PUBLISHED 4
+#define QUIET 5
+// What a send run of a traced process needs to know of the rest of it (begin_send_run).
+struct process_writes {
+    u64 written_ts;   // exit of its latest call that may write data, in an event or a flushed write run
+    u64 synced_ts;    // entry of its latest successful durability barrier
+    u32 last_epoch;   // epoch of its latest event
+    u32 open_runs;    // write runs of its threads not yet flushed
+};
+BPF_HASH(process_writes, u32, struct process_writes, 65536);
 BPF_HASH(exit_info, u32, u64, 65536);   // tgid -> (signal << 8) | code
 // tid -> its EV_EXEC record, from sched_process_exec until the new image's first
 // return to user space, where its argv is on its stack to be read (see report_exec).
@@ -131,6 +145,42 @@ static __always_inline u32 current_epoch(void) {
     return v ? *v : 0;
 }
 
+static __always_inline u64 counter(int k) {
+    u64 *v = counters.lookup(&k);
+    return v ? *v : 0;
+}
+
+// A run of sends is judged as its first send (FS106) and counts as its sends
+// (FS101's windows) in the place of the event it began behind. A run flushed
+// late (its thread sends, then waits in a read) goes out after events that came
+// after its first send. When one of them closed an FS101 window, the window
+// would miss the send. So while a window may be open (one opens at a rename,
+// PUBLISHED; user space moves QUIET past it once none is open) a run begins
+// with a send that goes out as an event of its own, in its place.
+static __always_inline int window_may_be_open(void) {
+    return counter(PUBLISHED) > counter(QUIET);
+}
+
+// Whether the process has all its data past a barrier: FS106 judges a send by
+// what its own process left unsynced, which no other process can add to.
+static __always_inline int sender_is_clean(u32 pid) {
+    struct process_writes *p = process_writes.lookup(&pid);
+    return !p || (p->open_runs == 0 && p->written_ts <= p->synced_ts);
+}
+
+// The later sends of a run whose first send went out in its place, or was sent
+// clean while no window was open, decide nothing the first did not: they join
+// it past other processes' events (a PostgreSQL backend's replies between two
+// commits while the other backends write and fdatasync the WAL: one record
+// instead of one a reply), until the sender's own process makes an event or
+// begins a write run, or a rename or link publishes a file (a send after it may
+// be the first in its window).
+static __always_inline int send_joins_run(u32 pid, struct write_run *r) {
+    struct process_writes *p = process_writes.lookup(&pid);
+    return r->joins_past && (!p || (p->open_runs == 0 && p->last_epoch <= r->epoch)) &&
+           (u32)counter(PUBLISHED) <= r->epoch;
+}
+
 // Waking user space per event costs more than handling the event: wake it
 // once per batch; between batches it polls with a short timeout.
 #define WAKEUP_BATCH 1024
@@ -182,7 +232,9 @@ static __always_inline void capture_stack(void *ctx, u64 regs, u64 *out) {
 
 static __always_inline void flush_run(u32 pid, u32 tid) {
     struct write_run *r = runs.lookup(&tid);
-    if (!r || r->calls == 0) return;
+    if (!r) return;
+    r->open = 0;
+    if (r->calls == 0) return;
     struct event *e = reserve(pid, tid, EV_WRITE_RUN);
     if (e) {
         e->ts = r->ts_last;
@@ -199,6 +251,13 @@ static __always_inline void flush_run(u32 pid, u32 tid) {
         __builtin_memcpy(e->stack, r->stack, sizeof(r->stack));
 #endif
         submit(e, PATH_OFFSET);
+    }
+    if (r->nr != __NR_sendto) {
+        struct process_writes *p = process_writes.lookup(&pid);
+        if (p) {
+            if (p->open_runs) p->open_runs--;
+            if (r->ts_last > p->written_ts) p->written_ts = r->ts_last;
+        }
     }
     r->calls = 0;
 }
@@ -239,6 +298,44 @@ static __always_inline int is_interesting(s64 nr) {
         return 1;
     }
     return 0;
+}
+
+// Calls after which the process may hold data it has not synced (send_outlasts),
+// whatever the fd: the probe cannot tell a file from a socket.
+static __always_inline int may_write_data(s64 nr, u64 *args) {
+    switch (nr) {
+    case __NR_sendfile: case __NR_copy_file_range: case __NR_splice: case __NR_truncate:
+    case __NR_ftruncate: case __NR_fallocate: case __NR_io_submit:
+        return 1;
+    case __NR_mmap:
+        return (args[2] & 2) && (args[3] & 1);   // PROT_WRITE, MAP_SHARED
+    }
+    return is_write(nr);
+}
+
+// A durability barrier of the calling process (FS106's; an O_SYNC write is one too,
+// which the probe cannot tell: it counts as a write).
+static __always_inline int is_barrier(s64 nr, s64 ret, u64 *args) {
+    if (nr == __NR_sync) return 1;
+    if (ret != 0) return 0;
+    return nr == __NR_fsync || nr == __NR_fdatasync || nr == __NR_syncfs ||
+           (nr == __NR_msync && (args[2] & 4));   // MS_SYNC
+}
+
+// The process made an event: what send_outlasts asks of it.
+static __always_inline void note_process_event(u32 pid, s64 nr, s64 ret, struct inflight *in, u64 ts, u32 epoch) {
+    struct process_writes zero = {};
+    struct process_writes *p = process_writes.lookup_or_try_init(&pid, &zero);
+    if (!p) return;
+    p->last_epoch = epoch;
+    if (may_write_data(nr, in->args)) p->written_ts = ts;
+    else if (is_barrier(nr, ret, in->args)) p->synced_ts = in->ts;   // its entry: an older write is covered
+    if (nr == __NR_rename || nr == __NR_renameat || nr == __NR_renameat2 || nr == __NR_link ||
+        nr == __NR_linkat) {
+        int k = PUBLISHED;
+        u64 *published = counters.lookup(&k);
+        if (published) *published = epoch;
+    }
 }
 
 // Which arguments are user-space path strings: (first << 4) | second, 0xf = none.
@@ -614,7 +711,7 @@ static __always_inline int send_folds(s64 ret, struct inflight *call) {
 }
 
 static __always_inline void add_to_run(struct write_run *r, struct inflight *call, s64 ret) {
-    r->calls++;
+    if (r->calls++ == 0) r->ts_first = call->ts;
     r->bytes += ret;
     if ((u64)ret > r->size_max) r->size_max = ret;
     r->ts_last = call->ts;   // a write's call->ts is its exit time
@@ -633,16 +730,18 @@ RAW_TRACEPOINT_PROBE(sys_exit) {
     struct inflight *in = &call;
     s64 nr = read_call(ctx->args[0], &call);
     int folds = 0;
-    struct write_run *r = 0;
+    struct write_run *r = 0, *opened = 0;
     if (decoded_at_exit(nr)) {
         call.ts = bpf_ktime_get_ns();
         folds = nr == __NR_sendto ? send_folds(ret, &call) : write_folds(nr, ret, &call);
         // The storm's path: a write that continues this thread's run (same fd,
-        // no event since; sends only with sends) joins it without asking
+        // no event since; sends only with sends, past other processes' events
+        // when send_joins_run) joins it without asking
         // `traced`. A run is begun only by a traced thread and deleted at the
         // thread's exit.
-        if (folds && (r = runs.lookup(&tid)) && r->calls && r->fd == call.args[0] &&
-            (r->nr == __NR_sendto) == (nr == __NR_sendto) && r->epoch == current_epoch()) {
+        if (folds && (r = runs.lookup(&tid)) && (r->calls || r->open) && r->fd == call.args[0] &&
+            (r->nr == __NR_sendto) == (nr == __NR_sendto) &&
+            (r->epoch == current_epoch() || (nr == __NR_sendto && send_joins_run(pid, r)))) {
             add_to_run(r, &call, ret);
             return 0;
         }
@@ -676,18 +775,28 @@ RAW_TRACEPOINT_PROBE(sys_exit) {
             }
         }
         r->pid = pid;
-        r->ts_first = call.ts;
         r->fd = call.args[0];
         r->nr = nr;
-        r->epoch = current_epoch();
         r->bytes = 0;
         r->size_max = 0;
         r->calls = 0;
+        r->open = 0;
 #ifdef STACKS
         capture_stack(ctx, ctx->args[0], r->stack);
 #endif
-        add_to_run(r, &call, ret);
-        return 0;
+        if (nr == __NR_sendto && window_may_be_open()) {
+            opened = r;   // this send goes out as an event (below), the run opens behind it
+        } else {
+            r->epoch = current_epoch();
+            r->joins_past = nr == __NR_sendto && sender_is_clean(pid);
+            if (nr != __NR_sendto) {
+                struct process_writes zero = {};
+                struct process_writes *p = process_writes.lookup_or_try_init(&pid, &zero);
+                if (p) p->open_runs++;
+            }
+            add_to_run(r, &call, ret);
+            return 0;
+        }
     }
 
 #ifdef STACKS
@@ -700,9 +809,16 @@ RAW_TRACEPOINT_PROBE(sys_exit) {
     // Anything else ends this thread's write run first, keeping kernel order.
     flush_run(pid, tid);
     u32 epoch = bump_epoch();
+    if (opened) {
+        opened->epoch = epoch;
+        opened->open = 1;
+        opened->joins_past = 1;
+    }
+    u64 ts = bpf_ktime_get_ns();
+    note_process_event(pid, nr, ret, in, ts, epoch);
     struct event *e = reserve(pid, tid, nr);
     if (!e) return 0;
-    e->ts = bpf_ktime_get_ns();
+    e->ts = ts;
     e->ts_first = in->ts;
     e->epoch = epoch;
     e->ret = ret;
@@ -865,6 +981,7 @@ TRACEPOINT_PROBE(sched, sched_process_exit) {
     }
     exit_info.delete(&pid);
     stdio_files.delete(&pid);
+    process_writes.delete(&pid);
     unmark_traced(pid);
 #ifdef STACKS
     py_exit(pid);
