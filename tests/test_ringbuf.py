@@ -112,6 +112,26 @@ def test_a_record_ends_where_its_data_does():
     assert [r[14].rstrip(b"\0") for r in records] == [b"", b"", b"/tmp/b"]
 
 
+def test_records_unpacked_by_stretches_are_those_unpacked_one_by_one():
+    layout = RecordLayout(stacks=False)
+    head = struct.pack(RecordLayout.HEAD, *HEAD)
+    with_path = head + b"/p\0"
+    # Stretches of bare records of every length up to 9, between records with a path,
+    # one right at the end, and a gap (a discarded record) inside a stretch.
+    payloads = [head] * 3 + [with_path] + [head] * 9 + [with_path, with_path] + [head] * 5 + [with_path] + [head]
+    chunk, offsets = b"", []
+    for n, payload in enumerate(payloads):
+        record = ring_record(payload)
+        if n == 7:
+            chunk += ring_record(b"discarded")
+        offsets.append(len(chunk) + 8)
+        chunk += record
+    assert layout.unpack_all(chunk, offsets) == [layout.unpack_from(chunk, offset) for offset in offsets]
+    for n in range(len(offsets)):
+        part = offsets[n:n + 4]
+        assert layout.unpack_all(chunk, part) == [layout.unpack_from(chunk, offset) for offset in part]
+
+
 def test_stack_fields_follow_the_paths_in_the_tuple():
     layout = RecordLayout(stacks=True)
     stack = tuple(range(1000, 1000 + STACK_WORDS))
@@ -208,8 +228,8 @@ def test_backlog_hands_out_records_oldest_first_across_parts():
     backlog.add_chunk(b"XY", [0, 1])
     assert backlog.size == 10
 
-    def unpack(data, offset):
-        return data[offset:offset + 2]
+    def unpack(data, offsets):
+        return [data[offset:offset + 2] for offset in offsets]
 
     assert backlog.next(3, unpack) == [b"ab", b"cd", b"ef"]
     assert backlog.size == 10                    # the first chunk is still partly unread
@@ -226,8 +246,8 @@ def chunk_of(*payloads: bytes) -> tuple[bytes, list[int]]:
     return chunk, [16 * i + 8 for i in range(len(payloads))]
 
 
-def unpack_payload(chunk: bytes, offset: int) -> bytes:
-    return chunk[offset:offset + 8]
+def unpack_payload(chunk: bytes, offsets: list[int]) -> list[bytes]:
+    return [chunk[offset:offset + 8] for offset in offsets]
 
 
 def test_backlog_past_its_memory_limit_goes_through_a_file_in_order(tmp_path, monkeypatch):

@@ -491,7 +491,7 @@ class Tracer:
         # another thread's later event reached the ring buffer first, or an
         # earlier batch (KernelOrder).
         with self._ring_lock:
-            records = self._backlog.next(count, self._layout.unpack_from)
+            records = self._backlog.next(count, self._layout.unpack_all)
         if self._capture:
             # Out of the ordering: no epoch of their own; the recorder pairs them
             # with their calls' events, thread by thread, once tracing ends.
