@@ -432,7 +432,7 @@ class Tracer:
             pinned.close()
             if not self._forked_in_tree(pinned):
                 self.traced.pop(ctypes.c_uint32(pinned.pid), None)
-        return next(self.traced.keys(), None) is not None   # len() would read every key
+        return next(iter(self.traced.keys()), None) is not None   # len() would read every key
 
     def _forked_in_tree(self, gone: Pinned) -> bool:
         """The PID of an exited adopted process names a new process that a traced one forked."""
