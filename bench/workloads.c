@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -156,6 +157,21 @@ static void mixed(long procs, long per_proc, long iterations) {
     while (wait(NULL) > 0) {}
 }
 
+/* n commits as a database backend makes them (pgbench's records): append to a
+   log with pwrite, fdatasync it, send the reply on a unix socket (read back). */
+static void commits(long n) {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_DGRAM, 0, sv) != 0) { perror("socketpair"); exit(1); }
+    int fd = open("commits.log", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    for (long i = 0; i < n; i++) {
+        pwrite(fd, buf, 128, i * 128);
+        fdatasync(fd);
+        sendto(sv[0], buf, 64, 0, NULL, 0);
+        recv(sv[1], buf + 2048, 64, 0);
+    }
+    close(fd);
+}
+
 int main(int argc, char **argv) {
     memset(buf, 'x', sizeof buf);
     const char *mode = argc > 1 ? argv[1] : "";
@@ -168,7 +184,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(mode, "mixed")) mixed(argc > 3 ? atol(argv[3]) : 8, argc > 4 ? atol(argv[4]) : 8, a);
     else if (!strcmp(mode, "synced")) synced(a);
     else if (!strcmp(mode, "started")) started();
+    else if (!strcmp(mode, "commits")) commits(a);
     else { fprintf(stderr, "modes: storm N | storm_ns | datasync MB | files N | threads WRITES | mixed ITERATIONS [PROCS THREADS] | "
-                      "synced N | started\n"); return 2; }
+                      "synced N | started | commits N\n"); return 2; }
     return 0;
 }

@@ -175,8 +175,8 @@ class Backlog:
             os.ftruncate(fd, 0)
             self._spill_read = self._spill_end = 0
 
-    def next(self, count: int, unpack_from) -> list:
-        """Up to count records, oldest first; ring records unpacked by unpack_from(chunk, offset)."""
+    def next(self, count: int, unpack_all) -> list:
+        """Up to count records, oldest first; ring records unpacked by unpack_all(chunk, offsets)."""
         out: list = []
         while len(out) < count:
             if not self._parts:
@@ -192,7 +192,7 @@ class Backlog:
             if chunk is None:
                 out.extend(items[done:end])
             else:
-                out.extend(unpack_from(chunk, offset) for offset in items[done:end])
+                out.extend(unpack_all(chunk, items[done:end]))
             if end == len(items):
                 self._parts.popleft()
                 if chunk is not None:

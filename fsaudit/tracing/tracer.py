@@ -438,7 +438,7 @@ class Tracer:
             pinned.close()
             if not self._forked_in_tree(pinned):
                 self.traced.pop(ctypes.c_uint32(pinned.pid), None)
-        return len(self.traced) > 0
+        return next(iter(self.traced.keys()), None) is not None   # len() would read every key
 
     def _forked_in_tree(self, gone: Pinned) -> bool:
         """The PID of an exited adopted process names a new process that a traced one forked."""
@@ -497,7 +497,7 @@ class Tracer:
         # another thread's later event reached the ring buffer first, or an
         # earlier batch (KernelOrder).
         with self._ring_lock:
-            records = self._backlog.next(count, self._layout.unpack_from)
+            records = self._backlog.next(count, self._layout.unpack_all)
         if self._capture:
             # Out of the ordering: no epoch of their own; the recorder pairs them
             # with their calls' events, thread by thread, once tracing ends.

@@ -21,7 +21,7 @@ from ..stacks.native import AddressSpace, Symbolizer
 from ..syscalls import CLONE_FILES, O_CLOEXEC, SYSCALLS, ret_value
 from .channels import ChannelDecoders
 from .data import DataDecoders
-from .fdtable import Fd, Process, s32
+from .fdtable import FD_MODES, Fd, Process, s32
 from .files import FileDecoders, Statx
 from .namespace import NamespaceDecoders
 
@@ -33,6 +33,7 @@ LOADER_SYSCALLS = frozenset({"open", "openat", "openat2", "mmap", "munmap", "clo
 FORKING, SYNCING = 1, 2
 ROLES = {"clone": FORKING, "clone3": FORKING, "fork": FORKING, "vfork": FORKING, "fsync": SYNCING, "fdatasync": SYNCING}
 SEND_NRS = frozenset(nr for nr, name in SYSCALLS.items() if name == "sendto")   # a run of sends carries one of these
+SYNC_NRS = {nr: name for nr, name in SYSCALLS.items() if ROLES.get(name) == SYNCING}   # fsync, fdatasync
 # Below 2**50 ns (13 days) a float of nanoseconds is exact to far under a nanosecond, so
 # (ns + 500) // 1000 / 1e6 is round(ns / 1e9, 6), except at an exact tie (ns % 1000 == 500),
 # which round() decides by the float's side of it; and a negative time that rounds to
@@ -128,17 +129,66 @@ class Resolver(FileDecoders, DataDecoders, NamespaceDecoders, ChannelDecoders):
 
     def resolve(self, rec: tuple) -> list[dict]:
         """One raw record -> zero or more resolved events (inherit events first)."""
-        out: list[dict] = []
-        self._resolve_into(rec, out)
-        return out
+        return self.resolve_all([rec])
 
     def resolve_all(self, records: list) -> list[dict]:
-        """Records in kernel order -> their resolved events, in one list (resolve's, joined)."""
+        """Records in kernel order -> their resolved events, in one list (resolve's, joined).
+
+        Runs of writes and sends and fsync/fdatasync (a database's records: 99.9% of
+        pgbench's) are resolved in this loop when they cause no other event (a
+        known process whose runtime is decided, a known fd) and carry no stack;
+        every other record, and those, by _resolve_into. Its per-record calls were
+        a third of the resolver's time on pgbench's records."""
         out: list[dict] = []
-        resolve_into = self._resolve_into
+        append = out.append
+        slow = self._resolve_into
+        procs, t0 = self.procs, self.t0_ns
         for rec in records:
-            resolve_into(rec, out)
+            if rec.__class__ is not tuple or len(rec) != RECORD_FIELDS:   # a Record, injected, with a stack
+                slow(rec, out)
+                continue
+            ts, ts_first, pid, tid, nr, _epoch, ret, a0, a1, a2, a3, a4, a5, raw1, raw2 = rec
+            proc = procs.get(pid)
+            if (nr != EV_WRITE_RUN and nr not in SYNC_NRS) or proc is None or (
+                    proc.image is not None and not proc.image.decided):
+                slow(rec, out)
+                continue
+            fd = a0 if a0 < 0x80000000 else s32(a0)
+            entry = proc.fds.get(fd)
+            if entry is None:
+                slow(rec, out)
+                continue
+            since = ts - t0
+            # _seconds(since), inline.
+            t = (since + 500) // 1000 / 1e6 if 0 <= since < EXACT_NS and since % 1000 != 500 else round(since / 1e9, 6)
+            if nr == EV_WRITE_RUN:
+                append(self._run_event(t, pid, tid, fd, entry, a1, a2, a3, a4, ts_first))
+                continue
+            event = {"t": t, "pid": pid, "tid": tid, "syscall": SYNC_NRS[nr], "ret": ret if ret >= 0 else ret_value(ret),
+                     "fd": fd, "path": entry.path, "kind": entry.kind}
+            if entry.family is not None:
+                event["family"] = entry.family
+            event["latency_us"] = (ts - ts_first) // 1000
+            append(event)
         return out
+
+    def _run_event(self, t: float, pid: int, tid: int, fd: int, entry: Fd, calls: int, nbytes: int, size_max: int,
+                   nr: int, ts_first: int) -> dict:
+        """A write run's event: a sendto event's fields and the run's for a run of
+        sends (the probe's send_folds), else a write event's."""
+        if nr in SEND_NRS:
+            event = {"t": t, "pid": pid, "tid": tid, "syscall": "sendto", "ret": nbytes, "fd": fd,
+                     "kind": entry.kind, "calls": calls, "bytes": nbytes, "size_max": size_max,
+                     "t_first": _seconds(ts_first - self.t0_ns)}
+        else:
+            event = {"t": t, "pid": pid, "tid": tid, "syscall": "write", "fd": fd,
+                     "path": entry.path, "kind": entry.kind, "calls": calls, "bytes": nbytes,
+                     "size_max": size_max, "t_first": _seconds(ts_first - self.t0_ns), "ret": nbytes}
+            if entry.flags & FD_MODES:
+                self._fd_modes(entry, event)
+        if entry.family is not None:
+            event["family"] = entry.family
+        return event
 
     def _resolve_into(self, rec: tuple, out: list[dict]) -> None:
         """Append the events of one raw record to out (inherit events first)."""
@@ -191,19 +241,7 @@ class Resolver(FileDecoders, DataDecoders, NamespaceDecoders, ChannelDecoders):
             self._runtime(proc, tid, t, out)    # none of these is the dynamic loader's doing
         if nr == EV_WRITE_RUN:
             fd = s32(a0)
-            entry = self._fd(proc, fd, tid, t, out)
-            if a4 in SEND_NRS:
-                # A run of sends (the probe's send_folds): a sendto event's fields, and the run's.
-                event = {"t": t, "pid": pid, "tid": tid, "syscall": "sendto", "ret": a2, "fd": fd,
-                         "kind": entry.kind, "calls": a1, "bytes": a2, "size_max": a3,
-                         "t_first": _seconds(ts_first - self.t0_ns)}
-            else:
-                event = {"t": t, "pid": pid, "tid": tid, "syscall": "write", "fd": fd,
-                         "path": entry.path, "kind": entry.kind, "calls": a1, "bytes": a2,
-                         "size_max": a3, "t_first": _seconds(ts_first - self.t0_ns), "ret": a2}
-                self._fd_modes(entry, event)
-            if entry.family is not None:
-                event["family"] = entry.family
+            event = self._run_event(t, pid, tid, fd, self._fd(proc, fd, tid, t, out), a1, a2, a3, a4, ts_first)
             if stack:
                 self._stack(proc, stack, event)
             out.append(event)

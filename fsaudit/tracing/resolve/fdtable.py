@@ -16,6 +16,8 @@ from ..runtimes import Image
 from ..stacks.native import AddressSpace, Symbolizer
 from ..syscalls import AT_FDCWD, O_APPEND, O_DIRECT, O_DSYNC
 
+FD_MODES = O_DSYNC | O_DIRECT | O_APPEND   # the open flags _fd_modes names: none, no call
+
 
 @dataclass
 class Fd:
