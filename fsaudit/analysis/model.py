@@ -116,6 +116,26 @@ class PendingEntries:
 
 
 @dataclass(eq=False, slots=True)
+class Writer:
+    """One process's writes to one file not yet covered by a barrier (FileState.writers; FS106).
+    An object of its own rather than a {pid: [first, last, reported]} dict per file: one file,
+    one writer, 112 bytes instead of 312."""
+
+    pid: int
+    first: dict             # its first write not yet covered
+    last: dict              # its latest write
+    reported: dict | None = None    # `last` when a send last acknowledged its writes
+
+
+def writer(state, pid: int) -> Writer | None:
+    """The Writer of pid on state, if any."""
+    for entry in state.writers or ():
+        if entry.pid == pid:
+            return entry
+    return None
+
+
+@dataclass(eq=False, slots=True)
 class FileState:
     """One path (file or directory), shared by every fd, thread and process; moves with rename.
     A closed file with nothing in progress is kept as a SettledFile instead."""
@@ -140,15 +160,15 @@ class FileState:
     sfr_event: dict | None = None       # sync_file_range on data still dirty
     odirect_event: dict | None = None   # O_DIRECT write not covered by a barrier
     published_dirty: dict | None = None  # dirty_last when a rename/link already reported this data
-    # Per writer (pid): [first, last, last reported] of its writes to this file since its own
-    # latest durability barrier that no barrier of this file has covered yet (FS106).
-    writers: dict | None = None
+    # Its writers (Writer, one per pid, in the order they came): the writes of each to this
+    # file since its own latest durability barrier that no barrier of this file has covered yet (FS106).
+    writers: tuple | None = None
     created_event: dict | None = None   # created by the tree; cleared when renamed or unlinked
     created_index: int = 0
     pending: dict | None = None         # directories: (rule, pid) -> PendingEntries
     failed_sync: dict | None = None     # the latest sync attempt failed (model: FS201/FS202)
     failed_sync_reported: bool = False
-    marks: dict | None = None           # rule code -> what that rule remembers here (Rule.recall)
+    marks: tuple | None = None          # (rule code, what that rule remembers here, ...) (Rule.recall)
     fixed_role: str | None = None       # a role its path decides (fsaudit.analysis.roles), else None
     conduct: int = 0                    # what the tree did with it, for the other roles (roles.BORN, ...)
     # The latest rename: for the live view's snapshot (fsaudit.analysis.snapshot), and for
