@@ -192,6 +192,8 @@ def move(engine, old: str, new: str) -> None:
     """The state of old (and of everything under it, for a directory) now lives at new."""
     files = engine.files
     state = files.pop(old, None)
+    if state is not None:
+        old = state.path    # the same name: one string for the state's, `gone`'s and renamed_from
     replaced = files.pop(new, None)
     if replaced is not None:
         engine.record_move(replaced)

@@ -104,7 +104,8 @@ class RenameUnsyncedData(Rule):
                         sys.intern(os.path.dirname(target_path or path)), engine.acknowledgements)
         self._mark(state, window)
         engine.publications.setdefault(window.directory, {})[window] = None
-        engine.report(self.code, event, path, window.message, window.evidence, target_path=target_path)
+        # state.path: the event's path, as the string the model already holds (the finding's key keeps it)
+        engine.report(self.code, event, state.path, window.message, window.evidence, target_path=target_path)
 
     def _carry(self, window, target, replacement, t):
         """The published file is replaced under its name before it was durable (initdb's
