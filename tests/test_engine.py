@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from io import StringIO
 import xml.etree.ElementTree as ET
 
@@ -1394,7 +1395,8 @@ def test_a_kept_event_reads_as_the_event_and_is_one_call_however_often_kept():
     event = {"t": 1.25, "pid": 70001, "tid": 70002, "syscall": "openat", "path": "/d/f",
              "flags": ["O_WRONLY", "O_CREAT"], "t_first": 1.25, "stack": [{"function": "main"}]}
     call = kept(event)
-    assert call.__class__ is Call and dict(call) == {**event, "flags": ("O_WRONLY", "O_CREAT")}
+    assert isinstance(call, Call) and isinstance(call, Mapping) and call == {**event, "flags": ("O_WRONLY", "O_CREAT")}
+    assert dict(call) == {**event, "flags": ("O_WRONLY", "O_CREAT")} and call != {**event, "ret": 0}
     assert kept(event) is call and kept(call) is call and kept(None) is None
     assert "stack" in call and "ret" not in call and call.get("ret", 0) == 0
     with pytest.raises(KeyError):

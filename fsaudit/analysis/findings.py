@@ -88,7 +88,7 @@ def _evidence(events: list) -> list[dict]:
     for event in events:
         if event is not None and id(event) not in seen:
             seen.add(id(event))
-            out.append(event.pick(EVIDENCE_KEYS) if event.__class__ is Call else
+            out.append(event.pick(EVIDENCE_KEYS) if isinstance(event, Call) else
                        {key: event[key] for key in EVIDENCE_KEYS if key in event})
     return out[:4]
 

@@ -4,7 +4,7 @@ HANDLERS maps a syscall name to its function; Engine.feed looks it up once per e
 
 from __future__ import annotations
 
-from .model import FileState, PendingEntries, ProcessInfo, Writer, dirname, kept, writer
+from .model import FileState, PendingEntries, ProcessInfo, Writer, dirname, kept, writer, writers_of
 from .roles import APPENDED, BORN, EMPTY, LINKED, OPENED_FOR_WRITING, PRESENT, REWRITTEN, STDIO_FDS
 from .rules.base import (
     COPY_SYSCALLS, LINK_SYSCALLS, OPEN_SYSCALLS, RENAME_SYSCALLS, SEND_SYSCALLS, UNLINK_SYSCALLS,
@@ -73,7 +73,8 @@ def make_dirty(engine, state: FileState, event: dict, nbytes: int, calls: int) -
 def add_writer(engine, state: FileState, event: dict) -> None:
     pid = event["pid"]
     event = kept(event)
-    state.writers = (*(state.writers or ()), Writer(pid, event, event))
+    entry = Writer(pid, event, event)
+    state.writers = entry if state.writers is None else (*writers_of(state), entry)
     files = engine.written_by.get(pid)
     if files is None:
         files = engine.written_by[pid] = set()
@@ -81,7 +82,8 @@ def add_writer(engine, state: FileState, event: dict) -> None:
 
 
 def _drop_writer(engine, state: FileState, pid: int) -> None:
-    state.writers = tuple(entry for entry in state.writers if entry.pid != pid) or None
+    rest = tuple(entry for entry in writers_of(state) if entry.pid != pid)
+    state.writers = rest[0] if len(rest) == 1 else rest or None
     files = engine.written_by.get(pid)
     if files is not None:
         files.discard(state)
@@ -117,7 +119,7 @@ def cover_file(engine, state: FileState, barrier: dict) -> None:
     """A barrier of this file: the writes to it that completed before it began are durable, whoever made them."""
     if state.writers is not None:
         begin = began(barrier)
-        for pid in [entry.pid for entry in state.writers if _covers(entry, barrier, begin)]:
+        for pid in [entry.pid for entry in writers_of(state) if _covers(entry, barrier, begin)]:
             _drop_writer(engine, state, pid)
 
 
@@ -135,7 +137,7 @@ def process_barrier(engine, barrier: dict) -> None:
 def forget_writers(engine, state: FileState | None) -> None:
     """The file is gone (unlinked, or replaced by a rename): no writer's data in it counts."""
     if state is not None and state.writers is not None:
-        for entry in state.writers:
+        for entry in writers_of(state):
             _drop_writer(engine, state, entry.pid)
 
 
@@ -337,7 +339,7 @@ def on_msync(engine, event: dict) -> None:
         state.map_event = None
         process_barrier(engine, event)
         if state.writers is not None:   # the mappings' writers: their data is what msync flushed
-            for pid in [entry.pid for entry in state.writers if entry.last["syscall"] == "mmap"]:
+            for pid in [entry.pid for entry in writers_of(state) if entry.last["syscall"] == "mmap"]:
                 _drop_writer(engine, state, pid)
 
 

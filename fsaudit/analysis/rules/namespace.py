@@ -59,7 +59,8 @@ class RenameUnsyncedData(Rule):
     # see it then. Its window stays open: a batch that makes the file and its directory
     # durable later, before anything goes out to the outside world (engine.acknowledgements)
     # and before the end, takes the error back and leaves info with the window's length.
-    # Open windows: the file's mark (a tuple), and engine.publications by directory.
+    # Open windows: the file's mark (a Window, or a tuple of them when several: _windows),
+    # and engine.publications by directory.
 
     def on_event(self, engine, event):
         if not succeeded(event):
@@ -77,18 +78,18 @@ class RenameUnsyncedData(Rule):
             for window in list(engine.publications.get(path, ())):      # path is their directory
                 window.dir_at = window.dir_at or t
                 self._close(engine, window)
-            for window in self.recall(state) or () if state is not None else ():
+            for window in self._windows(state) if state is not None else ():
                 window.data_at = window.data_at or t
                 self._close(engine, window)
             return
         if syscall in UNLINK_SYSCALLS:
-            for window in self.recall(state) or () if state is not None else ():
+            for window in self._windows(state) if state is not None else ():
                 self._close(engine, window, gone=True)      # removed before it was durable
             return
         target = engine.files.get(event.get("path2") or "")
         if syscall in RENAME_SYSCALLS and target is not None and target is not state:
             replacement = state if state is not None and not state.is_dir and state.in_scope else None
-            for window in self.recall(target) or ():
+            for window in self._windows(target):
                 if replacement is None:
                     self._close(engine, window, gone=True)      # replaced before it was durable
                 else:
@@ -119,13 +120,18 @@ class RenameUnsyncedData(Rule):
         window.dir_at = None
         self._mark(replacement, window)
 
+    def _windows(self, state) -> tuple:
+        mark = self.recall(state)
+        return () if mark is None else (mark,) if mark.__class__ is Window else mark
+
     def _mark(self, state, window):
-        self.remember(state, (*(self.recall(state) or ()), window))
+        windows = self._windows(state)
+        self.remember(state, (*windows, window) if windows else window)
 
     def _unmark(self, state, window):
-        windows = tuple(open_ for open_ in self.recall(state) if open_ is not window)
+        windows = tuple(open_ for open_ in self._windows(state) if open_ is not window)
         if windows:
-            self.remember(state, windows)
+            self.remember(state, windows[0] if len(windows) == 1 else windows)
         else:
             self.forget(state)
 
