@@ -28,8 +28,9 @@ class Call(tuple):
     """An event kept in the model as evidence (a dirty file's first and last write, a
     create, a publication...), read like the event's dict, in under half its memory:
     the values a tuple, of a subclass per shape (the events' keys, in order) that holds
-    the keys' places for all its calls, strings interned (a path, syscall and kind are
-    then one object for all the calls on a file), pids and tids shared, t_first the same
+    the keys' places for all its calls, strings interned but the paths (the engine hands
+    each event the model's own string for a path it knows: interning them only filled the
+    table, 60 bytes a name), pids and tids shared, t_first the same
     float as t when equal, and lists of strings (flags) tuples. Every key is kept, so any
     reader sees the event as it came; only a reader that wrote to it would notice, and
     none does. A tuple rather than an object holding one: 48 bytes less a call."""
@@ -45,10 +46,11 @@ class Call(tuple):
             shape = Call._shapes[keys] = type("Call", (Call,), {
                 "__slots__": (), "_index": {key: place for place, key in enumerate(keys)}})
         values, previous = [], None
-        for value in event.values():
+        for key, value in event.items():
             kind = value.__class__
             if kind is str:
-                value = sys.intern(value)
+                if key not in NAMES:
+                    value = sys.intern(value)
             elif kind is float:     # t_first is most often t
                 if value == previous:
                     value = previous
@@ -91,6 +93,7 @@ class Call(tuple):
 
 
 _item = tuple.__getitem__
+NAMES = frozenset({"path", "path2"})    # the keys of an event that name files (Engine.feed_all)
 Mapping.register(Call)
 
 
