@@ -20,6 +20,7 @@ from fsaudit.outputs.report import build_report, exit_status
 from fsaudit.outputs.sarif import render_sarif
 from fsaudit.outputs.text import render_text
 from fsaudit.analysis.rules import RULES, RULES_BY_CODE
+from fsaudit.analysis.rules.namespace import Window
 
 PID = 100
 D = "/srv/app"
@@ -1385,6 +1386,25 @@ def test_a_rule_mark_keeps_the_file_until_the_rule_forgets_it():
     assert rule.recall(state) == {"syscall": "close"} and not state.settled
     assert RULES_BY_CODE["FS107"].recall(state) is None
     rule.forget(state)
+    assert state.marks is None and state.settled
+
+
+def test_a_mark_that_names_its_rule_is_held_alone_until_another_rule_marks_the_file():
+    """FS101's window is the file's whole mark while it is its only one; another rule's mark
+    beside it, and forgetting either, leave each rule recalling its own."""
+    fs101, fs204 = RULES_BY_CODE["FS101"], RULES_BY_CODE["FS204"]
+    state = FileState("/srv/f", False, True)
+    window = Window(state, None, None, None, "p (pid 1)", 0, "/srv", 0)
+    fs101.remember(state, window)
+    assert state.marks is window and fs101.recall(state) is window and fs204.recall(state) is None
+    fs204.remember(state, "lost")
+    assert fs101.recall(state) is window and fs204.recall(state) == "lost"
+    fs101.forget(state)
+    assert fs101.recall(state) is None and fs204.recall(state) == "lost"
+    fs101.remember(state, window)
+    fs204.forget(state)
+    assert fs101.recall(state) is window and fs204.recall(state) is None
+    fs101.forget(state)
     assert state.marks is None and state.settled
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os.path
 import sys
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from ..model import Call, kept, writer
 from .base import (
@@ -22,6 +23,8 @@ def _unsynced(dirty_bytes: int) -> str:
 @dataclass(slots=True, eq=False)
 class Window:
     """A file published with dirty data (FS101), open until it and its directory are durable."""
+
+    rule: ClassVar[str] = "FS101"     # held alone as the file's mark (Rule.remember)
 
     state: object           # the published file's FileState (it moves with renames)
     event: Call             # the rename or link
