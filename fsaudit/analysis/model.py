@@ -27,13 +27,13 @@ def dirname(path: str) -> str:
 class Call(tuple):
     """An event kept in the model as evidence (a dirty file's first and last write, a
     create, a publication...), read like the event's dict, in under half its memory:
-    the values a tuple, of a subclass per shape (the events' keys, in order) that holds
-    the keys' places for all its calls, strings interned but the paths (the engine hands
-    each event the model's own string for a path it knows: interning them only filled the
-    table, 60 bytes a name), pids and tids shared, t_first the same
-    float as t when equal, and lists of strings (flags) tuples. Every key is kept, so any
-    reader sees the event as it came; only a reader that wrote to it would notice, and
-    none does. A tuple rather than an object holding one: 48 bytes less a call."""
+    its values as a tuple (itself: 48 bytes less than an object holding one), of a
+    subclass per shape (the events' keys, in order) that holds the keys' places; strings
+    interned but paths (the engine hands each event the model's own string for a path it
+    knows; interned, each name also cost about 60 bytes of the interpreter's table), pids
+    and tids shared, t_first the same float as t when equal, and lists of strings (flags)
+    tuples. Every key is kept, so any reader sees the event as it came; only a reader
+    that wrote to it would notice, and none does."""
 
     __slots__ = ()
     _index: dict = {}       # a shape's: key -> its place
