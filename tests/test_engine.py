@@ -13,7 +13,7 @@ import pytest
 
 from fsaudit.analysis.config import EngineConfig
 from fsaudit.analysis.engine import Engine
-from fsaudit.analysis.model import MOOT_WHEN_SETTLED, Call, FileState, SettledFile, kept
+from fsaudit.analysis.model import MOOT_WHEN_SETTLED, RARELY, Call, FileState, SettledFile, kept
 from fsaudit.outputs.json import write_json
 from fsaudit.outputs.junit import render_junit
 from fsaudit.outputs.report import build_report, exit_status
@@ -1346,13 +1346,14 @@ def test_a_file_with_anything_in_progress_is_not_settled():
     from settling when it is set, or be moot once settled. A field added to FileState
     without deciding which fails here."""
     kept = set(SettledFile.__slots__)
-    for field in dataclasses.fields(FileState):
-        if field.name in kept or field.name in MOOT_WHEN_SETTLED or field.name in ("path", "is_dir"):
+    defaults = {**{field.name: field.default for field in dataclasses.fields(FileState)}, **RARELY}
+    for name, default in defaults.items():
+        if name in kept or name in MOOT_WHEN_SETTLED or name in ("path", "is_dir"):
             continue
         state = FileState("/srv/f", False, True)
         assert state.settled
-        setattr(state, field.name, {"set": True} if field.default is None else not field.default)
-        assert not state.settled, f"FileState.{field.name} set, yet the file would be settled (and it dropped)"
+        setattr(state, name, {"set": True} if default is None else not default)
+        assert not state.settled, f"FileState.{name} set, yet the file would be settled (and it dropped)"
 
 
 def test_a_settled_file_reads_every_other_field_as_its_default():
@@ -1361,6 +1362,7 @@ def test_a_settled_file_reads_every_other_field_as_its_default():
     for field in dataclasses.fields(FileState):
         if field.name not in SettledFile.__slots__ and field.name != "is_dir":
             assert getattr(settled, field.name) == field.default, field.name
+    assert all(getattr(settled, name) == default for name, default in RARELY.items())
     revived = settled.revive()
     assert all(getattr(revived, f.name) == getattr(state, f.name) for f in dataclasses.fields(FileState))
 

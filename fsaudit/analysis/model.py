@@ -173,15 +173,14 @@ class FileState:
     last_sync_at: float | None = None
     last_sync_index: int = 0
     intent: bool = False
-    child_intent: bool = False          # directories: a file in it has intent
     # Dirty data: the first and last event that made it dirty, what no barrier covers yet.
     dirty_first: dict | None = None
     dirty_last: dict | None = None
     dirty_bytes: int = 0
     dirty_writes: int = 0
-    map_event: dict | None = None       # writable MAP_SHARED mapping not msync'd/fsync'd since
-    sfr_event: dict | None = None       # sync_file_range on data still dirty
-    odirect_event: dict | None = None   # O_DIRECT write not covered by a barrier
+    # map_event, sfr_event, odirect_event, failed_sync, failed_sync_reported, unlinked,
+    # child_intent and pending (Rarely) read and write as fields of their own.
+    rarely: Rarely | None = None
     published_dirty: dict | None = None  # dirty_last when a rename/link already reported this data
     # Its writers (one per pid): the writes of each to this file since its own latest durability
     # barrier that no barrier of this file has covered yet (FS106). A Writer, or a tuple of them
@@ -189,9 +188,6 @@ class FileState:
     writers: Writer | tuple | None = None
     created_event: dict | None = None   # created by the tree; cleared when renamed or unlinked
     created_index: int = 0
-    pending: dict | None = None         # directories: (rule, pid) -> PendingEntries
-    failed_sync: dict | None = None     # the latest sync attempt failed (model: FS201/FS202)
-    failed_sync_reported: bool = False
     marks: tuple | None = None          # (rule code, what that rule remembers here, ...) (Rule.recall)
     fixed_role: str | None = None       # a role its path decides (fsaudit.analysis.roles), else None
     conduct: int = 0                    # what the tree did with it, for the other roles (roles.BORN, ...)
@@ -199,12 +195,12 @@ class FileState:
     # FS103, whose pending creates move with a renamed directory.
     renamed_from: str | None = None     # the path before the latest rename
     renamed_index: int = 0
-    unlinked: bool = False              # set as the state leaves `files`
     sync_latencies_us: list | tuple = ()   # a list once it has one (an empty list each: 56 bytes a file)
 
     @property
     def is_dirty(self) -> bool:
-        return self.dirty_first is not None or self.map_event is not None
+        rarely = self.rarely
+        return self.dirty_first is not None or (rarely is not None and rarely.map_event is not None)
 
     @property
     def role(self) -> str:
@@ -221,23 +217,66 @@ class FileState:
         return self.is_dirty and (self.published_dirty is None or self.published_dirty is not self.dirty_last)
 
     def clear_dirty(self) -> None:
-        self.dirty_first = self.dirty_last = self.map_event = self.sfr_event = self.odirect_event = None
+        self.dirty_first = self.dirty_last = None
         self.dirty_bytes = self.dirty_writes = 0
+        rarely = self.rarely
+        if rarely is not None:
+            rarely.map_event = rarely.sfr_event = rarely.odirect_event = None
 
     @property
     def settled(self) -> bool:
         """A regular file no rule waits on: not dirty, no failure in progress, no rule's mark.
         (Written out rather than looped over fields: it runs at every close.)"""
-        return (not self.is_dir and self.dirty_first is None and self.map_event is None
-                and self.sfr_event is None and self.odirect_event is None
-                and self.failed_sync is None and self.marks is None and self.writers is None)
+        rarely = self.rarely
+        return (not self.is_dir and self.dirty_first is None and self.marks is None and self.writers is None
+                and (rarely is None or (rarely.map_event is None and rarely.sfr_event is None
+                                        and rarely.odirect_event is None and rarely.failed_sync is None)))
+
+
+@dataclass(eq=False, slots=True)
+class Rarely:
+    """The fields of a FileState that most never set, apart: 56 bytes less a file (of 288).
+    FileState reads and writes them as its own (RARELY), making this when one is first set."""
+
+    map_event: dict | None = None       # writable MAP_SHARED mapping not msync'd/fsync'd since
+    sfr_event: dict | None = None       # sync_file_range on data still dirty
+    odirect_event: dict | None = None   # O_DIRECT write not covered by a barrier
+    failed_sync: dict | None = None     # the latest sync attempt failed (model: FS201/FS202)
+    failed_sync_reported: bool = False
+    unlinked: bool = False              # set as the state leaves `files`
+    child_intent: bool = False          # directories: a file in it has intent
+    pending: dict | None = None         # directories: (rule, pid) -> PendingEntries
+
+
+RARELY = {field.name: field.default for field in fields(Rarely)}
+
+
+def _rarely_field(name: str, default) -> property:
+    def read(state):
+        rarely = state.rarely
+        return default if rarely is None else getattr(rarely, name)
+
+    def write(state, value) -> None:
+        rarely = state.rarely
+        if rarely is None:
+            if value is default:
+                return
+            rarely = state.rarely = Rarely()
+        setattr(rarely, name, value)
+
+    return property(read, write)
+
+
+for _name, _default in RARELY.items():
+    setattr(FileState, _name, _rarely_field(_name, _default))
 
 
 # Fields a settled file no longer needs: the rest of the dirty data and published_dirty
 # are read only while dirty_first is set, failed_sync_reported only with failed_sync,
-# unlinked once the state has left `files`; child_intent and pending are for directories.
+# unlinked once the state has left `files`; child_intent and pending are for directories;
+# rarely holds these and the ones `settled` says are unset.
 MOOT_WHEN_SETTLED = frozenset({"dirty_last", "dirty_bytes", "dirty_writes", "published_dirty",
-                               "failed_sync_reported", "unlinked", "child_intent", "pending"})
+                               "failed_sync_reported", "unlinked", "child_intent", "pending", "rarely"})
 
 
 class SettledFile:
@@ -277,6 +316,8 @@ _settled_fields = attrgetter(*SettledFile.__slots__)
 for _field in fields(FileState):
     if _field.name not in SettledFile.__slots__ and _field.default is not MISSING:
         setattr(SettledFile, _field.name, _field.default)
+for _name, _default in RARELY.items():
+    setattr(SettledFile, _name, _default)
 
 
 @dataclass(slots=True)
