@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from io import StringIO
 import xml.etree.ElementTree as ET
 
@@ -12,13 +13,14 @@ import pytest
 
 from fsaudit.analysis.config import EngineConfig
 from fsaudit.analysis.engine import Engine
-from fsaudit.analysis.model import MOOT_WHEN_SETTLED, Call, FileState, SettledFile, kept
+from fsaudit.analysis.model import MOOT_WHEN_SETTLED, RARELY, Call, FileState, SettledFile, kept
 from fsaudit.outputs.json import write_json
 from fsaudit.outputs.junit import render_junit
 from fsaudit.outputs.report import build_report, exit_status
 from fsaudit.outputs.sarif import render_sarif
 from fsaudit.outputs.text import render_text
 from fsaudit.analysis.rules import RULES, RULES_BY_CODE
+from fsaudit.analysis.rules.namespace import Window
 
 PID = 100
 D = "/srv/app"
@@ -1344,13 +1346,14 @@ def test_a_file_with_anything_in_progress_is_not_settled():
     from settling when it is set, or be moot once settled. A field added to FileState
     without deciding which fails here."""
     kept = set(SettledFile.__slots__)
-    for field in dataclasses.fields(FileState):
-        if field.name in kept or field.name in MOOT_WHEN_SETTLED or field.name in ("path", "is_dir"):
+    defaults = {**{field.name: field.default for field in dataclasses.fields(FileState)}, **RARELY}
+    for name, default in defaults.items():
+        if name in kept or name in MOOT_WHEN_SETTLED or name in ("path", "is_dir"):
             continue
         state = FileState("/srv/f", False, True)
         assert state.settled
-        setattr(state, field.name, {"set": True} if field.default is None else not field.default)
-        assert not state.settled, f"FileState.{field.name} set, yet the file would be settled (and it dropped)"
+        setattr(state, name, {"set": True} if default is None else not default)
+        assert not state.settled, f"FileState.{name} set, yet the file would be settled (and it dropped)"
 
 
 def test_a_settled_file_reads_every_other_field_as_its_default():
@@ -1359,6 +1362,7 @@ def test_a_settled_file_reads_every_other_field_as_its_default():
     for field in dataclasses.fields(FileState):
         if field.name not in SettledFile.__slots__ and field.name != "is_dir":
             assert getattr(settled, field.name) == field.default, field.name
+    assert all(getattr(settled, name) == default for name, default in RARELY.items())
     revived = settled.revive()
     assert all(getattr(revived, f.name) == getattr(state, f.name) for f in dataclasses.fields(FileState))
 
@@ -1387,6 +1391,25 @@ def test_a_rule_mark_keeps_the_file_until_the_rule_forgets_it():
     assert state.marks is None and state.settled
 
 
+def test_a_mark_that_names_its_rule_is_held_alone_until_another_rule_marks_the_file():
+    """FS101's window is the file's whole mark while it is its only one; another rule's mark
+    beside it, and forgetting either, leave each rule recalling its own."""
+    fs101, fs204 = RULES_BY_CODE["FS101"], RULES_BY_CODE["FS204"]
+    state = FileState("/srv/f", False, True)
+    window = Window(state, None, None, None, "p (pid 1)", 0, "/srv", 0)
+    fs101.remember(state, window)
+    assert state.marks is window and fs101.recall(state) is window and fs204.recall(state) is None
+    fs204.remember(state, "lost")
+    assert fs101.recall(state) is window and fs204.recall(state) == "lost"
+    fs101.forget(state)
+    assert fs101.recall(state) is None and fs204.recall(state) == "lost"
+    fs101.remember(state, window)
+    fs204.forget(state)
+    assert fs101.recall(state) is window and fs204.recall(state) is None
+    fs101.forget(state)
+    assert state.marks is None and state.settled
+
+
 def test_a_kept_event_reads_as_the_event_and_is_one_call_however_often_kept():
     """Calls replace the event dicts the model keeps: every key as it came (flags as a
     tuple), absent keys absent, and one Call for one event (evidence lists and
@@ -1394,7 +1417,8 @@ def test_a_kept_event_reads_as_the_event_and_is_one_call_however_often_kept():
     event = {"t": 1.25, "pid": 70001, "tid": 70002, "syscall": "openat", "path": "/d/f",
              "flags": ["O_WRONLY", "O_CREAT"], "t_first": 1.25, "stack": [{"function": "main"}]}
     call = kept(event)
-    assert call.__class__ is Call and dict(call) == {**event, "flags": ("O_WRONLY", "O_CREAT")}
+    assert isinstance(call, Call) and isinstance(call, Mapping) and call == {**event, "flags": ("O_WRONLY", "O_CREAT")}
+    assert dict(call) == {**event, "flags": ("O_WRONLY", "O_CREAT")} and call != {**event, "ret": 0}
     assert kept(event) is call and kept(call) is call and kept(None) is None
     assert "stack" in call and "ret" not in call and call.get("ret", 0) == 0
     with pytest.raises(KeyError):

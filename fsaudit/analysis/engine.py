@@ -112,18 +112,26 @@ class Engine:
                 continue
             hooks, handler = dispatch
             # Hooks and transitions write to the states of the paths the event names: a settled
-            # one is a FileState again while they run, and settles again if it still is.
+            # one is a FileState again while they run, and settles again if it still is. A
+            # known path is given the state's own string, so that what the model keeps of the
+            # event (Calls, names) holds the one it has (model.NAMES).
             revived = revived2 = None
             path = event.get("path")
             if path is not None:
                 state = files.get(path)
-                if state.__class__ is SettledFile:
-                    revived = files[path] = state.revive()
+                if state is not None:
+                    if state.path is not path:
+                        event["path"] = state.path
+                    if state.__class__ is SettledFile:
+                        revived = files[path] = state.revive()
             path2 = event.get("path2")     # a symlink names only the link, as path2
             if path2 is not None:
                 state = files.get(path2)
-                if state.__class__ is SettledFile:
-                    revived2 = files[path2] = state.revive()
+                if state is not None:
+                    if state.path is not path2:
+                        event["path2"] = state.path
+                    if state.__class__ is SettledFile:
+                        revived2 = files[path2] = state.revive()
             for hook in hooks:
                 hook(self, event)
             if handler is not None:

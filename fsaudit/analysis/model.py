@@ -24,29 +24,33 @@ def dirname(path: str) -> str:
     return head
 
 
-class Call(Mapping):
+class Call(tuple):
     """An event kept in the model as evidence (a dirty file's first and last write, a
     create, a publication...), read like the event's dict, in under half its memory:
-    the keys are shared by every kept event of the same shape, the values a tuple,
-    strings interned (a path, syscall and kind are then one object for all the calls on
-    a file), pids and tids shared, t_first the same float as t when equal, and lists of
-    strings (flags) tuples. Every key is kept, so any reader sees
-    the event as it came; only a reader that wrote to it would notice, and none does."""
+    its values as a tuple (itself: 48 bytes less than an object holding one), of a
+    subclass per shape (the events' keys, in order) that holds the keys' places; strings
+    interned but paths (the engine hands each event the model's own string for a path it
+    knows; interned, each name also cost about 60 bytes of the interpreter's table), pids
+    and tids shared, t_first the same float as t when equal, and lists of strings (flags)
+    tuples. Every key is kept, so any reader sees the event as it came; only a reader
+    that wrote to it would notice, and none does."""
 
-    __slots__ = ("_index", "_values")
-    _shapes: dict = {}      # the events' keys, in order -> key -> its place in _values
+    __slots__ = ()
+    _index: dict = {}       # a shape's: key -> its place
+    _shapes: dict = {}      # the events' keys, in order -> the Call subclass of that shape
 
-    def __init__(self, event: dict) -> None:
+    def __new__(cls, event: dict) -> Call:
         keys = tuple(event)
-        index = self._shapes.get(keys)
-        if index is None:
-            index = self._shapes[keys] = {key: place for place, key in enumerate(keys)}
-        self._index = index
+        shape = Call._shapes.get(keys)
+        if shape is None:
+            shape = Call._shapes[keys] = type("Call", (Call,), {
+                "__slots__": (), "_index": {key: place for place, key in enumerate(keys)}})
         values, previous = [], None
-        for value in event.values():
+        for key, value in event.items():
             kind = value.__class__
             if kind is str:
-                value = sys.intern(value)
+                if key not in NAMES:
+                    value = sys.intern(value)
             elif kind is float:     # t_first is most often t
                 if value == previous:
                     value = previous
@@ -56,14 +60,14 @@ class Call(Mapping):
             elif kind is list and all(item.__class__ is str for item in value):
                 value = tuple(map(sys.intern, value))
             values.append(value)
-        self._values = tuple(values)
+        return tuple.__new__(shape, values)
 
     def __getitem__(self, key):
-        return self._values[self._index[key]]
+        return _item(self, self._index[key])
 
     def get(self, key, default=None):
         place = self._index.get(key)
-        return default if place is None else self._values[place]
+        return default if place is None else _item(self, place)
 
     def __contains__(self, key) -> bool:
         return key in self._index
@@ -71,16 +75,26 @@ class Call(Mapping):
     def __iter__(self):
         return iter(self._index)
 
-    def __len__(self) -> int:
-        return len(self._values)
+    # As a Mapping (a tuple's len is already its number of keys), compared as one.
+    keys, items, values, __eq__ = Mapping.keys, Mapping.items, Mapping.values, Mapping.__eq__
+    __hash__ = __reversed__ = None
+
+    def __ne__(self, other):
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
 
     def __repr__(self) -> str:
         return f"Call({dict(self)!r})"
 
     def pick(self, keys: tuple) -> dict:
         """Those of keys it has, as a dict (a finding's evidence: without a call per key)."""
-        index, values = self._index, self._values
-        return {key: values[index[key]] for key in keys if key in index}
+        index = self._index
+        return {key: _item(self, index[key]) for key in keys if key in index}
+
+
+_item = tuple.__getitem__
+NAMES = frozenset({"path", "path2"})    # the keys of an event that name files (Engine.feed_all)
+Mapping.register(Call)
 
 
 # Ints kept calls share (the first seen: pids and tids come first in every event), at most so many.
@@ -95,7 +109,7 @@ def kept(event: dict | Call | None) -> Call | None:
     """The event as the model keeps it (Call); one already kept is itself. The same event
     kept twice (a write as dirty_last and odirect_event) is one Call, as evidence
     lists and `is` tests (published_dirty) need."""
-    if event is None or event.__class__ is Call:
+    if event is None or isinstance(event, Call):
         return event
     if _last_kept[0] is not event:
         _last_kept[:] = event, Call(event)
@@ -116,6 +130,35 @@ class PendingEntries:
 
 
 @dataclass(eq=False, slots=True)
+class Writer:
+    """One process's writes to one file not yet covered by a barrier (FileState.writers; FS106).
+    An object of its own rather than a {pid: [first, last, reported]} dict per file: one file,
+    one writer, 64 bytes instead of 312."""
+
+    pid: int
+    first: dict             # its first write not yet covered
+    last: dict              # its latest write
+    reported: dict | None = None    # `last` when a send last acknowledged its writes
+
+
+def writer(state, pid: int) -> Writer | None:
+    """The Writer of pid on state, if any."""
+    entries = state.writers
+    if entries.__class__ is Writer:
+        return entries if entries.pid == pid else None
+    for entry in entries or ():
+        if entry.pid == pid:
+            return entry
+    return None
+
+
+def writers_of(state) -> tuple:
+    """Its Writers, in the order they came."""
+    entries = state.writers
+    return () if entries is None else (entries,) if entries.__class__ is Writer else entries
+
+
+@dataclass(eq=False, slots=True)
 class FileState:
     """One path (file or directory), shared by every fd, thread and process; moves with rename.
     A closed file with nothing in progress is kept as a SettledFile instead."""
@@ -130,37 +173,34 @@ class FileState:
     last_sync_at: float | None = None
     last_sync_index: int = 0
     intent: bool = False
-    child_intent: bool = False          # directories: a file in it has intent
     # Dirty data: the first and last event that made it dirty, what no barrier covers yet.
     dirty_first: dict | None = None
     dirty_last: dict | None = None
     dirty_bytes: int = 0
     dirty_writes: int = 0
-    map_event: dict | None = None       # writable MAP_SHARED mapping not msync'd/fsync'd since
-    sfr_event: dict | None = None       # sync_file_range on data still dirty
-    odirect_event: dict | None = None   # O_DIRECT write not covered by a barrier
+    # map_event, sfr_event, odirect_event, failed_sync, failed_sync_reported, unlinked,
+    # child_intent and pending (Rarely) read and write as fields of their own.
+    rarely: Rarely | None = None
     published_dirty: dict | None = None  # dirty_last when a rename/link already reported this data
-    # Per writer (pid): [first, last, last reported] of its writes to this file since its own
-    # latest durability barrier that no barrier of this file has covered yet (FS106).
-    writers: dict | None = None
+    # Its writers (one per pid): the writes of each to this file since its own latest durability
+    # barrier that no barrier of this file has covered yet (FS106). A Writer, or a tuple of them
+    # in the order they came when there are several (writers_of); a 1-tuple was 48 bytes a file.
+    writers: Writer | tuple | None = None
     created_event: dict | None = None   # created by the tree; cleared when renamed or unlinked
     created_index: int = 0
-    pending: dict | None = None         # directories: (rule, pid) -> PendingEntries
-    failed_sync: dict | None = None     # the latest sync attempt failed (model: FS201/FS202)
-    failed_sync_reported: bool = False
-    marks: dict | None = None           # rule code -> what that rule remembers here (Rule.recall)
+    marks: tuple | None = None          # (rule code, what that rule remembers here, ...) (Rule.recall)
     fixed_role: str | None = None       # a role its path decides (fsaudit.analysis.roles), else None
     conduct: int = 0                    # what the tree did with it, for the other roles (roles.BORN, ...)
     # The latest rename: for the live view's snapshot (fsaudit.analysis.snapshot), and for
     # FS103, whose pending creates move with a renamed directory.
     renamed_from: str | None = None     # the path before the latest rename
     renamed_index: int = 0
-    unlinked: bool = False              # set as the state leaves `files`
     sync_latencies_us: list | tuple = ()   # a list once it has one (an empty list each: 56 bytes a file)
 
     @property
     def is_dirty(self) -> bool:
-        return self.dirty_first is not None or self.map_event is not None
+        rarely = self.rarely
+        return self.dirty_first is not None or (rarely is not None and rarely.map_event is not None)
 
     @property
     def role(self) -> str:
@@ -177,23 +217,66 @@ class FileState:
         return self.is_dirty and (self.published_dirty is None or self.published_dirty is not self.dirty_last)
 
     def clear_dirty(self) -> None:
-        self.dirty_first = self.dirty_last = self.map_event = self.sfr_event = self.odirect_event = None
+        self.dirty_first = self.dirty_last = None
         self.dirty_bytes = self.dirty_writes = 0
+        rarely = self.rarely
+        if rarely is not None:
+            rarely.map_event = rarely.sfr_event = rarely.odirect_event = None
 
     @property
     def settled(self) -> bool:
         """A regular file no rule waits on: not dirty, no failure in progress, no rule's mark.
         (Written out rather than looped over fields: it runs at every close.)"""
-        return (not self.is_dir and self.dirty_first is None and self.map_event is None
-                and self.sfr_event is None and self.odirect_event is None
-                and self.failed_sync is None and self.marks is None and self.writers is None)
+        rarely = self.rarely
+        return (not self.is_dir and self.dirty_first is None and self.marks is None and self.writers is None
+                and (rarely is None or (rarely.map_event is None and rarely.sfr_event is None
+                                        and rarely.odirect_event is None and rarely.failed_sync is None)))
+
+
+@dataclass(eq=False, slots=True)
+class Rarely:
+    """The fields of a FileState that most never set, apart: 56 bytes less a file (of 288).
+    FileState reads and writes them as its own (RARELY), making this when one is first set."""
+
+    map_event: dict | None = None       # writable MAP_SHARED mapping not msync'd/fsync'd since
+    sfr_event: dict | None = None       # sync_file_range on data still dirty
+    odirect_event: dict | None = None   # O_DIRECT write not covered by a barrier
+    failed_sync: dict | None = None     # the latest sync attempt failed (model: FS201/FS202)
+    failed_sync_reported: bool = False
+    unlinked: bool = False              # set as the state leaves `files`
+    child_intent: bool = False          # directories: a file in it has intent
+    pending: dict | None = None         # directories: (rule, pid) -> PendingEntries
+
+
+RARELY = {field.name: field.default for field in fields(Rarely)}
+
+
+def _rarely_field(name: str, default) -> property:
+    def read(state):
+        rarely = state.rarely
+        return default if rarely is None else getattr(rarely, name)
+
+    def write(state, value) -> None:
+        rarely = state.rarely
+        if rarely is None:
+            if value is default:
+                return
+            rarely = state.rarely = Rarely()
+        setattr(rarely, name, value)
+
+    return property(read, write)
+
+
+for _name, _default in RARELY.items():
+    setattr(FileState, _name, _rarely_field(_name, _default))
 
 
 # Fields a settled file no longer needs: the rest of the dirty data and published_dirty
 # are read only while dirty_first is set, failed_sync_reported only with failed_sync,
-# unlinked once the state has left `files`; child_intent and pending are for directories.
+# unlinked once the state has left `files`; child_intent and pending are for directories;
+# rarely holds these and the ones `settled` says are unset.
 MOOT_WHEN_SETTLED = frozenset({"dirty_last", "dirty_bytes", "dirty_writes", "published_dirty",
-                               "failed_sync_reported", "unlinked", "child_intent", "pending"})
+                               "failed_sync_reported", "unlinked", "child_intent", "pending", "rarely"})
 
 
 class SettledFile:
@@ -233,6 +316,8 @@ _settled_fields = attrgetter(*SettledFile.__slots__)
 for _field in fields(FileState):
     if _field.name not in SettledFile.__slots__ and _field.default is not MISSING:
         setattr(SettledFile, _field.name, _field.default)
+for _name, _default in RARELY.items():
+    setattr(SettledFile, _name, _default)
 
 
 @dataclass(slots=True)

@@ -4,7 +4,7 @@ HANDLERS maps a syscall name to its function; Engine.feed looks it up once per e
 
 from __future__ import annotations
 
-from .model import FileState, PendingEntries, ProcessInfo, dirname, kept
+from .model import FileState, PendingEntries, ProcessInfo, Writer, dirname, kept, writer, writers_of
 from .roles import APPENDED, BORN, EMPTY, LINKED, OPENED_FOR_WRITING, PRESENT, REWRITTEN, STDIO_FDS
 from .rules.base import (
     COPY_SYSCALLS, LINK_SYSCALLS, OPEN_SYSCALLS, RENAME_SYSCALLS, SEND_SYSCALLS, UNLINK_SYSCALLS,
@@ -59,12 +59,10 @@ def make_dirty(engine, state: FileState, event: dict, nbytes: int, calls: int) -
     state.dirty_bytes += nbytes
     state.dirty_writes += calls
     # Its writer's: one lookup per write, an entry per run of writes a barrier ends.
-    writers = state.writers
-    if writers is not None:
-        entry = writers.get(event["pid"])
-        if entry is not None:
-            entry[1] = event
-            return
+    entry = writer(state, event["pid"])
+    if entry is not None:
+        entry.last = event
+        return
     add_writer(engine, state, event)
 
 
@@ -75,9 +73,8 @@ def make_dirty(engine, state: FileState, event: dict, nbytes: int, calls: int) -
 def add_writer(engine, state: FileState, event: dict) -> None:
     pid = event["pid"]
     event = kept(event)
-    if state.writers is None:
-        state.writers = {}
-    state.writers[pid] = [event, event, None]    # first, last, last reported (FS106)
+    entry = Writer(pid, event, event)
+    state.writers = entry if state.writers is None else (*writers_of(state), entry)
     files = engine.written_by.get(pid)
     if files is None:
         files = engine.written_by[pid] = set()
@@ -85,9 +82,8 @@ def add_writer(engine, state: FileState, event: dict) -> None:
 
 
 def _drop_writer(engine, state: FileState, pid: int) -> None:
-    del state.writers[pid]
-    if not state.writers:
-        state.writers = None
+    rest = tuple(entry for entry in writers_of(state) if entry.pid != pid)
+    state.writers = rest[0] if len(rest) == 1 else rest or None
     files = engine.written_by.get(pid)
     if files is not None:
         files.discard(state)
@@ -105,17 +101,17 @@ def began(barrier: dict) -> float:
     return barrier["t"] - latency / 1e6 if latency else barrier.get("t_first", barrier["t"])
 
 
-def _covers(entry: list, barrier: dict, begin: float) -> bool:
+def _covers(entry: Writer, barrier: dict, begin: float) -> bool:
     """Does the barrier cover every write of entry? It covers those of its own thread
     (they came first) and those that completed before it began; when some did not,
     the first left is taken to be the last (a write run's first write completed at
     its t_first, the run at its t)."""
     # .get: a recorded log may lack tid (the reader checks types, not presence).
-    last, first, tid, before = entry[1], entry[0], barrier.get("tid"), begin + CLOCK_SLACK_S
+    last, first, tid, before = entry.last, entry.first, barrier.get("tid"), begin + CLOCK_SLACK_S
     if last.get("tid") == tid or last["t"] < before:
         return True
     if first.get("tid") == tid or first.get("t_first", first["t"]) < before:
-        entry[0] = last
+        entry.first = last
     return False
 
 
@@ -123,7 +119,7 @@ def cover_file(engine, state: FileState, barrier: dict) -> None:
     """A barrier of this file: the writes to it that completed before it began are durable, whoever made them."""
     if state.writers is not None:
         begin = began(barrier)
-        for pid in [pid for pid, entry in state.writers.items() if _covers(entry, barrier, begin)]:
+        for pid in [entry.pid for entry in writers_of(state) if _covers(entry, barrier, begin)]:
             _drop_writer(engine, state, pid)
 
 
@@ -134,15 +130,15 @@ def process_barrier(engine, barrier: dict) -> None:
     files = engine.written_by.get(pid)
     if files:
         begin = began(barrier)
-        for state in [state for state in files if _covers(state.writers[pid], barrier, begin)]:
+        for state in [state for state in files if _covers(writer(state, pid), barrier, begin)]:
             _drop_writer(engine, state, pid)
 
 
 def forget_writers(engine, state: FileState | None) -> None:
     """The file is gone (unlinked, or replaced by a rename): no writer's data in it counts."""
     if state is not None and state.writers is not None:
-        for pid in list(state.writers):
-            _drop_writer(engine, state, pid)
+        for entry in writers_of(state):
+            _drop_writer(engine, state, entry.pid)
 
 
 def mark_intent(engine, state: FileState) -> None:
@@ -198,6 +194,8 @@ def move(engine, old: str, new: str) -> None:
     """The state of old (and of everything under it, for a directory) now lives at new."""
     files = engine.files
     state = files.pop(old, None)
+    if state is not None:
+        old = state.path    # the same name: one string for the state's, `gone`'s and renamed_from
     replaced = files.pop(new, None)
     if replaced is not None:
         engine.record_move(replaced)
@@ -326,7 +324,7 @@ def on_mmap(engine, event: dict) -> None:
         state.conduct = (state.conduct | REWRITTEN) & ~EMPTY   # the mapping may write to it
     if state is not None and state.map_event is None:
         state.map_event = event = kept(event)
-        if state.writers is None or event["pid"] not in state.writers:
+        if writer(state, event["pid"]) is None:
             add_writer(engine, state, event)
 
 
@@ -341,7 +339,7 @@ def on_msync(engine, event: dict) -> None:
         state.map_event = None
         process_barrier(engine, event)
         if state.writers is not None:   # the mappings' writers: their data is what msync flushed
-            for pid in [pid for pid, entry in state.writers.items() if entry[1]["syscall"] == "mmap"]:
+            for pid in [entry.pid for entry in writers_of(state) if entry.last["syscall"] == "mmap"]:
                 _drop_writer(engine, state, pid)
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os.path
 import sys
 from dataclasses import dataclass, field
+from typing import ClassVar
 
-from ..model import Call, kept
+from ..model import Call, kept, writer
 from .base import (
     COPY_SYSCALLS, LINK_SYSCALLS, OPEN_SYSCALLS, RENAME_SYSCALLS, SEND_SYSCALLS, UNLINK_SYSCALLS, WRITE_SYSCALLS,
     Rule, held_data, is_send, is_synced_write, nbytes, succeeded, unseen_size,
@@ -23,15 +24,22 @@ def _unsynced(dirty_bytes: int) -> str:
 class Window:
     """A file published with dirty data (FS101), open until it and its directory are durable."""
 
+    rule: ClassVar[str] = "FS101"     # held alone as the file's mark (Rule.remember)
+
     state: object           # the published file's FileState (it moves with renames)
     event: Call             # the rename or link
-    evidence: tuple
+    dirty_first: Call       # the file's dirty data at the call: its first write and its last
+    dirty_last: Call
     label: str              # the process, as messages name it (interned: one for all its windows)
     dirty_bytes: int        # the file's unsynced bytes at the call
     directory: str          # where the published name is
     acknowledgements: int   # engine.acknowledgements at the call
     data_at: float | None = None    # t of the file's first sync since
     dir_at: float | None = None     # t of the directory's first sync since
+
+    @property
+    def evidence(self) -> tuple:
+        return self.dirty_first, self.dirty_last, self.event
 
     @property
     def message(self) -> str:
@@ -54,7 +62,8 @@ class RenameUnsyncedData(Rule):
     # see it then. Its window stays open: a batch that makes the file and its directory
     # durable later, before anything goes out to the outside world (engine.acknowledgements)
     # and before the end, takes the error back and leaves info with the window's length.
-    # Open windows: the file's mark (a list), and engine.publications by directory.
+    # Open windows: the file's mark (a Window, or a tuple of them when several: _windows),
+    # and engine.publications by directory.
 
     def on_event(self, engine, event):
         if not succeeded(event):
@@ -72,18 +81,18 @@ class RenameUnsyncedData(Rule):
             for window in list(engine.publications.get(path, ())):      # path is their directory
                 window.dir_at = window.dir_at or t
                 self._close(engine, window)
-            for window in list(self.recall(state) or ()) if state is not None else ():
+            for window in self._windows(state) if state is not None else ():
                 window.data_at = window.data_at or t
                 self._close(engine, window)
             return
         if syscall in UNLINK_SYSCALLS:
-            for window in list(self.recall(state) or ()) if state is not None else ():
+            for window in self._windows(state) if state is not None else ():
                 self._close(engine, window, gone=True)      # removed before it was durable
             return
         target = engine.files.get(event.get("path2") or "")
         if syscall in RENAME_SYSCALLS and target is not None and target is not state:
             replacement = state if state is not None and not state.is_dir and state.in_scope else None
-            for window in list(self.recall(target) or ()):
+            for window in self._windows(target):
                 if replacement is None:
                     self._close(engine, window, gone=True)      # replaced before it was durable
                 else:
@@ -94,16 +103,13 @@ class RenameUnsyncedData(Rule):
         # link() adds a name and never replaces one; rename() may replace (Window.message).
         target_path = event.get("path2")
         call = kept(event)
-        window = Window(state, call, (state.dirty_first, state.dirty_last, call),
+        window = Window(state, call, state.dirty_first, state.dirty_last,
                         sys.intern(engine.process_label(event["pid"], event)), state.dirty_bytes,
                         sys.intern(os.path.dirname(target_path or path)), engine.acknowledgements)
-        windows = self.recall(state)
-        if windows is None:
-            self.remember(state, [window])
-        else:
-            windows.append(window)
+        self._mark(state, window)
         engine.publications.setdefault(window.directory, {})[window] = None
-        engine.report(self.code, event, path, window.message, window.evidence, target_path=target_path)
+        # state.path: the event's path, as the string the model already holds (the finding's key keeps it)
+        engine.report(self.code, event, state.path, window.message, window.evidence, target_path=target_path)
 
     def _carry(self, window, target, replacement, t):
         """The published file is replaced under its name before it was durable (initdb's
@@ -111,18 +117,26 @@ class RenameUnsyncedData(Rule):
         checkpoint): what the name holds now is the replacement, so the window stays open
         on it, and closes in time only if the replacement and the directory entry of its
         rename are made durable in time."""
-        windows = self.recall(target)
-        windows.remove(window)
-        if not windows:
-            self.forget(target)
+        self._unmark(target, window)
         window.state = replacement
         window.data_at = None if replacement.is_dirty else t
         window.dir_at = None
-        carried = self.recall(replacement)
-        if carried is None:
-            self.remember(replacement, [window])
+        self._mark(replacement, window)
+
+    def _windows(self, state) -> tuple:
+        mark = self.recall(state)
+        return () if mark is None else (mark,) if mark.__class__ is Window else mark
+
+    def _mark(self, state, window):
+        windows = self._windows(state)
+        self.remember(state, (*windows, window) if windows else window)
+
+    def _unmark(self, state, window):
+        windows = tuple(open_ for open_ in self._windows(state) if open_ is not window)
+        if windows:
+            self.remember(state, windows[0] if len(windows) == 1 else windows)
         else:
-            carried.append(window)
+            self.forget(state)
 
     def on_finish(self, engine):
         for windows in list(engine.publications.values()):
@@ -134,11 +148,7 @@ class RenameUnsyncedData(Rule):
         in time, the error becomes info."""
         if not gone and (window.data_at is None or window.dir_at is None):
             return
-        state = window.state
-        windows = self.recall(state)
-        windows.remove(window)
-        if not windows:
-            self.forget(state)
+        self._unmark(window.state, window)
         in_directory = engine.publications[window.directory]
         del in_directory[window]
         if not in_directory:
@@ -376,11 +386,11 @@ class AckBeforeDurable(Rule):
         if files:
             first_sent, last_sent, tid = event.get("t_first", event["t"]), event["t"], event["tid"]
             for state in files:
-                entry = state.writers[pid]
-                first = entry[0]
+                entry = writer(state, pid)
+                first = entry.first
                 # A byte written, as for FS105: a truncation alone (PostgreSQL's of an obsolete
                 # relation file after a commit) is no data a reply acknowledges.
-                if not (state.in_scope and (first["syscall"] not in NO_BYTES or entry[1]["syscall"] not in NO_BYTES)
+                if not (state.in_scope and (first["syscall"] not in NO_BYTES or entry.last["syscall"] not in NO_BYTES)
                         and engine.files.get(state.path) is state):
                     continue
                 if first["tid"] == tid or first.get("t_first", first["t"]) < first_sent:
@@ -393,14 +403,14 @@ class AckBeforeDurable(Rule):
             self._connection_ended(engine, pid, event.get("fd"), committed=not any(state.is_data for state in dirty))
             replies = None
         for state in dirty + dirty_later:
-            entry = state.writers[pid]
-            if entry[2] is entry[1]:
+            entry = writer(state, pid)
+            if entry.reported is entry.last:
                 continue
-            entry[2] = entry[1]     # judged with this send: again only once it has written since
+            entry.reported = entry.last     # judged with this send: again only once it has written since
             if replies is None:
                 replies = OpenReplies([])
                 engine.replies.setdefault(pid, {})[event.get("fd")] = replies
-            replies.acked.append((state, entry[0], kept(event)))
+            replies.acked.append((state, entry.first, kept(event)))
 
     def _connection_ended(self, engine, pid, fd, committed=False):
         """The open replies of pid on fd are judged: statements of a transaction whose
