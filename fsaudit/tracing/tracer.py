@@ -119,8 +119,9 @@ class Tracer:
         """capture: `fsaudit crash`'s recorder, given each EV_DATA record (the bytes a
         write wrote, probes/fsaudit.c CAPTURE_DATA) ahead of the events they belong to.
         window_open: whether the analysis has an FS101 window open, asked after each
-        batch; when it has none, the probe may let a send run outlast other processes'
-        events (send_outlasts in probes/fsaudit.c)."""
+        batch; while it may have one, a send run begins with a send that goes out as
+        an event of its own (the probe's QUIET counter, window_may_be_open in
+        probes/fsaudit.c)."""
         source, cflags = probe_build(ringbuf_pages, stacks, capture is not None)
         try:
             compiled, _ = compiled_probe(source, cflags)

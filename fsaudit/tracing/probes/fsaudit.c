@@ -65,7 +65,7 @@ BPF_PERCPU_ARRAY(event_scratch, struct event, 1);
 BPF_ARRAY(counters, u64, 6);
 #define PUBLISHED 4
 #define QUIET 5
-// What a send run of a traced process needs to know of the rest of it (begin_send_run).
+// What a send run of a traced process needs to know of the rest of it (sender_is_clean, send_joins_run).
 struct process_writes {
     u64 written_ts;   // exit of its latest call that may write data, in an event or a flushed write run
     u64 synced_ts;    // entry of its latest successful durability barrier
@@ -300,7 +300,7 @@ static __always_inline int is_interesting(s64 nr) {
     return 0;
 }
 
-// Calls after which the process may hold data it has not synced (send_outlasts),
+// Calls after which the process may hold data it has not synced (sender_is_clean),
 // whatever the fd: the probe cannot tell a file from a socket.
 static __always_inline int may_write_data(s64 nr, u64 *args) {
     switch (nr) {
@@ -322,7 +322,7 @@ static __always_inline int is_barrier(s64 nr, s64 ret, u64 *args) {
            (nr == __NR_msync && (args[2] & 4));   // MS_SYNC
 }
 
-// The process made an event: what send_outlasts asks of it.
+// The process made an event: what sender_is_clean and send_joins_run ask of it.
 static __always_inline void note_process_event(u32 pid, s64 nr, s64 ret, struct inflight *in, u64 ts, u32 epoch) {
     struct process_writes zero = {};
     struct process_writes *p = process_writes.lookup_or_try_init(&pid, &zero);
