@@ -95,10 +95,13 @@ def test_buffer_sizes_are_checked(bpf):
 
 # bench/workloads.c `mixed`, at a size CI affords: 4 processes of 4 threads, each
 # call a write, pwrite or writev of 64 bytes to the next of 72 files (no two
-# calls of a thread fold into one run: a record per call), against a 2 MiB ring
-# (about 20 000 records). Before the ring had a thread of its own, 16 busy
-# writers left the tracer too little CPU to empty it: a third of these lost.
-MIXED_PROCS, MIXED_THREADS, MIXED_ITERATIONS, MIXED_RING_PAGES = 4, 4, 3000, "512"
+# calls of a thread fold into one run: a record per call), against a 4 MiB ring
+# (about 40 000 records, of the 48 000 the run makes). Before the ring had a
+# thread of its own, 16 busy writers left the tracer too little CPU to empty it:
+# a third of these lost. With a 2 MiB ring about one run in five lost records on
+# an idle machine (the reader's thread waits for the GIL), before this session's
+# changes as after: a fourth of the default ring's size leaves it less slack.
+MIXED_PROCS, MIXED_THREADS, MIXED_ITERATIONS, MIXED_RING_PAGES = 4, 4, 3000, "1024"
 
 
 def test_mixed_writers_on_72_files_every_call_and_byte_counted(bpf, tmp_path):

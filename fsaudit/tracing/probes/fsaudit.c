@@ -255,7 +255,7 @@ static __always_inline void flush_run(u32 pid, u32 tid) {
     if (r->nr != __NR_sendto) {
         struct process_writes *p = process_writes.lookup(&pid);
         if (p) {
-            if (p->open_runs) p->open_runs--;
+            if (p->open_runs) __sync_fetch_and_add(&p->open_runs, -1);   // its threads run on every CPU
             if (r->ts_last > p->written_ts) p->written_ts = r->ts_last;
         }
     }
@@ -792,7 +792,7 @@ RAW_TRACEPOINT_PROBE(sys_exit) {
             if (nr != __NR_sendto) {
                 struct process_writes zero = {};
                 struct process_writes *p = process_writes.lookup_or_try_init(&pid, &zero);
-                if (p) p->open_runs++;
+                if (p) __sync_fetch_and_add(&p->open_runs, 1);
             }
             add_to_run(r, &call, ret);
             return 0;
