@@ -121,8 +121,8 @@ class Tracer:
                  window_open: Callable[[], bool] = lambda: True) -> None:
         """capture: `fsaudit crash`'s recorder, given each EV_DATA record (the bytes a
         write wrote, probes/fsaudit.c CAPTURE_DATA) ahead of the events they belong to.
-        window_open: whether the analysis has an FS101 window open, asked after each
-        batch; while it may have one, a send run begins with a send that goes out as
+        window_open: whether the analysis has an FS101 window open, asked after a
+        batch at most every QUIET_INTERVAL_S; while it may have one, a send run begins with a send that goes out as
         an event of its own (the probe's QUIET counter, window_may_be_open in
         probes/fsaudit.c)."""
         source, cflags = probe_build(ringbuf_pages, stacks, capture is not None)
