@@ -73,8 +73,18 @@ def flag_names(value: int, table: list[tuple[int, str]]) -> list[str]:
     return names
 
 
+_OPEN_NAMES: dict[int, tuple[str, ...]] = {}   # open flags -> their names: a program uses a few values
+OPEN_NAMES_KEPT = 4096                           # at most, in case one passes many
+
+
 def open_flag_names(flags: int) -> list[str]:
-    return [ACCMODES.get(flags & O_ACCMODE, "O_ACCMODE")] + flag_names(flags & ~O_ACCMODE, O_FLAGS)
+    """The access mode's name, then flag_names' (a new list per call: each event owns its own)."""
+    names = _OPEN_NAMES.get(flags)
+    if names is None:
+        names = (ACCMODES.get(flags & O_ACCMODE, "O_ACCMODE"), *flag_names(flags & ~O_ACCMODE, O_FLAGS))
+        if len(_OPEN_NAMES) < OPEN_NAMES_KEPT:
+            _OPEN_NAMES[flags] = names
+    return list(names)
 
 
 def family_name(domain: int) -> str:

@@ -7,8 +7,8 @@ from __future__ import annotations
 import ctypes
 import stat
 import struct
-import sys
 
+from ..record import FS_ENCODING, FS_ERRORS
 from ..syscalls import (
     AT_FDCWD, CLOSE_RANGE_CLOEXEC, F_DUPFD, F_DUPFD_CLOEXEC, F_SETFD, F_SETFL, FD_CLOEXEC, O_ACCMODE, O_APPEND,
     O_CLOEXEC, O_CREAT, O_DIRECT, O_DIRECTORY, O_EXCL, O_NONBLOCK, O_TRUNC, O_WRONLY, open_flag_names,
@@ -24,7 +24,6 @@ COARSE_CLOCK_SLACK_NS = 10_000_000
 
 # struct statx's stx_mask (u32) at offset 0, stx_mode (u16) at 28, stx_btime (s64 sec, u32 nsec) at 80.
 STATX_FIELDS = struct.Struct("=I24xH50xqI")
-_FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()   # os.fsencode's
 
 
 class Statx:
@@ -37,7 +36,7 @@ class Statx:
         """The file's type (S_IFMT bits) and birth time in realtime ns, each None when
         unknown (no such file; a filesystem that keeps no birth time)."""
         buf = self._buf
-        if _libc.syscall(SYS_STATX, AT_FDCWD, path.encode(_FS_ENCODING, _FS_ERRORS), AT_STATX_DONT_SYNC,
+        if _libc.syscall(SYS_STATX, AT_FDCWD, path.encode(FS_ENCODING, FS_ERRORS), AT_STATX_DONT_SYNC,
                          STATX_TYPE | STATX_BTIME, buf) != 0:
             return None, None
         mask, mode, sec, nsec = STATX_FIELDS.unpack_from(buf)
