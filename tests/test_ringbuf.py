@@ -112,12 +112,13 @@ def test_a_record_ends_where_its_data_does():
     assert [r[14].rstrip(b"\0") for r in records] == [b"", b"", b"/tmp/b"]
 
 
-def test_records_unpacked_by_stretches_are_those_unpacked_one_by_one():
+def test_records_unpacked_together_are_those_unpacked_one_by_one():
     layout = RecordLayout(stacks=False)
     head = struct.pack(RecordLayout.HEAD, *HEAD)
     with_path = head + b"/p\0"
     # Stretches of bare records of every length up to 9, between records with a path,
-    # one right at the end, and a gap (a discarded record) inside a stretch.
+    # one right at the end, and a gap (a discarded record) inside a stretch: the shapes
+    # an earlier unpack_all, by stretches of bare records, told apart.
     payloads = [head] * 3 + [with_path] + [head] * 9 + [with_path, with_path] + [head] * 5 + [with_path] + [head]
     chunk, offsets = b"", []
     for n, payload in enumerate(payloads):
