@@ -19,7 +19,7 @@ from ..syscalls import AT_FDCWD, O_APPEND, O_DIRECT, O_DSYNC
 FD_MODES = O_DSYNC | O_DIRECT | O_APPEND   # the open flags _fd_modes names: none, no call
 
 
-@dataclass
+@dataclass(slots=True)
 class Fd:
     path: str
     kind: str            # file, dir, socket, pipe, tty, anon, unknown
@@ -96,13 +96,6 @@ def socket_families(pid: int, inodes: set[int]) -> dict[int, str]:
     return families
 
 
-def is_normal(path: str) -> bool:
-    """Whether os.path.normpath(path) is path, by a test that costs a fifth of it: an
-    absolute path with no empty, "." or ".." component and no slash at its end.
-    (Some normal paths fail it, a component starting with "." among them: normpath decides those.)"""
-    return path[:1] == "/" and "//" not in path and "/." not in path and path[-1:] != "/"
-
-
 def s32(value: int) -> int:
     """An int argument (an fd, a dirfd) from the u64 the probe ships it in."""
     value &= 0xFFFFFFFF
@@ -159,7 +152,12 @@ class ProcessTable:
             base = proc.cwd if dirfd == AT_FDCWD else self._fd(proc, dirfd, tid, t, out).path
             # os.path.join(base, path) for a relative path, less its generic steps.
             path = base + path if not base or base[-1:] == "/" else base + "/" + path
-        return path if is_normal(path) else os.path.normpath(path)
+        # os.path.normpath(path), at a fifth of its cost when path is already normal: absolute,
+        # with no empty, "." or ".." component and no slash at its end ("/." is stricter than
+        # that: a name starting with "." goes to normpath too).
+        if path[:1] != "/" or "//" in path or "/." in path or path[-1:] == "/":
+            return os.path.normpath(path)
+        return path
 
     def _fd_event(self, proc, event, fd, out) -> Fd:
         entry = proc.fds.get(fd) or self._fd(proc, fd, event["tid"], event["t"], out)

@@ -53,24 +53,18 @@ class FileDecoders(ProcessTable):
     realtime_offset_ns: int     # Resolver: realtime minus monotonic, at start
     statx: Statx                # Resolver's
 
-    def _open_kind(self, path: str, flags: int) -> str:
-        if flags & O_DIRECTORY:
-            return "dir"
-        if flags & (O_CREAT | O_ACCMODE):
-            return "file"
-        # Read-only opens are how runtimes open a directory to fsync it.
-        return kind_of_link(path)
-
     def _open_common(self, proc, event, ok, ret, dirfd, path, flags, mode, out):
         abspath = self._abs(proc, dirfd, path, event["tid"], event["t"], out)
         event["path"], event["flags"], event["mode"] = abspath, open_flag_names(flags), mode
         if ok:
-            kind = self._open_kind(abspath, flags)
+            # Read-only opens are how runtimes open a directory to fsync it: the file says what it is.
+            kind = "dir" if flags & O_DIRECTORY else "file" if flags & (O_CREAT | O_ACCMODE) else kind_of_link(abspath)
             creation = None
-            if flags & O_CREAT and flags & O_EXCL and kind == "file":
-                creation = "created"    # the kernel's own answer: it fails such an open of any existing name
-            elif flags & (O_CREAT | O_TRUNC) and kind == "file":
-                kind, creation = self._creation(abspath)
+            if kind == "file" and flags & (O_CREAT | O_TRUNC):
+                if flags & O_CREAT and flags & O_EXCL:
+                    creation = "created"    # the kernel's own answer: it fails such an open of any existing name
+                else:
+                    kind, creation = self._creation(abspath)
             proc.fds[ret] = Fd(abspath, kind, flags)
             event["fd"], event["kind"] = ret, kind
             if creation is not None:
