@@ -12,8 +12,8 @@ import os
 import time
 
 from ..record import (
-    EV_AUXV, EV_EXEC, EV_EXIT, EV_FORK, EV_PYCODE, EV_STDIO_LOST, EV_WRITE_RUN, PY_FRAMES, RECORD_FIELDS,
-    STACK_WORDS, InjectedRecord, Record, decode_path,
+    EV_AUXV, EV_EXEC, EV_EXIT, EV_FORK, EV_PYCODE, EV_STDIO_LOST, EV_WRITE_RUN, FS_ENCODING, FS_ERRORS, PY_FRAMES,
+    RECORD_FIELDS, STACK_WORDS, InjectedRecord, Record, decode_path,
 )
 from ..runtimes import Image
 from ..stacks.cpython import PyCodes
@@ -180,10 +180,10 @@ class Resolver(FileDecoders, DataDecoders, NamespaceDecoders, ChannelDecoders):
             event = {"t": t, "pid": pid, "tid": tid, "syscall": name, "ret": ret if ret >= 0 else ret_value(ret)}
             if handler is not None:
                 self._entry_ns = ts_first
-                # decode_path's own test for no path, inline: most records carry none.
+                # decode_path, inline.
                 handler(proc, event, ret >= 0, ret, (a0, a1, a2, a3, a4, a5),
-                        decode_path(raw1) if raw1 and raw1[0] else "", decode_path(raw2) if raw2 and raw2[0] else "",
-                        out)
+                        raw1.partition(b"\0")[0].decode(FS_ENCODING, FS_ERRORS) if raw1 and raw1[0] else "",
+                        raw2.partition(b"\0")[0].decode(FS_ENCODING, FS_ERRORS) if raw2 and raw2[0] else "", out)
             append(event)
         return out
 
