@@ -34,6 +34,9 @@ FORKING, SYNCING = 1, 2
 ROLES = {"clone": FORKING, "clone3": FORKING, "fork": FORKING, "vfork": FORKING, "fsync": SYNCING, "fdatasync": SYNCING}
 SEND_NRS = frozenset(nr for nr, name in SYSCALLS.items() if name == "sendto")   # a run of sends carries one of these
 SYNC_NRS = {nr: name for nr, name in SYSCALLS.items() if ROLES.get(name) == SYNCING}   # fsync, fdatasync
+# The calls whose event is their fd's fields alone (a sync's latency after them): resolve_all
+# makes those of a known fd itself, as their decoders (_on_fsync, _on_close) would.
+FD_ONLY_NRS = {**SYNC_NRS, **{nr: name for nr, name in SYSCALLS.items() if name == "close"}}
 # Below 2**50 ns (13 days) a float of nanoseconds is exact to far under a nanosecond, so
 # (ns + 500) // 1000 / 1e6 is round(ns / 1e9, 6), except at an exact tie (ns % 1000 == 500),
 # which round() decides by the float's side of it; and a negative time that rounds to
@@ -135,8 +138,8 @@ class Resolver(FileDecoders, DataDecoders, NamespaceDecoders, ChannelDecoders):
         """Records in kernel order -> their resolved events, in one list (resolve's, joined).
 
         The records of a known process whose runtime is decided, with no stack, not
-        injected, are resolved in this loop: write runs and fsync/fdatasync on a known
-        fd (a database's records: 99.9% of pgbench's) without a call, every other
+        injected, are resolved in this loop: write runs, fsync/fdatasync and close on a
+        known fd (a database's records: 99.9% of pgbench's) without a call, every other
         syscall but a fork by its decoder. The rest, and those that would cause an
         event of their own (an inherited fd's), go through _resolve_into, whose
         per-record work was half the resolver's time on the tmpfs row's records."""
@@ -156,7 +159,7 @@ class Resolver(FileDecoders, DataDecoders, NamespaceDecoders, ChannelDecoders):
             since = ts - t0
             # _seconds(since), inline.
             t = (since + 500) // 1000 / 1e6 if 0 <= since < EXACT_NS and since % 1000 != 500 else round(since / 1e9, 6)
-            if nr == EV_WRITE_RUN or nr in SYNC_NRS:
+            if nr == EV_WRITE_RUN or nr in FD_ONLY_NRS:
                 fd = a0 if a0 < 0x80000000 else s32(a0)
                 entry = proc.fds.get(fd)
                 if entry is None:
@@ -165,11 +168,14 @@ class Resolver(FileDecoders, DataDecoders, NamespaceDecoders, ChannelDecoders):
                 if nr == EV_WRITE_RUN:
                     append(self._run_event(t, pid, tid, fd, entry, a1, a2, a3, a4, ts_first))
                     continue
-                event = {"t": t, "pid": pid, "tid": tid, "syscall": SYNC_NRS[nr], "ret": ret if ret >= 0 else ret_value(ret),
-                         "fd": fd, "path": entry.path, "kind": entry.kind}
+                event = {"t": t, "pid": pid, "tid": tid, "syscall": FD_ONLY_NRS[nr],
+                         "ret": ret if ret >= 0 else ret_value(ret), "fd": fd, "path": entry.path, "kind": entry.kind}
                 if entry.family is not None:
                     event["family"] = entry.family
-                event["latency_us"] = (ts - ts_first) // 1000
+                if nr in SYNC_NRS:
+                    event["latency_us"] = (ts - ts_first) // 1000
+                else:   # a close frees the fd even when it fails
+                    del proc.fds[fd]
                 append(event)
                 continue
             decoder = decoders.get(nr)   # None: another process event, or a number the probe does not report

@@ -148,14 +148,15 @@ class ProcessTable:
         return entry
 
     def _abs(self, proc: Process, dirfd: int, path: str, tid: int, t: float, out: list[dict]) -> str:
-        if path[:1] != "/":
+        # Characters by index, not slices nor startswith: a third of their cost.
+        if not path or path[0] != "/":
             base = proc.cwd if dirfd == AT_FDCWD else self._fd(proc, dirfd, tid, t, out).path
             # os.path.join(base, path) for a relative path, less its generic steps.
-            path = base + path if not base or base[-1:] == "/" else base + "/" + path
-        # os.path.normpath(path), at a fifth of its cost when path is already normal: absolute,
-        # with no empty, "." or ".." component and no slash at its end ("/." is stricter than
-        # that: a name starting with "." goes to normpath too).
-        if path[:1] != "/" or "//" in path or "/." in path or path[-1:] == "/":
+            path = base + path if not base or base[-1] == "/" else base + "/" + path
+        # os.path.normpath(path), at half its cost when path is already normal: absolute, with
+        # no empty, "." or ".." component and no slash at its end ("/." is stricter than that:
+        # a name starting with "." goes to normpath too).
+        if not path or path[0] != "/" or path[-1] == "/" or "//" in path or "/." in path:
             return os.path.normpath(path)
         return path
 
