@@ -9,6 +9,7 @@ resolver reading each field by its name, and the backlog's order.
 
 from __future__ import annotations
 
+import os
 import re
 import struct
 import subprocess
@@ -22,6 +23,7 @@ from fsaudit.tracing.record import (EV_PYCODE, EV_WRITE_RUN, PATH_INDEX, PATH_LE
                                     STACK_WORDS, Record, RecordLayout)
 from fsaudit.tracing.resolve import Fd, Process, Resolver
 from fsaudit.tracing.resolve.dispatch import _seconds
+from fsaudit.tracing.syscalls import AT_FDCWD, O_CREAT, O_TRUNC, O_WRONLY, open_flag_names
 from fsaudit.tracing.ringbuf import GAP_PATIENCE_S, Backlog, KernelOrder, kernel_order
 
 HEADER = ROOT / "fsaudit" / "tracing" / "probes" / "fsaudit.h"
@@ -112,12 +114,13 @@ def test_a_record_ends_where_its_data_does():
     assert [r[14].rstrip(b"\0") for r in records] == [b"", b"", b"/tmp/b"]
 
 
-def test_records_unpacked_by_stretches_are_those_unpacked_one_by_one():
+def test_records_unpacked_together_are_those_unpacked_one_by_one():
     layout = RecordLayout(stacks=False)
     head = struct.pack(RecordLayout.HEAD, *HEAD)
     with_path = head + b"/p\0"
     # Stretches of bare records of every length up to 9, between records with a path,
-    # one right at the end, and a gap (a discarded record) inside a stretch.
+    # one right at the end, and a gap (a discarded record) inside a stretch: the shapes
+    # an earlier unpack_all, by stretches of bare records, told apart.
     payloads = [head] * 3 + [with_path] + [head] * 9 + [with_path, with_path] + [head] * 5 + [with_path] + [head]
     chunk, offsets = b"", []
     for n, payload in enumerate(payloads):
@@ -194,6 +197,64 @@ def test_event_times_in_integers_are_rounds_own(since_ns):
     t = resolver.resolve(tuple(rec))[0]["t"]              # resolve_all's own loop
     slow_t = resolver.resolve(rec)[0]["t"]                # a Record: _resolve_into
     assert (repr(t), repr(slow_t), repr(_seconds(since_ns))) == (repr(expected),) * 3
+
+
+def test_resolve_alls_loop_makes_the_events_resolve_into_does():
+    """resolve_all decodes a plain record of a known process in its own loop; a Record
+    goes through _resolve_into. Both must make the same events, to the order of their
+    fields: opens (a new fd, an inherited dirfd), runs, syncs, closes, renames, unlinks."""
+    pid, fdcwd = 4_194_000, (1 << 64) - 100   # no such process: its fds are inherited, from nowhere
+
+    def rec(nr, epoch, ts, ts_first, *args, ret=0, path=b"", path2=b""):
+        args = (*args, 0, 0, 0, 0, 0, 0)[:6]
+        return Record(ts, ts_first, pid, pid, nr, epoch, ret, *args, path, path2)
+
+    records = [
+        rec(257, 1, 10, 9, fdcwd, 0, 0o1101, 0o644, ret=3, path=b"d/./a.tmp\0"),
+        rec(EV_WRITE_RUN, 1, 20, 15, 3, 1, 64, 64, 1),
+        rec(74, 2, 30, 25, 3),
+        rec(3, 3, 40, 40, 3),
+        rec(3, 4, 45, 45, 3, ret=-9),                                      # EBADF: an inherited fd
+        rec(82, 5, 50, 50, path=b"d/a.tmp\0", path2=b"/w//d/a\0"),
+        rec(257, 6, 60, 60, 77, 0, 0o2000000, ret=4, path=b"x\xff\0"),   # an inherited dirfd
+        rec(263, 7, 70, 70, fdcwd, path=b"/w/d/../e\0"),
+    ]
+
+    def resolved(plain: bool) -> list[dict]:
+        resolver = Resolver(t0_ns=0)
+        resolver.procs[pid] = Process(pid, "/w")
+        return [event for rec in records for event in resolver.resolve(tuple(rec) if plain else rec)]
+
+    events = resolved(plain=True)
+    assert [list(event.items()) for event in events] == [list(event.items()) for event in resolved(plain=False)]
+    assert [(event["syscall"], event.get("path")) for event in events] == [
+        ("openat", "/w/d/a.tmp"), ("write", "/w/d/a.tmp"), ("fsync", "/w/d/a.tmp"), ("close", "/w/d/a.tmp"),
+        ("inherit", "fd:3"), ("close", "fd:3"), ("rename", "/w/d/a.tmp"), ("inherit", "fd:77"),
+        ("openat", "fd:77/x\udcff"), ("unlinkat", "/w/e")]
+
+
+@pytest.mark.parametrize("path", ["/a/b", "a/b", "/", "", ".", "..", "./a", "a/.", "a/..", "/a/", "a//b", "//a",
+                                  "///a", "/a/./b", "/a/../b", "/.hidden/x", "a/...", "/a/b/", "../../x"])
+@pytest.mark.parametrize("base", ["/w", "/", "/w/", "//w", "fd:3", ""])
+def test_absolute_paths_are_normpaths_own(path, base):
+    """_abs skips os.path.normpath for a path its quick test finds normal: always its answer."""
+    resolver = Resolver(t0_ns=0)
+    proc = resolver.procs[1] = Process(1, base)
+    expected = os.path.normpath(path if path.startswith("/") else base + path if not base or base.endswith("/")
+                                else base + "/" + path)
+    assert resolver._abs(proc, AT_FDCWD, path, 1, 0.0, []) == expected
+
+
+def test_paths_decode_as_os_fsdecode_does():
+    for raw in (b"/a/b\0", b"/a\xff\xfe\0junk", b"/\xc3\xa9t\xc3\xa9\0", b"no-nul", b"\0", b""):
+        assert record.decode_path(raw) == (os.fsdecode(raw.split(b"\0", 1)[0]) if raw[:1] != b"\0" else "")
+
+
+def test_open_flag_names_are_a_new_list_each_time():
+    first = open_flag_names(O_WRONLY | O_CREAT | O_TRUNC)
+    assert first == ["O_WRONLY", "O_CREAT", "O_TRUNC"]
+    first.append("changed")
+    assert open_flag_names(O_WRONLY | O_CREAT | O_TRUNC) == ["O_WRONLY", "O_CREAT", "O_TRUNC"]
 
 
 def test_kernel_order_sorts_a_batch_out_of_order_as_kernel_order_does():

@@ -3,8 +3,8 @@ What its syscall numbers and flags mean is syscalls.py's."""
 
 from __future__ import annotations
 
-import os
 import struct
+import sys
 from typing import NamedTuple
 
 # The #defines of probes/fsaudit.h, every one (tests/test_ringbuf.py compares them).
@@ -70,63 +70,59 @@ class RecordLayout:
         self.stacks = stacks
         self._fixed = self.HEAD + (self.STACK if stacks else "")
         self.path_offset = struct.calcsize(self._fixed)
-        self._by_length: dict[int, struct.Struct] = {}
-        # A record without paths and the header of the next, back to back: stretches
-        # of them (most records carry no path) are unpacked by one iter_unpack.
+        self._by_length = StructsByLength(self._fixed, self.path_offset)
+        # A record without paths and the header of the next, back to back: a run of
+        # them (a database's records: writes, sends, syncs) is unpacked by one iter_unpack.
         self._bare = None if stacks or self.path_offset % 8 else struct.Struct(f"=8x{self.HEAD[1:]}0s0s")
-
-    def _struct(self, length: int) -> struct.Struct:
-        paths = length - self.path_offset
-        layout = self._by_length[length] = struct.Struct(f"{self._fixed}{min(paths, PATH_LEN)}s{max(paths - PATH_LEN, 0)}s")
-        return layout
 
     def unpack_all(self, chunk: bytes, offsets: list[int]) -> list[tuple]:
         """The records whose data start at offsets (ascending, in one chunk), in order.
 
         Every record is at least path_offset long, so offsets that step by exactly a
-        bare record and its header are records without paths, back to back; each
-        such stretch (found by a galloping search) is one iter_unpack, at a third of
-        the cost of a call per record. Records with paths are unpacked one by one."""
-        bare, unpack_from = self._bare, self.unpack_from
-        if bare is None:
-            return [unpack_from(chunk, offset) for offset in offsets]
-        step, length_of = bare.size, RECORD_LENGTH.unpack_from
-        out: list[tuple] = []
-        i, n = 0, len(offsets)
-        while i < n:
-            start = offsets[i]
-            if i + 1 == n or offsets[i + 1] - start != step:
-                out.append(unpack_from(chunk, start))
-                i += 1
-                continue
-            # Records i .. last - 1 are bare (each is followed one step on); find the last such.
-            last, beyond = i + 1, i + 2
-            while beyond < n and offsets[beyond] - start == step * (beyond - i):
-                last, beyond = beyond, i + 2 * (beyond - i)
-            beyond = min(beyond, n)
-            while beyond - last > 1:
-                middle = (last + beyond) // 2
-                if offsets[middle] - start == step * (middle - i):
-                    last = middle
-                else:
-                    beyond = middle
-            if length_of(chunk, offsets[last] - 8)[0] == self.path_offset:   # the last one too
-                last += 1
-            out.extend(bare.iter_unpack(memoryview(chunk)[start - 8:start - 8 + step * (last - i)]))
-            i = last
-        return out
+        bare record and its header, from the first to the last, are records without
+        paths back to back (the last one's length says if it is one too): all of them
+        one iter_unpack. Else one comprehension: each record's length is the word of
+        its ring header (a chunk holds whole records, 8-byte aligned), its Struct the
+        one of that length. A call per record cost twice as much; iter_unpack over
+        each stretch of bare records, found by a search, cost as much on records
+        that alternate."""
+        if self.stacks:
+            return [self.unpack_from(chunk, offset) for offset in offsets]
+        words, bare, by_length = memoryview(chunk).cast("I"), self._bare, self._by_length
+        if (bare is not None and offsets and offsets[-1] - offsets[0] == bare.size * (len(offsets) - 1)
+                and words[(offsets[-1] - 8) >> 2] == self.path_offset):
+            start = offsets[0] - 8
+            return list(bare.iter_unpack(memoryview(chunk)[start:start + bare.size * len(offsets)]))
+        return [by_length[words[(offset - 8) >> 2]].unpack_from(chunk, offset) for offset in offsets]
 
     def unpack_from(self, chunk: bytes, offset: int) -> tuple:
         """The record whose data starts at offset (its ring buffer header just before it)."""
-        length = RECORD_LENGTH.unpack_from(chunk, offset - 8)[0]
-        rec = (self._by_length.get(length) or self._struct(length)).unpack_from(chunk, offset)
+        rec = self._by_length[RECORD_LENGTH.unpack_from(chunk, offset - 8)[0]].unpack_from(chunk, offset)
         if self.stacks:
             return rec[:PATH_INDEX] + rec[-2:] + rec[PATH_INDEX:-2]
         return rec
 
 
+class StructsByLength(dict):
+    """A record's length -> the Struct that unpacks it: the fixed members, then path
+    and path2 cut where the record ends. Made at a length's first record."""
+
+    def __init__(self, fixed: str, path_offset: int) -> None:
+        super().__init__()
+        self.fixed, self.path_offset = fixed, path_offset
+
+    def __missing__(self, length: int) -> struct.Struct:
+        paths = length - self.path_offset
+        layout = self[length] = struct.Struct(f"{self.fixed}{min(paths, PATH_LEN)}s{max(paths - PATH_LEN, 0)}s")
+        return layout
+
+
+FS_ENCODING, FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()   # os.fsdecode's
+
+
 def decode_path(raw: bytes) -> str:
-    """Bytes from the kernel to str; non-UTF-8 bytes survive via surrogateescape."""
+    """Bytes from the kernel to str, as os.fsdecode (at half its cost): non-UTF-8
+    bytes survive via surrogateescape."""
     if not raw or not raw[0]:      # most records carry no path
         return ""
-    return os.fsdecode(raw.split(b"\0", 1)[0])
+    return raw.partition(b"\0")[0].decode(FS_ENCODING, FS_ERRORS)

@@ -5,6 +5,7 @@ that tests them and as (bit, name) tables for the names the log shows."""
 from __future__ import annotations
 
 import errno
+import functools
 
 # x86-64 syscall numbers of everything the probe reports.
 SYSCALLS = {
@@ -73,8 +74,14 @@ def flag_names(value: int, table: list[tuple[int, str]]) -> list[str]:
     return names
 
 
+@functools.lru_cache(maxsize=4096)   # a program opens with a few flag values; bounded, for one that uses many
+def _open_names(flags: int) -> tuple[str, ...]:
+    return (ACCMODES.get(flags & O_ACCMODE, "O_ACCMODE"), *flag_names(flags & ~O_ACCMODE, O_FLAGS))
+
+
 def open_flag_names(flags: int) -> list[str]:
-    return [ACCMODES.get(flags & O_ACCMODE, "O_ACCMODE")] + flag_names(flags & ~O_ACCMODE, O_FLAGS)
+    """The access mode's name, then flag_names' (a new list per call: each event owns its own)."""
+    return list(_open_names(flags))
 
 
 def family_name(domain: int) -> str:

@@ -19,7 +19,7 @@ from ..syscalls import AT_FDCWD, O_APPEND, O_DIRECT, O_DSYNC
 FD_MODES = O_DSYNC | O_DIRECT | O_APPEND   # the open flags _fd_modes names: none, no call
 
 
-@dataclass
+@dataclass(slots=True)
 class Fd:
     path: str
     kind: str            # file, dir, socket, pipe, tty, anon, unknown
@@ -148,11 +148,17 @@ class ProcessTable:
         return entry
 
     def _abs(self, proc: Process, dirfd: int, path: str, tid: int, t: float, out: list[dict]) -> str:
-        if path.startswith("/"):
+        # Characters by index, not slices nor startswith: a third of their cost.
+        if not path or path[0] != "/":
+            base = proc.cwd if dirfd == AT_FDCWD else self._fd(proc, dirfd, tid, t, out).path
+            # os.path.join(base, path) for a relative path, less its generic steps.
+            path = base + path if not base or base[-1] == "/" else base + "/" + path
+        # os.path.normpath(path), at half its cost when path is already normal: absolute, with
+        # no empty, "." or ".." component and no slash at its end ("/." is stricter than that:
+        # a name starting with "." goes to normpath too).
+        if not path or path[0] != "/" or path[-1] == "/" or "//" in path or "/." in path:
             return os.path.normpath(path)
-        base = proc.cwd if dirfd == AT_FDCWD else self._fd(proc, dirfd, tid, t, out).path
-        # os.path.join(base, path) for a relative path, less its generic steps.
-        return os.path.normpath(base + path if not base or base.endswith("/") else base + "/" + path)
+        return path
 
     def _fd_event(self, proc, event, fd, out) -> Fd:
         entry = proc.fds.get(fd) or self._fd(proc, fd, event["tid"], event["t"], out)

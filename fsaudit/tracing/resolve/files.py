@@ -7,8 +7,8 @@ from __future__ import annotations
 import ctypes
 import stat
 import struct
-import sys
 
+from ..record import FS_ENCODING, FS_ERRORS
 from ..syscalls import (
     AT_FDCWD, CLOSE_RANGE_CLOEXEC, F_DUPFD, F_DUPFD_CLOEXEC, F_SETFD, F_SETFL, FD_CLOEXEC, O_ACCMODE, O_APPEND,
     O_CLOEXEC, O_CREAT, O_DIRECT, O_DIRECTORY, O_EXCL, O_NONBLOCK, O_TRUNC, O_WRONLY, open_flag_names,
@@ -24,7 +24,6 @@ COARSE_CLOCK_SLACK_NS = 10_000_000
 
 # struct statx's stx_mask (u32) at offset 0, stx_mode (u16) at 28, stx_btime (s64 sec, u32 nsec) at 80.
 STATX_FIELDS = struct.Struct("=I24xH50xqI")
-_FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()   # os.fsencode's
 
 
 class Statx:
@@ -37,7 +36,7 @@ class Statx:
         """The file's type (S_IFMT bits) and birth time in realtime ns, each None when
         unknown (no such file; a filesystem that keeps no birth time)."""
         buf = self._buf
-        if _libc.syscall(SYS_STATX, AT_FDCWD, path.encode(_FS_ENCODING, _FS_ERRORS), AT_STATX_DONT_SYNC,
+        if _libc.syscall(SYS_STATX, AT_FDCWD, path.encode(FS_ENCODING, FS_ERRORS), AT_STATX_DONT_SYNC,
                          STATX_TYPE | STATX_BTIME, buf) != 0:
             return None, None
         mask, mode, sec, nsec = STATX_FIELDS.unpack_from(buf)
@@ -54,24 +53,18 @@ class FileDecoders(ProcessTable):
     realtime_offset_ns: int     # Resolver: realtime minus monotonic, at start
     statx: Statx                # Resolver's
 
-    def _open_kind(self, path: str, flags: int) -> str:
-        if flags & O_DIRECTORY:
-            return "dir"
-        if flags & (O_CREAT | O_ACCMODE):
-            return "file"
-        # Read-only opens are how runtimes open a directory to fsync it.
-        return kind_of_link(path)
-
     def _open_common(self, proc, event, ok, ret, dirfd, path, flags, mode, out):
         abspath = self._abs(proc, dirfd, path, event["tid"], event["t"], out)
         event["path"], event["flags"], event["mode"] = abspath, open_flag_names(flags), mode
         if ok:
-            kind = self._open_kind(abspath, flags)
+            # Read-only opens are how runtimes open a directory to fsync it: the file says what it is.
+            kind = "dir" if flags & O_DIRECTORY else "file" if flags & (O_CREAT | O_ACCMODE) else kind_of_link(abspath)
             creation = None
-            if flags & O_CREAT and flags & O_EXCL and kind == "file":
-                creation = "created"    # the kernel's own answer: it fails such an open of any existing name
-            elif flags & (O_CREAT | O_TRUNC) and kind == "file":
-                kind, creation = self._creation(abspath)
+            if kind == "file" and flags & (O_CREAT | O_TRUNC):
+                if flags & O_CREAT and flags & O_EXCL:
+                    creation = "created"    # the kernel's own answer: it fails such an open of any existing name
+                else:
+                    kind, creation = self._creation(abspath)
             proc.fds[ret] = Fd(abspath, kind, flags)
             event["fd"], event["kind"] = ret, kind
             if creation is not None:

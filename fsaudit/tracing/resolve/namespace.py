@@ -19,7 +19,8 @@ class NamespaceDecoders(ProcessTable):
 
     def _two_paths(self, proc, event, dirfd1, p1, dirfd2, p2, out):
         tid, t = event["tid"], event["t"]
-        event.update(path=self._abs(proc, dirfd1, p1, tid, t, out), path2=self._abs(proc, dirfd2, p2, tid, t, out))
+        event["path"] = self._abs(proc, dirfd1, p1, tid, t, out)
+        event["path2"] = self._abs(proc, dirfd2, p2, tid, t, out)
 
     def _on_rename(self, proc, event, ok, ret, a, path, path2, out):
         self._two_paths(proc, event, AT_FDCWD, path, AT_FDCWD, path2, out)
