@@ -18,7 +18,10 @@ from .roles import role_of
 def dirname(path: str) -> str:
     """os.path.dirname of a str, less its steps for bytes and path-like objects (half its
     time; the engine asks it several times per call on a name)."""
-    head = path[:path.rfind("/") + 1]
+    cut = path.rfind("/")
+    if cut > 0 and path[cut - 1] != "/":    # most paths: no slashes to strip
+        return path[:cut]
+    head = path[:cut + 1]
     if head and head != "/" * len(head):
         return head.rstrip("/")
     return head
