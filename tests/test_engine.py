@@ -3,6 +3,7 @@ sequence and stays quiet on its correct twin."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 from collections.abc import Mapping
@@ -1435,3 +1436,57 @@ def test_an_o_direct_write_is_one_piece_of_evidence_though_kept_twice():
                  "o_direct": True, "ret": 4096, "bytes": 4096})
     state = engine.files["/d/f"]
     assert state.odirect_event is state.dirty_last is state.dirty_first
+
+
+def _waking_story() -> Stream:
+    """What wakes each rule's idle hooks (Rule.idle_syscalls), and the calls those hooks
+    are for after it: a failed fsync, then a write and the retry (FS202, FS201), a short
+    write then fsync (FS203), an existing file truncated then written (FS107), dirty data
+    renamed into place then synced with its directory (FS101's window), sync_file_range
+    then a rename (FS301), a reply sent while data was dirty, then a barrier, another
+    reply and the connection closed (FS106)."""
+    s = Stream()
+    fd = s.open(D + "/failed")
+    s.write(fd, D + "/failed")
+    s.fsync(fd, D + "/failed", ret="EIO")
+    s.write(fd, D + "/failed")
+    s.fsync(fd, D + "/failed")
+    fd = s.open(D + "/short")
+    s.ev("write", ret=10, fd=fd, path=D + "/short", kind="file", count=100, calls=1, bytes=10, size_max=10)
+    s.fsync(fd, D + "/short")
+    fd = s.open(D + "/config", "O_WRONLY", "O_TRUNC", size_before=1200)
+    s.write(fd, D + "/config", 10)
+    s.save(D + "/published", fsync=False, dir_sync=False)
+    fd = s.open(D + "/published", "O_RDONLY")
+    s.fsync(fd, D + "/published")
+    s.sync_dir()
+    fd = s.open(D + "/ranged")
+    s.write(fd, D + "/ranged")
+    s.ev("sync_file_range", fd=fd, path=D + "/ranged", kind="file", flags=["SYNC_FILE_RANGE_WRITE"])
+    s.rename(D + "/ranged", D + "/ranged.done")
+    fd = s.open(D + "/queue", "O_WRONLY", "O_APPEND")
+    s.write(fd, D + "/queue")
+    s.ev("sendto", ret=2, fd=9, kind="socket")
+    s.fsync(fd, D + "/queue")
+    s.write(fd, D + "/queue")
+    s.ev("sendto", ret=2, fd=9, kind="socket")
+    s.ev("close", fd=9, kind="socket")
+    s.exit(0)
+    return s
+
+
+def test_idle_hooks_left_out_until_woken_change_no_finding():
+    """A rule's idle hooks are called only once it is woken; an engine with every rule
+    awake from the start, every hook called on every event, finds the same."""
+    events = _waking_story().events
+    default = analyse(copy.deepcopy(events))
+    awake = Engine()
+    for rule in awake.rules:
+        awake.wake(rule.code)
+    for event in copy.deepcopy(events):
+        awake.feed(event)
+    awake.finish()
+    assert set(codes(default)) >= {"FS101", "FS106", "FS107", "FS201", "FS202", "FS203", "FS301"}
+    assert default.findings == awake.findings
+    assert _report(default) == _report(awake)
+    assert Engine()._dispatch["fsync"][0] == ()     # FS101, FS106, FS201 and FS203: idle

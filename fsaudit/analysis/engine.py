@@ -34,14 +34,11 @@ class Engine:
         header = header or {}
         self.rules = [rule for rule in RULES if rule.code not in config.disabled]
         self._enabled = frozenset(rule.code for rule in self.rules)
-        hooks: dict[str, list] = {}
-        for rule in self.rules:
-            for syscall in rule.syscalls:
-                hooks.setdefault(syscall, []).append(rule.on_event)
         # syscall -> (the rules' hooks, the transition): one lookup per event; a syscall
         # that neither knows (munmap, lseek without a rule) misses it and costs nothing more.
-        self._dispatch: dict[str, tuple[tuple, object]] = {
-            syscall: (tuple(hooks.get(syscall, ())), HANDLERS.get(syscall)) for syscall in {*hooks, *HANDLERS}}
+        self._dispatch: dict[str, tuple[tuple, object]] = {}
+        self._awake: set[str] = set()       # codes of the rules woken (Rule.idle_syscalls)
+        self._route()
         self.scope = Scope(config.include, config.exclude)
         self.roles = Roles(config, header.get("mounts"), header.get("cache_home"))
         self.root_pid = root_pid
@@ -167,6 +164,26 @@ class Engine:
         return bool(exit_) and exit_.get("code") == 0 and not exit_.get("signal")
 
     # For rules and transitions.
+
+    def wake(self, reason: str) -> None:
+        """Something a rule's idle hooks wait for is in progress (Rule.idle_syscalls): reason,
+        the rule's code or one of its woken_by. Its hooks run on them from the next event on."""
+        woken = {rule.code for rule in self.rules if rule.idle_syscalls and rule.code not in self._awake
+                 and (reason == rule.code or reason in rule.woken_by)}
+        if woken:
+            self._awake |= woken
+            self._route()
+
+    def _route(self) -> None:
+        hooks: dict[str, list] = {}
+        for rule in self.rules:
+            idle = () if rule.code in self._awake else rule.idle_syscalls
+            for syscall in rule.syscalls:
+                if syscall not in idle:
+                    hooks.setdefault(syscall, []).append(rule.on_event)
+        dispatch = {syscall: (tuple(hooks.get(syscall, ())), HANDLERS.get(syscall)) for syscall in {*hooks, *HANDLERS}}
+        self._dispatch.clear()      # in place: feed_all's loop holds it
+        self._dispatch.update(dispatch)
 
     def in_scope(self, path: str | None) -> bool:
         """Scope (--path, --exclude, pseudo-filesystems) less the roles left out by default."""
