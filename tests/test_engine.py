@@ -178,6 +178,24 @@ def test_fs101_batch_that_makes_everything_durable_at_its_end_is_info():
         assert "FS102" not in codes(engine)
 
 
+def test_fs101_window_carried_to_a_settled_replacement():
+    """A published file replaced under its name before it was durable, by a file written,
+    synced and closed before (settled: a rename leaves it so): the window stays open on the
+    replacement, and closes in time with the directory's sync."""
+    s = Stream()
+    s.save(D + "/state", fsync=False, dir_sync=False)
+    fd = s.open(D + "/state.next")
+    s.write(fd, D + "/state.next")
+    s.fsync(fd, D + "/state.next")
+    s.close(fd, D + "/state.next")
+    s.rename(D + "/state.next", D + "/state")
+    s.sync_dir()
+    s.exit()
+    engine = analyse(s.events)
+    assert only(engine, "FS101").severity == "info"
+    assert not engine.publications and RULES_BY_CODE["FS101"].recall(engine.files[D + "/state"]) is None
+
+
 def test_fs101_window_still_open_at_a_send_or_the_end_is_the_error():
     s = Stream()                                  # a reply went out before the sync
     s.save(D + "/db", fsync=False, dir_sync=False)
@@ -1440,12 +1458,20 @@ def test_an_o_direct_write_is_one_piece_of_evidence_though_kept_twice():
 
 def _waking_story() -> Stream:
     """What wakes each rule's idle hooks (Rule.idle_syscalls), and the calls those hooks
-    are for after it: a failed fsync, then a write and the retry (FS202, FS201), a short
-    write then fsync (FS203), an existing file truncated then written (FS107), dirty data
-    renamed into place then synced with its directory (FS101's window), sync_file_range
-    then a rename (FS301), a reply sent while data was dirty, then a barrier, another
-    reply and the connection closed (FS106)."""
+    are for after it: a reply sent while data was dirty, then a barrier, another reply and
+    the connection closed (FS106; first, the only file dirty at the sends: the order of
+    several is that of a set of states); a failed fsync, then a write and the retry
+    (FS202, FS201); a short write then fsync (FS203); an existing file truncated then
+    written (FS107); dirty data renamed into place then synced with its directory (FS101's
+    window); sync_file_range then a rename (FS301)."""
     s = Stream()
+    fd = s.open(D + "/queue", "O_WRONLY", "O_APPEND")
+    s.write(fd, D + "/queue")
+    s.ev("sendto", ret=2, fd=9, kind="socket")
+    s.fsync(fd, D + "/queue")
+    s.write(fd, D + "/queue")
+    s.ev("sendto", ret=2, fd=9, kind="socket")
+    s.ev("close", fd=9, kind="socket")
     fd = s.open(D + "/failed")
     s.write(fd, D + "/failed")
     s.fsync(fd, D + "/failed", ret="EIO")
@@ -1464,13 +1490,6 @@ def _waking_story() -> Stream:
     s.write(fd, D + "/ranged")
     s.ev("sync_file_range", fd=fd, path=D + "/ranged", kind="file", flags=["SYNC_FILE_RANGE_WRITE"])
     s.rename(D + "/ranged", D + "/ranged.done")
-    fd = s.open(D + "/queue", "O_WRONLY", "O_APPEND")
-    s.write(fd, D + "/queue")
-    s.ev("sendto", ret=2, fd=9, kind="socket")
-    s.fsync(fd, D + "/queue")
-    s.write(fd, D + "/queue")
-    s.ev("sendto", ret=2, fd=9, kind="socket")
-    s.ev("close", fd=9, kind="socket")
     s.exit(0)
     return s
 

@@ -298,7 +298,8 @@ class SettledFile:
     files written, synced and closed: 18 MB instead of 38 MB): the fields that can still
     differ from their defaults; every other FileState field reads as its default. Engine.feed
     makes it a FileState again for an event naming its path, and node() before writing to it,
-    so only whole-table passes (sync, a directory's move) write here, to its slots."""
+    so only whole-table passes (sync, a directory's move) and renames and links (which write
+    no other field: engine.NAMING_SYSCALLS) write here, to its slots."""
 
     __slots__ = ("path", "in_scope", "serial", "writes", "bytes_written", "syncs", "last_sync_at",
                  "last_sync_index", "intent", "created_event", "created_index", "renamed_from", "renamed_index",

@@ -96,8 +96,8 @@ class RenameUnsyncedData(Rule):
             for window in self._windows(target):
                 if replacement is None:
                     self._close(engine, window, gone=True)      # replaced before it was durable
-                else:
-                    self._carry(window, target, replacement, t)
+                else:       # the replacement may be settled (engine.NAMING_SYSCALLS): marked, it is not
+                    self._carry(window, target, engine.node(replacement.path), t)
         if state is None or state.is_dir or not state.in_scope or not state.is_dirty:
             return
         state.published_dirty = state.dirty_last
