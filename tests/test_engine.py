@@ -3,6 +3,7 @@ sequence and stays quiet on its correct twin."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 from collections.abc import Mapping
@@ -175,6 +176,24 @@ def test_fs101_batch_that_makes_everything_durable_at_its_end_is_info():
         assert finding.severity == "info", closing
         assert "made durable 0.00" in finding.message and " s later" in finding.message, finding.message
         assert "FS102" not in codes(engine)
+
+
+def test_fs101_window_carried_to_a_settled_replacement():
+    """A published file replaced under its name before it was durable, by a file written,
+    synced and closed before (settled: a rename leaves it so): the window stays open on the
+    replacement, and closes in time with the directory's sync."""
+    s = Stream()
+    s.save(D + "/state", fsync=False, dir_sync=False)
+    fd = s.open(D + "/state.next")
+    s.write(fd, D + "/state.next")
+    s.fsync(fd, D + "/state.next")
+    s.close(fd, D + "/state.next")
+    s.rename(D + "/state.next", D + "/state")
+    s.sync_dir()
+    s.exit()
+    engine = analyse(s.events)
+    assert only(engine, "FS101").severity == "info"
+    assert not engine.publications and RULES_BY_CODE["FS101"].recall(engine.files[D + "/state"]) is None
 
 
 def test_fs101_window_still_open_at_a_send_or_the_end_is_the_error():
@@ -1435,3 +1454,58 @@ def test_an_o_direct_write_is_one_piece_of_evidence_though_kept_twice():
                  "o_direct": True, "ret": 4096, "bytes": 4096})
     state = engine.files["/d/f"]
     assert state.odirect_event is state.dirty_last is state.dirty_first
+
+
+def _waking_story() -> Stream:
+    """What wakes each rule's idle hooks (Rule.idle_syscalls), and the calls those hooks
+    are for after it: a reply sent while data was dirty, then a barrier, another reply and
+    the connection closed (FS106; first, the only file dirty at the sends: the order of
+    several is that of a set of states); a failed fsync, then a write and the retry
+    (FS202, FS201); a short write then fsync (FS203); an existing file truncated then
+    written (FS107); dirty data renamed into place then synced with its directory (FS101's
+    window); sync_file_range then a rename (FS301)."""
+    s = Stream()
+    fd = s.open(D + "/queue", "O_WRONLY", "O_APPEND")
+    s.write(fd, D + "/queue")
+    s.ev("sendto", ret=2, fd=9, kind="socket")
+    s.fsync(fd, D + "/queue")
+    s.write(fd, D + "/queue")
+    s.ev("sendto", ret=2, fd=9, kind="socket")
+    s.ev("close", fd=9, kind="socket")
+    fd = s.open(D + "/failed")
+    s.write(fd, D + "/failed")
+    s.fsync(fd, D + "/failed", ret="EIO")
+    s.write(fd, D + "/failed")
+    s.fsync(fd, D + "/failed")
+    fd = s.open(D + "/short")
+    s.ev("write", ret=10, fd=fd, path=D + "/short", kind="file", count=100, calls=1, bytes=10, size_max=10)
+    s.fsync(fd, D + "/short")
+    fd = s.open(D + "/config", "O_WRONLY", "O_TRUNC", size_before=1200)
+    s.write(fd, D + "/config", 10)
+    s.save(D + "/published", fsync=False, dir_sync=False)
+    fd = s.open(D + "/published", "O_RDONLY")
+    s.fsync(fd, D + "/published")
+    s.sync_dir()
+    fd = s.open(D + "/ranged")
+    s.write(fd, D + "/ranged")
+    s.ev("sync_file_range", fd=fd, path=D + "/ranged", kind="file", flags=["SYNC_FILE_RANGE_WRITE"])
+    s.rename(D + "/ranged", D + "/ranged.done")
+    s.exit(0)
+    return s
+
+
+def test_idle_hooks_left_out_until_woken_change_no_finding():
+    """A rule's idle hooks are called only once it is woken; an engine with every rule
+    awake from the start, every hook called on every event, finds the same."""
+    events = _waking_story().events
+    default = analyse(copy.deepcopy(events))
+    awake = Engine()
+    for rule in awake.rules:
+        awake.wake(rule.code)
+    for event in copy.deepcopy(events):
+        awake.feed(event)
+    awake.finish()
+    assert set(codes(default)) >= {"FS101", "FS106", "FS107", "FS201", "FS202", "FS203", "FS301"}
+    assert default.findings == awake.findings
+    assert _report(default) == _report(awake)
+    assert Engine()._dispatch["fsync"][0] == ()     # FS101, FS106, FS201 and FS203: idle

@@ -16,6 +16,7 @@ from .grouping import Group
 from .model import Counts, FileState, ProcessInfo, SettledFile, dirname
 from .roles import Roles
 from .rules import RULES
+from .rules.base import LINK_SYSCALLS, RENAME_SYSCALLS
 from .scope import Scope
 from .transitions import HANDLERS
 
@@ -24,6 +25,11 @@ from .transitions import HANDLERS
 # so a fifth of a second holds at most about 7 000 renames or unlinks. A directory's move counts
 # each file under it.
 MOVES_KEPT = 8192
+# Calls that only move or add names: their hooks and transitions write no more of a settled
+# file than SettledFile holds (its path, place, conduct, rename), so feed_all leaves it settled
+# (a revival and a settling less per file renamed into place); FS101, which marks the file a
+# rename puts in place of a published one, makes it a FileState itself (Engine.node).
+NAMING_SYSCALLS = RENAME_SYSCALLS | LINK_SYSCALLS
 
 
 class Engine:
@@ -34,14 +40,12 @@ class Engine:
         header = header or {}
         self.rules = [rule for rule in RULES if rule.code not in config.disabled]
         self._enabled = frozenset(rule.code for rule in self.rules)
-        hooks: dict[str, list] = {}
-        for rule in self.rules:
-            for syscall in rule.syscalls:
-                hooks.setdefault(syscall, []).append(rule.on_event)
-        # syscall -> (the rules' hooks, the transition): one lookup per event; a syscall
-        # that neither knows (munmap, lseek without a rule) misses it and costs nothing more.
-        self._dispatch: dict[str, tuple[tuple, object]] = {
-            syscall: (tuple(hooks.get(syscall, ())), HANDLERS.get(syscall)) for syscall in {*hooks, *HANDLERS}}
+        # syscall -> (the rules' hooks, the transition, whether it revives settled files): one
+        # lookup per event; a syscall that neither knows (munmap, lseek without a rule) misses
+        # it and costs nothing more.
+        self._dispatch: dict[str, tuple[tuple, object, bool]] = {}
+        self._awake: set[str] = set()       # codes of the rules woken (Rule.idle_syscalls)
+        self._route()
         self.scope = Scope(config.include, config.exclude)
         self.roles = Roles(config, header.get("mounts"), header.get("cache_home"))
         self.root_pid = root_pid
@@ -110,11 +114,11 @@ class Engine:
             dispatch = dispatches.get(event["syscall"])
             if dispatch is None:
                 continue
-            hooks, handler = dispatch
+            hooks, handler, revives = dispatch
             # Hooks and transitions write to the states of the paths the event names: a settled
-            # one is a FileState again while they run, and settles again if it still is. A
-            # known path is given the state's own string, so that what the model keeps of the
-            # event (Calls, names) holds the one it has (model.NAMES).
+            # one is a FileState again while they run (but for NAMING_SYSCALLS), and settles
+            # again if it still is. A known path is given the state's own string, so that what
+            # the model keeps of the event (Calls, names) holds the one it has (model.NAMES).
             revived = revived2 = None
             path = event.get("path")
             if path is not None:
@@ -122,7 +126,7 @@ class Engine:
                 if state is not None:
                     if state.path is not path:
                         event["path"] = state.path
-                    if state.__class__ is SettledFile:
+                    if revives and state.__class__ is SettledFile:
                         revived = files[path] = state.revive()
             path2 = event.get("path2")     # a symlink names only the link, as path2
             if path2 is not None:
@@ -130,7 +134,7 @@ class Engine:
                 if state is not None:
                     if state.path is not path2:
                         event["path2"] = state.path
-                    if state.__class__ is SettledFile:
+                    if revives and state.__class__ is SettledFile:
                         revived2 = files[path2] = state.revive()
             for hook in hooks:
                 hook(self, event)
@@ -167,6 +171,27 @@ class Engine:
         return bool(exit_) and exit_.get("code") == 0 and not exit_.get("signal")
 
     # For rules and transitions.
+
+    def wake(self, reason: str) -> None:
+        """Something a rule's idle hooks wait for is in progress (Rule.idle_syscalls): reason,
+        the rule's code or one of its woken_by. Its hooks run on them from the next event on."""
+        woken = {rule.code for rule in self.rules if rule.idle_syscalls and rule.code not in self._awake
+                 and (reason == rule.code or reason in rule.woken_by)}
+        if woken:
+            self._awake |= woken
+            self._route()
+
+    def _route(self) -> None:
+        hooks: dict[str, list] = {}
+        for rule in self.rules:
+            idle = () if rule.code in self._awake else rule.idle_syscalls
+            for syscall in rule.syscalls:
+                if syscall not in idle:
+                    hooks.setdefault(syscall, []).append(rule.on_event)
+        dispatch = {syscall: (tuple(hooks.get(syscall, ())), HANDLERS.get(syscall), syscall not in NAMING_SYSCALLS)
+                    for syscall in {*hooks, *HANDLERS}}
+        self._dispatch.clear()      # in place: feed_all's loop holds it
+        self._dispatch.update(dispatch)
 
     def in_scope(self, path: str | None) -> bool:
         """Scope (--path, --exclude, pseudo-filesystems) less the roles left out by default."""

@@ -18,7 +18,10 @@ from .roles import role_of
 def dirname(path: str) -> str:
     """os.path.dirname of a str, less its steps for bytes and path-like objects (half its
     time; the engine asks it several times per call on a name)."""
-    head = path[:path.rfind("/") + 1]
+    cut = path.rfind("/")
+    if cut > 0 and path[cut - 1] != "/":    # most paths: no slashes to strip
+        return path[:cut]
+    head = path[:cut + 1]
     if head and head != "/" * len(head):
         return head.rstrip("/")
     return head
@@ -37,30 +40,14 @@ class Call(tuple):
 
     __slots__ = ()
     _index: dict = {}       # a shape's: key -> its place
-    _shapes: dict = {}      # the events' keys, in order -> the Call subclass of that shape
+    _shapes: dict = {}      # the events' keys, in order -> the builder of Calls of that shape (_builder)
 
     def __new__(cls, event: dict) -> Call:
         keys = tuple(event)
-        shape = Call._shapes.get(keys)
-        if shape is None:
-            shape = Call._shapes[keys] = type("Call", (Call,), {
-                "__slots__": (), "_index": {key: place for place, key in enumerate(keys)}})
-        values, previous = [], None
-        for key, value in event.items():
-            kind = value.__class__
-            if kind is str:
-                if key not in NAMES:
-                    value = sys.intern(value)
-            elif kind is float:     # t_first is most often t
-                if value == previous:
-                    value = previous
-                previous = value
-            elif kind is int:       # pid and tid: past the small ints Python shares, one object each
-                value = _ints.setdefault(value, value) if len(_ints) < INTS_SHARED else _ints.get(value, value)
-            elif kind is list and all(item.__class__ is str for item in value):
-                value = tuple(map(sys.intern, value))
-            values.append(value)
-        return tuple.__new__(shape, values)
+        build = Call._shapes.get(keys)
+        if build is None:
+            build = Call._shapes[keys] = _builder(keys)
+        return build(event)
 
     def __getitem__(self, key):
         return _item(self, self._index[key])
@@ -100,6 +87,33 @@ Mapping.register(Call)
 # Ints kept calls share (the first seen: pids and tids come first in every event), at most so many.
 INTS_SHARED = 4096
 _ints: dict[int, int] = {}
+
+
+def _builder(keys: tuple):
+    """The function that makes a Call of this shape from an event: the Call subclass, and
+    Call's treatment of each value written out key by key (the loop over the items it
+    replaces took over twice as long, and a Call is made for most file events)."""
+    shape = type("Call", (Call,), {"__slots__": (), "_index": {key: place for place, key in enumerate(keys)}})
+    names = [f"v{place}" for place in range(len(keys))]
+    values = f"({', '.join(names)}{',' if names else ''})"
+    lines = ["def build(event):", f"    {values} = event.values()", "    previous = None"]
+    for key, value in zip(keys, names):
+        lines += [f"    kind = {value}.__class__",
+                  # Paths are left as they are (Call), other strings interned.
+                  "    if kind is str:", f"        {value} = {value if key in NAMES else f'intern({value})'}",
+                  "    elif kind is float:",
+                  f"        if {value} == previous:", f"            {value} = previous", f"        previous = {value}",
+                  "    elif kind is int:",
+                  f"        shared = ints.get({value})",
+                  f"        if shared is not None:", f"            {value} = shared",
+                  f"        elif len(ints) < INTS_SHARED:", f"            ints[{value}] = {value}",
+                  # intern() refuses anything but a str (a subclass too): then the list stays one.
+                  "    elif kind is list:", "        try:", f"            {value} = tuple(map(intern, {value}))",
+                  "        except TypeError:", "            pass"]
+    lines.append(f"    return new(shape, {values})")
+    namespace = {"intern": sys.intern, "ints": _ints, "INTS_SHARED": INTS_SHARED, "new": tuple.__new__, "shape": shape}
+    exec("\n".join(lines), namespace)
+    return namespace["build"]
 
 
 _last_kept: list = [None, None]     # the latest event kept, and its Call
@@ -284,7 +298,8 @@ class SettledFile:
     files written, synced and closed: 18 MB instead of 38 MB): the fields that can still
     differ from their defaults; every other FileState field reads as its default. Engine.feed
     makes it a FileState again for an event naming its path, and node() before writing to it,
-    so only whole-table passes (sync, a directory's move) write here, to its slots."""
+    so only whole-table passes (sync, a directory's move) and renames and links (which write
+    no other field: engine.NAMING_SYSCALLS) write here, to its slots."""
 
     __slots__ = ("path", "in_scope", "serial", "writes", "bytes_written", "syncs", "last_sync_at",
                  "last_sync_index", "intent", "created_event", "created_index", "renamed_from", "renamed_index",

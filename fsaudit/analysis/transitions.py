@@ -7,8 +7,8 @@ from __future__ import annotations
 from .model import FileState, PendingEntries, ProcessInfo, Writer, dirname, kept, writer, writers_of
 from .roles import APPENDED, BORN, EMPTY, LINKED, OPENED_FOR_WRITING, PRESENT, REWRITTEN, STDIO_FDS
 from .rules.base import (
-    COPY_SYSCALLS, LINK_SYSCALLS, OPEN_SYSCALLS, RENAME_SYSCALLS, SEND_SYSCALLS, UNLINK_SYSCALLS,
-    WRITE_SYSCALLS, held_data, is_send, is_synced_write, succeeded,
+    COPY_SYSCALLS, FAILED_SYNC, LINK_SYSCALLS, OPEN_SYSCALLS, RENAME_SYSCALLS, SEND_SYSCALLS, SYNC_FILE_RANGE,
+    UNLINK_SYSCALLS, WRITE_SYSCALLS, held_data, is_send, is_synced_write, succeeded,
 )
 
 # A directory sync failing with these says "not supported here", not "data lost" (rules.md).
@@ -147,12 +147,13 @@ def mark_intent(engine, state: FileState) -> None:
         engine.node(dirname(state.path), is_dir=True).child_intent = True
 
 
-def sync_attempted(state: FileState, event: dict) -> None:
+def sync_attempted(engine, state: FileState, event: dict) -> None:
     """Remember whether the latest sync of this file failed in a way that can lose data."""
     ret = event.get("ret")
     if isinstance(ret, str) and not (state.is_dir and ret in DIR_SYNC_ERRORS_NOT_DATA_LOSS):
         state.failed_sync = kept(event)
         state.failed_sync_reported = False
+        engine.wake(FAILED_SYNC)
     else:
         state.failed_sync = None
 
@@ -334,7 +335,7 @@ def on_msync(engine, event: dict) -> None:
     state = engine.files.get(event.get("path") or "")
     if state is None:
         return
-    sync_attempted(state, event)
+    sync_attempted(engine, state, event)
     if succeeded(event) and "MS_SYNC" in event.get("flags", ()):
         state.map_event = None
         process_barrier(engine, event)
@@ -375,7 +376,7 @@ def on_fsync(engine, event: dict) -> None:
                 state.sync_latencies_us.append(latency)
             else:
                 state.sync_latencies_us = [latency]
-    sync_attempted(state, event)
+    sync_attempted(engine, state, event)
     if not succeeded(event):
         return
     state.syncs += 1
@@ -395,9 +396,10 @@ def on_sync_file_range(engine, event: dict) -> None:
     if state is None:
         return
     engine.processes[event["pid"]].io.sync_file_range += 1
-    sync_attempted(state, event)
+    sync_attempted(engine, state, event)
     if succeeded(event) and state.is_dirty:
         state.sfr_event = kept(event)
+        engine.wake(SYNC_FILE_RANGE)
 
 
 def on_sync(engine, event: dict) -> None:

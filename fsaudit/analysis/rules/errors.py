@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..model import kept
-from .base import LINK_SYSCALLS, RENAME_SYSCALLS, WRITE_SYSCALLS, Rule, nbytes
+from .base import FAILED_SYNC, LINK_SYSCALLS, RENAME_SYSCALLS, WRITE_SYSCALLS, Rule, nbytes
 
 SYNC_SYSCALLS = frozenset({"fsync", "fdatasync", "msync", "sync_file_range"})
 WRITE_ERRORS = frozenset({"EIO", "ENOSPC", "EDQUOT", "EFBIG"})
@@ -25,7 +25,8 @@ class FsyncRetryAfterError(Rule):
     summary = "a failed fsync is retried: the retry can succeed on data the kernel already dropped"
     fix = ("treat a failed fsync as fatal: stop (or crash) and recover from a log or rewrite the data "
            "from a copy you still hold; never just call fsync again")
-    syscalls = SYNC_SYSCALLS
+    syscalls = idle_syscalls = SYNC_SYSCALLS     # until a sync fails (state.failed_sync)
+    woken_by = frozenset({FAILED_SYNC})
 
     def on_event(self, engine, event):
         state = engine.files.get(event.get("path") or "")
@@ -44,7 +45,8 @@ class FsyncErrorIgnored(Rule):
     summary = "a failed fsync is ignored: the tree keeps writing, renames the file, or exits 0"
     fix = ("check the result of fsync; on failure stop with a non-zero status (or crash) instead of "
            "writing on, renaming the file into place or reporting success")
-    syscalls = WRITE_SYSCALLS | RENAME_SYSCALLS | LINK_SYSCALLS
+    syscalls = idle_syscalls = WRITE_SYSCALLS | RENAME_SYSCALLS | LINK_SYSCALLS   # as FS201
+    woken_by = frozenset({FAILED_SYNC})
 
     def on_event(self, engine, event):
         state = engine.files.get(event.get("path") or "")
@@ -74,6 +76,7 @@ class WriteErrorIgnored(Rule):
     summary = "a failed or short write is never redone, yet the file is synced or the tree exits 0"
     fix = "check every write's result; on a short write write the rest, on an error stop with a non-zero status"
     syscalls = WRITE_SYSCALLS | {"fsync", "fdatasync"}
+    idle_syscalls = frozenset({"fsync", "fdatasync"})   # until a file has lost a write (its mark)
 
     def on_event(self, engine, event):
         path = event.get("path")
@@ -106,6 +109,7 @@ class WriteErrorIgnored(Rule):
             loss = self.recall(state)
             if loss is None:
                 self.remember(state, LostWrite(kept(event), lost))
+                engine.wake(self.code)
             else:
                 loss.lost_bytes += lost
 

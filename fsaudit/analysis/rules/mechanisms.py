@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from .base import LINK_SYSCALLS, RENAME_SYSCALLS, Rule, succeeded
+from .base import LINK_SYSCALLS, RENAME_SYSCALLS, SYNC_FILE_RANGE, Rule, succeeded
 
 
 class SyncFileRangeNotDurable(Rule):
     code, name, severity = "FS301", "sync-file-range-not-durable", "warning"
     summary = "sync_file_range is the only barrier: it flushes neither metadata nor the device cache"
     fix = "use fdatasync (or fsync) where the data must survive a crash; keep sync_file_range only to start write-back early"
-    syscalls = RENAME_SYSCALLS | LINK_SYSCALLS
+    syscalls = idle_syscalls = RENAME_SYSCALLS | LINK_SYSCALLS   # until a file has an sfr_event
+    woken_by = frozenset({SYNC_FILE_RANGE})
 
     def on_event(self, engine, event):
         state = engine.files.get(event.get("path") or "")

@@ -57,6 +57,7 @@ class RenameUnsyncedData(Rule):
     fix = ("flush the runtime's buffer and fsync the file before renaming it over the target; "
            "then fsync the target's directory")
     syscalls = RENAME_SYSCALLS | LINK_SYSCALLS | UNLINK_SYSCALLS | {"fsync", "fdatasync", "sync", "syncfs"}
+    idle_syscalls = UNLINK_SYSCALLS | {"fsync", "fdatasync", "sync", "syncfs"}   # until a window opens
 
     # The finding is an error at the call, so that the live view and the pytest plugin
     # see it then. Its window stays open: a batch that makes the file and its directory
@@ -95,8 +96,8 @@ class RenameUnsyncedData(Rule):
             for window in self._windows(target):
                 if replacement is None:
                     self._close(engine, window, gone=True)      # replaced before it was durable
-                else:
-                    self._carry(window, target, replacement, t)
+                else:       # the replacement may be settled (engine.NAMING_SYSCALLS): marked, it is not
+                    self._carry(window, target, engine.node(replacement.path), t)
         if state is None or state.is_dir or not state.in_scope or not state.is_dirty:
             return
         state.published_dirty = state.dirty_last
@@ -108,6 +109,7 @@ class RenameUnsyncedData(Rule):
                         sys.intern(os.path.dirname(target_path or path)), engine.acknowledgements)
         self._mark(state, window)
         engine.publications.setdefault(window.directory, {})[window] = None
+        engine.wake(self.code)
         # state.path: the event's path, as the string the model already holds (the finding's key keeps it)
         engine.report(self.code, event, state.path, window.message, window.evidence, target_path=target_path)
 
@@ -334,6 +336,7 @@ class AckBeforeDurable(Rule):
     summary = "a process answers on a socket while data it wrote and means to make durable is not yet fsynced"
     fix = "fsync the data (and the directory, for new names) before sending the reply"
     syscalls = WRITE_SYSCALLS | COPY_SYSCALLS | SEND_SYSCALLS | BARRIER_SYSCALLS | {"close", "exit"}
+    idle_syscalls = BARRIER_SYSCALLS | {"close", "exit"}    # until a reply is open (engine.replies)
 
     def on_event(self, engine, event):
         """A send to the outside world acknowledges what its own process wrote since its
@@ -410,6 +413,7 @@ class AckBeforeDurable(Rule):
             if replies is None:
                 replies = OpenReplies([])
                 engine.replies.setdefault(pid, {})[event.get("fd")] = replies
+                engine.wake(self.code)
             replies.acked.append((state, entry.first, kept(event)))
 
     def _connection_ended(self, engine, pid, fd, committed=False):
@@ -457,6 +461,7 @@ class TruncateInPlace(Rule):
     summary = "an existing non-empty file is truncated and rewritten in place"
     fix = "write the new content to a temporary file, fsync it, rename it over the original, fsync the directory"
     syscalls = OPEN_SYSCALLS | WRITE_SYSCALLS | COPY_SYSCALLS | {"truncate", "ftruncate"}
+    idle_syscalls = WRITE_SYSCALLS | COPY_SYSCALLS      # until a file is marked truncated
 
     def on_event(self, engine, event):
         """A truncation to 0 of a file that held data (base.held_data: an O_TRUNC open,
@@ -484,6 +489,7 @@ class TruncateInPlace(Rule):
                 self.remember(state, (kept({**event, "note": UNSEEN_SIZE}), "an existing file"))
             else:
                 self.remember(state, (kept(event), "holding data it wrote"))
+            engine.wake(self.code)
             return
         if event.get("kind") != "file" or not event.get("ret"):
             return
