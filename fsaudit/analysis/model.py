@@ -105,8 +105,8 @@ def _builder(keys: tuple):
                   f"        if {value} == previous:", f"            {value} = previous", f"        previous = {value}",
                   "    elif kind is int:",
                   f"        shared = ints.get({value})",
-                  f"        if shared is not None:", f"            {value} = shared",
-                  f"        elif len(ints) < INTS_SHARED:", f"            ints[{value}] = {value}",
+                  "        if shared is not None:", f"            {value} = shared",
+                  "        elif len(ints) < INTS_SHARED:", f"            ints[{value}] = {value}",
                   # intern() refuses anything but a str (a subclass too): then the list stays one.
                   "    elif kind is list:", "        try:", f"            {value} = tuple(map(intern, {value}))",
                   "        except TypeError:", "            pass"]
