@@ -45,6 +45,7 @@ class Engine:
         # it and costs nothing more.
         self._dispatch: dict[str, tuple[tuple, object, bool]] = {}
         self._awake: set[str] = set()       # codes of the rules woken (Rule.idle_syscalls)
+        self._reasons_seen: set[str] = set()    # what wake() was given: it wakes every rule it can at once
         self._route()
         self.scope = Scope(config.include, config.exclude)
         self.roles = Roles(config, header.get("mounts"), header.get("cache_home"))
@@ -175,6 +176,9 @@ class Engine:
     def wake(self, reason: str) -> None:
         """Something a rule's idle hooks wait for is in progress (Rule.idle_syscalls): reason,
         the rule's code or one of its woken_by. Its hooks run on them from the next event on."""
+        if reason in self._reasons_seen:    # asked again at every window, truncation, failed sync...
+            return
+        self._reasons_seen.add(reason)
         woken = {rule.code for rule in self.rules if rule.idle_syscalls and rule.code not in self._awake
                  and (reason == rule.code or reason in rule.woken_by)}
         if woken:
