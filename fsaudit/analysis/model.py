@@ -155,21 +155,51 @@ class Writer:
     reported: dict | None = None    # `last` when a send last acknowledged its writes
 
 
-def writer(state, pid: int) -> Writer | None:
-    """The Writer of pid on state, if any."""
+# FileState.writers holds a file's only writer whose only write so far is one call (the
+# common case: a file written once, then renamed or closed) as that call, the Call the
+# model keeps anyway: a Writer of it, made when something is to be written to it, would
+# be 64 bytes more a file. Readers take it as Writer(call["pid"], call, call); with a
+# second writer, both are Writers.
+
+def entry_of(state, pid: int) -> Writer | Call | None:
+    """pid's entry in state.writers as it is held: a Writer, or a lone write standing for one."""
     entries = state.writers
+    if entries is None:
+        return None
     if entries.__class__ is Writer:
         return entries if entries.pid == pid else None
-    for entry in entries or ():
+    if entries.__class__ is not tuple:      # a lone write (a Call)
+        return entries if entries["pid"] == pid else None
+    for entry in entries:
         if entry.pid == pid:
             return entry
     return None
 
 
+def span(entry: Writer | Call) -> tuple:
+    """(first, last) of an entry of state.writers."""
+    return (entry.first, entry.last) if entry.__class__ is Writer else (entry, entry)
+
+
+def pid_of(entry: Writer | Call) -> int:
+    """The pid of an entry of state.writers."""
+    return entry.pid if entry.__class__ is Writer else entry["pid"]
+
+
+def writer(state, pid: int) -> Writer | None:
+    """The Writer of pid on state, if any, for a caller that writes to it: a lone write
+    becomes one here."""
+    entry = entry_of(state, pid)
+    if entry is None or entry.__class__ is Writer:
+        return entry
+    made = state.writers = Writer(pid, entry, entry)    # a lone write is the only entry
+    return made
+
+
 def writers_of(state) -> tuple:
-    """Its Writers, in the order they came."""
+    """Its entries (Writers, or a lone write: entry_of), in the order they came."""
     entries = state.writers
-    return () if entries is None else (entries,) if entries.__class__ is Writer else entries
+    return () if entries is None else entries if entries.__class__ is tuple else (entries,)
 
 
 @dataclass(eq=False, slots=True)
@@ -199,7 +229,8 @@ class FileState:
     # Its writers (one per pid): the writes of each to this file since its own latest durability
     # barrier that no barrier of this file has covered yet (FS106). A Writer, or a tuple of them
     # in the order they came when there are several (writers_of); a 1-tuple was 48 bytes a file.
-    writers: Writer | tuple | None = None
+    # A lone writer of one call may be that call (entry_of).
+    writers: Writer | tuple | Call | None = None
     created_event: dict | None = None   # created by the tree; cleared when renamed or unlinked
     created_index: int = 0
     marks: tuple | None = None          # (rule code, what that rule remembers here, ...) (Rule.recall)
