@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os.path
 import sys
+import itertools
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
@@ -210,7 +211,7 @@ class FileState:
     path: str
     is_dir: bool
     in_scope: bool
-    serial: int = 0                     # its own number, kept through settling and renames (Engine.node)
+    _serial: int = 0                    # its number (serial) once asked for, else 0
     writes: int = 0
     bytes_written: int = 0
     syncs: int = 0
@@ -241,6 +242,17 @@ class FileState:
     renamed_from: str | None = None     # the path before the latest rename
     renamed_index: int = 0
     sync_latencies_us: list | tuple = ()   # a list once it has one (an empty list each: 56 bytes a file)
+
+    @property
+    def serial(self) -> int:
+        """Its own number, kept through settling and renames (a reader follows a file by it:
+        fsaudit.analysis.snapshot). Given when first asked for: most files never are, and an
+        int each was 32 bytes a file. Its copies (SettledFile, revive) carry it; one made
+        before it was asked for replaced this state in Engine.files, where a reader asks."""
+        serial = self._serial
+        if not serial:
+            serial = self._serial = next(_serials)
+        return serial
 
     @property
     def is_dirty(self) -> bool:
@@ -332,23 +344,23 @@ class SettledFile:
     so only whole-table passes (sync, a directory's move) and renames and links (which write
     no other field: engine.NAMING_SYSCALLS) write here, to its slots."""
 
-    __slots__ = ("path", "in_scope", "serial", "writes", "bytes_written", "syncs", "last_sync_at",
+    __slots__ = ("path", "in_scope", "_serial", "writes", "bytes_written", "syncs", "last_sync_at",
                  "last_sync_index", "intent", "created_event", "created_index", "renamed_from", "renamed_index",
                  "sync_latencies_us", "fixed_role", "conduct")
     is_dir = is_dirty = dirty_unreported = False
-    role, is_data = FileState.role, FileState.is_data
+    role, is_data, serial = FileState.role, FileState.is_data, FileState.serial
 
     # Written out, slot by slot, rather than looped over __slots__: every close settles a
     # state and every call on a settled path revives one (2.3 and 2.8 us looped, 0.9 and
     # 1.4 written out). tests/test_engine.py checks that they copy every slot.
     def __init__(self, state: FileState) -> None:
-        (self.path, self.in_scope, self.serial, self.writes, self.bytes_written, self.syncs, self.last_sync_at,
+        (self.path, self.in_scope, self._serial, self.writes, self.bytes_written, self.syncs, self.last_sync_at,
          self.last_sync_index, self.intent, self.created_event, self.created_index, self.renamed_from,
          self.renamed_index, latencies, self.fixed_role, self.conduct) = _settled_fields(state)
         self.sync_latencies_us = tuple(latencies)   # 40 bytes less than a list
 
     def revive(self) -> FileState:
-        return FileState(self.path, False, self.in_scope, self.serial, self.writes, self.bytes_written, self.syncs,
+        return FileState(self.path, False, self.in_scope, self._serial, self.writes, self.bytes_written, self.syncs,
                          self.last_sync_at, self.last_sync_index, self.intent, created_event=self.created_event,
                          created_index=self.created_index, renamed_from=self.renamed_from,
                          renamed_index=self.renamed_index,
@@ -357,6 +369,7 @@ class SettledFile:
 
 
 _settled_fields = attrgetter(*SettledFile.__slots__)
+_serials = itertools.count(1)     # FileState.serial's, across engines
 
 # The defaults come from FileState itself, so a field added there needs no copy here.
 for _field in fields(FileState):
