@@ -24,7 +24,7 @@ from fsaudit.tracing.record import (EV_PYCODE, EV_WRITE_RUN, PATH_INDEX, PATH_LE
 from fsaudit.tracing.resolve import Fd, Process, Resolver
 from fsaudit.tracing.resolve.dispatch import _seconds
 from fsaudit.tracing.syscalls import AT_FDCWD, O_CREAT, O_TRUNC, O_WRONLY, open_flag_names
-from fsaudit.tracing.ringbuf import GAP_PATIENCE_S, Backlog, KernelOrder, kernel_order
+from fsaudit.tracing.ringbuf import GAP_PATIENCE_S, Backlog, KernelOrder, RingReader, kernel_order
 
 HEADER = ROOT / "fsaudit" / "tracing" / "probes" / "fsaudit.h"
 C_TYPES = "typedef unsigned long long u64; typedef long long s64; typedef unsigned int u32; typedef int s32;"
@@ -95,6 +95,29 @@ def ring_record(payload: bytes) -> bytes:
     """One record as the kernel writes it: length, page offset, data, padded to 8."""
     record = struct.pack("=II", len(payload), 0) + payload
     return record + b"\0" * (-len(record) % 8)
+
+
+def test_a_region_that_wraps_past_the_rings_end_is_taken_whole():
+    """The data pages are mapped once (the kernel's second mapping of them, which made a
+    wrapping region contiguous, cost as much RSS as the ring): take() copies a region
+    that wraps in two pieces, a record whose data crosses the end included."""
+    page, size = 4096, 4096
+    consumer, producer = bytearray(page), bytearray(page + size)
+    reader = RingReader.__new__(RingReader)
+    reader._view(consumer, producer, page)
+    first, second, third = b"A" * 24, b"B" * 8, b"C" * 16       # the first's data crosses the end
+    records = ring_record(first) + ring_record(second) + ring_record(third)
+    start = size - 16
+    ring = memoryview(producer)[page:]
+    ring[start:] = records[:16]
+    ring[:len(records) - 16] = records[16:]
+    struct.pack_into("=Q", consumer, 0, 3 * size + start)       # positions grow past the size
+    struct.pack_into("=Q", producer, 0, 3 * size + start + len(records))
+    chunk, offsets = reader.take()
+    assert chunk == records
+    assert [chunk[o:o + n] for o, n in zip(offsets, (24, 8, 16))] == [first, second, third]
+    assert struct.unpack_from("=Q", consumer)[0] == 3 * size + start + len(records)
+    assert reader.take() is None
 
 
 HEAD = (10, 9, 100, 101, 257, 7, 3, 1, 2, 3, 4, 5, 6)

@@ -66,7 +66,6 @@ class Engine:
         self.not_files: set[str] = set()                # names of sockets, FIFOs, devices: never files
         self.pending_dirs: set[FileState] = set()       # directories with pending entries
         self.index = 0                                  # the current event's position in the stream
-        self.serials = 0                                # FileStates made so far: the next one's serial
         # The latest states renamed, moved with their directory, unlinked or renamed over, oldest
         # first, and how many there have been in all (not only those still kept).
         self.recent_moves: deque = deque(maxlen=MOVES_KEPT)
@@ -213,8 +212,7 @@ class Engine:
         """The FileState of path, made (or revived from a SettledFile) for the caller to write."""
         state = self.files.get(path)
         if state is None:
-            self.serials += 1
-            state = self.files[path] = FileState(path, is_dir, False, self.serials)
+            state = self.files[path] = FileState(path, is_dir, False)
             self.place(state)
         else:
             if state.__class__ is SettledFile:   # callers write to it; a parent is not named by the event

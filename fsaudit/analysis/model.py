@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os.path
 import sys
+import itertools
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
@@ -155,21 +156,51 @@ class Writer:
     reported: dict | None = None    # `last` when a send last acknowledged its writes
 
 
-def writer(state, pid: int) -> Writer | None:
-    """The Writer of pid on state, if any."""
+# FileState.writers holds a file's only writer whose only write so far is one call (the
+# common case: a file written once, then renamed or closed) as that call, the Call the
+# model keeps anyway: a Writer of it, made when something is to be written to it, would
+# be 64 bytes more a file. Readers take it as Writer(call["pid"], call, call); with a
+# second writer, both are Writers.
+
+def entry_of(state, pid: int) -> Writer | Call | None:
+    """pid's entry in state.writers as it is held: a Writer, or a lone write standing for one."""
     entries = state.writers
+    if entries is None:
+        return None
     if entries.__class__ is Writer:
         return entries if entries.pid == pid else None
-    for entry in entries or ():
+    if entries.__class__ is not tuple:      # a lone write (a Call)
+        return entries if entries["pid"] == pid else None
+    for entry in entries:
         if entry.pid == pid:
             return entry
     return None
 
 
+def span(entry: Writer | Call) -> tuple:
+    """(first, last) of an entry of state.writers."""
+    return (entry.first, entry.last) if entry.__class__ is Writer else (entry, entry)
+
+
+def pid_of(entry: Writer | Call) -> int:
+    """The pid of an entry of state.writers."""
+    return entry.pid if entry.__class__ is Writer else entry["pid"]
+
+
+def writer(state, pid: int) -> Writer | None:
+    """The Writer of pid on state, if any, for a caller that writes to it: a lone write
+    becomes one here."""
+    entry = entry_of(state, pid)
+    if entry is None or entry.__class__ is Writer:
+        return entry
+    made = state.writers = Writer(pid, entry, entry)    # a lone write is the only entry
+    return made
+
+
 def writers_of(state) -> tuple:
-    """Its Writers, in the order they came."""
+    """Its entries (Writers, or a lone write: entry_of), in the order they came."""
     entries = state.writers
-    return () if entries is None else (entries,) if entries.__class__ is Writer else entries
+    return () if entries is None else entries if entries.__class__ is tuple else (entries,)
 
 
 @dataclass(eq=False, slots=True)
@@ -180,7 +211,7 @@ class FileState:
     path: str
     is_dir: bool
     in_scope: bool
-    serial: int = 0                     # its own number, kept through settling and renames (Engine.node)
+    _serial: int = 0                    # its number (serial) once asked for, else 0
     writes: int = 0
     bytes_written: int = 0
     syncs: int = 0
@@ -199,7 +230,8 @@ class FileState:
     # Its writers (one per pid): the writes of each to this file since its own latest durability
     # barrier that no barrier of this file has covered yet (FS106). A Writer, or a tuple of them
     # in the order they came when there are several (writers_of); a 1-tuple was 48 bytes a file.
-    writers: Writer | tuple | None = None
+    # A lone writer of one call may be that call (entry_of).
+    writers: Writer | tuple | Call | None = None
     created_event: dict | None = None   # created by the tree; cleared when renamed or unlinked
     created_index: int = 0
     marks: tuple | None = None          # (rule code, what that rule remembers here, ...) (Rule.recall)
@@ -210,6 +242,17 @@ class FileState:
     renamed_from: str | None = None     # the path before the latest rename
     renamed_index: int = 0
     sync_latencies_us: list | tuple = ()   # a list once it has one (an empty list each: 56 bytes a file)
+
+    @property
+    def serial(self) -> int:
+        """Its own number, kept through settling and renames (a reader follows a file by it:
+        fsaudit.analysis.snapshot). Given when first asked for: most files never are, and an
+        int each was 32 bytes a file. Its copies (SettledFile, revive) carry it; one made
+        before it was asked for replaced this state in Engine.files, where a reader asks."""
+        serial = self._serial
+        if not serial:
+            serial = self._serial = next(_serials)
+        return serial
 
     @property
     def is_dirty(self) -> bool:
@@ -301,23 +344,23 @@ class SettledFile:
     so only whole-table passes (sync, a directory's move) and renames and links (which write
     no other field: engine.NAMING_SYSCALLS) write here, to its slots."""
 
-    __slots__ = ("path", "in_scope", "serial", "writes", "bytes_written", "syncs", "last_sync_at",
+    __slots__ = ("path", "in_scope", "_serial", "writes", "bytes_written", "syncs", "last_sync_at",
                  "last_sync_index", "intent", "created_event", "created_index", "renamed_from", "renamed_index",
                  "sync_latencies_us", "fixed_role", "conduct")
     is_dir = is_dirty = dirty_unreported = False
-    role, is_data = FileState.role, FileState.is_data
+    role, is_data, serial = FileState.role, FileState.is_data, FileState.serial
 
     # Written out, slot by slot, rather than looped over __slots__: every close settles a
     # state and every call on a settled path revives one (2.3 and 2.8 us looped, 0.9 and
     # 1.4 written out). tests/test_engine.py checks that they copy every slot.
     def __init__(self, state: FileState) -> None:
-        (self.path, self.in_scope, self.serial, self.writes, self.bytes_written, self.syncs, self.last_sync_at,
+        (self.path, self.in_scope, self._serial, self.writes, self.bytes_written, self.syncs, self.last_sync_at,
          self.last_sync_index, self.intent, self.created_event, self.created_index, self.renamed_from,
          self.renamed_index, latencies, self.fixed_role, self.conduct) = _settled_fields(state)
         self.sync_latencies_us = tuple(latencies)   # 40 bytes less than a list
 
     def revive(self) -> FileState:
-        return FileState(self.path, False, self.in_scope, self.serial, self.writes, self.bytes_written, self.syncs,
+        return FileState(self.path, False, self.in_scope, self._serial, self.writes, self.bytes_written, self.syncs,
                          self.last_sync_at, self.last_sync_index, self.intent, created_event=self.created_event,
                          created_index=self.created_index, renamed_from=self.renamed_from,
                          renamed_index=self.renamed_index,
@@ -326,6 +369,7 @@ class SettledFile:
 
 
 _settled_fields = attrgetter(*SettledFile.__slots__)
+_serials = itertools.count(1)     # FileState.serial's, across engines
 
 # The defaults come from FileState itself, so a field added there needs no copy here.
 for _field in fields(FileState):

@@ -4,7 +4,8 @@ HANDLERS maps a syscall name to its function; Engine.feed looks it up once per e
 
 from __future__ import annotations
 
-from .model import FileState, PendingEntries, ProcessInfo, Writer, dirname, kept, writer, writers_of
+from .model import (FileState, PendingEntries, ProcessInfo, Writer, dirname, entry_of, kept, pid_of, span, writer,
+                    writers_of)
 from .roles import APPENDED, BORN, EMPTY, LINKED, OPENED_FOR_WRITING, PRESENT, REWRITTEN, STDIO_FDS
 from .rules.base import (
     COPY_SYSCALLS, FAILED_SYNC, LINK_SYSCALLS, OPEN_SYSCALLS, RENAME_SYSCALLS, SEND_SYSCALLS, SYNC_FILE_RANGE,
@@ -73,8 +74,13 @@ def make_dirty(engine, state: FileState, event: dict, nbytes: int, calls: int) -
 def add_writer(engine, state: FileState, event: dict) -> None:
     pid = event["pid"]
     event = kept(event)
-    entry = Writer(pid, event, event)
-    state.writers = entry if state.writers is None else (*writers_of(state), entry)
+    entries = state.writers
+    if entries is None:     # the first writer: its write stands for its Writer (model.entry_of)
+        state.writers = event
+    else:
+        if entries.__class__ is not tuple and entries.__class__ is not Writer:
+            writer(state, pid_of(entries))      # a lone write, joined by another writer: a Writer now
+        state.writers = (*writers_of(state), Writer(pid, event, event))
     files = engine.written_by.get(pid)
     if files is None:
         files = engine.written_by[pid] = set()
@@ -82,7 +88,7 @@ def add_writer(engine, state: FileState, event: dict) -> None:
 
 
 def _drop_writer(engine, state: FileState, pid: int) -> None:
-    rest = tuple(entry for entry in writers_of(state) if entry.pid != pid)
+    rest = tuple(entry for entry in writers_of(state) if pid_of(entry) != pid)
     state.writers = rest[0] if len(rest) == 1 else rest or None
     files = engine.written_by.get(pid)
     if files is not None:
@@ -101,17 +107,17 @@ def began(barrier: dict) -> float:
     return barrier["t"] - latency / 1e6 if latency else barrier.get("t_first", barrier["t"])
 
 
-def _covers(entry: Writer, barrier: dict, begin: float) -> bool:
+def _covers(entry: Writer | dict, barrier: dict, begin: float) -> bool:
     """Does the barrier cover every write of entry? It covers those of its own thread
     (they came first) and those that completed before it began; when some did not,
     the first left is taken to be the last (a write run's first write completed at
     its t_first, the run at its t)."""
     # .get: a recorded log may lack tid (the reader checks types, not presence).
-    last, first, tid, before = entry.last, entry.first, barrier.get("tid"), begin + CLOCK_SLACK_S
+    (first, last), tid, before = span(entry), barrier.get("tid"), begin + CLOCK_SLACK_S
     if last.get("tid") == tid or last["t"] < before:
         return True
-    if first.get("tid") == tid or first.get("t_first", first["t"]) < before:
-        entry.first = last
+    if first is not last and (first.get("tid") == tid or first.get("t_first", first["t"]) < before):
+        entry.first = last      # a Writer: a lone write's first is its last
     return False
 
 
@@ -119,7 +125,7 @@ def cover_file(engine, state: FileState, barrier: dict) -> None:
     """A barrier of this file: the writes to it that completed before it began are durable, whoever made them."""
     if state.writers is not None:
         begin = began(barrier)
-        for pid in [entry.pid for entry in writers_of(state) if _covers(entry, barrier, begin)]:
+        for pid in [pid_of(entry) for entry in writers_of(state) if _covers(entry, barrier, begin)]:
             _drop_writer(engine, state, pid)
 
 
@@ -130,7 +136,7 @@ def process_barrier(engine, barrier: dict) -> None:
     files = engine.written_by.get(pid)
     if files:
         begin = began(barrier)
-        for state in [state for state in files if _covers(writer(state, pid), barrier, begin)]:
+        for state in [state for state in files if _covers(entry_of(state, pid), barrier, begin)]:
             _drop_writer(engine, state, pid)
 
 
@@ -138,7 +144,7 @@ def forget_writers(engine, state: FileState | None) -> None:
     """The file is gone (unlinked, or replaced by a rename): no writer's data in it counts."""
     if state is not None and state.writers is not None:
         for entry in writers_of(state):
-            _drop_writer(engine, state, entry.pid)
+            _drop_writer(engine, state, pid_of(entry))
 
 
 def mark_intent(engine, state: FileState) -> None:
@@ -325,7 +331,7 @@ def on_mmap(engine, event: dict) -> None:
         state.conduct = (state.conduct | REWRITTEN) & ~EMPTY   # the mapping may write to it
     if state is not None and state.map_event is None:
         state.map_event = event = kept(event)
-        if writer(state, event["pid"]) is None:
+        if entry_of(state, event["pid"]) is None:
             add_writer(engine, state, event)
 
 
@@ -340,7 +346,7 @@ def on_msync(engine, event: dict) -> None:
         state.map_event = None
         process_barrier(engine, event)
         if state.writers is not None:   # the mappings' writers: their data is what msync flushed
-            for pid in [entry.pid for entry in writers_of(state) if entry.last["syscall"] == "mmap"]:
+            for pid in [pid_of(entry) for entry in writers_of(state) if span(entry)[1]["syscall"] == "mmap"]:
                 _drop_writer(engine, state, pid)
 
 

@@ -1,10 +1,10 @@
 """The report document (schema fsaudit.report/1) built from an engine: what every
 format renders (outputs.registry).
 
-Its `findings` and `suppressed_findings` are Listings: read again from the engine
-(whose findings are mostly on disk past a few thousand: fsaudit.analysis.findings)
-each time they are iterated, a dict at a time, so that a report of many findings
-is never whole in memory; the JSON output streams them. The formats that show
+Its `findings`, `suppressed_findings` and `files` are Listings: read again from the
+engine (whose findings are mostly on disk past a few thousand: fsaudit.analysis.findings)
+each time they are iterated, a dict at a time, so that a report of many findings or
+files is never whole in memory; the JSON output streams them. The formats that show
 groups take a bounded number of each group's findings (findings_by_group)."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import posixpath
 from collections import Counter
 from collections.abc import Callable, Iterator
 from itertools import islice
+from operator import attrgetter
 
 from ..analysis.grouping import FRAME_LOCATION, own_frame
 
@@ -106,6 +107,11 @@ def _group(group) -> dict:
             "exe": group.exe, "message": group.message, "fix": group.fix, "notes": group.notes}
 
 
+def _file(state) -> dict:
+    return {"path": state.path, "role": state.role, "writes": state.writes, "bytes_written": state.bytes_written,
+            "syncs": state.syncs, "dirty_bytes_at_end": state.dirty_bytes, "last_sync_at": state.last_sync_at}
+
+
 def _finding(finding) -> dict:
     return {key: getattr(finding, key) for key in FINDING_KEYS}
 
@@ -131,9 +137,10 @@ def build_report(engine, *, mode: str, target: dict, started_at: str, duration_s
         target["argv"] = root.argv or []
     if not target.get("exit"):
         target["exit"] = engine.root_exit
-    files = [{"path": s.path, "role": s.role, "writes": s.writes, "bytes_written": s.bytes_written, "syncs": s.syncs,
-              "dirty_bytes_at_end": s.dirty_bytes, "last_sync_at": s.last_sync_at}
-             for s in engine.files.values() if s.in_scope and not s.is_dir and (s.writes or s.syncs)]
+    # The files' states by path, each made a dict as it is read (a list of dicts was the
+    # peak of a replay of 60 000 files written: 11 MB above the engine's state at the end).
+    files = sorted((s for s in engine.files.values() if s.in_scope and not s.is_dir and (s.writes or s.syncs)),
+                   key=attrgetter("path"))
     found = engine.findings
     reasons = {group.id: suppression.reason for group, suppression in engine.suppressed_groups}
     summary = Counter()
@@ -164,7 +171,7 @@ def build_report(engine, *, mode: str, target: dict, started_at: str, duration_s
         "scope": {"excluded": {role: engine.roles.left_out[role] for role in sorted(engine.roles.excluded)},
                   "included": sorted(config.include_roles)},
         "processes": [_process(info) for info in engine.images if info.listed],
-        "files": sorted(files, key=lambda f: f["path"]),
+        "files": Listing(lambda: map(_file, files), len(files)),
         "findings": Listing(lambda: map(_finding, found.ordered()), len(found)),
         "groups": [_group(group) for group in engine.groups],
         # What suppressions hid, for the outputs that show it as suppressed (SARIF).

@@ -2,8 +2,8 @@
 
 bcc's reader calls back into Python once per record, so draining costs as
 much per event as the slowest consumer. Here draining is a copy of the whole
-committed region (the kernel maps the data pages twice, so it is contiguous
-even when it wraps) and a walk over the record headers: the ring is emptied
+committed region (in two pieces when it wraps past the ring's end) and a walk
+over the record headers: the ring is emptied
 in microseconds however far analysis lags behind, and the lag waits in a
 backlog (memory, then a temporary file) instead of overflowing the kernel's
 buffer.
@@ -35,22 +35,31 @@ class RingReader:
     def __init__(self, map_fd: int, data_size: int) -> None:
         page = mmap.PAGESIZE
         self._consumer = mmap.mmap(map_fd, page, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
-        self._producer = mmap.mmap(map_fd, page + 2 * data_size, mmap.MAP_SHARED, mmap.PROT_READ, offset=page)
-        # The positions are read and written as whole aligned words (atomic,
-        # and acquire/release under x86-64's ordering). struct.pack_into
-        # stores byte by byte: a producer that read a half-written consumer
-        # position saw a full ring and dropped its record.
-        self._consumer_pos = memoryview(self._consumer).cast("Q")
-        self._producer_pos = memoryview(self._producer).cast("Q")
-        self._data = memoryview(self._producer)[page:]
-        # The data as 32-bit words: a record header's length is words[offset >> 2]
-        # (records are 8-byte aligned), a third of the time of unpacking it.
-        self._words = self._data.cast("I")
-        self._mask = data_size - 1
+        # The data pages once: the kernel offers them twice in a row (a record that wraps reads
+        # as one), but maps every page at mmap, and each mapping counts in fsaudit's RSS
+        # (16 MiB more for the default ring). take() copies a region that wraps in two pieces.
+        self._producer = mmap.mmap(map_fd, page + data_size, mmap.MAP_SHARED, mmap.PROT_READ, offset=page)
+        self._view(self._consumer, self._producer, page)
         self._epoll = select.epoll()
         self._epoll.register(map_fd, select.EPOLLIN)
         self._records = select.epoll()        # the ring alone, for wait_records()
         self._records.register(map_fd, select.EPOLLIN)
+
+    def _view(self, consumer, producer, page: int) -> None:
+        """Read the ring through consumer (its position's page) and producer (the producer's
+        position's page, then the data): the kernel's maps, or a test's buffers."""
+        # The positions are read and written as whole aligned words (atomic,
+        # and acquire/release under x86-64's ordering). struct.pack_into
+        # stores byte by byte: a producer that read a half-written consumer
+        # position saw a full ring and dropped its record.
+        self._consumer_pos = memoryview(consumer).cast("Q")
+        self._producer_pos = memoryview(producer).cast("Q")
+        self._data = memoryview(producer)[page:]
+        # The data as 32-bit words: a record header's length is words[offset >> 2]
+        # (records are 8-byte aligned), a third of the time of unpacking it.
+        self._words = self._data.cast("I")
+        self._size = len(self._data)
+        self._mask = self._size - 1
 
     def wait(self, timeout_s: float) -> None:
         """Until the kernel forces a wake-up (once per batch of records), a file
@@ -83,7 +92,11 @@ class RingReader:
             position += (length + header_size + 7) & ~7
         if position == consumer:
             return None
-        chunk = bytes(self._data[start:start + position - consumer])
+        end = start + position - consumer
+        if end <= self._size:
+            chunk = bytes(self._data[start:end])
+        else:       # a record's header never straddles the end (8-byte aligned); its data may
+            chunk = b"".join((self._data[start:], self._data[:end - self._size]))
         self._consumer_pos[0] = position
         return chunk, offsets
 

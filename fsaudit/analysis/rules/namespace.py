@@ -7,7 +7,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from ..model import Call, kept, writer
+from ..model import Call, entry_of, kept, span, writer
 from .base import (
     COPY_SYSCALLS, LINK_SYSCALLS, OPEN_SYSCALLS, RENAME_SYSCALLS, SEND_SYSCALLS, UNLINK_SYSCALLS, WRITE_SYSCALLS,
     Rule, held_data, is_send, is_synced_write, nbytes, succeeded, unseen_size,
@@ -389,11 +389,10 @@ class AckBeforeDurable(Rule):
         if files:
             first_sent, last_sent, tid = event.get("t_first", event["t"]), event["t"], event["tid"]
             for state in files:
-                entry = writer(state, pid)
-                first = entry.first
+                first, last = span(entry_of(state, pid))
                 # A byte written, as for FS105: a truncation alone (PostgreSQL's of an obsolete
                 # relation file after a commit) is no data a reply acknowledges.
-                if not (state.in_scope and (first["syscall"] not in NO_BYTES or entry.last["syscall"] not in NO_BYTES)
+                if not (state.in_scope and (first["syscall"] not in NO_BYTES or last["syscall"] not in NO_BYTES)
                         and engine.files.get(state.path) is state):
                     continue
                 if first["tid"] == tid or first.get("t_first", first["t"]) < first_sent:
