@@ -1509,3 +1509,19 @@ def test_idle_hooks_left_out_until_woken_change_no_finding():
     assert default.findings == awake.findings
     assert _report(default) == _report(awake)
     assert Engine()._dispatch["fsync"][0] == ()     # FS101, FS106, FS201 and FS203: idle
+
+
+def test_fs106_findings_follow_the_order_of_the_writes():
+    # The engine indexes a process's dirty files in an ordered dict, not a set: a set's
+    # order is the states' addresses, and the findings' order and evidence moved from run
+    # to run of the same events.
+    s = Stream()
+    paths = [f"{D}/part{i:02}" for i in range(40)]
+    fds = [s.open(path, "O_WRONLY", "O_APPEND") for path in paths]
+    for fd, path in zip(fds, paths):
+        s.write(fd, path)
+    s.ev("sendto", ret=2, fd=99, kind="socket")
+    for fd, path in zip(fds, paths):
+        s.fsync(fd, path)
+    found = [f.path for f in analyse(s.events).findings if f.rule == "FS106"]
+    assert found == paths

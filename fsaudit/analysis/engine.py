@@ -57,14 +57,16 @@ class Engine:
         self.counts = Counts()
         self.injections_fired: dict[str, int] = {}     # --inject spec -> calls failed on purpose
         self.root_exit: dict | None = None
-        self.written_by: dict[int, set[FileState]] = {}   # pid -> files with its writes in FileState.writers
+        # Dicts used as ordered sets (values None): rules walk them, and a set's order is the
+        # states' addresses, so the findings and their evidence would differ from run to run.
+        self.written_by: dict[int, dict[FileState, None]] = {}   # pid -> files with its writes in FileState.writers
         self.acknowledgements = 0                       # sends to the outside world so far
         self.replies: dict[int, dict] = {}              # pid -> fd -> FS106's replies awaiting a commit reply
         self.publications: dict[str, dict] = {}         # FS101's open windows by directory (an ordered set each)
         self.gone: set[str] = set()                     # paths known not to exist (unlinked, renamed away)
         self.removed_roles: dict[str, str] = {}         # unlinked path -> its file's role, when not data
         self.not_files: set[str] = set()                # names of sockets, FIFOs, devices: never files
-        self.pending_dirs: set[FileState] = set()       # directories with pending entries
+        self.pending_dirs: dict[FileState, None] = {}   # directories with pending entries
         self.index = 0                                  # the current event's position in the stream
         # The latest states renamed, moved with their directory, unlinked or renamed over, oldest
         # first, and how many there have been in all (not only those still kept).

@@ -83,8 +83,8 @@ def add_writer(engine, state: FileState, event: dict) -> None:
         state.writers = (*writers_of(state), Writer(pid, event, event))
     files = engine.written_by.get(pid)
     if files is None:
-        files = engine.written_by[pid] = set()
-    files.add(state)
+        files = engine.written_by[pid] = {}
+    files[state] = None
 
 
 def _drop_writer(engine, state: FileState, pid: int) -> None:
@@ -92,7 +92,7 @@ def _drop_writer(engine, state: FileState, pid: int) -> None:
     state.writers = rest[0] if len(rest) == 1 else rest or None
     files = engine.written_by.get(pid)
     if files is not None:
-        files.discard(state)
+        files.pop(state, None)
 
 
 # Times are whole microseconds (t rounded, latency_us cut): a write that completed
@@ -169,7 +169,7 @@ def pend(engine, directory: str, code: str, event: dict, name: str, intent: bool
     state = engine.node(directory, is_dir=True)
     if state.pending is None:
         state.pending = {}
-        engine.pending_dirs.add(state)
+        engine.pending_dirs[state] = None
     key = (code, event["pid"])
     event = kept(event)
     entries = state.pending.get(key)
@@ -390,7 +390,7 @@ def on_fsync(engine, event: dict) -> None:
     state.last_sync_index = engine.index
     if is_dir:
         state.pending = None
-        engine.pending_dirs.discard(state)
+        engine.pending_dirs.pop(state, None)
     else:
         state.clear_dirty()
         cover_file(engine, state, event)
